@@ -1,0 +1,33 @@
+/* Grayscale images in memory and the codecs the sources use: JPEG (libjpeg-turbo),
+ * PNG 8/16-bit (libpng), DICOM (GDCM, io/dicom.h). Pixels are row-major, top row first. */
+#ifndef RADVLM_IO_IMAGE_H
+#define RADVLM_IO_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+typedef struct rv_image {
+    int width, height;
+    int bits;          /* 8 (u8 valid) or 16 (u16 valid) */
+    uint8_t *u8;       /* width*height when bits == 8 */
+    uint16_t *u16;     /* width*height when bits == 16 */
+} rv_image;
+
+int rv_image_alloc(rv_image *img, int width, int height, int bits, rv_err *err);
+void rv_image_free(rv_image *img);
+
+/* JPEG: decodes any JPEG to 8-bit gray; writes 8-bit gray baseline at quality (1..100).
+ * Decoding errors (unreadable, truncated, not a JPEG) name the file. */
+int rv_jpeg_read(const char *path, rv_image *img, rv_err *err);
+int rv_jpeg_decode(const char *where, const unsigned char *data, size_t len, rv_image *img, rv_err *err);
+int rv_jpeg_write(const char *path, const rv_image *img, int quality, rv_err *err); /* atomic */
+/* Only the header: width and height. */
+int rv_jpeg_size(const char *path, int *width, int *height, rv_err *err);
+
+/* PNG: 8- or 16-bit grayscale (other colour types are converted to gray). */
+int rv_png_read(const char *path, rv_image *img, rv_err *err);
+int rv_png_write(const char *path, const rv_image *img, rv_err *err); /* atomic */
+
+#endif

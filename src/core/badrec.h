@@ -1,0 +1,23 @@
+/* Bad input records: each one is counted and reported with its path and line/record, then
+ * skipped or made fatal by data.on_bad_record ("skip" | "fail"). Never silent. */
+#ifndef RADVLM_CORE_BADREC_H
+#define RADVLM_CORE_BADREC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/error.h"
+
+typedef struct rv_badrec {
+    bool fatal;        /* on_bad_record == "fail" */
+    size_t count;      /* bad records seen on this rank */
+    size_t max_logged; /* individual warnings printed before only counting */
+} rv_badrec;
+
+void rv_badrec_init(rv_badrec *b, bool fatal);
+/* Reports one bad record. where is "path:line" or "path: record id". Returns 0 when the
+ * record is to be skipped, -1 (err filled) when the policy makes it fatal. */
+int rv_badrec_report(rv_badrec *b, rv_err *err, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,41 @@
+/* Files and paths. Outputs are written atomically: a temporary name in the same directory,
+ * fsync, then rename, so a crash never leaves a half-written file under the final name. */
+#ifndef RADVLM_CORE_FSUTIL_H
+#define RADVLM_CORE_FSUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core/error.h"
+
+int rv_write_atomic(const char *path, const void *data, size_t len, rv_err *err);
+int rv_read_file(const char *path, char **data, size_t *len, rv_err *err); /* NUL-terminated */
+int rv_mkdir_p(const char *path, rv_err *err);
+bool rv_exists(const char *path);
+bool rv_is_dir(const char *path);
+bool rv_is_file(const char *path);
+
+/* os.path.join(a, b): a single '/' between the parts; b absolute replaces a. malloc'd. */
+char *rv_path_join(const char *a, const char *b);
+/* Joins n parts the same way. malloc'd. */
+char *rv_path_joinv(int n, ...);
+/* Directory part of a path ("." when none). malloc'd. */
+char *rv_path_dirname(const char *path);
+/* Final component without its directory. Points into path. */
+const char *rv_path_basename(const char *path);
+
+/* Sorted list of the entries of a directory (names only, no "." or ".."). */
+int rv_list_dir(const char *dir, char ***names, size_t *n, rv_err *err);
+void rv_free_strv(char **v, size_t n);
+
+/* Streaming atomic writer: write to fp, then commit (rename into place) or abort (unlink). */
+typedef struct rv_afile {
+    FILE *fp;
+    char *path, *tmp;
+} rv_afile;
+int rv_afile_open(rv_afile *a, const char *path, rv_err *err);
+int rv_afile_commit(rv_afile *a, rv_err *err);
+void rv_afile_abort(rv_afile *a);
+
+#endif

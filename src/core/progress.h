@@ -1,0 +1,18 @@
+/* Progress on rank 0: a live bar with rate and ETA on a terminal, and one plain line every
+ * interval seconds otherwise (as under Slurm). Other ranks get a no-op handle. */
+#ifndef RADVLM_CORE_PROGRESS_H
+#define RADVLM_CORE_PROGRESS_H
+
+#include <stdint.h>
+
+typedef struct rv_progress rv_progress;
+
+rv_progress *rv_progress_start(const char *label, uint64_t total, double interval_s);
+/* done = items finished so far (on this rank; the caller scales when it knows the world). */
+void rv_progress_update(rv_progress *p, uint64_t done);
+void rv_progress_finish(rv_progress *p);
+
+/* Monotonic seconds. */
+double rv_now(void);
+
+#endif
