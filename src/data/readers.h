@@ -53,7 +53,7 @@ int rv_read_chexpert(const rv_reader_ctx *c, const char *split /* train|valid|te
 int rv_read_chexpert_plus(const rv_reader_ctx *c, const char *split /* train|test */, rv_dataset **out, rv_err *err);
 
 /* ---- VinDr-CXR (data.md §5) ---- */
-/* Collective: converts <split>/*.dicom to <split>_jpg/*.jpg (512x512, quality 75) and writes
+/* Collective: converts <split>/NAME.dicom to <split>_jpg/NAME.jpg (512x512, quality 75) and writes
  * image_resolutions_<split>.json, parallel over ranks; skips work already complete. */
 int rv_vindr_prepare(const rv_reader_ctx *c, const char *split /* train|test */, rv_err *err);
 int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, rv_dataset **out, rv_err *err);
