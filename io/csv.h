@@ -25,6 +25,7 @@ typedef struct rv_csv {
     size_t nbad;
     rv_csv_bad *bad;
     char *arena_;       /* owns the field bytes */
+    char **fields_;     /* owns the field pointer table */
 } rv_csv;
 
 /* Fails (err names the file) if it cannot be read, is empty, or has no header. */

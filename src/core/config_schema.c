@@ -1,0 +1,35 @@
+/* Every configuration key, its type, default and help. Sections are kept together; each
+ * phase owns its section. */
+#include "core/config.h"
+
+const rv_cfg_key rv_cfg_schema[] = {
+    /* ---- run ---- */
+    {"run.dir", RV_CFG_STR, "runs/demo", NULL, "run directory (resolved config, outputs, checkpoints); --run DIR overrides"},
+    {"run.seed", RV_CFG_INT, "1234", NULL, "seed of every random choice; results do not depend on the rank count"},
+    /* ---- log ---- */
+    {"log.level", RV_CFG_ENUM, "info", "debug|info|warn|error", "least severe message level printed"},
+    {"log.progress_interval_s", RV_CFG_NUM, "10", NULL, "seconds between progress lines when stderr is not a terminal (Slurm)"},
+    /* ---- data ---- */
+    {"data.dir", RV_CFG_STR, "", NULL, "DATA_DIR holding the source datasets; wins over the DATA_DIR environment variable"},
+    {"data.on_bad_record", RV_CFG_ENUM, "skip", "skip|fail", "a bad input record is counted, reported and skipped, or is fatal"},
+    {"data.report_filter", RV_CFG_ENUM, "none", "none|rules",
+     "when filtered_reports/ is absent: use the raw section text, or also drop statements about prior studies"},
+    {"data.vindr_convert", RV_CFG_ENUM, "minmax", "minmax|voi",
+     "VinDr DICOM to 8-bit: upstream min-max recipe, or VOI LUT window + MONOCHROME1 inversion"},
+    {"data.templates", RV_CFG_STR, "", NULL, "instruction templates JSON file; empty = the built-in templates"},
+    /* ---- synth ---- */
+    {"synth.images_per_source", RV_CFG_INT, "200", NULL, "phantom images written per source dataset"},
+    /* ---- instruct ---- */
+    {"instruct.chestima_train_n", RV_CFG_INT, "80000", NULL, "Chest ImaGenome training cells: the first N of one shuffled pass (upstream num_samples)"},
+    {"instruct.tests", RV_CFG_BOOL, "true", NULL, "also write llava/test_<task>.json for every evaluation task"},
+    {"instruct.test_max.report_generation", RV_CFG_INT, "0", NULL, "cap on report_generation test cells (0 = all)"},
+    {"instruct.test_max.abnormality_classification", RV_CFG_INT, "0", NULL, "cap on abnormality_classification test cells (0 = all)"},
+    {"instruct.test_max.region_grounding", RV_CFG_INT, "2000", NULL, "cap on region_grounding test cells (0 = all; upstream evaluated 2,000)"},
+    {"instruct.test_max.abnormality_grounding", RV_CFG_INT, "0", NULL, "cap on abnormality_grounding test cells (0 = all)"},
+    {"instruct.test_max.abnormality_detection", RV_CFG_INT, "0", NULL, "cap on abnormality_detection test cells (0 = all)"},
+    {"instruct.test_max.phrase_grounding", RV_CFG_INT, "0", NULL, "cap on phrase_grounding test cells (0 = all)"},
+    {"instruct.test_max.conversation", RV_CFG_INT, "0", NULL, "cap on conversation test cells (0 = all)"},
+    {"instruct.test_max.conversation_grounded", RV_CFG_INT, "0", NULL, "cap on conversation_grounded test cells (0 = all)"},
+    /* ---- score ---- */
+    {NULL, 0, NULL, NULL, NULL},
+};

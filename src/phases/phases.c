@@ -1,0 +1,16 @@
+#include <string.h>
+
+#include "phases/phase.h"
+
+const rv_phase rv_phases[] = {
+    {"synth", rv_phase_synth, "write the phantom demo datasets in the real on-disk layouts under DATA_DIR", "synth.", 1},
+    {"instruct", rv_phase_instruct, "build every instruction task from DATA_DIR; write LLaVA-format JSON to RUN/llava/", "instruct.", 1},
+    {"score", rv_phase_score, "score finished generations (*_output.json) with the metrics of their task", "score.", 0},
+    {NULL, NULL, NULL, NULL, 0},
+};
+
+const rv_phase *rv_phase_find(const char *name) {
+    for (const rv_phase *p = rv_phases; p->name; p++)
+        if (strcmp(p->name, name) == 0) return p;
+    return NULL;
+}

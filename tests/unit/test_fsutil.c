@@ -1,0 +1,61 @@
+/* Paths follow os.path.join; atomic writes leave either the old file or the new one. */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/fsutil.h"
+
+int main(void) {
+    char *j = rv_path_join("/data/", "MIMIC-CXR-JPG");
+    CHECK_STR(j, "/data/MIMIC-CXR-JPG");
+    free(j);
+    j = rv_path_join("/data", "MIMIC-CXR-JPG");
+    CHECK_STR(j, "/data/MIMIC-CXR-JPG");
+    free(j);
+    j = rv_path_join("/data", "/abs/x");
+    CHECK_STR(j, "/abs/x");
+    free(j);
+    j = rv_path_joinv(4, "/d/", "CheXpert", "train", "p.jpg");
+    CHECK_STR(j, "/d/CheXpert/train/p.jpg");
+    free(j);
+    j = rv_path_dirname("a/b/c.txt");
+    CHECK_STR(j, "a/b");
+    free(j);
+    CHECK_STR(rv_path_basename("a/b/c.txt"), "c.txt");
+
+    char dir[] = "/tmp/rvfsXXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    rv_err err;
+    char *deep = rv_path_join(dir, "x/y/z");
+    CHECK(rv_mkdir_p(deep, &err) == 0 && rv_is_dir(deep));
+    CHECK(rv_mkdir_p(deep, &err) == 0); /* idempotent */
+    char *f = rv_path_join(deep, "out.json");
+    CHECK(rv_write_atomic(f, "old", 3, &err) == 0);
+    /* An aborted streaming write leaves the old content and no temporary file behind. */
+    rv_afile a;
+    CHECK(rv_afile_open(&a, f, &err) == 0);
+    fputs("half-written", a.fp);
+    rv_afile_abort(&a);
+    char *data;
+    size_t len;
+    CHECK(rv_read_file(f, &data, &len, &err) == 0 && len == 3 && memcmp(data, "old", 3) == 0);
+    free(data);
+    char **names;
+    size_t n;
+    CHECK(rv_list_dir(deep, &names, &n, &err) == 0 && n == 1 && strcmp(names[0], "out.json") == 0);
+    rv_free_strv(names, n);
+    /* A committed write replaces it. */
+    CHECK(rv_afile_open(&a, f, &err) == 0);
+    fputs("new!", a.fp);
+    CHECK(rv_afile_commit(&a, &err) == 0);
+    CHECK(rv_read_file(f, &data, &len, &err) == 0 && len == 4 && memcmp(data, "new!", 4) == 0);
+    free(data);
+    /* Errors name the path. */
+    CHECK(rv_write_atomic("/nonexistent-dir/q.txt", "x", 1, &err) == -1 && strstr(err.msg, "/nonexistent-dir/q.txt"));
+    CHECK(rv_read_file("/nonexistent-dir/q.txt", &data, &len, &err) == -1 && strstr(err.msg, "q.txt"));
+    CHECK(rv_mkdir_p(f, &err) == -1); /* a file is in the way */
+    free(f);
+    free(deep);
+    return check_summary("test_fsutil");
+}
