@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The test command (README): installs missing Debian packages, builds with -Werror, runs every
+# test with ctest, then builds and runs the unit tests under AddressSanitizer + UBSan.
+# Usage: tests/run.sh            (from anywhere; builds in build/ and build-asan/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+PACKAGES="build-essential cmake pkg-config python3 libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools \
+libcjson-dev libturbojpeg0-dev libpng-dev libgdcm-dev libopenblas-dev"
+missing=()
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "missing Debian packages: ${missing[*]}" >&2
+    echo "install them with: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# mpirun as root (containers, CI) and more ranks than cores (2-core machines).
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+
+echo "== build (-Werror)"
+cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRADVLM_WERROR=ON >/dev/null
+cmake --build "$ROOT/build" -j"$JOBS"
+
+echo "== ctest"
+ctest --test-dir "$ROOT/build" --output-on-failure -j"$JOBS"
+
+echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S "$ROOT" -B "$ROOT/build-asan" -DCMAKE_BUILD_TYPE=Debug -DRADVLM_WERROR=ON -DRADVLM_SANITIZE=ON >/dev/null
+cmake --build "$ROOT/build-asan" -j"$JOBS"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir "$ROOT/build-asan" -L unit --output-on-failure -j"$JOBS"
+echo "== all tests passed"
