@@ -1,0 +1,457 @@
+// DICOM through GDCM 3: the C API of io/dicom.h. No C++ exception may cross into C, so every
+// entry point catches everything and turns it into rv_err. UIDs are derived from a hash of
+// the pixel data so that the same image always gives the same file (demo data is compared
+// byte for byte across runs and rank counts).
+extern "C" {
+#include "io/dicom.h"
+}
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gdcmAttribute.h>
+#include <gdcmDataElement.h>
+#include <gdcmDataSet.h>
+#include <gdcmFile.h>
+#include <gdcmImage.h>
+#include <gdcmImageReader.h>
+#include <gdcmImageWriter.h>
+#include <gdcmMediaStorage.h>
+#include <gdcmPhotometricInterpretation.h>
+#include <gdcmPixelFormat.h>
+#include <gdcmTransferSyntax.h>
+#include <gdcmTrace.h>
+#include <gdcmUIDs.h>
+#include <gdcmVR.h>
+
+extern "C" {
+#include "core/fsutil.h"
+}
+
+namespace {
+
+void set_err(rv_err *err, const std::string &msg) {
+    if (err) std::snprintf(err->msg, sizeof err->msg, "%s", msg.c_str());
+}
+
+// First value of a multi-valued DS element, if present and parseable.
+bool first_ds(const gdcm::DataSet &ds, uint16_t g, uint16_t e, double *out) {
+    gdcm::Tag t(g, e);
+    if (!ds.FindDataElement(t)) return false;
+    const gdcm::DataElement &de = ds.GetDataElement(t);
+    const gdcm::ByteValue *bv = de.GetByteValue();
+    if (!bv || bv->GetLength() == 0) return false;
+    std::string s(bv->GetPointer(), bv->GetLength());
+    size_t bs = s.find('\\');
+    if (bs != std::string::npos) s.resize(bs);
+    char *end = nullptr;
+    double v = std::strtod(s.c_str(), &end);
+    if (end == s.c_str() || !std::isfinite(v)) return false;
+    *out = v;
+    return true;
+}
+
+// GDCM (as packaged) asserts on some truncated headers, which would abort the process, so the
+// element structure is walked here first: every element must lie inside the file. Handles
+// explicit and implicit VR little endian, sequences and encapsulated pixel data with
+// undefined lengths. Big-endian data sets are left to GDCM.
+struct Scan {
+    const unsigned char *d;
+    size_t n;
+    bool saw_pixels = false;
+};
+
+uint16_t rd16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
+uint32_t rd32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+bool long_vr(const unsigned char *vr) {
+    static const char *const l[] = {"OB", "OW", "OF", "OD", "OL", "OV", "SQ", "UT", "UN", "UC", "UR", "SV", "UV"};
+    for (const char *v : l)
+        if (vr[0] == v[0] && vr[1] == v[1]) return true;
+    return false;
+}
+
+const uint32_t UNDEF = 0xFFFFFFFFu;
+
+// Walks elements from pos until end (or an item/sequence delimiter when nested).
+bool scan_elems(Scan &s, size_t &pos, size_t end, bool explicit_vr, int depth, std::string &why);
+
+// Items of a sequence (or pixel fragments) of undefined length, up to the sequence delimiter.
+bool scan_items(Scan &s, size_t &pos, bool explicit_vr, int depth, bool fragments, std::string &why) {
+    for (;;) {
+        if (pos + 8 > s.n) return why = "truncated inside a sequence", false;
+        uint16_t g = rd16(s.d + pos), e = rd16(s.d + pos + 2);
+        uint32_t len = rd32(s.d + pos + 4);
+        pos += 8;
+        if (g == 0xFFFE && e == 0xE0DD) return true; // sequence delimiter
+        if (g != 0xFFFE || e != 0xE000) return why = "malformed sequence item", false;
+        if (len == UNDEF) {
+            if (fragments) return why = "pixel fragment with undefined length", false;
+            if (!scan_elems(s, pos, s.n, explicit_vr, depth + 1, why)) return false;
+        } else {
+            if (len > s.n - pos) return why = "truncated inside a sequence item", false;
+            if (!fragments) {
+                size_t p2 = pos;
+                if (!scan_elems(s, p2, pos + len, explicit_vr, depth + 1, why)) return false;
+            }
+            pos += len;
+        }
+    }
+}
+
+bool scan_elems(Scan &s, size_t &pos, size_t end, bool explicit_vr, int depth, std::string &why) {
+    if (depth > 16) return why = "sequences nested too deeply", false;
+    while (pos < end) {
+        if (pos + 8 > end) return why = "truncated element header", false;
+        uint16_t g = rd16(s.d + pos), e = rd16(s.d + pos + 2);
+        if (g == 0xFFFE && e == 0xE00D) { // item delimiter ends an undefined-length item
+            pos += 8;
+            return depth > 0 ? true : (why = "unexpected item delimiter", false);
+        }
+        uint32_t len;
+        bool is_sq = false;
+        if (explicit_vr && g != 0xFFFE) {
+            const unsigned char *vr = s.d + pos + 4;
+            if (vr[0] < 'A' || vr[0] > 'Z' || vr[1] < 'A' || vr[1] > 'Z') return why = "invalid value representation", false;
+            if (long_vr(vr)) {
+                if (pos + 12 > end) return why = "truncated element header", false;
+                len = rd32(s.d + pos + 8);
+                pos += 12;
+            } else {
+                len = rd16(s.d + pos + 6);
+                pos += 8;
+            }
+            is_sq = vr[0] == 'S' && vr[1] == 'Q';
+        } else {
+            len = rd32(s.d + pos + 4);
+            pos += 8;
+        }
+        const bool pixels = g == 0x7FE0 && e == 0x0010 && depth == 0;
+        if (pixels) s.saw_pixels = true;
+        if (len == UNDEF) {
+            // Undefined length: a sequence (explicit SQ, or any element in implicit VR) or
+            // encapsulated pixel data.
+            if (!pixels && explicit_vr && !is_sq && !(s.d[pos - 8] == 'U' && s.d[pos - 7] == 'N'))
+                return why = "undefined length on a non-sequence element", false;
+            if (!scan_items(s, pos, explicit_vr, depth, pixels, why)) return false;
+            continue;
+        }
+        if (len > end - pos) return why = "truncated (an element runs past the end of the file)", false;
+        if (is_sq && len > 0) {
+            size_t p2 = pos;
+            size_t iend = pos + len;
+            while (p2 < iend) { // items of a defined-length sequence
+                if (p2 + 8 > iend) return why = "malformed sequence", false;
+                uint32_t il = rd32(s.d + p2 + 4);
+                p2 += 8;
+                if (il == UNDEF) {
+                    if (!scan_elems(s, p2, iend, explicit_vr, depth + 1, why)) return false;
+                } else {
+                    if (il > iend - p2) return why = "truncated inside a sequence item", false;
+                    size_t p3 = p2;
+                    if (!scan_elems(s, p3, p2 + il, explicit_vr, depth + 1, why)) return false;
+                    p2 += il;
+                }
+            }
+        }
+        pos += len;
+    }
+    return true;
+}
+
+// Validates the Part 10 structure of a file held in memory; why says what is wrong.
+bool prescan(const unsigned char *d, size_t n, std::string &why) {
+    if (n < 132 || std::memcmp(d + 128, "DICM", 4) != 0)
+        return why = "not a DICOM Part 10 file (no 'DICM' marker at byte 128)", false;
+    Scan s{d, n};
+    size_t pos = 132;
+    std::string ts;
+    while (pos + 8 <= n && rd16(d + pos) == 0x0002) { // file meta: always explicit VR LE
+        const unsigned char *vr = d + pos + 4;
+        uint32_t len;
+        size_t hdr;
+        if (long_vr(vr)) {
+            if (pos + 12 > n) return why = "truncated file meta header", false;
+            len = rd32(d + pos + 8);
+            hdr = 12;
+        } else {
+            len = rd16(d + pos + 6);
+            hdr = 8;
+        }
+        if (len == UNDEF || len > n - pos - hdr) return why = "truncated file meta header", false;
+        if (rd16(d + pos + 2) == 0x0010) {
+            ts.assign((const char *)d + pos + hdr, len);
+            while (!ts.empty() && (ts.back() == '\0' || ts.back() == ' ')) ts.pop_back();
+        }
+        pos += hdr + len;
+    }
+    if (ts.empty()) return why = "file meta header has no transfer syntax (truncated or damaged)", false;
+    if (ts == "1.2.840.10008.1.2.2") return true; // big endian: GDCM's own checks only
+    const bool explicit_vr = ts != "1.2.840.10008.1.2";
+    if (!scan_elems(s, pos, n, explicit_vr, 0, why)) return false;
+    if (!s.saw_pixels) return why = "no pixel data element (truncated, or not an image)", false;
+    return true;
+}
+
+int read_impl(const char *path, rv_dicom_info *info, rv_image *img, rv_err *err) {
+    char *raw = nullptr;
+    size_t rawlen = 0;
+    rv_err e2;
+    if (rv_read_file(path, &raw, &rawlen, &e2) != 0) {
+        set_err(err, std::string(path) + ": cannot read DICOM file (" + e2.msg + ")");
+        return -1;
+    }
+    std::string why;
+    bool ok = prescan((const unsigned char *)raw, rawlen, why);
+    std::istringstream stream(ok ? std::string(raw, rawlen) : std::string());
+    std::free(raw);
+    if (!ok) {
+        set_err(err, std::string(path) + ": " + why + "; check the file (re-download or re-export it)");
+        return -1;
+    }
+    gdcm::ImageReader reader;
+    reader.SetStream(stream);
+    if (!reader.Read()) {
+        set_err(err, std::string(path) + ": not a readable DICOM image (GDCM could not parse it; the file is "
+                                         "truncated, damaged or not DICOM)");
+        return -1;
+    }
+    const gdcm::Image &im = reader.GetImage();
+    const gdcm::PixelFormat &pf = im.GetPixelFormat();
+    const unsigned int *dims = im.GetDimensions();
+    if (im.GetNumberOfDimensions() < 2 || dims[0] == 0 || dims[1] == 0 || dims[0] > 65535 || dims[1] > 65535) {
+        set_err(err, std::string(path) + ": DICOM image has invalid dimensions");
+        return -1;
+    }
+    if (pf.GetSamplesPerPixel() != 1) {
+        set_err(err, std::string(path) + ": DICOM image has " + std::to_string(pf.GetSamplesPerPixel()) +
+                         " samples per pixel; only grayscale (1) is supported");
+        return -1;
+    }
+    int bits_alloc = pf.GetBitsAllocated();
+    if (bits_alloc != 8 && bits_alloc != 16) {
+        set_err(err, std::string(path) + ": DICOM BitsAllocated " + std::to_string(bits_alloc) +
+                         " is not supported (8 or 16)");
+        return -1;
+    }
+    const int w = (int)dims[0], h = (int)dims[1];
+    const size_t n = (size_t)w * (size_t)h;
+    const size_t need = n * (size_t)(bits_alloc / 8);
+    const size_t have = im.GetBufferLength();
+    if (have < need) {
+        set_err(err, std::string(path) + ": DICOM pixel data is shorter than rows x columns (" + std::to_string(have) +
+                         " < " + std::to_string(need) + " bytes); the file is truncated");
+        return -1;
+    }
+    const gdcm::DataSet &pds = reader.GetFile().GetDataSet();
+    const gdcm::Tag pixtag(0x7fe0, 0x0010);
+    if (pds.FindDataElement(pixtag)) {
+        const gdcm::ByteValue *pbv = pds.GetDataElement(pixtag).GetByteValue();
+        if (pbv && pbv->GetLength() < need) {
+            set_err(err, std::string(path) + ": DICOM pixel data holds " + std::to_string(pbv->GetLength()) +
+                             " bytes, rows x columns needs " + std::to_string(need) + "; the file is truncated or damaged");
+            return -1;
+        }
+    }
+    std::vector<char> buf(have);
+    if (!im.GetBuffer(buf.data())) {
+        set_err(err, std::string(path) + ": cannot decode the DICOM pixel data (unsupported compression or "
+                                         "truncated file)");
+        return -1;
+    }
+    rv_dicom_info in{};
+    in.rows = h;
+    in.columns = w;
+    in.bits_allocated = bits_alloc;
+    in.bits_stored = pf.GetBitsStored();
+    in.pixel_representation = pf.GetPixelRepresentation();
+    in.monochrome1 = im.GetPhotometricInterpretation() == gdcm::PhotometricInterpretation::MONOCHROME1;
+    in.rescale_slope = im.GetSlope();
+    in.rescale_intercept = im.GetIntercept();
+    const gdcm::DataSet &ds = reader.GetFile().GetDataSet();
+    double wc = 0, ww = 0;
+    if (first_ds(ds, 0x0028, 0x1050, &wc) && first_ds(ds, 0x0028, 0x1051, &ww)) {
+        in.has_window = true;
+        in.window_center = wc;
+        in.window_width = ww;
+    }
+    if (rv_image_alloc(img, w, h, 16, err) != 0) return -1;
+    if (bits_alloc == 8) {
+        for (size_t i = 0; i < n; i++) img->u16[i] = (uint8_t)buf[i];
+    } else {
+        std::memcpy(img->u16, buf.data(), n * 2); // GDCM returns host (little-endian) order
+    }
+    if (info) *info = in;
+    return 0;
+}
+
+// 128-bit FNV-1a style mix (two 64-bit lanes) of the pixels and header values, written as a
+// "2.25.<decimal>" UID (ISO/IEC 9834-8 UUID-derived OID form, always valid syntax).
+std::string content_uid(const std::vector<uint16_t> &px, const rv_dicom_info *info, unsigned salt) {
+    uint64_t a = 1469598103934665603ULL ^ salt, b = 1099511628211ULL * (salt + 7);
+    auto mix = [&](uint64_t v) {
+        a = (a ^ v) * 1099511628211ULL;
+        b = (b ^ (v + 0x9e3779b97f4a7c15ULL)) * 6364136223846793005ULL + 1442695040888963407ULL;
+    };
+    for (uint16_t v : px) mix(v);
+    mix((uint64_t)info->rows << 32 | (uint32_t)info->columns);
+    mix((uint64_t)info->bits_stored << 8 | (info->monochrome1 ? 1u : 0u));
+    // 2.25 needs the decimal value of a 128-bit integer; keep it to 119 bits so it stays
+    // well inside the 64-character UID limit (2.25. + at most 36 digits).
+    unsigned __int128 v = ((unsigned __int128)(a >> 9) << 64) | b;
+    char digits[48];
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + (int)(v % 10));
+        v /= 10;
+    } while (v != 0 && nd < 40);
+    std::string s = "2.25.";
+    while (nd > 0) s += digits[--nd];
+    return s;
+}
+
+void put_str(gdcm::DataSet &ds, uint16_t g, uint16_t e, gdcm::VR::VRType vr, const std::string &v) {
+    gdcm::DataElement de(gdcm::Tag(g, e));
+    de.SetVR(vr);
+    std::string s = v;
+    if (s.size() % 2) s += vr == gdcm::VR::UI ? '\0' : ' '; // even length; UI pads with NUL
+    de.SetByteValue(s.data(), (uint32_t)s.size());
+    ds.Replace(de);
+}
+
+int write_impl(const char *path, const rv_image *img, const rv_dicom_info *info, rv_err *err) {
+    if (!img || (img->bits == 8 && !img->u8) || (img->bits == 16 && !img->u16) || (img->bits != 8 && img->bits != 16)) {
+        set_err(err, std::string(path) + ": DICOM output needs an 8- or 16-bit image with pixels");
+        return -1;
+    }
+    int stored = info->bits_stored > 0 ? info->bits_stored : 16;
+    if (stored < 8 || stored > 16) {
+        set_err(err, std::string(path) + ": DICOM BitsStored " + std::to_string(stored) + " out of range 8..16");
+        return -1;
+    }
+    const size_t n = (size_t)img->width * (size_t)img->height;
+    std::vector<uint16_t> px(n);
+    const uint32_t maxv = (1u << stored) - 1u;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t v = img->bits == 8 ? img->u8[i] : img->u16[i];
+        if (v > maxv) {
+            set_err(err, std::string(path) + ": pixel value " + std::to_string(v) + " does not fit BitsStored " +
+                             std::to_string(stored) + "; scale the image first");
+            return -1;
+        }
+        px[i] = (uint16_t)v;
+    }
+    rv_dicom_info hdr = *info;
+    hdr.rows = img->height;
+    hdr.columns = img->width;
+    hdr.bits_stored = stored;
+
+    gdcm::ImageWriter writer;
+    gdcm::Image &im = writer.GetImage();
+    im.SetNumberOfDimensions(2);
+    im.SetDimension(0, (unsigned)img->width);
+    im.SetDimension(1, (unsigned)img->height);
+    gdcm::PixelFormat pf(1, 16, (unsigned short)stored, (unsigned short)(stored - 1),
+                         (unsigned short)(info->pixel_representation ? 1 : 0));
+    im.SetPixelFormat(pf);
+    im.SetPhotometricInterpretation(info->monochrome1 ? gdcm::PhotometricInterpretation::MONOCHROME1
+                                                      : gdcm::PhotometricInterpretation::MONOCHROME2);
+    im.SetTransferSyntax(gdcm::TransferSyntax::ExplicitVRLittleEndian);
+    if (info->rescale_slope != 0.0 && (info->rescale_slope != 1.0 || info->rescale_intercept != 0.0)) {
+        im.SetSlope(info->rescale_slope);
+        im.SetIntercept(info->rescale_intercept);
+    }
+    gdcm::DataElement pixeldata(gdcm::Tag(0x7fe0, 0x0010));
+    pixeldata.SetByteValue(reinterpret_cast<const char *>(px.data()), (uint32_t)(n * 2));
+    im.SetDataElement(pixeldata);
+
+    gdcm::File &file = writer.GetFile();
+    gdcm::DataSet &ds = file.GetDataSet();
+    const bool cr = info->monochrome1; // CR plates are commonly MONOCHROME1
+    const char *sop_class = cr ? "1.2.840.10008.5.1.4.1.1.1" : "1.2.840.10008.5.1.4.1.1.1.1";
+    put_str(ds, 0x0008, 0x0016, gdcm::VR::UI, sop_class);
+    put_str(ds, 0x0008, 0x0018, gdcm::VR::UI, content_uid(px, &hdr, 1));
+    put_str(ds, 0x0008, 0x0060, gdcm::VR::CS, cr ? "CR" : "DX");
+    put_str(ds, 0x0008, 0x0008, gdcm::VR::CS, "ORIGINAL\\PRIMARY");
+    put_str(ds, 0x0010, 0x0010, gdcm::VR::PN, "PHANTOM^DEMO");
+    put_str(ds, 0x0010, 0x0020, gdcm::VR::LO, "PHANTOM");
+    put_str(ds, 0x0018, 0x5101, gdcm::VR::CS, "PA");
+    put_str(ds, 0x0020, 0x000d, gdcm::VR::UI, content_uid(px, &hdr, 2));
+    put_str(ds, 0x0020, 0x000e, gdcm::VR::UI, content_uid(px, &hdr, 3));
+    put_str(ds, 0x0020, 0x0013, gdcm::VR::IS, "1");
+    // Fixed dates: GDCM would otherwise stamp the current date and time.
+    put_str(ds, 0x0008, 0x0020, gdcm::VR::DA, "20000101");
+    put_str(ds, 0x0008, 0x0030, gdcm::VR::TM, "000000");
+    put_str(ds, 0x0008, 0x0023, gdcm::VR::DA, "20000101");
+    put_str(ds, 0x0008, 0x0033, gdcm::VR::TM, "000000");
+    if (info->has_window) {
+        char b[64];
+        std::snprintf(b, sizeof b, "%.6g", info->window_center);
+        put_str(ds, 0x0028, 0x1050, gdcm::VR::DS, b);
+        std::snprintf(b, sizeof b, "%.6g", info->window_width);
+        put_str(ds, 0x0028, 0x1051, gdcm::VR::DS, b);
+    }
+    // Deterministic file meta: GDCM otherwise stamps its own name and version.
+    gdcm::FileMetaInformation::SetImplementationVersionName("RADVLM-HPC");
+    gdcm::FileMetaInformation::SetSourceApplicationEntityTitle("RADVLM-HPC");
+
+    std::string tmp = std::string(path) + ".tmp-dcm";
+    writer.SetFileName(tmp.c_str());
+    if (!writer.Write()) {
+        std::remove(tmp.c_str());
+        set_err(err, std::string(path) + ": GDCM could not write the DICOM file (check the directory exists and is writable)");
+        return -1;
+    }
+    // Re-write through the atomic helper so the final name appears complete or not at all.
+    char *data = nullptr;
+    size_t len = 0;
+    rv_err e2;
+    if (rv_read_file(tmp.c_str(), &data, &len, &e2) != 0) {
+        std::remove(tmp.c_str());
+        set_err(err, std::string(path) + ": " + e2.msg);
+        return -1;
+    }
+    std::remove(tmp.c_str());
+    int rc = rv_write_atomic(path, data, len, err);
+    std::free(data);
+    return rc;
+}
+
+} // namespace
+
+extern "C" int rv_dicom_read(const char *path, rv_dicom_info *info, rv_image *img, rv_err *err) {
+    if (img) std::memset(img, 0, sizeof *img);
+    try {
+        gdcm::Trace::SetWarning(false); // our own message says what failed
+        gdcm::Trace::SetDebug(false);
+        int rc = read_impl(path, info, img, err);
+        if (rc != 0) rv_image_free(img);
+        return rc;
+    } catch (const std::exception &e) {
+        rv_image_free(img);
+        set_err(err, std::string(path) + ": DICOM read failed: " + e.what());
+    } catch (...) {
+        rv_image_free(img);
+        set_err(err, std::string(path) + ": DICOM read failed (unknown GDCM error)");
+    }
+    return -1;
+}
+
+extern "C" int rv_dicom_write(const char *path, const rv_image *img, const rv_dicom_info *info, rv_err *err) {
+    try {
+        gdcm::Trace::SetWarning(false);
+        gdcm::Trace::SetDebug(false);
+        return write_impl(path, img, info, err);
+    } catch (const std::exception &e) {
+        set_err(err, std::string(path) + ": DICOM write failed: " + e.what());
+    } catch (...) {
+        set_err(err, std::string(path) + ": DICOM write failed (unknown GDCM error)");
+    }
+    return -1;
+}
