@@ -1,0 +1,193 @@
+/* VinDr-CXR: DICOM conversion (resolution file complete and rerun-safe, recipes, max == min)
+ * and the detection / single-label readers (grouping, fusion, "No finding", P7 lookup). Box
+ * values are hand calculations (see test_wbf.c for the float32 mean). */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/fsutil.h"
+#include "data/readers.h"
+#include "io/dicom.h"
+#include "io/image.h"
+
+static char *P(const char *root, const char *rel) { return rv_path_join(root, rel); }
+
+static void put(const char *root, const char *rel, const char *text) {
+    char *p = P(root, rel), *d = rv_path_dirname(p);
+    rv_err e;
+    CHECK(rv_mkdir_p(d, &e) == 0);
+    CHECK(rv_write_atomic(p, text, strlen(text), &e) == 0);
+    free(p);
+    free(d);
+}
+
+/* A 16-bit DICOM: left half lo, right half hi (hi == lo gives a constant image). */
+static void dicom(const char *root, const char *rel, int rows, int cols, int lo, int hi, bool mono1, bool window) {
+    rv_image img = {0};
+    rv_err e;
+    CHECK(rv_image_alloc(&img, cols, rows, 16, &e) == 0);
+    for (int y = 0; y < rows; y++)
+        for (int x = 0; x < cols; x++) img.u16[y * cols + x] = (uint16_t)(x < cols / 2 ? lo : hi);
+    rv_dicom_info info = {.rows = rows, .columns = cols, .bits_allocated = 16, .bits_stored = 12,
+                          .monochrome1 = mono1, .has_window = window, .window_center = 500, .window_width = 1000,
+                          .rescale_slope = 1.0};
+    char *p = P(root, rel), *d = rv_path_dirname(p);
+    CHECK(rv_mkdir_p(d, &e) == 0);
+    CHECK(rv_dicom_write(p, &img, &info, &e) == 0);
+    free(p);
+    free(d);
+    rv_image_free(&img);
+}
+
+static char *slurp(const char *root, const char *rel) {
+    char *p = P(root, rel), *t = NULL;
+    size_t n;
+    rv_err e;
+    if (rv_read_file(p, &t, &n, &e) != 0) t = NULL;
+    free(p);
+    return t;
+}
+
+static int px(const char *root, const char *rel, int x, int y) {
+    char *p = P(root, rel);
+    rv_image img = {0};
+    rv_err e;
+    int v = -1;
+    if (rv_jpeg_read(p, &img, &e) == 0 && img.width == 512 && img.height == 512) v = img.u8[y * 512 + x];
+    rv_image_free(&img);
+    free(p);
+    return v;
+}
+
+static bool box_eq(const rv_box *b, double x0, double y0, double x1, double y1) {
+    return b->v[0] == x0 && b->v[1] == y0 && b->v[2] == x1 && b->v[3] == y1;
+}
+
+int main(void) {
+    char tmpl[] = "/tmp/rv_vindr_XXXXXX";
+    char *root = mkdtemp(tmpl);
+    CHECK(root != NULL);
+    if (!root) return check_summary("test_reader_vindr");
+    rv_err e = {{0}};
+    rv_badrec bad;
+    rv_badrec_init(&bad, false);
+    rv_reader_ctx c = {.data_dir = root, .bad = &bad, .vindr_convert = RV_VINDR_MINMAX};
+
+    dicom(root, "VinDr-CXR/train/aaa.dicom", 40, 60, 100, 1100, false, false);
+    dicom(root, "VinDr-CXR/train/bbb.DICOM", 30, 20, 700, 700, false, false); /* max == min */
+    dicom(root, "VinDr-CXR/train/ccc.dicom", 50, 50, 0, 1000, true, true);
+    put(root, "VinDr-CXR/train/notes.txt", "not a dicom");
+    /* P7: CSVs under annotations/. */
+    put(root, "VinDr-CXR/annotations/annotations_train.csv",
+        "image_id,rad_id,class_name,x_min,y_min,x_max,y_max\n"
+        "aaa,R1,No finding,,,,\n"
+        "aaa,R2,Cardiomegaly,6,4,30,20\n"
+        "aaa,R3,Cardiomegaly,7.5,4,30,20\n"
+        "aaa,R1,Aortic enlargement,30,0,36,4\n"
+        "bbb,R1,No finding,,,,\n"
+        "ccc,R1,ILD,0,0,0,10\n"
+        "ddd,R1,Nodule/Mass,1,1,2,2\n");
+
+    CHECK(rv_vindr_prepare(&c, "train", &e) == 0);
+    const char *want_res = "{\"aaa\": [40, 60], \"bbb\": [30, 20], \"ccc\": [50, 50]}";
+    char *res = slurp(root, "VinDr-CXR/image_resolutions_train.json");
+    CHECK_STR(res, want_res);
+    free(res);
+    /* Min-max recipe: left half min -> 0, right half max -> 255; no inversion for MONOCHROME1. */
+    int l = px(root, "VinDr-CXR/train_jpg/aaa.jpg", 60, 256), r = px(root, "VinDr-CXR/train_jpg/aaa.jpg", 450, 256);
+    CHECK(l >= 0 && l <= 2 && r >= 253);
+    int b0 = px(root, "VinDr-CXR/train_jpg/bbb.jpg", 10, 10), b1 = px(root, "VinDr-CXR/train_jpg/bbb.jpg", 400, 300);
+    CHECK(b0 >= 0 && b0 <= 1 && b1 >= 0 && b1 <= 1); /* constant image -> all zeros */
+    CHECK(px(root, "VinDr-CXR/train_jpg/ccc.jpg", 60, 256) <= 2 && px(root, "VinDr-CXR/train_jpg/ccc.jpg", 450, 256) >= 253);
+
+    /* P6: a rerun with the JSON gone and the JPEGs present rebuilds the complete JSON. */
+    char *rp = P(root, "VinDr-CXR/image_resolutions_train.json");
+    unlink(rp);
+    CHECK(rv_vindr_prepare(&c, "train", &e) == 0);
+    res = slurp(root, "VinDr-CXR/image_resolutions_train.json");
+    CHECK_STR(res, want_res);
+    free(res);
+    /* A missing JPEG is made again. */
+    char *ap = P(root, "VinDr-CXR/train_jpg/aaa.jpg");
+    unlink(ap);
+    CHECK(rv_vindr_prepare(&c, "train", &e) == 0);
+    CHECK(rv_is_file(ap));
+    res = slurp(root, "VinDr-CXR/image_resolutions_train.json");
+    CHECK_STR(res, want_res);
+    free(res);
+
+    /* VOI recipe: a different recipe converts again; window 500/1000 maps 0 -> 0 and 1000 -> 255,
+     * then MONOCHROME1 is inverted: left bright, right dark. */
+    c.vindr_convert = RV_VINDR_VOI;
+    CHECK(rv_vindr_prepare(&c, "train", &e) == 0);
+    CHECK(px(root, "VinDr-CXR/train_jpg/ccc.jpg", 60, 256) >= 253 && px(root, "VinDr-CXR/train_jpg/ccc.jpg", 450, 256) <= 2);
+    /* MONOCHROME2 without window: min-max of the rescaled values, not inverted. */
+    CHECK(px(root, "VinDr-CXR/train_jpg/aaa.jpg", 60, 256) <= 2);
+    char *mk = slurp(root, "VinDr-CXR/train_jpg/.radvlm-recipe");
+    CHECK_STR(mk, "voi");
+    free(mk);
+
+    /* Detection reader. */
+    rv_dataset *d = NULL;
+    CHECK(rv_read_vindr(&c, "train", false, &d, &e) == 0);
+    CHECK(bad.count == 1); /* ddd: no resolution */
+    if (d) {
+        CHECK(d->task == RV_TASK_DETECT);
+        CHECK(d->n == 2); /* aaa, bbb; ccc has no box left and no "No finding" row */
+        if (d->n == 2) {
+            rv_item *a = &d->items[0], *b = &d->items[1];
+            CHECK_STR(a->id, "aaa");
+            char *ip = rv_path_join(root, "VinDr-CXR/train_jpg/aaa.jpg");
+            CHECK_STR(a->image, ip);
+            free(ip);
+            CHECK(a->has_labels_field);
+            CHECK(a->nboxes == 2 && a->nlabels == 2);
+            if (a->nboxes == 2 && a->nlabels == 2) {
+                CHECK_STR(a->labels[0], "Aortic enlargement");
+                CHECK_STR(a->labels[1], "Cardiomegaly");
+                CHECK(box_eq(&a->boxes[0], 0.5, 0, 0.6, 0.1));
+                /* R3 then R2: f32(f32(0.125) + 0.1) / 2 = 0.1124999970 -> 0.112 */
+                CHECK(box_eq(&a->boxes[1], 0.112, 0.1, 0.5, 0.5));
+            }
+            CHECK_STR(b->id, "bbb");
+            CHECK(b->nboxes == 0 && b->nlabels == 1 && b->has_labels_field);
+            if (b->nlabels == 1) CHECK_STR(b->labels[0], "No finding");
+        }
+        rv_dataset_free(d);
+    }
+    /* Single-label reader: (image, class) groups with a box before fusion. */
+    d = NULL;
+    CHECK(rv_read_vindr(&c, "train", true, &d, &e) == 0);
+    if (d) {
+        CHECK(d->task == RV_TASK_ABN_GROUND);
+        CHECK(d->n == 3);
+        if (d->n == 3) {
+            CHECK_STR(d->items[0].text, "Aortic enlargement");
+            CHECK_STR(d->items[1].text, "Cardiomegaly");
+            CHECK(d->items[1].nboxes == 1 && box_eq(&d->items[1].boxes[0], 0.112, 0.1, 0.5, 0.5));
+            CHECK_STR(d->items[2].text, "ILD");
+            CHECK(d->items[2].nboxes == 0); /* P10: all boxes zero-area; the builder drops it */
+            CHECK(!d->items[0].has_labels_field);
+        }
+        rv_dataset_free(d);
+    }
+    /* Only train and test exist. */
+    d = NULL;
+    CHECK(rv_read_vindr(&c, "valid", false, &d, &e) == -1 && d == NULL);
+    CHECK(strstr(e.msg, "only 'train' and 'test'") != NULL);
+    /* Missing annotations for test: error names the file. */
+    CHECK(rv_read_vindr(&c, "test", false, &d, &e) == -1);
+    CHECK(strstr(e.msg, "annotations_test.csv") != NULL);
+    /* Fatal policy stops at the record without a resolution. */
+    rv_badrec_init(&bad, true);
+    CHECK(rv_read_vindr(&c, "train", false, &d, &e) == -1);
+    CHECK(strstr(e.msg, "annotations_train.csv:8") != NULL);
+
+    free(rp);
+    free(ap);
+    char *cmd = rv_xasprintf("rm -rf '%s'", root);
+    CHECK(system(cmd) == 0);
+    free(cmd);
+    return check_summary("test_reader_vindr");
+}
