@@ -19,6 +19,7 @@ void rv_cellset_free(rv_cellset *s) {
     for (size_t i = 0; i < s->nblocks; i++) {
         free(s->blocks[i].name);
         free(s->blocks[i].prefix);
+        free(s->blocks[i].sources);
     }
     free(s->blocks);
     free(s->cells);
@@ -49,10 +50,14 @@ static bool usable(const rv_dataset *d, const rv_item *it, size_t *malformed) {
 typedef struct pool {
     rv_cellref *r;
     size_t n;
+    rv_sb names;
 } pool;
 
 static void pool_add(pool *p, const rv_dataset *d, size_t *dropped) {
     if (!d) return;
+    if (!p->names.s) rv_sb_init(&p->names);
+    if (p->names.len) rv_sb_puts(&p->names, "+");
+    rv_sb_puts(&p->names, d->name);
     size_t malformed = 0, drop = 0;
     p->r = rv_xrealloc(p->r, (p->n + d->n + 1) * sizeof *p->r);
     for (size_t i = 0; i < d->n; i++) {
@@ -77,6 +82,7 @@ static void add_block(rv_cellset *s, const char *name, const char *prefix, rv_ta
     b->name = rv_xstrdup(name);
     b->prefix = rv_xstrdup(prefix);
     b->task = task;
+    b->sources = rv_xstrdup(p->names.len ? p->names.s : "-");
     b->first = s->ncells;
     size_t n = p->n;
     size_t *idx = rv_xmalloc((n ? n : 1) * sizeof *idx);
@@ -133,7 +139,7 @@ int rv_build_train(const rv_reader_ctx *c, const rv_build_opts *o, rv_sources *s
     rv_dataset *a = NULL, *b = NULL;
     pool p = {0};
     const uint64_t seed = o->seed;
-#define RESET_POOL() do { free(p.r); p.r = NULL; p.n = 0; a = b = NULL; } while (0)
+#define RESET_POOL() do { free(p.r); rv_sb_free(&p.names); memset(&p, 0, sizeof p); a = b = NULL; } while (0)
 
     /* 1-5: VinDr-CXR detection x2, single-label grounding x3 (one prefix, P17). */
     if (present(c, RV_SRC_VINDR, "vindr-cxr-train")) {
@@ -243,10 +249,10 @@ int rv_build_train(const rv_reader_ctx *c, const rv_build_opts *o, rv_sources *s
         add_reps(out, "conv-grounded-padchest-train", "conv-grounded-padchest-train", true, 4, RV_TASK_GCONV, &p, seed);
         RESET_POOL();
     }
-    free(p.r);
+    RESET_POOL();
     return 0;
 fail:
-    free(p.r);
+    RESET_POOL();
     rv_cellset_free(out);
     return -1;
 #undef RESET_POOL
@@ -299,6 +305,7 @@ int rv_build_test(const rv_reader_ctx *c, const rv_build_opts *o, rv_task task, 
     add_block(out, name, tn, task, &p, false, o->test_max[task], o->seed);
     free(name);
     free(p.r);
+    if (p.names.s) rv_sb_free(&p.names);
     return 0;
 fail:
     rv_cellset_free(out);

@@ -17,6 +17,7 @@ typedef struct rv_block {
     char *name;      /* unique, names the RNG streams: "<prefix>" or "<base>/<rep>", "test/<task>" */
     char *prefix;    /* id prefix written into the cells (upstream's, repeated for VinDr mono, P17) */
     rv_task task;
+    char *sources;   /* dataset names feeding the block, for the counts table */
     size_t first;    /* global index of the block's first cell */
     size_t count;    /* cells */
 } rv_block;

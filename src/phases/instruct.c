@@ -58,8 +58,7 @@ static int write_cells(const rv_cellset *s, const rv_templates *t, uint64_t seed
 static void log_blocks(const rv_cellset *s) {
     for (size_t i = 0; i < s->nblocks; i++) {
         const rv_block *b = &s->blocks[i];
-        const char *src = b->count ? s->cells[b->first].ds->name : "-";
-        rv_info0("  %-32s %-28s %-26s %9zu", b->name, rv_task_name(b->task), src, b->count);
+        rv_info0("  %-32s %-28s %-40s %9zu", b->name, rv_task_name(b->task), b->sources, b->count);
     }
 }
 
@@ -113,7 +112,7 @@ int rv_phase_instruct(rv_phase_ctx *ctx, rv_err *err) {
     path = rv_path_join(dir, "train.json");
     if (write_cells(&train, tpl, o.seed, path, err) != 0) goto out;
     rv_info0("instruct: %s: %zu cells in %zu blocks", path, train.ncells, train.nblocks);
-    rv_info0("  %-32s %-28s %-26s %9s", "block", "task", "source", "cells");
+    rv_info0("  %-32s %-28s %-40s %9s", "block", "task", "source datasets", "cells");
     log_blocks(&train);
     total += train.ncells;
     size_t dropped = train.dropped;
