@@ -31,5 +31,12 @@ const rv_cfg_key rv_cfg_schema[] = {
     {"instruct.test_max.conversation", RV_CFG_INT, "0", NULL, "cap on conversation test cells (0 = all)"},
     {"instruct.test_max.conversation_grounded", RV_CFG_INT, "0", NULL, "cap on conversation_grounded test cells (0 = all)"},
     /* ---- score ---- */
+    {"score.input", RV_CFG_STR, "", NULL, "upstream-style *_output.json to score (array of records with output and answer/txt)"},
+    {"score.task", RV_CFG_ENUM, "report_generation",
+     "report_generation|abnormality_classification|region_grounding|abnormality_grounding|abnormality_detection|phrase_grounding|object_grounding",
+     "task whose metrics are computed (decides the metric keys, as upstream)"},
+    {"score.bootstrap_samples", RV_CFG_INT, "2000", NULL, "bootstrap resamples for the 95% intervals (0 = none)"},
+    {"score.seed", RV_CFG_INT, "0", NULL, "seed of the bootstrap resampling (Philox stream; independent of the rank count)"},
+    {"score.r1", RV_CFG_BOOL, "false", NULL, "reasoning outputs: score the final answer (last \\boxed{} or text after </think>) instead of the raw output"},
     {NULL, 0, NULL, NULL, NULL},
 };
