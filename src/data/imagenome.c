@@ -78,15 +78,16 @@ static bool coord(const cJSON *o, const char *key, double *v) {
     return cJSON_IsString(x) && rv_cell_num(x->valuestring, v);
 }
 
+/* Returns 0 (objects read; bad ones reported), 1 (the whole file reported as bad) or -1 (fatal). */
 static int add_regions(const rv_reader_ctx *c, const char *path, double width, double height, rv_item *it,
                        rv_err *err) {
     rv_err e;
     cJSON *g = rv_json_parse_file(path, &e);
-    if (!g) return rv_badrec_report(c->bad, err, path, "scene graph unreadable: %s", e.msg);
+    if (!g) return rv_badrec_report(c->bad, err, path, "scene graph unreadable: %s", e.msg) < 0 ? -1 : 1;
     const cJSON *objs = cJSON_GetObjectItemCaseSensitive(g, "objects");
     int rc = 0;
     if (!cJSON_IsArray(objs)) {
-        rc = rv_badrec_report(c->bad, err, path, "no \"objects\" array");
+        rc = rv_badrec_report(c->bad, err, path, "no \"objects\" array") < 0 ? -1 : 1;
         cJSON_Delete(g);
         return rc;
     }
@@ -185,9 +186,9 @@ int rv_read_imagenome(const rv_reader_ctx *c, const char *split, rv_dataset **ou
         rv_item tmp = {0};
         int arc = add_regions(c, gpath, width, height, &tmp, err);
         if (arc == 0 && tmp.nregions == 0)
-            arc = rv_badrec_report(c->bad, err, gpath, "no usable region: the image is left out");
+            arc = rv_badrec_report(c->bad, err, gpath, "no usable region: the image is left out") < 0 ? -1 : 1;
         free(gpath);
-        if (arc < 0 || tmp.nregions == 0) {
+        if (arc != 0) {
             for (size_t q = 0; q < tmp.nregions; q++) free(tmp.regions[q].name);
             free(tmp.regions);
             if (arc < 0) goto out;
