@@ -1,0 +1,395 @@
+#define _GNU_SOURCE
+#include "io/shard_read.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+#include "io/h5util.h"
+#include "io/shard_write.h"
+
+static char *index_path(const char *path) {
+    if (rv_is_dir(path)) return rv_path_join(path, "index.h5");
+    return rv_xstrdup(path);
+}
+
+void rv_shardset_close(rv_shardset *s) {
+    if (!s) return;
+    if (s->hid >= 0) rv_h5_close_file((hid_t)s->hid);
+    free(s->path);
+    free(s->tokenizer_hash);
+    free(s->config_json);
+    free(s->token_off);
+    free(s->box_off);
+    free(s->image);
+    free(s->task);
+    free(s->source);
+    free(s->split);
+    free(s);
+}
+
+/* Reads a 1-D dataset that must have exactly n rows. */
+static int read_n(hid_t f, const char *name, hid_t mt, uint64_t n, void **out, const char *where, rv_err *err) {
+    uint64_t rows;
+    if (rv_h5_read_all(f, name, mt, out, &rows, NULL, where, err) != 0) return -1;
+    if (rows != n) {
+        free(*out);
+        *out = NULL;
+        return rv_fail(err, "%s: dataset %s has %llu rows, expected %llu; the file is inconsistent; re-run the pack phase",
+                       where, name, (unsigned long long)rows, (unsigned long long)n);
+    }
+    return 0;
+}
+
+int rv_shardset_open(const char *path, const char *expect, rv_shardset **out, rv_err *err) {
+    rv_shardset *s = rv_xcalloc(1, sizeof *s);
+    s->path = index_path(path);
+    s->hid = -1;
+    const char *wh = s->path;
+    hid_t f = rv_h5_open_ro(wh, err);
+    if (f < 0) goto fail;
+    s->hid = f;
+    int64_t schema = 0, size[2], ns = 0, ni = 0, sh[2];
+    if (rv_h5_attr_i64_get(f, "schema_version", &schema, 1, wh, err) != 0) goto fail;
+    if (schema != RV_SHARD_SCHEMA) {
+        rv_fail(err, "%s: shard schema version %lld, this program reads version %d; re-run the pack phase with this "
+                     "version of radvlm-hpc", wh, (long long)schema, RV_SHARD_SCHEMA);
+        goto fail;
+    }
+    if (rv_h5_attr_str_get(f, "tokenizer_hash", &s->tokenizer_hash, wh, err) != 0) goto fail;
+    if (expect && strcmp(expect, s->tokenizer_hash) != 0) {
+        rv_fail(err, "%s: packed with tokenizer %s, but the model's tokenizer is %s; token ids would not match; re-run "
+                     "the pack phase with pack.tokenizer set to the model's tokenizer.json", wh, s->tokenizer_hash,
+                expect);
+        goto fail;
+    }
+    if (rv_h5_attr_i64_get(f, "image_size", size, 2, wh, err) != 0 ||
+        rv_h5_attr_i64_get(f, "num_samples", &ns, 1, wh, err) != 0 ||
+        rv_h5_attr_i64_get(f, "num_images", &ni, 1, wh, err) != 0 ||
+        rv_h5_attr_i64_get(f, "shard", sh, 2, wh, err) != 0 ||
+        rv_h5_attr_str_get(f, "config", &s->config_json, wh, err) != 0)
+        goto fail;
+    s->height = (int)size[0];
+    s->width = (int)size[1];
+    s->nsamples = (uint64_t)ns;
+    s->nimages = (uint64_t)ni;
+    s->nshards = (int)sh[1];
+    uint64_t n = s->nsamples;
+    if (read_n(f, "/samples/token_offsets", H5T_NATIVE_INT64, n + 1, (void **)&s->token_off, wh, err) != 0 ||
+        read_n(f, "/samples/box_offsets", H5T_NATIVE_INT64, n + 1, (void **)&s->box_off, wh, err) != 0 ||
+        read_n(f, "/samples/image", H5T_NATIVE_INT64, n, (void **)&s->image, wh, err) != 0 ||
+        read_n(f, "/samples/task", H5T_NATIVE_UINT8, n, (void **)&s->task, wh, err) != 0 ||
+        read_n(f, "/samples/source", H5T_NATIVE_UINT8, n, (void **)&s->source, wh, err) != 0 ||
+        read_n(f, "/samples/split", H5T_NATIVE_UINT8, n, (void **)&s->split, wh, err) != 0)
+        goto fail;
+    for (uint64_t i = 0; i < n; i++) {
+        if (s->token_off[i + 1] < s->token_off[i] || s->box_off[i + 1] < s->box_off[i] || s->image[i] < 0 ||
+            (uint64_t)s->image[i] >= s->nimages) {
+            rv_fail(err, "%s: sample %llu has inconsistent offsets or image row; run `radvlm-hpc --phase pack --set "
+                         "pack.check=true` for a full report, then re-run the pack phase", wh, (unsigned long long)i);
+            goto fail;
+        }
+    }
+    *out = s;
+    return 0;
+fail:
+    rv_shardset_close(s);
+    return -1;
+}
+
+int rv_shardset_tokens(const rv_shardset *s, uint64_t i, int32_t *ids, uint8_t *mask, rv_err *err) {
+    if (i >= s->nsamples) return rv_fail(err, "%s: sample %llu out of range", s->path, (unsigned long long)i);
+    uint64_t a = (uint64_t)s->token_off[i], n = (uint64_t)(s->token_off[i + 1] - s->token_off[i]);
+    if (rv_h5_read_rows((hid_t)s->hid, "/samples/tokens", H5T_NATIVE_INT32, a, n, ids, s->path, err) != 0) return -1;
+    if (mask && rv_h5_read_rows((hid_t)s->hid, "/samples/loss_mask", H5T_NATIVE_UINT8, a, n, mask, s->path, err) != 0)
+        return -1;
+    return 0;
+}
+
+int rv_shardset_image(const rv_shardset *s, uint64_t row, uint8_t *pixels, rv_err *err) {
+    if (row >= s->nimages) return rv_fail(err, "%s: image %llu out of range", s->path, (unsigned long long)row);
+    return rv_h5_read_rows((hid_t)s->hid, "/images/pixels", H5T_NATIVE_UINT8, row, 1, pixels, s->path, err);
+}
+
+int rv_shardset_boxes(const rv_shardset *s, uint64_t i, float **boxes, size_t *n, rv_err *err) {
+    if (i >= s->nsamples) return rv_fail(err, "%s: sample %llu out of range", s->path, (unsigned long long)i);
+    uint64_t a = (uint64_t)s->box_off[i], c = (uint64_t)(s->box_off[i + 1] - s->box_off[i]);
+    float *b = rv_xmalloc((size_t)(c ? c : 1) * 4 * sizeof(float));
+    if (rv_h5_read_rows((hid_t)s->hid, "/samples/boxes", H5T_NATIVE_FLOAT, a, c, b, s->path, err) != 0) {
+        free(b);
+        return -1;
+    }
+    *boxes = b;
+    *n = (size_t)c;
+    return 0;
+}
+
+int rv_shardset_text(const rv_shardset *s, uint64_t i, const char *which, char **out, rv_err *err) {
+    if (i >= s->nsamples) return rv_fail(err, "%s: sample %llu out of range", s->path, (unsigned long long)i);
+    char flat[64], offs[64];
+    snprintf(flat, sizeof flat, "/samples/%s", which);
+    snprintf(offs, sizeof offs, "/samples/%s_offsets", strcmp(which, "labels") == 0 ? "label" : which);
+    int64_t o[2];
+    if (rv_h5_read_rows((hid_t)s->hid, offs, H5T_NATIVE_INT64, i, 2, o, s->path, err) != 0) return -1;
+    if (o[1] < o[0]) return rv_fail(err, "%s: %s offsets of sample %llu decrease", s->path, which, (unsigned long long)i);
+    char *buf = rv_xmalloc((size_t)(o[1] - o[0]) + 1);
+    if (rv_h5_read_rows((hid_t)s->hid, flat, H5T_NATIVE_UINT8, (uint64_t)o[0], (uint64_t)(o[1] - o[0]), buf, s->path,
+                        err) != 0) {
+        free(buf);
+        return -1;
+    }
+    buf[o[1] - o[0]] = 0;
+    *out = buf;
+    return 0;
+}
+
+/* ---- integrity check ---- */
+
+typedef struct checker {
+    rv_sb *report;
+    long problems;
+} checker;
+
+static void problem(checker *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(checker *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    rv_sb_vprintf(c->report, fmt, ap);
+    va_end(ap);
+    rv_sb_putc(c->report, '\n');
+    c->problems++;
+}
+
+/* Reads every row of a dataset in bounded pieces (checksums verified by HDF5); returns rows or -1. */
+static int64_t read_through(checker *c, hid_t f, const char *path, const char *name) {
+    rv_err e;
+    uint64_t dims[3];
+    int rank = rv_h5_shape(f, name, dims, path, &e);
+    if (rank < 0) {
+        problem(c, "%s", e.msg);
+        return -1;
+    }
+    uint64_t rowbytes = dims[1] * dims[2] * 8, step = rowbytes ? (1u << 24) / rowbytes : 1;
+    if (step < 1) step = 1;
+    void *buf = rv_xmalloc((size_t)(step * rowbytes) + 8);
+    hid_t mt = H5T_NATIVE_INT64;
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t ft = d >= 0 ? H5Dget_type(d) : -1;
+    if (ft >= 0 && H5Tget_class(ft) == H5T_FLOAT) mt = H5T_NATIVE_DOUBLE;
+    if (ft >= 0) H5Tclose(ft);
+    if (d >= 0) H5Dclose(d);
+    int64_t rc = (int64_t)dims[0];
+    for (uint64_t r = 0; r < dims[0]; r += step) {
+        uint64_t n = dims[0] - r < step ? dims[0] - r : step;
+        if (rv_h5_read_rows(f, name, mt, r, n, buf, path, &e) != 0) {
+            problem(c, "%s", e.msg);
+            rc = -1;
+            break;
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+/* CSR offsets: start at 0, never decrease, end at the flat array's length. */
+static void check_offsets(checker *c, hid_t f, const char *path, const char *name, uint64_t nrows, uint64_t flat) {
+    rv_err e;
+    int64_t *o = NULL;
+    uint64_t n;
+    if (rv_h5_read_all(f, name, H5T_NATIVE_INT64, (void **)&o, &n, NULL, path, &e) != 0) {
+        problem(c, "%s", e.msg);
+        return;
+    }
+    if (n != nrows + 1) problem(c, "%s: %s has %llu entries, expected %llu", path, name, (unsigned long long)n,
+                                (unsigned long long)(nrows + 1));
+    else if (o[0] != 0 || (uint64_t)o[n - 1] != flat)
+        problem(c, "%s: %s runs from %lld to %lld, expected 0 to %llu", path, name, (long long)o[0], (long long)o[n - 1],
+                (unsigned long long)flat);
+    else
+        for (uint64_t i = 0; i + 1 < n; i++)
+            if (o[i + 1] < o[i]) {
+                problem(c, "%s: %s decreases at row %llu", path, name, (unsigned long long)i);
+                break;
+            }
+    free(o);
+}
+
+/* Everything in one file (a shard or the index). Returns its (samples, images) or -1s. */
+static void check_file(checker *c, const char *path, int64_t counts[2], char **hash, int64_t size[2]) {
+    rv_err e;
+    counts[0] = counts[1] = -1;
+    hid_t f = rv_h5_open_ro(path, &e);
+    if (f < 0) {
+        problem(c, "%s", e.msg);
+        return;
+    }
+    int64_t schema = 0;
+    if (rv_h5_attr_i64_get(f, "schema_version", &schema, 1, path, &e) != 0 ||
+        rv_h5_attr_str_get(f, "tokenizer_hash", hash, path, &e) != 0 ||
+        rv_h5_attr_i64_get(f, "image_size", size, 2, path, &e) != 0 ||
+        rv_h5_attr_i64_get(f, "num_samples", &counts[0], 1, path, &e) != 0 ||
+        rv_h5_attr_i64_get(f, "num_images", &counts[1], 1, path, &e) != 0) {
+        problem(c, "%s", e.msg);
+        rv_h5_close_file(f);
+        return;
+    }
+    if (schema != RV_SHARD_SCHEMA) problem(c, "%s: schema version %lld (expected %d)", path, (long long)schema, RV_SHARD_SCHEMA);
+    int64_t rows[32];
+    for (size_t k = 0; k < rv_shard_ndsets; k++) rows[k] = read_through(c, f, path, rv_shard_dsets[k].name);
+    uint64_t ns = (uint64_t)counts[0], ni = (uint64_t)counts[1];
+    for (size_t k = 0; k < rv_shard_ndsets; k++) {
+        const char *nm = rv_shard_dsets[k].name;
+        if (rows[k] < 0) continue;
+        bool per_sample = strncmp(nm, "/samples/", 9) == 0 && !rv_shard_dsets[k].offsets_of &&
+                          (strstr(nm, "task") || strstr(nm, "source") || strstr(nm, "split") || strstr(nm, "image"));
+        if (per_sample && (uint64_t)rows[k] != ns)
+            problem(c, "%s: %s has %lld rows, num_samples is %llu", path, nm, (long long)rows[k], (unsigned long long)ns);
+        if (strcmp(nm, "/images/pixels") == 0 && (uint64_t)rows[k] != ni)
+            problem(c, "%s: %s has %lld images, num_images is %llu", path, nm, (long long)rows[k], (unsigned long long)ni);
+        if (rv_shard_dsets[k].offsets_of) {
+            size_t kf = 0;
+            while (kf < rv_shard_ndsets && strcmp(rv_shard_dsets[kf].name, rv_shard_dsets[k].offsets_of)) kf++;
+            uint64_t nrows = strncmp(nm, "/images/", 8) == 0 ? ni : ns;
+            if (kf < rv_shard_ndsets && rows[kf] >= 0) check_offsets(c, f, path, nm, nrows, (uint64_t)rows[kf]);
+        }
+    }
+    size_t kt = 0, km = 0;
+    while (strcmp(rv_shard_dsets[kt].name, "/samples/tokens")) kt++;
+    while (strcmp(rv_shard_dsets[km].name, "/samples/loss_mask")) km++;
+    if (rows[kt] >= 0 && rows[km] >= 0 && rows[kt] != rows[km])
+        problem(c, "%s: %lld tokens but %lld loss-mask entries", path, (long long)rows[kt], (long long)rows[km]);
+    int64_t *img = NULL;
+    uint64_t n;
+    if (rv_h5_read_all(f, "/samples/image", H5T_NATIVE_INT64, (void **)&img, &n, NULL, path, &e) == 0) {
+        for (uint64_t i = 0; i < n; i++)
+            if (img[i] < 0 || (uint64_t)img[i] >= ni) {
+                problem(c, "%s: sample %llu refers to image %lld of %llu", path, (unsigned long long)i, (long long)img[i],
+                        (unsigned long long)ni);
+                break;
+            }
+        free(img);
+    }
+    rv_h5_close_file(f);
+}
+
+long rv_shards_check(const char *dir, rv_sb *report, rv_err *err) {
+    checker c = {report, 0};
+    char *ipath = rv_path_join(dir, "index.h5");
+    if (!rv_is_dir(dir)) {
+        free(ipath);
+        return rv_fail(err, "%s: not a directory; pass the shard directory (pack.out, default RUN/shards)", dir);
+    }
+    /* The index names the shard count; without it, look at what is there. */
+    rv_err e;
+    int nshards = -1;
+    hid_t f = rv_h5_open_ro(ipath, &e);
+    if (f < 0) problem(&c, "%s", e.msg);
+    else {
+        int64_t sh[2];
+        if (rv_h5_attr_i64_get(f, "shard", sh, 2, ipath, &e) == 0) nshards = (int)sh[1];
+        else problem(&c, "%s", e.msg);
+        rv_h5_close_file(f);
+    }
+    char **names = NULL;
+    size_t nn = 0;
+    if (rv_list_dir(dir, &names, &nn, err) != 0) {
+        free(ipath);
+        return -1;
+    }
+    for (size_t i = 0; i < nn; i++) {
+        int r, n;
+        char tail[8] = "";
+        if (sscanf(names[i], "shard-%5d-of-%5d.h5%7s", &r, &n, tail) >= 2) {
+            if (tail[0]) problem(&c, "%s/%s: unfinished shard (temporary file of a pack that did not complete)", dir, names[i]);
+            else if (nshards < 0) nshards = n;
+            else if (n != nshards) problem(&c, "%s/%s: belongs to a pack with %d shards, the index has %d", dir, names[i], n, nshards);
+        }
+    }
+    rv_free_strv(names, nn);
+    if (nshards < 1) {
+        problem(&c, "%s: no shards found", dir);
+        free(ipath);
+        return c.problems;
+    }
+    int64_t tot[2] = {0, 0}, size0[2] = {-1, -1};
+    char *hash0 = NULL;
+    for (int s = 0; s < nshards; s++) {
+        char *p = rv_shard_path(dir, s, nshards);
+        if (!rv_is_file(p)) problem(&c, "%s: missing", p);
+        else {
+            int64_t cnt[2], size[2] = {0, 0};
+            char *hash = NULL;
+            check_file(&c, p, cnt, &hash, size);
+            if (cnt[0] >= 0) { tot[0] += cnt[0]; tot[1] += cnt[1]; }
+            if (hash) {
+                if (!hash0) { hash0 = hash; size0[0] = size[0]; size0[1] = size[1]; hash = NULL; }
+                else if (strcmp(hash, hash0) || size[0] != size0[0] || size[1] != size0[1])
+                    problem(&c, "%s: tokenizer hash or image size differs from shard 0", p);
+            }
+            free(hash);
+        }
+        free(p);
+    }
+    if (rv_is_file(ipath)) {
+        int64_t cnt[2], size[2] = {0, 0};
+        char *hash = NULL;
+        check_file(&c, ipath, cnt, &hash, size);
+        if (cnt[0] >= 0 && (cnt[0] != tot[0] || cnt[1] != tot[1]))
+            problem(&c, "%s: counts %lld samples / %lld images, the shards hold %lld / %lld", ipath, (long long)cnt[0],
+                    (long long)cnt[1], (long long)tot[0], (long long)tot[1]);
+        if (hash && hash0 && strcmp(hash, hash0)) problem(&c, "%s: tokenizer hash differs from the shards", ipath);
+        free(hash);
+    }
+    free(hash0);
+    free(ipath);
+    return c.problems;
+}
+
+static void fnv(uint64_t *h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        *h ^= b[i];
+        *h *= 1099511628211ull;
+    }
+}
+
+int rv_shards_digest(const char *dir, char out[17], rv_err *err) {
+    char *ipath = index_path(dir);
+    hid_t f = rv_h5_open_ro(ipath, err);
+    if (f < 0) {
+        free(ipath);
+        return -1;
+    }
+    uint64_t h = 1469598103934665603ull;
+    int rc = 0;
+    for (size_t k = 0; k < rv_shard_ndsets && rc == 0; k++) {
+        const char *nm = rv_shard_dsets[k].name;
+        uint64_t dims[3];
+        int rank = rv_h5_shape(f, nm, dims, ipath, err);
+        if (rank < 0) { rc = -1; break; }
+        fnv(&h, nm, strlen(nm));
+        fnv(&h, dims, sizeof dims);
+        hid_t d = H5Dopen2(f, nm, H5P_DEFAULT);
+        hid_t ft = H5Dget_type(d);
+        hid_t mt = H5Tget_native_type(ft, H5T_DIR_ASCEND);
+        size_t rowbytes = H5Tget_size(mt) * dims[1] * dims[2];
+        H5Tclose(ft);
+        H5Dclose(d);
+        uint64_t step = (1u << 24) / (rowbytes ? rowbytes : 1);
+        if (step < 1) step = 1;
+        unsigned char *buf = rv_xmalloc(rowbytes * step + 1);
+        for (uint64_t r = 0; r < dims[0] && rc == 0; r += step) {
+            uint64_t n = dims[0] - r < step ? dims[0] - r : step;
+            if (rv_h5_read_rows(f, nm, mt, r, n, buf, ipath, err) != 0) rc = -1;
+            else fnv(&h, buf, rowbytes * n);
+        }
+        free(buf);
+        H5Tclose(mt);
+    }
+    rv_h5_close_file(f);
+    free(ipath);
+    if (rc == 0) snprintf(out, 17, "%016llx", (unsigned long long)h);
+    return rc;
+}
