@@ -146,7 +146,7 @@ int main(int argc, char **argv) {
     rc = phase->run(&ctx, &err);
     if (rc) rv_error("%s", err.msg);
     ok = rv_world_all_ok(rc == 0);
-    uint64_t bad = rv_world_sum_u64(ctx.bad.count);
+    uint64_t bad = rv_badrec_total(&ctx.bad);
     if (bad) rv_warn0("%llu bad input record%s reported above (data.on_bad_record=%s)", (unsigned long long)bad,
                       bad == 1 ? "" : "s", rv_cfg_str(cfg, "data.on_bad_record"));
     if (!ok) rv_log0(RV_LOG_ERROR, "phase %s failed; see the error%s above", phase->name, w->size > 1 ? "s (by rank)" : "");

@@ -3,11 +3,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "comm/world.h"
 #include "core/log.h"
 
 void rv_badrec_init(rv_badrec *b, bool fatal) {
     b->fatal = fatal;
-    b->count = 0;
+    b->replicated = false;
+    b->count = b->replicated_count = 0;
     b->max_logged = 50;
 }
 
@@ -17,13 +19,19 @@ int rv_badrec_report(rv_badrec *b, rv_err *err, const char *where, const char *f
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
-    b->count++;
+    size_t seen = b->replicated ? ++b->replicated_count : ++b->count;
+    bool speaks = !b->replicated || rv_rank() == 0;
     if (b->fatal)
         return rv_fail(err, "%s: bad record: %s (data.on_bad_record=fail; fix the record, or set data.on_bad_record=skip to skip it)",
                        where, reason);
-    if (b->count <= b->max_logged)
+    if (!speaks) return 0;
+    if (seen <= b->max_logged)
         rv_warn("%s: bad record skipped: %s", where, reason);
-    else if (b->count == b->max_logged + 1)
+    else if (seen == b->max_logged + 1)
         rv_warn("more bad records: only counting from now on (the total is reported at the end)");
     return 0;
+}
+
+size_t rv_badrec_total(const rv_badrec *b) {
+    return (size_t)rv_world_sum_u64((uint64_t)b->count + (rv_rank() == 0 ? (uint64_t)b->replicated_count : 0));
 }

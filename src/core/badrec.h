@@ -9,12 +9,17 @@
 #include "core/error.h"
 
 typedef struct rv_badrec {
-    bool fatal;        /* on_bad_record == "fail" */
-    size_t count;      /* bad records seen on this rank */
-    size_t max_logged; /* individual warnings printed before only counting */
+    bool fatal;              /* on_bad_record == "fail" */
+    bool replicated;         /* the current work is done identically on every rank (e.g. reading
+                                the source tables): only rank 0 logs and its count stands for all */
+    size_t count;            /* bad records in this rank's share of partitioned work */
+    size_t replicated_count; /* bad records met during replicated work */
+    size_t max_logged;       /* individual warnings printed before only counting */
 } rv_badrec;
 
 void rv_badrec_init(rv_badrec *b, bool fatal);
+/* Collective: bad records over the whole job (partitioned counts summed, replicated once). */
+size_t rv_badrec_total(const rv_badrec *b);
 /* Reports one bad record. where is "path:line" or "path: record id". Returns 0 when the
  * record is to be skipped, -1 (err filled) when the policy makes it fatal. */
 int rv_badrec_report(rv_badrec *b, rv_err *err, const char *where, const char *fmt, ...)

@@ -107,7 +107,9 @@ int rv_phase_instruct(rv_phase_ctx *ctx, rv_err *err) {
         goto out;
     }
 
-    /* Readers fail identically on every rank (same files), so no rank waits alone. */
+    /* Readers fail identically on every rank (same files), so no rank waits alone; their bad
+     * records are the same on every rank, so they are logged and counted once. */
+    ctx->bad.replicated = true;
     if (rv_build_train(&rc, &o, &src, &train, err) != 0) goto out;
     path = rv_path_join(dir, "train.json");
     if (write_cells(&train, tpl, o.seed, path, err) != 0) goto out;
@@ -135,10 +137,11 @@ int rv_phase_instruct(rv_phase_ctx *ctx, rv_err *err) {
         }
     }
     double dt = rv_now() - t0;
-    rv_info0("instruct: %zu cells written to %s in %.2f s (%.0f records/s); %zu samples dropped; "
-             "%zu bad records on rank 0", total, dir, dt, dt > 0 ? (double)total / dt : 0.0, dropped, ctx->bad.count);
+    rv_info0("instruct: %zu cells written to %s in %.2f s (%.0f records/s); %zu samples dropped", total, dir, dt,
+             dt > 0 ? (double)total / dt : 0.0, dropped);
     ret = 0;
 out:
+    ctx->bad.replicated = false;
     rv_cellset_free(&train);
     rv_sources_free(&src);
     rv_templates_free(tpl);

@@ -1,3 +1,4 @@
+#define _DEFAULT_SOURCE /* mkdtemp */
 /* Job configuration: defaults, job file, --set, and the errors for unknown/ill-typed keys. */
 #include <stdlib.h>
 #include <unistd.h>

@@ -1,3 +1,4 @@
+#define _DEFAULT_SOURCE /* mkdtemp */
 /* Paths follow os.path.join; atomic writes leave either the old file or the new one. */
 #include <stdlib.h>
 #include <sys/stat.h>
