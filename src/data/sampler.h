@@ -1,0 +1,53 @@
+/* Training sampler over packed samples: a seeded global shuffle per epoch, batches grouped
+ * by length, and a disjoint slice of every global batch per rank. The order is a pure
+ * function of (seed, epoch, item list, lengths, global batch size), so every rank computes
+ * the same global order without communicating, and a saved cursor (epoch, step) resumes it
+ * exactly. The tail that does not fill a global batch is dropped (a different tail each
+ * epoch, since the shuffle changes). */
+#ifndef RADVLM_DATA_SAMPLER_H
+#define RADVLM_DATA_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+typedef struct rv_sampler_opts {
+    uint64_t seed;
+    size_t batch_per_rank;   /* micro-batch size b; the global batch is b * world */
+    int rank, world;
+    size_t group_factor;     /* length grouping: sort windows of group_factor global batches by
+                                length (longest first), then shuffle the batches of each window;
+                                0 or 1 = no grouping */
+} rv_sampler_opts;
+
+typedef struct rv_sampler_cursor {
+    uint64_t seed, epoch, step, n, global_batch, group_factor;
+} rv_sampler_cursor;
+
+typedef struct rv_sampler {
+    rv_sampler_opts o;
+    size_t n;                /* candidate items */
+    uint64_t *items;         /* item ids (e.g. sample rows of the train split) */
+    uint32_t *len;           /* their lengths (tokens) */
+    size_t global_batch, steps_per_epoch;
+    uint64_t epoch, step;    /* cursor: the next batch is (epoch, step) */
+    uint64_t *order;         /* global order of the current epoch (steps_per_epoch * global_batch) */
+    uint64_t order_epoch;    /* which epoch `order` holds (UINT64_MAX = none) */
+} rv_sampler;
+
+/* Copies items and lengths. Fails when there are fewer items than one global batch. */
+int rv_sampler_init(rv_sampler *s, const rv_sampler_opts *o, const uint64_t *items, const uint32_t *lengths, size_t n,
+                    rv_err *err);
+void rv_sampler_free(rv_sampler *s);
+
+/* This rank's part of the next global batch: batch_per_rank item ids into out, then the cursor
+ * advances (into the next epoch after the last step). Ranks get strided positions of the
+ * length-sorted global batch, so their lengths are alike. */
+void rv_sampler_next(rv_sampler *s, uint64_t *out);
+
+void rv_sampler_save(const rv_sampler *s, rv_sampler_cursor *c);
+/* Refuses (err) a cursor made with another seed, item count, global batch or grouping. */
+int rv_sampler_restore(rv_sampler *s, const rv_sampler_cursor *c, rv_err *err);
+
+#endif
