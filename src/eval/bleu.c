@@ -15,8 +15,8 @@ void rv_bleu_stats_pair(const char *hyp, size_t hlen, const char *ref, size_t rl
     rv_gtab_reset(&ws->tab, 4 * (ws->hyp.n + ws->ref.n));
     rv_gtab_count(&ws->tab, &ws->hyp, 4, 0);
     rv_gtab_count(&ws->tab, &ws->ref, 4, 1);
-    for (size_t i = 0; i < ws->tab.cap; i++) {
-        const rv_gent *e = &ws->tab.e[i];
+    for (size_t i = 0; i < ws->tab.n; i++) {
+        const rv_gent *e = rv_gtab_at(&ws->tab, i);
         if (e->h && e->a && e->b) out->correct[e->order - 1] += (double)(e->a < e->b ? e->a : e->b);
     }
 }

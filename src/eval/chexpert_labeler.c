@@ -63,11 +63,11 @@ static bool blocked(const trig *t, size_t nt, int a, int b) {
     return false;
 }
 
-static void label_sentence(const sent *S, trig **tv, size_t *tcap, int cls[RV_CHX_NLABELS],
-                           int other[2]) {
+static void label_sentence(const sent *S, const int *kinds, trig **tv, size_t *tcap,
+                           int cls[RV_CHX_NLABELS], int other[2]) {
     size_t nt = 0;
     for (const rv_chx_rule *r = rv_chx_rules; r->kind; r++) {
-        int k = kind_of(r->kind);
+        int k = kinds[r - rv_chx_rules];
         if (k < 0) continue;
         size_t pos = 0;
         while ((pos = find_words(S, r->phrase, pos)) != (size_t)-1) {
@@ -143,7 +143,10 @@ void rv_chx_label(const char *text, size_t len, int cls[RV_CHX_NLABELS]) {
     S.s = rv_xmalloc(len + 3);
     S.wstart = rv_xmalloc((len / 2 + 2) * sizeof *S.wstart);
     trig *tv = NULL;
-    size_t tcap = 0;
+    size_t tcap = 0, nrules = 0;
+    while (rv_chx_rules[nrules].kind) nrules++;
+    int *kinds = rv_xmalloc((nrules + 1) * sizeof *kinds);
+    for (size_t k = 0; k < nrules; k++) kinds[k] = kind_of(rv_chx_rules[k].kind);
     size_t i = 0;
     while (i <= len) {
         /* one sentence: up to . ? ! ; : or newline ('.' between digits does not end it) */
@@ -172,7 +175,7 @@ void rv_chx_label(const char *text, size_t len, int cls[RV_CHX_NLABELS]) {
         }
         if (in_word) S.s[S.len++] = ' ';
         S.s[S.len] = '\0';
-        if (S.nw) label_sentence(&S, &tv, &tcap, cls, other);
+        if (S.nw) label_sentence(&S, kinds, &tv, &tcap, cls, other);
         if (i >= len) break;
     }
     bool finding = other[0] != 0;
@@ -181,6 +184,7 @@ void rv_chx_label(const char *text, size_t len, int cls[RV_CHX_NLABELS]) {
             (cls[l] == RV_CHX_POS || cls[l] == RV_CHX_UNC))
             finding = true;
     cls[RV_CHX_NO_FINDING] = finding ? RV_CHX_BLANK : RV_CHX_POS;
+    free(kinds);
     free(tv);
     free(S.s);
     free(S.wstart);

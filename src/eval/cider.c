@@ -60,8 +60,8 @@ double rv_cider_pair(const rv_cider_df *df, const char *hyp, size_t hlen, const 
     rv_gtab_count(&ws->tab, &ws->ref, 4, 1);
     double norm_h[4] = {0}, norm_r[4] = {0}, val[4] = {0};
     /* weight(g) = tf * (ref_len - ln(max(1, df))); stored per side in w (hyp) via a, b */
-    for (size_t i = 0; i < ws->tab.cap; i++) {
-        rv_gent *e = &ws->tab.e[i];
+    for (size_t i = 0; i < ws->tab.n; i++) {
+        rv_gent *e = rv_gtab_at(&ws->tab, i);
         if (!e->h) continue;
         const rv_gent *d = rv_gtab_find(&df->tab, e->p, e->len);
         double dfv = d ? (double)d->a : 0.0;

@@ -1,8 +1,9 @@
 #include "eval/google_bleu.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-#include "core/strbuf.h"
+#include "core/error.h"
 #include "eval/pytext.h"
 
 /* ASCII punctuation the first 13a pass pads with spaces: { | } ~ [ \ ] ^ _ ` space ! " # $ % &
@@ -18,80 +19,76 @@ static int is_pc(unsigned char c) { return c == '.' || c == ','; }
  * bytes gives the same result as on code points: inserted spaces never split a character and
  * continuation bytes are neither digits nor . , - . */
 void rv_tok13a(rv_ngram_ws *ws, rv_toks *out, const char *s, size_t n) {
-    rv_sb a, b;
-    rv_sb_init(&a);
-    rv_sb_init(&b);
-    rv_sb_putc(&a, ' ');
-    int has_amp = 0;
-    /* remove "<skipped>", then "-\n" (joins), then "\n" -> " " (each a full str.replace) */
-    rv_sb t0;
-    rv_sb_init(&t0);
+    size_t cap = 24 * (n + 2) + 64; /* pass 1 at most triples, passes 2-4 at most double each */
+    char *a = rv_xmalloc(cap), *b = rv_xmalloc(cap);
+    size_t al = 0, bl = 0;
+    /* remove "<skipped>" (first full str.replace) */
     for (size_t i = 0; i < n;) {
         if (n - i >= 9 && memcmp(s + i, "<skipped>", 9) == 0) { i += 9; continue; }
-        rv_sb_putc(&t0, s[i++]);
+        b[bl++] = s[i++];
     }
-    rv_sb t1;
-    rv_sb_init(&t1);
-    for (size_t i = 0; i < t0.len;) {
-        if (i + 1 < t0.len && t0.s[i] == '-' && t0.s[i + 1] == '\n') { i += 2; continue; }
-        char c = t0.s[i++];
+    /* then "-\n" -> "" and "\n" -> " " (equivalent to the two replaces in sequence) */
+    int has_amp = 0;
+    for (size_t i = 0; i < bl;) {
+        if (i + 1 < bl && b[i] == '-' && b[i + 1] == '\n') { i += 2; continue; }
+        char c = b[i++];
         if (c == '&') has_amp = 1;
-        rv_sb_putc(&t1, c == '\n' ? ' ' : c);
+        a[al++] = c == '\n' ? ' ' : c;
     }
     if (has_amp) {
         static const char *const from[4] = {"&quot;", "&amp;", "&lt;", "&gt;"};
         static const char to[4] = {'"', '&', '<', '>'};
         for (int r = 0; r < 4; r++) {
             size_t fl = strlen(from[r]);
-            rv_sb_clear(&t0);
-            for (size_t i = 0; i < t1.len;) {
-                if (t1.len - i >= fl && memcmp(t1.s + i, from[r], fl) == 0) { rv_sb_putc(&t0, to[r]); i += fl; }
-                else rv_sb_putc(&t0, t1.s[i++]);
+            bl = 0;
+            for (size_t i = 0; i < al;) {
+                if (al - i >= fl && memcmp(a + i, from[r], fl) == 0) { b[bl++] = to[r]; i += fl; }
+                else b[bl++] = a[i++];
             }
-            rv_sb tmp = t1; t1 = t0; t0 = tmp;
+            memcpy(a, b, bl);
+            al = bl;
         }
     }
-    rv_sb_append(&a, t1.s ? t1.s : "", t1.len);
-    rv_sb_putc(&a, ' ');
-    rv_sb_free(&t0);
-    rv_sb_free(&t1);
-
-    /* pass 1 */
-    for (size_t i = 0; i < a.len; i++) {
-        unsigned char c = (unsigned char)a.s[i];
-        if (pass1_char(c)) { rv_sb_putc(&b, ' '); rv_sb_putc(&b, (char)c); rv_sb_putc(&b, ' '); }
-        else rv_sb_putc(&b, (char)c);
+    /* pad with one space each side, then pass 1 */
+    bl = 0;
+    b[bl++] = ' '; b[bl++] = ' '; b[bl++] = ' ';
+    for (size_t i = 0; i < al; i++) {
+        unsigned char c = (unsigned char)a[i];
+        if (pass1_char(c)) { b[bl++] = ' '; b[bl++] = (char)c; b[bl++] = ' '; }
+        else b[bl++] = (char)c;
     }
+    b[bl++] = ' '; b[bl++] = ' '; b[bl++] = ' ';
+    /* (the padding spaces are pass-1 characters themselves: " " -> "   ") */
     /* pass 2: ([^0-9])([.,]) -> "\1 \2 " */
-    rv_sb_clear(&a);
-    for (size_t i = 0; i < b.len;) {
-        unsigned char c = (unsigned char)b.s[i];
-        if (!is_digit(c) && i + 1 < b.len && is_pc((unsigned char)b.s[i + 1])) {
-            rv_sb_putc(&a, (char)c); rv_sb_putc(&a, ' '); rv_sb_putc(&a, b.s[i + 1]); rv_sb_putc(&a, ' ');
+    al = 0;
+    for (size_t i = 0; i < bl;) {
+        unsigned char c = (unsigned char)b[i];
+        if (!is_digit(c) && i + 1 < bl && is_pc((unsigned char)b[i + 1])) {
+            a[al++] = (char)c; a[al++] = ' '; a[al++] = b[i + 1]; a[al++] = ' ';
             i += 2;
-        } else { rv_sb_putc(&a, (char)c); i++; }
+        } else { a[al++] = (char)c; i++; }
     }
     /* pass 3: ([.,])([^0-9]) -> " \1 \2" */
-    rv_sb_clear(&b);
-    for (size_t i = 0; i < a.len;) {
-        unsigned char c = (unsigned char)a.s[i];
-        if (is_pc(c) && i + 1 < a.len && !is_digit((unsigned char)a.s[i + 1])) {
-            rv_sb_putc(&b, ' '); rv_sb_putc(&b, (char)c); rv_sb_putc(&b, ' '); rv_sb_putc(&b, a.s[i + 1]);
+    bl = 0;
+    for (size_t i = 0; i < al;) {
+        unsigned char c = (unsigned char)a[i];
+        if (is_pc(c) && i + 1 < al && !is_digit((unsigned char)a[i + 1])) {
+            b[bl++] = ' '; b[bl++] = (char)c; b[bl++] = ' '; b[bl++] = a[i + 1];
             i += 2;
-        } else { rv_sb_putc(&b, (char)c); i++; }
+        } else { b[bl++] = (char)c; i++; }
     }
     /* pass 4: ([0-9])(-) -> "\1 \2 " */
-    rv_sb_clear(&a);
-    for (size_t i = 0; i < b.len;) {
-        unsigned char c = (unsigned char)b.s[i];
-        if (is_digit(c) && i + 1 < b.len && b.s[i + 1] == '-') {
-            rv_sb_putc(&a, (char)c); rv_sb_putc(&a, ' '); rv_sb_putc(&a, '-'); rv_sb_putc(&a, ' ');
+    al = 0;
+    for (size_t i = 0; i < bl;) {
+        unsigned char c = (unsigned char)b[i];
+        if (is_digit(c) && i + 1 < bl && b[i + 1] == '-') {
+            a[al++] = (char)c; a[al++] = ' '; a[al++] = '-'; a[al++] = ' ';
             i += 2;
-        } else { rv_sb_putc(&a, (char)c); i++; }
+        } else { a[al++] = (char)c; i++; }
     }
-    rv_toks_pysplit(ws, out, a.s, a.len);
-    rv_sb_free(&a);
-    rv_sb_free(&b);
+    rv_toks_pysplit(ws, out, a, al);
+    free(a);
+    free(b);
 }
 
 double rv_google_bleu(const char *hyp, size_t hlen, const char *ref, size_t rlen, rv_ngram_ws *ws) {
@@ -101,8 +98,8 @@ double rv_google_bleu(const char *hyp, size_t hlen, const char *ref, size_t rlen
     rv_gtab_count(&ws->tab, &ws->hyp, 4, 0);
     rv_gtab_count(&ws->tab, &ws->ref, 4, 1);
     double tpfp = 0, tpfn = 0, tp = 0;
-    for (size_t i = 0; i < ws->tab.cap; i++) {
-        const rv_gent *e = &ws->tab.e[i];
+    for (size_t i = 0; i < ws->tab.n; i++) {
+        const rv_gent *e = rv_gtab_at(&ws->tab, i);
         if (!e->h) continue;
         tpfp += e->a;
         tpfn += e->b;

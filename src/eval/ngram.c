@@ -42,29 +42,36 @@ uint64_t rv_hash_bytes(const char *p, size_t n) {
     return h ? h : 1;
 }
 
-void rv_gtab_free(rv_gtab *t) { free(t->e); memset(t, 0, sizeof *t); }
+void rv_gtab_free(rv_gtab *t) { free(t->e); free(t->used); memset(t, 0, sizeof *t); }
 
 void rv_gtab_reset(rv_gtab *t, size_t expect) {
     size_t want = 16;
     while (want < expect * 2) want *= 2;
     if (want > t->cap) {
         free(t->e);
+        free(t->used);
         t->e = rv_xcalloc(want, sizeof *t->e);
+        t->used = rv_xmalloc(want * sizeof *t->used);
         t->cap = want;
-    } else if (t->n) {
-        memset(t->e, 0, t->cap * sizeof *t->e);
+    } else {
+        /* clear only the occupied slots: a table grown once by a long text stays cheap */
+        for (size_t i = 0; i < t->n; i++) t->e[t->used[i]].h = 0;
     }
     t->n = 0;
 }
 
-static rv_gent *slot(const rv_gtab *t, const char *p, uint32_t len, uint64_t h) {
+static size_t slot_ix(const rv_gtab *t, const char *p, uint32_t len, uint64_t h) {
     size_t mask = t->cap - 1, i = (size_t)h & mask;
     for (;;) {
-        rv_gent *e = &t->e[i];
-        if (e->h == 0) return e;
-        if (e->h == h && e->len == len && memcmp(e->p, p, len) == 0) return e;
+        const rv_gent *e = &t->e[i];
+        if (e->h == 0) return i;
+        if (e->h == h && e->len == len && memcmp(e->p, p, len) == 0) return i;
         i = (i + 1) & mask;
     }
+}
+
+static rv_gent *slot(const rv_gtab *t, const char *p, uint32_t len, uint64_t h) {
+    return &t->e[slot_ix(t, p, len, h)];
 }
 
 rv_gent *rv_gtab_find(const rv_gtab *t, const char *p, uint32_t len) {
@@ -77,20 +84,27 @@ static void grow(rv_gtab *t) {
     rv_gtab old = *t;
     t->cap = old.cap ? old.cap * 2 : 16;
     t->e = rv_xcalloc(t->cap, sizeof *t->e);
+    t->used = rv_xmalloc(t->cap * sizeof *t->used);
     t->n = 0;
-    for (size_t i = 0; i < old.cap; i++)
-        if (old.e[i].h) { *slot(t, old.e[i].p, old.e[i].len, old.e[i].h) = old.e[i]; t->n++; }
+    for (size_t i = 0; i < old.n; i++) { /* keeps insertion order */
+        const rv_gent *o = &old.e[old.used[i]];
+        size_t ix = slot_ix(t, o->p, o->len, o->h);
+        t->e[ix] = *o;
+        t->used[t->n++] = (uint32_t)ix;
+    }
     free(old.e);
+    free(old.used);
 }
 
 rv_gent *rv_gtab_add(rv_gtab *t, const char *p, uint32_t len, uint32_t order) {
     if ((t->n + 1) * 2 > t->cap) grow(t);
     uint64_t h = rv_hash_bytes(p, len);
-    rv_gent *e = slot(t, p, len, h);
+    size_t ix = slot_ix(t, p, len, h);
+    rv_gent *e = &t->e[ix];
     if (!e->h) {
         memset(e, 0, sizeof *e);
         e->h = h; e->p = p; e->len = len; e->order = order;
-        t->n++;
+        t->used[t->n++] = (uint32_t)ix;
     }
     return e;
 }

@@ -38,7 +38,11 @@ typedef struct rv_gent {
 typedef struct rv_gtab {
     rv_gent *e;
     size_t cap, n;
+    uint32_t *used; /* slot index of each key, in insertion order (n of them) */
 } rv_gtab;
+
+/* The i-th key inserted (0 <= i < t->n). Iterate with this rather than over every slot. */
+static inline rv_gent *rv_gtab_at(const rv_gtab *t, size_t i) { return &t->e[t->used[i]]; }
 
 uint64_t rv_hash_bytes(const char *p, size_t n);
 void rv_gtab_free(rv_gtab *t);

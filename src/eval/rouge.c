@@ -53,8 +53,8 @@ void rv_rouge_tokenize(rv_ngram_ws *ws, rv_toks *out, const char *s, size_t n) {
 
 static rv_prf ngram_prf(const rv_gtab *tab, int order) {
     double inter = 0, tc = 0, pc = 0;
-    for (size_t i = 0; i < tab->cap; i++) {
-        const rv_gent *e = &tab->e[i];
+    for (size_t i = 0; i < tab->n; i++) {
+        const rv_gent *e = rv_gtab_at(tab, i);
         if (!e->h || (int)e->order != order) continue;
         pc += e->a;
         tc += e->b;
@@ -87,7 +87,7 @@ void rv_rouge_pair(const char *hyp, size_t hlen, const char *ref, size_t rlen, r
             ws->ia = rv_xrealloc(ws->ia, ws->icap * sizeof *ws->ia);
             ws->ib = rv_xrealloc(ws->ib, ws->icap * sizeof *ws->ib);
         }
-        for (size_t i = 0; i < ws->tab.cap; i++) ws->tab.e[i].mark = 0;
+        for (size_t i = 0; i < ws->tab.n; i++) rv_gtab_at(&ws->tab, i)->mark = 0;
         for (int side = 0; side < 2; side++) {
             const rv_toks *tk = side ? &ws->ref : &ws->hyp;
             uint32_t *ids = side ? ws->ib : ws->ia;
