@@ -69,11 +69,15 @@ int rv_mscxr_normalize_csv(const rv_reader_ctx *c, const char *csv_path, rv_mscx
     memset(out, 0, sizeof *out);
     rv_smap_init(&out->map, 64);
     rv_csv *csv;
-    if (rv_reader_csv(c, csv_path, "MS-CXR", &csv, err) < 0) return -1;
+    if (rv_reader_csv(c, csv_path, "MS-CXR", &csv, err) < 0) {
+        rv_mscxr_index_free(out);
+        return -1;
+    }
     static const char *const names[8] = {"dicom_id", "label_text", "x", "y", "w", "h", "image_width", "image_height"};
     int col[8];
     if (rv_reader_cols(csv, names, col, 8, err) < 0) {
         rv_csv_free(csv);
+        rv_mscxr_index_free(out);
         return -1;
     }
     pending *pend = rv_xmalloc((csv->nrows + 1) * sizeof *pend);
@@ -225,7 +229,10 @@ static int load_dir(const rv_reader_ctx *c, const char *dir, rv_mscxr_index *out
     memset(out, 0, sizeof *out);
     rv_smap_init(&out->map, 1024);
     rv_nameset ns;
-    if (rv_nameset_load(&ns, dir, ".json", err) < 0) return -1;
+    if (rv_nameset_load(&ns, dir, ".json", err) < 0) {
+        rv_mscxr_index_free(out);
+        return -1;
+    }
     int rc = 0;
     for (size_t i = 0; i < ns.n && rc == 0; i++) {
         char name[4200];

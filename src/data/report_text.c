@@ -138,17 +138,31 @@ static bool match_at(const char *s, size_t i, const char *w, bool whole) {
     return true;
 }
 
+/* Only word starts (and '_', which starts the "___" placeholder) can begin a match, and the
+ * first letter must agree: this keeps the filter linear in practice. */
+static bool candidate(const char *s, size_t i) {
+    unsigned char c = (unsigned char)s[i];
+    return c == '_' || (wordch(c) && (i == 0 || !wordch((unsigned char)s[i - 1])));
+}
+
 static bool has_stem(const char *s, size_t n, const stem *list, size_t nl) {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (!candidate(s, i)) continue;
+        int c0 = tolower((unsigned char)s[i]);
         for (size_t j = 0; j < nl; j++)
-            if (i + strlen(list[j].w) <= n && match_at(s, i, list[j].w, list[j].whole)) return true;
+            if (list[j].w[0] == c0 && i + strlen(list[j].w) <= n && match_at(s, i, list[j].w, list[j].whole))
+                return true;
+    }
     return false;
 }
 
 static bool has_phrase(const char *s, const char *const *list, size_t nl) {
-    for (size_t i = 0; s[i]; i++)
+    for (size_t i = 0; s[i]; i++) {
+        if (!candidate(s, i)) continue;
+        int c0 = tolower((unsigned char)s[i]);
         for (size_t j = 0; j < nl; j++)
-            if (match_at(s, i, list[j], false)) return true;
+            if (list[j][0] == c0 && match_at(s, i, list[j], false)) return true;
+    }
     return false;
 }
 
@@ -218,6 +232,7 @@ static void strip_modifiers(char *s) {
     if (l && s[l]) memmove(s, s + l, strlen(s + l) + 1);
     /* "a new X" / "an increased X" / "the unchanged X": drop the modifier, fix the article. */
     for (size_t i = 0; s[i]; i++) {
+        if (!candidate(s, i)) continue;
         size_t art = 0;
         if (match_at(s, i, "a ", false)) art = 2;
         else if (match_at(s, i, "an ", false)) art = 3;
@@ -240,7 +255,7 @@ static void strip_modifiers(char *s) {
     static const char *const again[] = {"again seen", "again noted", "again demonstrated", "again visualized",
                                         "again identified", "again present"};
     for (size_t i = 0; s[i]; i++)
-        for (size_t k = 0; k < N(again); k++)
+        for (size_t k = 0; k < N(again) && candidate(s, i); k++)
             if (match_at(s, i, again[k], true)) memmove(s + i, s + i + 6, strlen(s + i + 6) + 1);
 }
 
