@@ -38,5 +38,16 @@ const rv_cfg_key rv_cfg_schema[] = {
     {"score.bootstrap_samples", RV_CFG_INT, "2000", NULL, "bootstrap resamples for the 95% intervals (0 = none)"},
     {"score.seed", RV_CFG_INT, "0", NULL, "seed of the bootstrap resampling (Philox stream; independent of the rank count)"},
     {"score.r1", RV_CFG_BOOL, "false", NULL, "reasoning outputs: score the final answer (last \\boxed{} or text after </think>) instead of the raw output"},
+    /* ---- pack ---- */
+    {"pack.out", RV_CFG_STR, "", NULL, "shard directory (shard-RRRRR-of-NNNNN.h5 + index.h5); empty = RUN/shards"},
+    {"pack.llava_json", RV_CFG_STR, "", NULL,
+     "pack existing LLaVA JSON file(s) (comma-separated, e.g. upstream's all_train.json) instead of building from DATA_DIR"},
+    {"pack.llava_split", RV_CFG_ENUM, "train", "train|valid|test", "split recorded for cells of pack.llava_json (test_<task>.json files are always test)"},
+    {"pack.tests", RV_CFG_BOOL, "false", NULL, "when building from DATA_DIR, also pack the evaluation sets (split = test)"},
+    {"pack.image_size", RV_CFG_INT, "384", NULL, "stored image side in pixels (grey uint8, Pillow BICUBIC resize; the model's input size)"},
+    {"pack.tokenizer", RV_CFG_STR, "", NULL,
+     "Hugging Face tokenizer.json used for token ids and loss masks; empty = DATA_DIR/tokenizer.json, DATA_DIR/tokenizer/tokenizer.json or RUN/tokenizer.json"},
+    {"pack.max_samples", RV_CFG_INT, "0", NULL, "pack only the first N cells (0 = all; for trials and benchmarks)"},
+    {"pack.check", RV_CFG_BOOL, "false", NULL, "only check an existing shard directory (pack.out): read every dataset back, report damage"},
     {NULL, 0, NULL, NULL, NULL},
 };
