@@ -31,6 +31,7 @@ const rv_phase *rv_phase_find(const char *name);
 
 int rv_phase_synth(rv_phase_ctx *ctx, rv_err *err);
 int rv_phase_instruct(rv_phase_ctx *ctx, rv_err *err);
+int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err);
 int rv_phase_score(rv_phase_ctx *ctx, rv_err *err);
 
 #endif
