@@ -119,6 +119,12 @@ int main(int argc, char **argv) {
     if (a.run) rv_cfg_set(cfg, "run.dir", a.run, NULL);
     const char *data_dir = rv_cfg_str(cfg, "data.dir");
     if (!*data_dir && getenv("DATA_DIR")) rv_cfg_set(cfg, "data.dir", getenv("DATA_DIR"), NULL);
+    if (*rv_cfg_str(cfg, "data.dir")) {
+        /* Absolute, as upstream's image paths are: the JSON outputs must work from any directory. */
+        char *abs = rv_path_abs(rv_cfg_str(cfg, "data.dir"));
+        rv_cfg_set(cfg, "data.dir", abs, NULL);
+        free(abs);
+    }
     data_dir = *rv_cfg_str(cfg, "data.dir") ? rv_cfg_str(cfg, "data.dir") : NULL;
     if (phase->needs_data_dir && !data_dir) {
         if (w->rank == 0)

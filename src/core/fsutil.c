@@ -132,6 +132,40 @@ char *rv_path_joinv(int n, ...) {
     return acc;
 }
 
+char *rv_path_abs(const char *path) {
+    char *full;
+    if (path[0] == '/') full = rv_xstrdup(path);
+    else {
+        char *cwd = getcwd(NULL, 0);
+        full = rv_path_join(cwd ? cwd : "/", path);
+        free(cwd);
+    }
+    /* Lexical normalisation into a stack of components. */
+    size_t n = strlen(full);
+    char *out = rv_xmalloc(n + 2);
+    size_t o = 0;
+    const char *p = full;
+    while (*p) {
+        while (*p == '/') p++;
+        const char *s = p;
+        while (*p && *p != '/') p++;
+        size_t len = (size_t)(p - s);
+        if (len == 0 || (len == 1 && s[0] == '.')) continue;
+        if (len == 2 && s[0] == '.' && s[1] == '.') {
+            while (o > 0 && out[o - 1] != '/') o--;
+            if (o > 0) o--;
+            continue;
+        }
+        out[o++] = '/';
+        memcpy(out + o, s, len);
+        o += len;
+    }
+    if (o == 0) out[o++] = '/';
+    out[o] = 0;
+    free(full);
+    return out;
+}
+
 char *rv_path_dirname(const char *path) {
     const char *slash = strrchr(path, '/');
     if (!slash) return rv_xstrdup(".");

@@ -20,6 +20,9 @@ bool rv_is_file(const char *path);
 char *rv_path_join(const char *a, const char *b);
 /* Joins n parts the same way. malloc'd. */
 char *rv_path_joinv(int n, ...);
+/* os.path.abspath: the working directory prepended to a relative path, then "." and ".."
+ * components and repeated slashes removed (lexically, without resolving links). malloc'd. */
+char *rv_path_abs(const char *path);
 /* Directory part of a path ("." when none). malloc'd. */
 char *rv_path_dirname(const char *path);
 /* Final component without its directory. Points into path. */

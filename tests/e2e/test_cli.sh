@@ -3,6 +3,7 @@
 # usage: test_cli.sh BINARY WORKDIR
 set -u
 BIN=$1; WORK=$2
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
 pass=0; fail=0
 ok()  { pass=$((pass+1)); }

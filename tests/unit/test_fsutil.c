@@ -24,6 +24,20 @@ int main(void) {
     CHECK_STR(j, "a/b");
     free(j);
     CHECK_STR(rv_path_basename("a/b/c.txt"), "c.txt");
+    /* os.path.abspath semantics (lexical). */
+    j = rv_path_abs("/a/./b//c/../d/");
+    CHECK_STR(j, "/a/b/d");
+    free(j);
+    j = rv_path_abs("/..");
+    CHECK_STR(j, "/");
+    free(j);
+    char *cwd = getcwd(NULL, 0);
+    char *want = rv_path_join(cwd, "x/y");
+    j = rv_path_abs("./x/z/../y");
+    CHECK_STR(j, want);
+    free(j);
+    free(want);
+    free(cwd);
 
     char dir[] = "/tmp/rvfsXXXXXX";
     CHECK(mkdtemp(dir) != NULL);
