@@ -6,21 +6,24 @@
 # usage: test_instruct.sh BINARY WORKDIR
 set -u
 BIN=$1; WORK=$2
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 HERE=$(cd "$(dirname "$0")" && pwd); SRC=$(cd "$HERE/../.." && pwd)
 rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
 fail=0
 bad() { fail=$((fail+1)); echo "FAIL: $*" >&2; }
 N_IMG=${RADVLM_TEST_SYNTH_IMAGES:-24}
 
-"$BIN" --phase synth --config "$SRC/jobs/demo.json" --set data.dir="$WORK/data" --set synth.images_per_source=$N_IMG \
+"$BIN" --phase synth --config "$SRC/jobs/demo.json" --set data.dir="$WORK/pristine" --set synth.images_per_source=$N_IMG \
     --run "$WORK/synth" >synth.log 2>&1 || { cat synth.log >&2; bad "synth failed"; exit 1; }
 
+# Each run converts VinDr from scratch in its own copy of the data, at the same path (image
+# paths in the JSON are absolute), which is then set aside as dataN.
 for n in 1 2 3; do
-    # Each run converts VinDr from scratch in its own copy of the data.
-    cp -r "$WORK/data" "$WORK/data$n"
+    cp -r "$WORK/pristine" "$WORK/data"
     mpirun -n $n --oversubscribe "$BIN" --phase instruct --config "$SRC/jobs/demo.json" \
-        --set data.dir="$WORK/data$n" --run "$WORK/r$n" >"instruct$n.log" 2>&1 \
+        --set data.dir="$WORK/data" --run "$WORK/r$n" >"instruct$n.log" 2>&1 \
         || { cat "instruct$n.log" >&2; bad "instruct on $n ranks failed"; }
+    mv "$WORK/data" "$WORK/data$n"
 done
 [ $fail -eq 0 ] || exit 1
 
@@ -38,8 +41,10 @@ grep -q "records/s" instruct1.log || bad "no records/s in the log"
 
 # A rerun reuses the converted JPEGs and rewrites a complete resolution file (P6).
 rm -f data3/VinDr-CXR/image_resolutions_train.json
-mpirun -n 2 --oversubscribe "$BIN" --phase instruct --config "$SRC/jobs/demo.json" --set data.dir="$WORK/data3" \
+mv "$WORK/data3" "$WORK/data"
+mpirun -n 2 --oversubscribe "$BIN" --phase instruct --config "$SRC/jobs/demo.json" --set data.dir="$WORK/data" \
     --run "$WORK/r3b" >instruct3b.log 2>&1 || { cat instruct3b.log >&2; bad "rerun failed"; }
+mv "$WORK/data" "$WORK/data3"
 cmp -s data1/VinDr-CXR/image_resolutions_train.json data3/VinDr-CXR/image_resolutions_train.json \
     || bad "rerun resolution file differs"
 cmp -s r1/llava/train.json r3b/llava/train.json || bad "rerun train.json differs"
