@@ -199,7 +199,7 @@ cJSON *syn_conversation(const syn_case *c, const char *view, const char *gender,
     /* view */
     if (view && *view) {
         turn(a, "human", "What kind of view is this image?");
-        snprintf(buf, sizeof buf, "It appears to be a frontal chest radiograph, likely a %s view.", view);
+        snprintf(buf, sizeof buf, "It appears to be a frontal chest radiograph, likely an %s view.", view);
         turn(a, "gpt", buf);
     }
     /* devices */
