@@ -1,0 +1,255 @@
+/* The numeric kernel interface: the only way model code (src/model/, src/train/) touches tensor
+ * numbers. The CPU backend (kernels/cpu/, fp32, OpenMP + OpenBLAS sgemm) is the reference; a CUDA
+ * backend implements the same functions later, so nothing here may assume host memory.
+ *
+ * Conventions (details and tolerances in docs/kernels.md):
+ * - Tensors are `float *` in the context's memory space (host for CPU, device for CUDA), obtained
+ *   from rvk_alloc / rvk_alloc_i32, dense row-major, last dimension fastest. Integer index arrays
+ *   (token ids, targets, positions, sequence offsets) are int32 in the same memory space.
+ * - Shapes are named N (rows), C (channels), OC (output channels), T (tokens), H (heads), D (head
+ *   dim), V (vocabulary). Dimensions are int; element counts and offsets are size_t.
+ * - Linear weights use the PyTorch layout W: [OC, C]; y = x W^T + b.
+ * - Backward accumulate rule: PARAMETER gradients (dw, db, dgamma, dtable, ...) are always
+ *   ACCUMULATED (+=), so micro-batches sum into one buffer that the caller zeroes once per step.
+ *   ACTIVATION gradients (dx, dq, ...) are OVERWRITTEN when accum == 0 and ADDED when accum != 0
+ *   (use accum for a tensor read by several ops, e.g. the normed input of q/k/v projections).
+ *   Any gradient output may be NULL when it is not needed.
+ * - Aliasing: an output may alias an input only where the comment says "in place allowed".
+ * - Determinism (CPU): every reduction that spans rows is done in a fixed order that does not
+ *   depend on the thread count; sgemm is OpenBLAS (bitwise stable across thread counts on the
+ *   tested build, see docs/kernels.md). Results are not bitwise equal to the CUDA backend.
+ * - Kernels with a status return (0 / -1 + rv_err) validate data-dependent indices (token ids,
+ *   targets, sequence offsets); the rest trust their shape arguments (a caller bug, not input). */
+#ifndef RADVLM_KERNELS_H
+#define RADVLM_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Context                                                                                     */
+
+typedef enum rvk_backend {
+    RVK_BACKEND_CPU = 0,
+    RVK_BACKEND_CUDA = 1 /* reserved: kernels/cuda/ (not built yet) */
+} rvk_backend;
+
+/* Carried by every call: backend, threads, scratch memory, and (CUDA) the stream. Not shared
+ * between threads; one per rank (or per CUDA stream). */
+typedef struct rv_kctx {
+    rvk_backend backend;
+    int nthreads;     /* OpenMP threads for CPU kernels and OpenBLAS; >= 1 */
+    int xent_vchunk;  /* vocabulary chunk for cross-entropy (default 4096) */
+    void *stream;     /* CUDA: cudaStream_t; CPU: NULL */
+    void *ws;         /* scratch owned by the context, grown on demand */
+    size_t ws_bytes;
+} rv_kctx;
+
+/* nthreads <= 0: the OpenMP default (omp_get_max_threads). Fails for an unavailable backend. */
+int rvk_init(rv_kctx *k, rvk_backend backend, int nthreads, rv_err *err);
+void rvk_free_ctx(rv_kctx *k);
+/* Scratch of at least `bytes`, valid until the next call that uses scratch; owned by k. */
+void *rvk_scratch(rv_kctx *k, size_t bytes);
+/* Waits for queued work (CUDA); a no-op on CPU. */
+void rvk_sync(rv_kctx *k);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Memory (in the backend's space). Allocations are zero-filled; out of memory aborts like
+ * rv_xmalloc (it is not an input error). */
+
+float *rvk_alloc(rv_kctx *k, size_t n);
+int32_t *rvk_alloc_i32(rv_kctx *k, size_t n);
+void rvk_free(rv_kctx *k, void *p);
+void rvk_upload(rv_kctx *k, float *dst, const float *host_src, size_t n);
+void rvk_download(rv_kctx *k, float *host_dst, const float *src, size_t n);
+void rvk_upload_i32(rv_kctx *k, int32_t *dst, const int32_t *host_src, size_t n);
+void rvk_download_i32(rv_kctx *k, int32_t *host_dst, const int32_t *src, size_t n);
+void rvk_copy(rv_kctx *k, float *dst, const float *src, size_t n);   /* backend to backend */
+void rvk_fill(rv_kctx *k, float *x, float value, size_t n);          /* x: [n] */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Element-wise (x, y, a, b: [n]; in place allowed everywhere) */
+
+void rvk_add(rv_kctx *k, float *y, const float *a, const float *b, size_t n);    /* y = a + b   */
+void rvk_axpy(rv_kctx *k, float *y, float alpha, const float *x, size_t n);     /* y += a x    */
+void rvk_scale(rv_kctx *k, float *x, float alpha, size_t n);                    /* x *= alpha  */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Matmul                                                                                      */
+
+/* General row-major sgemm: C[M,N] = alpha * op(A) op(B) + beta * C, where op(A) is [M,K]
+ * (A stored [M,K] with lda, or [K,M] if transA), op(B) is [K,N] (B stored [K,N] with ldb, or
+ * [N,K] if transB). */
+void rvk_gemm(rv_kctx *k, int transA, int transB, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta, float *Cm, int ldc);
+
+/* Linear layer. x: [N, C], w: [OC, C] (PyTorch Linear layout), b: [OC] or NULL, y: [N, OC].
+ * y = x w^T + b. y must not alias x. */
+void rvk_matmul_fwd(rv_kctx *k, float *y, const float *x, const float *w, const float *b,
+                    int N, int C, int OC);
+/* dy: [N, OC], x: [N, C], w: [OC, C].
+ * dx: [N, C]   = (accum ? dx : 0) + dy w      (activation gradient)
+ * dw: [OC, C] += dy^T x                       (parameter gradient, always accumulated)
+ * db: [OC]    += sum over rows of dy          (parameter gradient, always accumulated)
+ * Any of dx, dw, db may be NULL. */
+void rvk_matmul_bwd(rv_kctx *k, float *dx, float *dw, float *db, const float *dy,
+                    const float *x, const float *w, int N, int C, int OC, int accum);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Normalization                                                                               */
+
+/* LayerNorm over the last dim (biased variance, eps inside the sqrt).
+ * x: [N, C], w: [C], b: [C] or NULL, y: [N, C] (in place allowed),
+ * mean, rstd: [N] saved for backward (either may be NULL when not training). */
+void rvk_layernorm_fwd(rv_kctx *k, float *y, float *mean, float *rstd, const float *x,
+                       const float *w, const float *b, int N, int C, float eps);
+/* dy, x: [N, C], w: [C], mean, rstd: [N] from the forward.
+ * dx: [N, C] (overwrite / accum; must not alias dy unless accum == 0),
+ * dw, db: [C] += (parameter gradients). */
+void rvk_layernorm_bwd(rv_kctx *k, float *dx, float *dw, float *db, const float *dy,
+                       const float *x, const float *w, const float *mean, const float *rstd,
+                       int N, int C, int accum);
+
+/* RMSNorm (Qwen2): y = w * x / sqrt(mean(x^2) + eps).
+ * x: [N, C], w: [C], y: [N, C] (in place allowed), rstd: [N] saved (may be NULL). */
+void rvk_rmsnorm_fwd(rv_kctx *k, float *y, float *rstd, const float *x, const float *w,
+                     int N, int C, float eps);
+/* dy, x: [N, C], w: [C], rstd: [N]. dx: [N, C] (overwrite / accum), dw: [C] +=. */
+void rvk_rmsnorm_bwd(rv_kctx *k, float *dx, float *dw, const float *dy, const float *x,
+                     const float *w, const float *rstd, int N, int C, int accum);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Activations (all element-wise over n; forward in place allowed)                             */
+
+typedef enum rvk_gelu_kind {
+    RVK_GELU_TANH = 0, /* gelu_pytorch_tanh: SigLIP MLP */
+    RVK_GELU_ERF = 1   /* exact erf GELU: the projector */
+} rvk_gelu_kind;
+
+/* x, y: [n] */
+void rvk_gelu_fwd(rv_kctx *k, float *y, const float *x, size_t n, rvk_gelu_kind kind);
+/* dy, x: [n] (x is the forward INPUT); dx: [n] (overwrite / accum; may alias dy if !accum) */
+void rvk_gelu_bwd(rv_kctx *k, float *dx, const float *dy, const float *x, size_t n,
+                  rvk_gelu_kind kind, int accum);
+
+/* silu(x) = x / (1 + exp(-x)). x, y: [n] */
+void rvk_silu_fwd(rv_kctx *k, float *y, const float *x, size_t n);
+void rvk_silu_bwd(rv_kctx *k, float *dx, const float *dy, const float *x, size_t n, int accum);
+
+/* SwiGLU (Qwen2 MLP): h = silu(g) * u. g, u, h: [n] (h may alias g or u). */
+void rvk_swiglu_fwd(rv_kctx *k, float *h, const float *g, const float *u, size_t n);
+/* dh, g, u: [n] (g, u are the forward inputs). dg, du: [n] (overwrite / accum; either may be
+ * NULL). Each element is read before it is written, so outputs may alias inputs (dg != du). */
+void rvk_swiglu_bwd(rv_kctx *k, float *dg, float *du, const float *dh, const float *g,
+                    const float *u, size_t n, int accum);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Rotary position embedding, Qwen2 convention (model.md §7): half-split pairs (i, i + D/2),
+ * inv_freq[i] = 1 / theta^(2i/D) and angle = pos * inv_freq[i], all in fp32.
+ * x, y: [T, H, D] (D even; in place allowed), pos: [T] position id of each token. */
+void rvk_rope_fwd(rv_kctx *k, float *y, const float *x, const int32_t *pos, int T, int H, int D,
+                  float theta);
+/* Rotation by -angle. dy: [T, H, D]; dx: [T, H, D] overwritten (in place allowed). */
+void rvk_rope_bwd(rv_kctx *k, float *dx, const float *dy, const int32_t *pos, int T, int H,
+                  int D, float theta);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Attention: softmax(q k^T * scale [+ mask]) v per head, over packed variable-length sequences
+ * (varlen, as in FlashAttention). Sequence s owns query rows [cu_q[s], cu_q[s+1]) and key rows
+ * [cu_k[s], cu_k[s] + len_k(s)), len_k(s) = len_k ? len_k[s] : cu_k[s+1] - cu_k[s]. Queries never
+ * see keys of another sequence. Causal masks align to the END of the keys: query i of a
+ * sequence with Lq queries and Lk keys sees keys j <= i + (Lk - Lq) (training: Lq == Lk, j <= i;
+ * decoding with a KV cache: the new tokens see the whole cache). GQA: query head h reads KV head
+ * h / (Hq / Hkv). */
+typedef struct rvk_attn {
+    int nseq;
+    const int32_t *cu_q;  /* [nseq + 1], cu_q[0] = 0, cu_q[nseq] = Tq, non-decreasing */
+    const int32_t *cu_k;  /* [nseq + 1] or NULL (= cu_q, self-attention) */
+    const int32_t *len_k; /* [nseq] or NULL (see above; lets a fixed-capacity KV cache be used) */
+    int Tq, Tk;           /* rows of q/out and of k/v (Tk = Tq when cu_k is NULL) */
+    int Hq, Hkv, D;       /* Hq % Hkv == 0 */
+    float scale;          /* usually 1/sqrt(D) */
+    int causal;           /* 1: causal (Qwen2), 0: bidirectional (SigLIP tiles) */
+} rvk_attn;
+
+/* q: [Tq, Hq, D], k, v: [Tk, Hkv, D], out: [Tq, Hq, D], lse: [Tq, Hq] log-sum-exp of the scaled
+ * scores (saved for backward; may be NULL). A query with no visible key gets out = 0 and
+ * lse = -INFINITY. Returns -1 if the offsets are inconsistent with Tq/Tk. */
+int rvk_attention_fwd(rv_kctx *k, float *out, float *lse, const float *q, const float *kk,
+                      const float *v, const rvk_attn *a, rv_err *err);
+/* dout, out: [Tq, Hq, D], lse: [Tq, Hq] from the forward; q, kk, v as in the forward.
+ * dq: [Tq, Hq, D], dk, dv: [Tk, Hkv, D] (overwrite / accum; any may be NULL). KV-head gradients
+ * are summed over the query heads that share them, in fixed order. Recomputes the probabilities
+ * from lse; never stores a [T, T] matrix. */
+int rvk_attention_bwd(rv_kctx *k, float *dq, float *dk, float *dv, const float *dout,
+                      const float *q, const float *kk, const float *v, const float *out,
+                      const float *lse, const rvk_attn *a, int accum, rv_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Row gather / scatter (embedding lookup, image-feature placement, packing re-indexing)       */
+
+/* out[t, :] = table[ids[t], :]; ids[t] < 0 gives a zero row (placeholder to be overwritten).
+ * table: [V, C], ids: [T], out: [T, C]. Returns -1 (naming t) if some ids[t] >= V. */
+int rvk_embedding_fwd(rv_kctx *k, float *out, const float *table, const int32_t *ids, int T,
+                      int C, int V, rv_err *err);
+/* dtable[ids[t], :] += dout[t, :] for ids[t] >= 0 (scatter-add; deterministic: each column tile
+ * is summed over t in increasing order). dout: [T, C], dtable: [V, C]. */
+int rvk_embedding_bwd(rv_kctx *k, float *dtable, const float *dout, const int32_t *ids, int T,
+                      int C, int V, rv_err *err);
+/* dst[idx[i], :] = src[i, :] (overwrite; idx must be distinct). src: [n, C], dst: [R, C].
+ * The backward of this is rvk_embedding_fwd(dsrc, ddst, idx, ...). Returns -1 if idx >= R. */
+int rvk_rows_scatter(rv_kctx *k, float *dst, const int32_t *idx, const float *src, int n,
+                     int C, int R, rv_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Cross-entropy over the vocabulary, fused with the lm_head matmul and chunked over V
+ * (k->xent_vchunk columns at a time), so a [T, V] logits matrix is never stored. Rows whose
+ * target is < 0 (ignore, e.g. -100) are skipped entirely (no matmul work for them).
+ * logits_t = hidden_t w^T; lse_t = log sum_v exp(logits_t,v); loss_t = lse_t - logits_t,y_t.
+ * The per-token log-prob of the target (GRPO, eval scoring) is -loss_t. */
+
+/* hidden: [T, C], w: [V, C] (lm_head, or the tied embedding table), targets: [T].
+ * loss: [T] (0 for ignored rows), lse: [T] (saved for backward; 0 for ignored rows; may be NULL).
+ * Returns -1 (naming t) if a target is >= V. */
+int rvk_xent_fwd(rv_kctx *k, float *loss, float *lse, const float *hidden, const float *w,
+                 const int32_t *targets, int T, int C, int V, rv_err *err);
+/* Gradient of L = sum_t dloss_t * loss_t: dlogits_t = dloss_t * (softmax_t - onehot(y_t)).
+ * dloss: [T] (e.g. 1/N_valid for a mean SFT loss; -A_t/|o| for GRPO's sum of A_t log p_t);
+ * lse: [T] from rvk_xent_fwd. dhidden: [T, C] (overwrite / accum; ignored rows get 0 / are left),
+ * dw: [V, C] += (may be NULL for a frozen head). Rows with target < 0 or dloss == 0 do no work. */
+int rvk_xent_bwd(rv_kctx *k, float *dhidden, float *dw, const float *hidden, const float *w,
+                 const int32_t *targets, const float *lse, const float *dloss, int T, int C,
+                 int V, int accum, rv_err *err);
+
+/* Row softmax for sampling: p[n, :] = softmax(logits[n, :] / temperature), temperature > 0.
+ * logits, p: [N, V] (in place allowed). */
+void rvk_softmax(rv_kctx *k, float *p, const float *logits, int N, int V, float temperature);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Optimizer                                                                                   */
+
+typedef struct rvk_adamw_hp {
+    float lr, beta1, beta2, eps, weight_decay;
+    int step;          /* 1-based step count for the bias corrections */
+    float grad_scale;  /* gradients are multiplied by this first (clipping, 1/accum); 1 = none */
+} rvk_adamw_hp;
+
+enum { RVK_ADAMW_NO_DECAY = 1 }; /* per-tensor flag: skip weight decay (norms, biases) */
+
+/* AdamW (decoupled decay, PyTorch torch.optim.AdamW arithmetic):
+ * g = grad_scale * grad; p -= lr * wd * p (unless NO_DECAY); m = b1 m + (1-b1) g;
+ * v = b2 v + (1-b2) g^2; p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+ * param, grad, m, v: [n] (the caller's shard of a tensor for ZeRO-1). */
+void rvk_adamw_step(rv_kctx *k, float *param, const float *grad, float *m, float *v, size_t n,
+                    const rvk_adamw_hp *hp, int flags);
+
+/* Sum of squares of x: [n], accumulated in double over fixed 4096-element blocks combined in
+ * order (the same value for any thread count). A global norm is sqrt of the sum over tensors
+ * (and ranks). */
+double rvk_sumsq(rv_kctx *k, const float *x, size_t n);
+/* Clip factor for a global norm: min(1, max_norm / (norm + 1e-6)); 1 when max_norm <= 0. */
+float rvk_clip_scale(double norm, float max_norm);
+
+#endif
