@@ -16,8 +16,8 @@
  *   Any gradient output may be NULL when it is not needed.
  * - Aliasing: an output may alias an input only where the comment says "in place allowed".
  * - Determinism (CPU): every reduction that spans rows is done in a fixed order that does not
- *   depend on the thread count; sgemm is OpenBLAS (bitwise stable across thread counts on the
- *   tested build, see docs/kernels.md). Results are not bitwise equal to the CUDA backend.
+ *   depend on the thread count, and sgemm runs as fixed tiles (see blas_threaded), so results are
+ *   bitwise identical for any nthreads (docs/kernels.md). Not bitwise equal to a CUDA backend.
  * - Kernels with a status return (0 / -1 + rv_err) validate data-dependent indices (token ids,
  *   targets, sequence offsets); the rest trust their shape arguments (a caller bug, not input). */
 #ifndef RADVLM_KERNELS_H
@@ -42,6 +42,9 @@ typedef struct rv_kctx {
     rvk_backend backend;
     int nthreads;     /* OpenMP threads for CPU kernels and OpenBLAS; >= 1 */
     int xent_vchunk;  /* vocabulary chunk for cross-entropy (default 4096) */
+    int blas_threaded; /* 0 (default): sgemm is split into fixed tiles run one per thread, so
+                        * results do not depend on nthreads; 1: OpenBLAS threads each call
+                        * itself (can be faster; the last bits then vary with nthreads) */
     void *stream;     /* CUDA: cudaStream_t; CPU: NULL */
     void *ws;         /* scratch owned by the context, grown on demand */
     size_t ws_bytes;
