@@ -233,10 +233,12 @@ void rvk_softmax(rv_kctx *k, float *p, const float *logits, int N, int V, float 
 /* ------------------------------------------------------------------------------------------ */
 /* Optimizer                                                                                   */
 
+/* Hyper-parameters are double, like PyTorch's Python floats: 1 - beta2 etc. are formed in double
+ * and rounded to fp32 once, as torch does when it applies them to fp32 tensors. */
 typedef struct rvk_adamw_hp {
-    float lr, beta1, beta2, eps, weight_decay;
-    int step;          /* 1-based step count for the bias corrections */
-    float grad_scale;  /* gradients are multiplied by this first (clipping, 1/accum); 1 = none */
+    double lr, beta1, beta2, eps, weight_decay;
+    int step;           /* 1-based step count for the bias corrections */
+    double grad_scale;  /* gradients are multiplied by this first (clipping, 1/accum); 1 = none */
 } rvk_adamw_hp;
 
 enum { RVK_ADAMW_NO_DECAY = 1 }; /* per-tensor flag: skip weight decay (norms, biases) */

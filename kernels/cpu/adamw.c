@@ -5,13 +5,13 @@
 
 void rvk_adamw_step(rv_kctx *k, float *param, const float *grad, float *m, float *v, size_t n,
                     const rvk_adamw_hp *hp, int flags) {
-    double bc1 = 1.0 - pow((double)hp->beta1, hp->step);
-    double bc2 = 1.0 - pow((double)hp->beta2, hp->step);
+    double bc1 = 1.0 - pow(hp->beta1, hp->step);
+    double bc2 = 1.0 - pow(hp->beta2, hp->step);
     float step_size = (float)(hp->lr / bc1);
     float bc2_sqrt = (float)sqrt(bc2);
-    float decay = (flags & RVK_ADAMW_NO_DECAY) ? 1.0f : 1.0f - hp->lr * hp->weight_decay;
-    float b1 = hp->beta1, b2 = hp->beta2, eps = hp->eps, gs = hp->grad_scale;
-    float w1 = 1.0f - b1, w2 = 1.0f - b2;
+    float decay = (flags & RVK_ADAMW_NO_DECAY) ? 1.0f : (float)(1.0 - hp->lr * hp->weight_decay);
+    float b2 = (float)hp->beta2, eps = (float)hp->eps, gs = (float)hp->grad_scale;
+    float w1 = (float)(1.0 - hp->beta1), w2 = (float)(1.0 - hp->beta2);
 #pragma omp parallel for schedule(static) num_threads(rvk_threads(k)) if (n > RVK_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float g = grad[i] * gs;

@@ -24,6 +24,12 @@ static inline int visible(const rvk_attn *a, int s, int i) {
     return n < 0 ? 0 : (n > Lk ? Lk : n);
 }
 
+/* Rough work estimate (multiply-adds), to keep tiny calls on one thread. */
+static int worth_threads(const rvk_attn *a) {
+    double per_seq = a->nseq > 0 ? (double)a->Tk / a->nseq : 0.0;
+    return (double)a->Tq * a->Hq * a->D * per_seq > 2e5;
+}
+
 static int attn_check(const rvk_attn *a, rv_err *err) {
     if (a->nseq < 0 || a->Hq <= 0 || a->Hkv <= 0 || a->Hq % a->Hkv != 0)
         return rv_fail(err, "attention: bad heads (Hq %d, Hkv %d) or nseq %d; Hq must be a multiple "
@@ -35,9 +41,10 @@ static int attn_check(const rvk_attn *a, rv_err *err) {
     if (a->cu_q[0] != 0 || a->cu_q[a->nseq] != a->Tq)
         return rv_fail(err, "attention: cu_q must run from 0 to Tq=%d (got %d..%d)", a->Tq,
                        a->cu_q[0], a->cu_q[a->nseq]);
-    for (int s = 0; s < a->nseq; s++) {
+    for (int s = 0; s < a->nseq; s++)
         if (a->cu_q[s + 1] < a->cu_q[s])
             return rv_fail(err, "attention: cu_q decreases at sequence %d", s);
+    for (int s = 0; s < a->nseq; s++) {
         int k0 = cuk(a, s), lk = lenk(a, s);
         if (k0 < 0 || lk < 0 || k0 + lk > a->Tk)
             return rv_fail(err, "attention: keys of sequence %d ([%d, %d)) outside [0, Tk=%d)", s, k0,
@@ -61,7 +68,7 @@ int rvk_attention_fwd(rv_kctx *k, float *out, float *lse, const float *q, const 
     const float scale = a->scale;
     int *rowseq = rvk_scratch(k, (size_t)(Tq > 0 ? Tq : 1) * sizeof(int));
     map_rows(a, rowseq);
-#pragma omp parallel for collapse(2) schedule(dynamic, 8) num_threads(rvk_threads(k))
+#pragma omp parallel for collapse(2) schedule(dynamic, 8) num_threads(rvk_threads(k)) if (worth_threads(a))
     for (int h = 0; h < Hq; h++) {
         for (int t = 0; t < Tq; t++) {
             int s = rowseq[t], i = t - a->cu_q[s], nv = visible(a, s, i), k0 = cuk(a, s), g = h / nrep;
@@ -118,7 +125,7 @@ int rvk_attention_bwd(rv_kctx *k, float *dq, float *dk, float *dv, const float *
     for (size_t r = 0; r < (size_t)Tq * Hq; r++) dsum[r] = rvk_dot(dout + r * D, out + r * D, D);
 
     if (dq) {
-#pragma omp parallel for collapse(2) schedule(dynamic, 8) num_threads(nt)
+#pragma omp parallel for collapse(2) schedule(dynamic, 8) num_threads(nt) if (worth_threads(a))
         for (int h = 0; h < Hq; h++) {
             for (int t = 0; t < Tq; t++) {
                 int s = rowseq[t], i = t - a->cu_q[s], nv = visible(a, s, i), k0 = cuk(a, s), g = h / nrep;
@@ -140,7 +147,7 @@ int rvk_attention_bwd(rv_kctx *k, float *dq, float *dk, float *dv, const float *
         }
     }
     if (dk || dv) {
-#pragma omp parallel for collapse(2) schedule(dynamic, 8) num_threads(nt)
+#pragma omp parallel for collapse(2) schedule(dynamic, 8) num_threads(nt) if (worth_threads(a))
         for (int g = 0; g < Hkv; g++) {
             for (int r = 0; r < Tk; r++) {
                 size_t krow = (size_t)r * Hkv + g;
