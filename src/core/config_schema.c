@@ -49,5 +49,16 @@ const rv_cfg_key rv_cfg_schema[] = {
      "Hugging Face tokenizer.json used for token ids and loss masks; empty = DATA_DIR/tokenizer.json, DATA_DIR/tokenizer/tokenizer.json or RUN/tokenizer.json"},
     {"pack.max_samples", RV_CFG_INT, "0", NULL, "pack only the first N cells (0 = all; for trials and benchmarks)"},
     {"pack.check", RV_CFG_BOOL, "false", NULL, "only check an existing shard directory (pack.out): read every dataset back, report damage"},
+    /* ---- import ---- */
+    {"import.from", RV_CFG_STR, "", NULL,
+     "Hugging Face model to import: a directory (model.safetensors, or model.safetensors.index.json + shards; config.json; tokenizer.json), a .safetensors file or an index .json"},
+    {"import.config", RV_CFG_STR, "", NULL, "the model's config.json; empty = config.json next to the weights"},
+    {"import.tokenizer", RV_CFG_STR, "", NULL, "tokenizer.json stored with the checkpoint (and copied to RUN/tokenizer.json); empty = the one next to the weights, if any"},
+    {"import.out", RV_CFG_STR, "", NULL, "native checkpoint to write; empty = RUN/checkpoints/step-00000000.h5"},
+    /* ---- export ---- */
+    {"export.to", RV_CFG_STR, "", NULL, "directory to write the Hugging Face model into (safetensors, config.json, tokenizer.json)"},
+    {"export.checkpoint", RV_CFG_STR, "", NULL, "native checkpoint to export; empty = the latest in RUN/checkpoints"},
+    {"export.dtype", RV_CFG_ENUM, "auto", "auto|f32|bf16|f16", "stored tensor dtype; auto = the dtype the weights were imported in (f32 when trained from scratch or mixed)"},
+    {"export.max_shard_mb", RV_CFG_INT, "5000", NULL, "largest safetensors file in MB (10^6 bytes); bigger models get numbered shards + model.safetensors.index.json; 0 = one file"},
     {NULL, 0, NULL, NULL, NULL},
 };
