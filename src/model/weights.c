@@ -85,7 +85,7 @@ static int build_index(rv_weights *w, rv_err *err) {
     return 0;
 }
 
-int rv_weights_build(rv_weights *w, const rv_model_cfg *c, rv_err *err) {
+int rv_weights_layout(rv_weights *w, const rv_model_cfg *c, rv_err *err) {
     memset(w, 0, sizeof *w);
     if (rv_model_cfg_validate(c, err)) return -1;
     builder b = {w, 0, RV_MOD_VISION};
@@ -152,6 +152,11 @@ int rv_weights_build(rv_weights *w, const rv_model_cfg *c, rv_err *err) {
         rv_weights_free(w);
         return -1;
     }
+    return 0;
+}
+
+int rv_weights_build(rv_weights *w, const rv_model_cfg *c, rv_err *err) {
+    if (rv_weights_layout(w, c, err)) return -1;
     w->params = aligned_alloc(64, w->total * sizeof(float));
     if (!w->params) {
         size_t total = w->total;

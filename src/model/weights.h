@@ -56,6 +56,8 @@ typedef struct rv_weights {
 
 /* Builds the table for c and allocates the zeroed parameter arena. */
 int rv_weights_build(rv_weights *w, const rv_model_cfg *c, rv_err *err);
+/* The table only (names, shapes, offsets, total), no arena: sizes and checks without memory. */
+int rv_weights_layout(rv_weights *w, const rv_model_cfg *c, rv_err *err);
 void rv_weights_free(rv_weights *w);
 int rv_weights_alloc_grads(rv_weights *w, rv_err *err);
 void rv_weights_zero_grads(rv_weights *w);

@@ -1,0 +1,221 @@
+/* Qwen2 decoder (model.md §7): RMSNorm, q/k/v with bias, RoPE (half-split), causal GQA
+ * attention over packed sequences, SwiGLU MLP, final RMSNorm. The lm_head is applied by the
+ * caller (fused cross-entropy, or logits for generation). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/layers.h"
+
+int rv_decoder_bind(rv_decoder *d, const rv_text_cfg *c, const rv_weights *w, rv_err *err) {
+    memset(d, 0, sizeof *d);
+    d->c = *c;
+    d->qd = c->heads * c->head_dim;
+    d->kvd = c->kv_heads * c->head_dim;
+    const size_t D = (size_t)c->hidden, I = (size_t)c->intermediate, V = (size_t)c->vocab;
+    const size_t qd = (size_t)d->qd, kvd = (size_t)d->kvd;
+    const char *P = "language_model.model.";
+    if (rv_pg_bind(&d->embed, w, V * D, err, "%sembed_tokens.weight", P) ||
+        rv_pg_bind(&d->norm, w, D, err, "%snorm.weight", P))
+        return -1;
+    if (c->tie_embeddings) {
+        if (rv_weights_find(w, "language_model.lm_head.weight") >= 0)
+            return rv_fail(err, "model: tie_word_embeddings is true but the table has language_model.lm_head.weight");
+        d->lm_head = d->embed;
+    } else if (rv_pg_bind(&d->lm_head, w, V * D, err, "language_model.lm_head.weight")) {
+        return -1;
+    }
+    d->L = rv_xcalloc((size_t)c->layers, sizeof *d->L);
+    for (int l = 0; l < c->layers; l++) {
+        rv_dec_layer *L = &d->L[l];
+        const char *E = "language_model.model.layers";
+        if (rv_pg_bind(&L->in_norm, w, D, err, "%s.%d.input_layernorm.weight", E, l) ||
+            rv_pg_bind(&L->q_w, w, qd * D, err, "%s.%d.self_attn.q_proj.weight", E, l) ||
+            rv_pg_bind(&L->q_b, w, qd, err, "%s.%d.self_attn.q_proj.bias", E, l) ||
+            rv_pg_bind(&L->k_w, w, kvd * D, err, "%s.%d.self_attn.k_proj.weight", E, l) ||
+            rv_pg_bind(&L->k_b, w, kvd, err, "%s.%d.self_attn.k_proj.bias", E, l) ||
+            rv_pg_bind(&L->v_w, w, kvd * D, err, "%s.%d.self_attn.v_proj.weight", E, l) ||
+            rv_pg_bind(&L->v_b, w, kvd, err, "%s.%d.self_attn.v_proj.bias", E, l) ||
+            rv_pg_bind(&L->o_w, w, D * qd, err, "%s.%d.self_attn.o_proj.weight", E, l) ||
+            rv_pg_bind(&L->post_norm, w, D, err, "%s.%d.post_attention_layernorm.weight", E, l) ||
+            rv_pg_bind(&L->gate, w, I * D, err, "%s.%d.mlp.gate_proj.weight", E, l) ||
+            rv_pg_bind(&L->up, w, I * D, err, "%s.%d.mlp.up_proj.weight", E, l) ||
+            rv_pg_bind(&L->down, w, D * I, err, "%s.%d.mlp.down_proj.weight", E, l)) {
+            free(d->L);
+            d->L = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static float **ptrs(int n) { return rv_xcalloc((size_t)(n > 0 ? n : 1), sizeof(float *)); }
+
+static void release(rv_kctx *k, float **p) {
+    if (*p) rvk_free(k, *p);
+    *p = NULL;
+}
+
+/* Frees layer l's saved buffers (all but the residual stream). */
+static void free_layer(rv_kctx *k, rv_dec_acts *a, int l) {
+    float **all[] = {&a->a[l], &a->q[l], &a->k[l], &a->v[l], &a->o[l], &a->lse[l], &a->xm[l],
+                     &a->m[l], &a->gt[l], &a->up[l], &a->h[l], &a->rstd1[l], &a->rstd2[l]};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) release(k, all[i]);
+}
+
+void rv_dec_acts_free(rv_kctx *k, const rv_decoder *d, rv_dec_acts *a) {
+    int n = d->c.layers;
+    if (a->a)
+        for (int l = 0; l < n; l++) free_layer(k, a, l);
+    if (a->x)
+        for (int l = 0; l <= n; l++) release(k, &a->x[l]);
+    float ***all[] = {&a->x, &a->a, &a->q, &a->k, &a->v, &a->o, &a->lse, &a->xm, &a->m, &a->gt, &a->up, &a->h,
+                      &a->rstd1, &a->rstd2};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(*all[i]);
+    release(k, &a->xf);
+    release(k, &a->rstdf);
+    memset(a, 0, sizeof *a);
+}
+
+int rv_kv_cache_init(rv_kctx *k, rv_kv_cache *c, const rv_text_cfg *t, int nseq, int cap, rv_err *err) {
+    memset(c, 0, sizeof *c);
+    if (nseq <= 0 || cap <= 0) return rv_fail(err, "model: KV cache needs nseq > 0 and capacity > 0");
+    c->nseq = nseq;
+    c->cap = cap;
+    c->layers = t->layers;
+    c->k = ptrs(t->layers);
+    c->v = ptrs(t->layers);
+    size_t n = (size_t)nseq * cap * t->kv_heads * t->head_dim;
+    for (int l = 0; l < t->layers; l++) {
+        c->k[l] = rvk_alloc(k, n);
+        c->v[l] = rvk_alloc(k, n);
+    }
+    return 0;
+}
+
+void rv_kv_cache_free(rv_kctx *k, rv_kv_cache *c) {
+    for (int l = 0; c->k && l < c->layers; l++) {
+        rvk_free(k, c->k[l]);
+        rvk_free(k, c->v[l]);
+    }
+    free(c->k);
+    free(c->v);
+    memset(c, 0, sizeof *c);
+}
+
+int rv_decoder_forward(rv_kctx *k, const rv_decoder *d, float *x0, const int32_t *pos, const int32_t *cu, int nseq,
+                       int N, rv_dec_acts *a, bool keep, rv_kv_cache *cache, const int32_t *cache_rows,
+                       const int32_t *cu_cache, const int32_t *len_k, rv_err *err) {
+    memset(a, 0, sizeof *a);
+    const rv_text_cfg *c = &d->c;
+    const int D = c->hidden, I = c->intermediate, n = c->layers, hd = c->head_dim;
+    const size_t ND = (size_t)N * D, NQ = (size_t)N * d->qd, NKV = (size_t)N * d->kvd, NI = (size_t)N * I;
+    if (cache) keep = false;
+    a->N = N;
+    a->x = ptrs(n + 1);
+    float ***all[] = {&a->a, &a->q, &a->k, &a->v, &a->o, &a->lse, &a->xm, &a->m, &a->gt, &a->up, &a->h,
+                      &a->rstd1, &a->rstd2};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) *all[i] = ptrs(n);
+    a->x[0] = x0;
+    rvk_attn at = {.nseq = nseq, .cu_q = cu, .Tq = N, .Tk = N, .Hq = c->heads, .Hkv = c->kv_heads, .D = hd,
+                   .scale = 1.0f / sqrtf((float)hd), .causal = 1};
+    if (cache) {
+        at.cu_k = cu_cache;
+        at.len_k = len_k;
+        at.Tk = cache->nseq * cache->cap;
+    }
+    for (int l = 0; l < n; l++) {
+        const rv_dec_layer *L = &d->L[l];
+        a->a[l] = rvk_alloc(k, ND);
+        a->rstd1[l] = rvk_alloc(k, (size_t)N);
+        rvk_rmsnorm_fwd(k, a->a[l], a->rstd1[l], a->x[l], L->in_norm.p, N, D, c->rms_eps);
+        a->q[l] = rvk_alloc(k, NQ);
+        a->k[l] = rvk_alloc(k, NKV);
+        a->v[l] = rvk_alloc(k, NKV);
+        rvk_matmul_fwd(k, a->q[l], a->a[l], L->q_w.p, L->q_b.p, N, D, d->qd);
+        rvk_matmul_fwd(k, a->k[l], a->a[l], L->k_w.p, L->k_b.p, N, D, d->kvd);
+        rvk_matmul_fwd(k, a->v[l], a->a[l], L->v_w.p, L->v_b.p, N, D, d->kvd);
+        rvk_rope_fwd(k, a->q[l], a->q[l], pos, N, c->heads, hd, (float)c->rope_theta);
+        rvk_rope_fwd(k, a->k[l], a->k[l], pos, N, c->kv_heads, hd, (float)c->rope_theta);
+        const float *kk = a->k[l], *vv = a->v[l];
+        if (cache) {
+            int R = cache->nseq * cache->cap;
+            if (rvk_rows_scatter(k, cache->k[l], cache_rows, a->k[l], N, d->kvd, R, err) ||
+                rvk_rows_scatter(k, cache->v[l], cache_rows, a->v[l], N, d->kvd, R, err))
+                return rv_fail_wrap(err, "decoder layer %d: KV cache write", l);
+            kk = cache->k[l];
+            vv = cache->v[l];
+        }
+        a->o[l] = rvk_alloc(k, NQ);
+        a->lse[l] = rvk_alloc(k, (size_t)N * c->heads);
+        if (rvk_attention_fwd(k, a->o[l], a->lse[l], a->q[l], kk, vv, &at, err))
+            return rv_fail_wrap(err, "decoder layer %d attention", l);
+        a->xm[l] = rvk_alloc(k, ND);
+        rvk_matmul_fwd(k, a->xm[l], a->o[l], L->o_w.p, NULL, N, d->qd, D);
+        rvk_axpy(k, a->xm[l], 1.0f, a->x[l], ND);
+        a->m[l] = rvk_alloc(k, ND);
+        a->rstd2[l] = rvk_alloc(k, (size_t)N);
+        rvk_rmsnorm_fwd(k, a->m[l], a->rstd2[l], a->xm[l], L->post_norm.p, N, D, c->rms_eps);
+        a->gt[l] = rvk_alloc(k, NI);
+        a->up[l] = rvk_alloc(k, NI);
+        a->h[l] = rvk_alloc(k, NI);
+        rvk_matmul_fwd(k, a->gt[l], a->m[l], L->gate.p, NULL, N, D, I);
+        rvk_matmul_fwd(k, a->up[l], a->m[l], L->up.p, NULL, N, D, I);
+        rvk_swiglu_fwd(k, a->h[l], a->gt[l], a->up[l], NI);
+        a->x[l + 1] = rvk_alloc(k, ND);
+        rvk_matmul_fwd(k, a->x[l + 1], a->h[l], L->down.p, NULL, N, I, D);
+        rvk_axpy(k, a->x[l + 1], 1.0f, a->xm[l], ND);
+        if (!keep) {
+            free_layer(k, a, l);
+            release(k, &a->x[l]);
+        }
+    }
+    a->xf = rvk_alloc(k, ND);
+    a->rstdf = rvk_alloc(k, (size_t)N);
+    rvk_rmsnorm_fwd(k, a->xf, a->rstdf, a->x[n], d->norm.p, N, D, c->rms_eps);
+    return 0;
+}
+
+int rv_decoder_backward(rv_kctx *k, const rv_decoder *d, rv_dec_acts *a, const int32_t *pos, const int32_t *cu, int nseq,
+                        const float *dxf, float *dx0, rv_err *err) {
+    const rv_text_cfg *c = &d->c;
+    const int D = c->hidden, I = c->intermediate, n = c->layers, hd = c->head_dim, N = a->N;
+    const size_t ND = (size_t)N * D, NQ = (size_t)N * d->qd, NKV = (size_t)N * d->kvd, NI = (size_t)N * I;
+    if (!d->norm.g) return rv_fail(err, "model: decoder backward without gradient buffers");
+    if (n > 0 && !a->a[0]) return rv_fail(err, "model: decoder backward after a forward that kept no activations");
+    float *dres = dx0;
+    float *dt = rvk_alloc(k, ND > NQ ? ND : NQ), *dq = rvk_alloc(k, NQ), *dk = rvk_alloc(k, NKV), *dv = rvk_alloc(k, NKV);
+    float *dg = rvk_alloc(k, NI), *du = rvk_alloc(k, NI);
+    rvk_rmsnorm_bwd(k, dres, d->norm.g, dxf, a->x[n], d->norm.p, a->rstdf, N, D, 0);
+    rvk_attn at = {.nseq = nseq, .cu_q = cu, .Tq = N, .Tk = N, .Hq = c->heads, .Hkv = c->kv_heads, .D = hd,
+                   .scale = 1.0f / sqrtf((float)hd), .causal = 1};
+    int rc = 0;
+    for (int l = n - 1; l >= 0; l--) {
+        const rv_dec_layer *L = &d->L[l];
+        /* MLP: x[l+1] = xm + down(silu(gate(m)) * up(m)), m = RMSNorm(xm) */
+        rvk_matmul_bwd(k, dg, L->down.g, NULL, dres, a->h[l], L->down.p, N, I, D, 0);
+        rvk_swiglu_bwd(k, dg, du, dg, a->gt[l], a->up[l], NI, 0);
+        rvk_matmul_bwd(k, dt, L->gate.g, NULL, dg, a->m[l], L->gate.p, N, D, I, 0);
+        rvk_matmul_bwd(k, dt, L->up.g, NULL, du, a->m[l], L->up.p, N, D, I, 1);
+        rvk_rmsnorm_bwd(k, dres, L->post_norm.g, dt, a->xm[l], L->post_norm.p, a->rstd2[l], N, D, 1);
+        /* attention: xm = x + o_proj(attn(rope(q), rope(k), v)) */
+        rvk_matmul_bwd(k, dt, L->o_w.g, NULL, dres, a->o[l], L->o_w.p, N, d->qd, D, 0);
+        if (rvk_attention_bwd(k, dq, dk, dv, dt, a->q[l], a->k[l], a->v[l], a->o[l], a->lse[l], &at, 0, err)) {
+            rc = rv_fail_wrap(err, "decoder layer %d attention backward", l);
+            break;
+        }
+        rvk_rope_bwd(k, dq, dq, pos, N, c->heads, hd, (float)c->rope_theta);
+        rvk_rope_bwd(k, dk, dk, pos, N, c->kv_heads, hd, (float)c->rope_theta);
+        rvk_matmul_bwd(k, dt, L->q_w.g, L->q_b.g, dq, a->a[l], L->q_w.p, N, D, d->qd, 0);
+        rvk_matmul_bwd(k, dt, L->k_w.g, L->k_b.g, dk, a->a[l], L->k_w.p, N, D, d->kvd, 1);
+        rvk_matmul_bwd(k, dt, L->v_w.g, L->v_b.g, dv, a->a[l], L->v_w.p, N, D, d->kvd, 1);
+        rvk_rmsnorm_bwd(k, dres, L->in_norm.g, dt, a->x[l], L->in_norm.p, a->rstd1[l], N, D, 1);
+    }
+    rvk_free(k, dt);
+    rvk_free(k, dq);
+    rvk_free(k, dk);
+    rvk_free(k, dv);
+    rvk_free(k, dg);
+    rvk_free(k, du);
+    return rc;
+}

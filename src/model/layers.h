@@ -1,0 +1,127 @@
+/* The three sub-models of LLaVA-OneVision, each bound once to the weights table by name
+ * (pointers to parameters and gradients) and each with a forward that can save activations
+ * and a backward that consumes them. All numerics go through kernels/kernels.h.
+ * Internal to src/model/; phases use model/vlm.h. */
+#ifndef RADVLM_MODEL_LAYERS_H
+#define RADVLM_MODEL_LAYERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kernels/kernels.h"
+#include "model/config.h"
+#include "model/weights.h"
+
+/* A parameter and its gradient (g is NULL when gradients are not allocated). */
+typedef struct rv_pg {
+    float *p, *g;
+} rv_pg;
+
+/* Resolves name (printf format) to p/g, checking the element count. */
+int rv_pg_bind(rv_pg *pg, const rv_weights *w, size_t numel, rv_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* ---- SigLIP vision tower ---- */
+
+typedef struct rv_vis_layer {
+    rv_pg ln1_w, ln1_b, q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+} rv_vis_layer;
+
+typedef struct rv_vision {
+    rv_vision_cfg c;
+    int nrun;          /* layers run (feature layer) */
+    int grid, npatch;  /* patches per side / per tile */
+    int kdim;          /* channels * patch * patch */
+    rv_pg patch_w, patch_b, pos, post_w, post_b;
+    rv_vis_layer *L;
+    int32_t *im2col;   /* [npatch * kdim] pixel offsets inside one tile (backend memory) */
+} rv_vision;
+
+/* Saved activations of one forward over T tiles (N = T * npatch rows). */
+typedef struct rv_vis_acts {
+    int T, N;
+    float *patches;    /* [N, kdim] */
+    float **x;         /* [nrun + 1][N, C] residual stream at each layer input (x[nrun] = output) */
+    float **h1, **q, **k, **v, **o, **lse, **xm, **h2, **f, **g;
+    float **mean1, **rstd1, **mean2, **rstd2;
+    float *feat;       /* [N, C] the features (x[nrun] or post-LN of it) */
+    float *pmean, *prstd;
+    int32_t *cu;       /* [T + 1] tile offsets */
+} rv_vis_acts;
+
+int rv_vision_bind(rv_kctx *k, rv_vision *v, const rv_vision_cfg *c, const rv_weights *w, rv_err *err);
+void rv_vision_unbind(rv_kctx *k, rv_vision *v);
+/* pixels: [T, channels, S, S] (backend memory). Fills a->feat; a is owned by the caller and
+ * released with rv_vision_acts_free. */
+int rv_vision_forward(rv_kctx *k, const rv_vision *v, const float *pixels, int T, rv_vis_acts *a, rv_err *err);
+/* dfeat: [N, C]. Accumulates parameter gradients. */
+int rv_vision_backward(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, const float *dfeat, rv_err *err);
+void rv_vision_acts_free(rv_kctx *k, const rv_vision *v, rv_vis_acts *a);
+
+/* ---- projector: linear -> GELU -> linear ---- */
+
+typedef struct rv_projector {
+    int in, out;
+    rvk_gelu_kind act;
+    rv_pg w1, b1, w2, b2; /* b1/b2 .p NULL without bias */
+} rv_projector;
+
+typedef struct rv_proj_acts {
+    int N;
+    const float *x;  /* [N, in] (not owned) */
+    float *y1, *g;   /* [N, out] */
+    float *y;        /* [N, out] output */
+} rv_proj_acts;
+
+int rv_projector_bind(rv_projector *p, const rv_model_cfg *c, const rv_weights *w, rv_err *err);
+void rv_projector_forward(rv_kctx *k, const rv_projector *p, const float *x, int N, rv_proj_acts *a);
+/* dx may be NULL (frozen vision tower). */
+void rv_projector_backward(rv_kctx *k, const rv_projector *p, rv_proj_acts *a, const float *dy, float *dx);
+void rv_proj_acts_free(rv_kctx *k, rv_proj_acts *a);
+
+/* ---- Qwen2 decoder ---- */
+
+typedef struct rv_dec_layer {
+    rv_pg in_norm, q_w, q_b, k_w, k_b, v_w, v_b, o_w, post_norm, gate, up, down;
+} rv_dec_layer;
+
+typedef struct rv_decoder {
+    rv_text_cfg c;
+    int qd, kvd;       /* heads * head_dim, kv_heads * head_dim */
+    rv_pg embed, norm, lm_head; /* lm_head aliases embed when tied */
+    rv_dec_layer *L;
+} rv_decoder;
+
+typedef struct rv_dec_acts {
+    int N;
+    float **x;                  /* [layers + 1][N, D] */
+    float **a, **q, **k, **v, **o, **lse, **xm, **m, **gt, **up, **h, **rstd1, **rstd2;
+    float *xf, *rstdf;          /* final RMSNorm output [N, D] and its rstd */
+} rv_dec_acts;
+
+/* KV cache for generation: per layer [nseq * cap, kv_heads, head_dim] for K and V. */
+typedef struct rv_kv_cache {
+    int nseq, cap, layers;
+    float **k, **v;
+} rv_kv_cache;
+
+int rv_decoder_bind(rv_decoder *d, const rv_text_cfg *c, const rv_weights *w, rv_err *err);
+/* x0: [N, D] input embeddings (consumed: becomes a->x[0]); pos: [N] positions; cu: [nseq+1]
+ * sequence offsets (backend memory). Without a cache: self-attention within each sequence,
+ * activations saved for backward when keep (otherwise each layer's buffers are freed as soon as
+ * the next layer has its input; only a->xf survives). With a cache: the N new rows of sequence s are written at
+ * cache rows s*cap + len_before[s] ... and attend to the whole cache (len_after = len_k). */
+int rv_decoder_forward(rv_kctx *k, const rv_decoder *d, float *x0, const int32_t *pos, const int32_t *cu, int nseq,
+                       int N, rv_dec_acts *a, bool keep, rv_kv_cache *cache, const int32_t *cache_rows, const int32_t *cu_cache,
+                       const int32_t *len_k, rv_err *err);
+/* dxf: [N, D] gradient at the final-norm output (dt is [N, max(D, qd)] inside). dx0: [N, D] gradient of the input embeddings
+ * (written). */
+int rv_decoder_backward(rv_kctx *k, const rv_decoder *d, rv_dec_acts *a, const int32_t *pos, const int32_t *cu,
+                        int nseq,
+                        const float *dxf, float *dx0, rv_err *err);
+void rv_dec_acts_free(rv_kctx *k, const rv_decoder *d, rv_dec_acts *a);
+
+int rv_kv_cache_init(rv_kctx *k, rv_kv_cache *c, const rv_text_cfg *t, int nseq, int cap, rv_err *err);
+void rv_kv_cache_free(rv_kctx *k, rv_kv_cache *c);
+
+#endif

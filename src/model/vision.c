@@ -1,0 +1,242 @@
+/* SigLIP vision tower (model.md §4, train.md A.9): patch embedding as a matmul over im2col
+ * rows, learned position embeddings, pre-LN encoder blocks with bidirectional attention per
+ * tile, features taken after `nrun` layers, optional post-LN. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/layers.h"
+
+int rv_pg_bind(rv_pg *pg, const rv_weights *w, size_t numel, rv_err *err, const char *fmt, ...) {
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    int h = rv_weights_find(w, name);
+    if (h < 0) return rv_fail(err, "model: tensor '%s' is missing from the weights table", name);
+    if (w->t[h].numel != numel)
+        return rv_fail(err, "model: tensor '%s' has %zu elements, the config implies %zu", name, w->t[h].numel, numel);
+    pg->p = w->params + w->t[h].offset;
+    pg->g = w->grads ? w->grads + w->t[h].offset : NULL;
+    return 0;
+}
+
+int rv_vision_bind(rv_kctx *k, rv_vision *v, const rv_vision_cfg *c, const rv_weights *w, rv_err *err) {
+    memset(v, 0, sizeof *v);
+    v->c = *c;
+    if (c->drop_first)
+        return rv_fail(err, "model: vision_feature_select_strategy \"default\" drops a CLS token that SigLIP does not "
+                            "have; use \"full\"");
+    v->nrun = rv_vision_run_layers(c);
+    v->grid = rv_vision_grid(c);
+    v->npatch = v->grid * v->grid;
+    v->kdim = c->channels * c->patch * c->patch;
+    const size_t C = (size_t)c->hidden, I = (size_t)c->intermediate;
+    const char *P = "vision_tower.vision_model.";
+    if (rv_pg_bind(&v->patch_w, w, C * v->kdim, err, "%sembeddings.patch_embedding.weight", P) ||
+        rv_pg_bind(&v->patch_b, w, C, err, "%sembeddings.patch_embedding.bias", P) ||
+        rv_pg_bind(&v->pos, w, (size_t)v->npatch * C, err, "%sembeddings.position_embedding.weight", P) ||
+        rv_pg_bind(&v->post_w, w, C, err, "%spost_layernorm.weight", P) ||
+        rv_pg_bind(&v->post_b, w, C, err, "%spost_layernorm.bias", P))
+        return -1;
+    v->L = rv_xcalloc((size_t)(v->nrun > 0 ? v->nrun : 1), sizeof *v->L);
+    for (int l = 0; l < v->nrun; l++) {
+        rv_vis_layer *L = &v->L[l];
+        const char *E = "vision_tower.vision_model.encoder.layers";
+        if (rv_pg_bind(&L->ln1_w, w, C, err, "%s.%d.layer_norm1.weight", E, l) ||
+            rv_pg_bind(&L->ln1_b, w, C, err, "%s.%d.layer_norm1.bias", E, l) ||
+            rv_pg_bind(&L->q_w, w, C * C, err, "%s.%d.self_attn.q_proj.weight", E, l) ||
+            rv_pg_bind(&L->q_b, w, C, err, "%s.%d.self_attn.q_proj.bias", E, l) ||
+            rv_pg_bind(&L->k_w, w, C * C, err, "%s.%d.self_attn.k_proj.weight", E, l) ||
+            rv_pg_bind(&L->k_b, w, C, err, "%s.%d.self_attn.k_proj.bias", E, l) ||
+            rv_pg_bind(&L->v_w, w, C * C, err, "%s.%d.self_attn.v_proj.weight", E, l) ||
+            rv_pg_bind(&L->v_b, w, C, err, "%s.%d.self_attn.v_proj.bias", E, l) ||
+            rv_pg_bind(&L->o_w, w, C * C, err, "%s.%d.self_attn.out_proj.weight", E, l) ||
+            rv_pg_bind(&L->o_b, w, C, err, "%s.%d.self_attn.out_proj.bias", E, l) ||
+            rv_pg_bind(&L->ln2_w, w, C, err, "%s.%d.layer_norm2.weight", E, l) ||
+            rv_pg_bind(&L->ln2_b, w, C, err, "%s.%d.layer_norm2.bias", E, l) ||
+            rv_pg_bind(&L->fc1_w, w, I * C, err, "%s.%d.mlp.fc1.weight", E, l) ||
+            rv_pg_bind(&L->fc1_b, w, I, err, "%s.%d.mlp.fc1.bias", E, l) ||
+            rv_pg_bind(&L->fc2_w, w, C * I, err, "%s.%d.mlp.fc2.weight", E, l) ||
+            rv_pg_bind(&L->fc2_b, w, C, err, "%s.%d.mlp.fc2.bias", E, l)) {
+            free(v->L);
+            v->L = NULL;
+            return -1;
+        }
+    }
+    /* im2col offsets of one tile: patch p = (py, px) row-major, column (ch, ky, kx) as the conv
+     * weight [C, ch, ky, kx] flattens; pixels past grid * patch are never read (valid conv) */
+    const int S = c->image_size, pt = c->patch;
+    int32_t *off = rv_xmalloc((size_t)v->npatch * v->kdim * sizeof *off);
+    for (int py = 0; py < v->grid; py++)
+        for (int px = 0; px < v->grid; px++) {
+            int32_t *row = off + (size_t)(py * v->grid + px) * v->kdim;
+            int j = 0;
+            for (int ch = 0; ch < c->channels; ch++)
+                for (int ky = 0; ky < pt; ky++)
+                    for (int kx = 0; kx < pt; kx++)
+                        row[j++] = (int32_t)(((size_t)ch * S + (size_t)(py * pt + ky)) * S + (size_t)(px * pt + kx));
+        }
+    v->im2col = rvk_alloc_i32(k, (size_t)v->npatch * v->kdim);
+    rvk_upload_i32(k, v->im2col, off, (size_t)v->npatch * v->kdim);
+    free(off);
+    return 0;
+}
+
+void rv_vision_unbind(rv_kctx *k, rv_vision *v) {
+    if (v->im2col) rvk_free(k, v->im2col);
+    free(v->L);
+    memset(v, 0, sizeof *v);
+}
+
+static float **ptrs(int n) { return rv_xcalloc((size_t)(n > 0 ? n : 1), sizeof(float *)); }
+
+static void free_ptrs(rv_kctx *k, float **p, int n) {
+    if (!p) return;
+    for (int i = 0; i < n; i++)
+        if (p[i]) rvk_free(k, p[i]);
+    free(p);
+}
+
+void rv_vision_acts_free(rv_kctx *k, const rv_vision *v, rv_vis_acts *a) {
+    int n = v->nrun;
+    if (a->feat && a->x && a->feat != a->x[n]) rvk_free(k, a->feat);
+    if (a->patches) rvk_free(k, a->patches);
+    free_ptrs(k, a->x, n + 1);
+    float ***all[] = {&a->h1, &a->q, &a->k, &a->v, &a->o, &a->lse, &a->xm, &a->h2, &a->f, &a->g,
+                      &a->mean1, &a->rstd1, &a->mean2, &a->rstd2};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) free_ptrs(k, *all[i], n);
+    if (a->pmean) rvk_free(k, a->pmean);
+    if (a->prstd) rvk_free(k, a->prstd);
+    if (a->cu) rvk_free(k, a->cu);
+    memset(a, 0, sizeof *a);
+}
+
+static rvk_gelu_kind gelu_kind(rv_act a) { return a == RV_ACT_GELU_ERF ? RVK_GELU_ERF : RVK_GELU_TANH; }
+
+int rv_vision_forward(rv_kctx *k, const rv_vision *v, const float *pixels, int T, rv_vis_acts *a, rv_err *err) {
+    memset(a, 0, sizeof *a);
+    const int C = v->c.hidden, I = v->c.intermediate, H = v->c.heads, NP = v->npatch, n = v->nrun;
+    const int N = T * NP;
+    const size_t NC = (size_t)N * C, tile = (size_t)v->c.channels * v->c.image_size * v->c.image_size;
+    if (v->c.act == RV_ACT_SILU) return rv_fail(err, "model: the vision MLP activation must be a GELU");
+    a->T = T;
+    a->N = N;
+    a->patches = rvk_alloc(k, (size_t)N * v->kdim);
+    for (int t = 0; t < T; t++)
+        if (rvk_embedding_fwd(k, a->patches + (size_t)t * NP * v->kdim, pixels + t * tile, v->im2col, NP * v->kdim, 1,
+                              (int)tile, err))
+            return rv_fail_wrap(err, "vision im2col");
+    a->x = ptrs(n + 1);
+    float ***L1[] = {&a->h1, &a->q, &a->k, &a->v, &a->o, &a->xm, &a->h2};
+    for (size_t i = 0; i < sizeof L1 / sizeof *L1; i++) *L1[i] = ptrs(n);
+    a->lse = ptrs(n); a->f = ptrs(n); a->g = ptrs(n);
+    a->mean1 = ptrs(n); a->rstd1 = ptrs(n); a->mean2 = ptrs(n); a->rstd2 = ptrs(n);
+    int32_t cu_h[T + 1];
+    for (int t = 0; t <= T; t++) cu_h[t] = t * NP;
+    a->cu = rvk_alloc_i32(k, (size_t)T + 1);
+    rvk_upload_i32(k, a->cu, cu_h, (size_t)T + 1);
+
+    /* embeddings: patches W^T + b, + position row p of every tile */
+    a->x[0] = rvk_alloc(k, NC);
+    rvk_matmul_fwd(k, a->x[0], a->patches, v->patch_w.p, v->patch_b.p, N, v->kdim, C);
+    for (int t = 0; t < T; t++) rvk_axpy(k, a->x[0] + (size_t)t * NP * C, 1.0f, v->pos.p, (size_t)NP * C);
+
+    rvk_attn at = {.nseq = T, .cu_q = a->cu, .Tq = N, .Tk = N, .Hq = H, .Hkv = H, .D = C / H,
+                   .scale = 1.0f / sqrtf((float)(C / H)), .causal = 0};
+    for (int l = 0; l < n; l++) {
+        const rv_vis_layer *Lw = &v->L[l];
+        float *x = a->x[l];
+        a->h1[l] = rvk_alloc(k, NC);
+        a->mean1[l] = rvk_alloc(k, (size_t)N);
+        a->rstd1[l] = rvk_alloc(k, (size_t)N);
+        rvk_layernorm_fwd(k, a->h1[l], a->mean1[l], a->rstd1[l], x, Lw->ln1_w.p, Lw->ln1_b.p, N, C, v->c.ln_eps);
+        a->q[l] = rvk_alloc(k, NC);
+        a->k[l] = rvk_alloc(k, NC);
+        a->v[l] = rvk_alloc(k, NC);
+        rvk_matmul_fwd(k, a->q[l], a->h1[l], Lw->q_w.p, Lw->q_b.p, N, C, C);
+        rvk_matmul_fwd(k, a->k[l], a->h1[l], Lw->k_w.p, Lw->k_b.p, N, C, C);
+        rvk_matmul_fwd(k, a->v[l], a->h1[l], Lw->v_w.p, Lw->v_b.p, N, C, C);
+        a->o[l] = rvk_alloc(k, NC);
+        a->lse[l] = rvk_alloc(k, (size_t)N * H);
+        if (rvk_attention_fwd(k, a->o[l], a->lse[l], a->q[l], a->k[l], a->v[l], &at, err))
+            return rv_fail_wrap(err, "vision layer %d attention", l);
+        a->xm[l] = rvk_alloc(k, NC);
+        rvk_matmul_fwd(k, a->xm[l], a->o[l], Lw->o_w.p, Lw->o_b.p, N, C, C);
+        rvk_axpy(k, a->xm[l], 1.0f, x, NC);
+        a->h2[l] = rvk_alloc(k, NC);
+        a->mean2[l] = rvk_alloc(k, (size_t)N);
+        a->rstd2[l] = rvk_alloc(k, (size_t)N);
+        rvk_layernorm_fwd(k, a->h2[l], a->mean2[l], a->rstd2[l], a->xm[l], Lw->ln2_w.p, Lw->ln2_b.p, N, C,
+                          v->c.ln_eps);
+        a->f[l] = rvk_alloc(k, (size_t)N * I);
+        a->g[l] = rvk_alloc(k, (size_t)N * I);
+        rvk_matmul_fwd(k, a->f[l], a->h2[l], Lw->fc1_w.p, Lw->fc1_b.p, N, C, I);
+        rvk_gelu_fwd(k, a->g[l], a->f[l], (size_t)N * I, gelu_kind(v->c.act));
+        a->x[l + 1] = rvk_alloc(k, NC);
+        rvk_matmul_fwd(k, a->x[l + 1], a->g[l], Lw->fc2_w.p, Lw->fc2_b.p, N, I, C);
+        rvk_axpy(k, a->x[l + 1], 1.0f, a->xm[l], NC);
+    }
+    if (v->c.post_ln) {
+        a->feat = rvk_alloc(k, NC);
+        a->pmean = rvk_alloc(k, (size_t)N);
+        a->prstd = rvk_alloc(k, (size_t)N);
+        rvk_layernorm_fwd(k, a->feat, a->pmean, a->prstd, a->x[n], v->post_w.p, v->post_b.p, N, C, v->c.ln_eps);
+    } else {
+        a->feat = a->x[n];
+    }
+    return 0;
+}
+
+int rv_vision_backward(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, const float *dfeat, rv_err *err) {
+    const int C = v->c.hidden, I = v->c.intermediate, H = v->c.heads, n = v->nrun, N = a->N;
+    const size_t NC = (size_t)N * C;
+    if (!v->patch_w.g) return rv_fail(err, "model: vision backward without gradient buffers");
+    float *dres = rvk_alloc(k, NC);   /* gradient of the residual stream */
+    float *dt = rvk_alloc(k, NC);     /* scratch [N, C] */
+    float *dq = rvk_alloc(k, NC), *dk = rvk_alloc(k, NC), *dv = rvk_alloc(k, NC);
+    float *dI = rvk_alloc(k, (size_t)N * I);
+    if (v->c.post_ln)
+        rvk_layernorm_bwd(k, dres, v->post_w.g, v->post_b.g, dfeat, a->x[n], v->post_w.p, a->pmean, a->prstd, N, C, 0);
+    else
+        rvk_copy(k, dres, dfeat, NC);
+    rvk_attn at = {.nseq = a->T, .cu_q = a->cu, .Tq = N, .Tk = N, .Hq = H, .Hkv = H, .D = C / H,
+                   .scale = 1.0f / sqrtf((float)(C / H)), .causal = 0};
+    int rc = 0;
+    for (int l = n - 1; l >= 0; l--) {
+        const rv_vis_layer *Lw = &v->L[l];
+        /* MLP: x[l+1] = xm + fc2(gelu(fc1(LN2(xm)))) */
+        rvk_matmul_bwd(k, dI, Lw->fc2_w.g, Lw->fc2_b.g, dres, a->g[l], Lw->fc2_w.p, N, I, C, 0);
+        rvk_gelu_bwd(k, dI, dI, a->f[l], (size_t)N * I, gelu_kind(v->c.act), 0);
+        rvk_matmul_bwd(k, dt, Lw->fc1_w.g, Lw->fc1_b.g, dI, a->h2[l], Lw->fc1_w.p, N, C, I, 0);
+        rvk_layernorm_bwd(k, dres, Lw->ln2_w.g, Lw->ln2_b.g, dt, a->xm[l], Lw->ln2_w.p, a->mean2[l], a->rstd2[l], N, C,
+                          1);
+        /* attention: xm = x + out_proj(attn(q, k, v)) */
+        rvk_matmul_bwd(k, dt, Lw->o_w.g, Lw->o_b.g, dres, a->o[l], Lw->o_w.p, N, C, C, 0);
+        if (rvk_attention_bwd(k, dq, dk, dv, dt, a->q[l], a->k[l], a->v[l], a->o[l], a->lse[l], &at, 0, err)) {
+            rc = rv_fail_wrap(err, "vision layer %d attention backward", l);
+            break;
+        }
+        rvk_matmul_bwd(k, dt, Lw->q_w.g, Lw->q_b.g, dq, a->h1[l], Lw->q_w.p, N, C, C, 0);
+        rvk_matmul_bwd(k, dt, Lw->k_w.g, Lw->k_b.g, dk, a->h1[l], Lw->k_w.p, N, C, C, 1);
+        rvk_matmul_bwd(k, dt, Lw->v_w.g, Lw->v_b.g, dv, a->h1[l], Lw->v_w.p, N, C, C, 1);
+        rvk_layernorm_bwd(k, dres, Lw->ln1_w.g, Lw->ln1_b.g, dt, a->x[l], Lw->ln1_w.p, a->mean1[l], a->rstd1[l], N, C,
+                          1);
+    }
+    if (!rc) {
+        /* embeddings: position rows get the sum over tiles; the patch matmul its usual grads */
+        for (int t = 0; t < a->T; t++)
+            rvk_axpy(k, v->pos.g, 1.0f, dres + (size_t)t * v->npatch * C, (size_t)v->npatch * C);
+        rvk_matmul_bwd(k, NULL, v->patch_w.g, v->patch_b.g, dres, a->patches, v->patch_w.p, N, v->kdim, C, 0);
+    }
+    rvk_free(k, dres);
+    rvk_free(k, dt);
+    rvk_free(k, dq);
+    rvk_free(k, dk);
+    rvk_free(k, dv);
+    rvk_free(k, dI);
+    return rc;
+}

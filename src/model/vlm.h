@@ -1,0 +1,102 @@
+/* LLaVA-OneVision vision-language model: the API the train, GRPO and eval phases call.
+ *
+ *   rv_vlm m;  rv_vlm_init(&m, &kctx, &cfg, &weights, want_grads, &err);
+ *   - training (SFT):  rv_vlm_forward(&m, samples, n, true, &pass) -> per-token log-probs;
+ *                      rv_vlm_backward(&m, pass, dlogp) accumulates into weights.grads
+ *                      (rv_vlm_sft_dlogp builds dlogp for the masked mean cross-entropy);
+ *   - scoring / GRPO:  rv_vlm_forward(..., keep = false / true) and rv_vlm_pass_logp;
+ *   - generation:      model/generate.h.
+ *
+ * A batch is n samples packed into one token stream (attention never crosses samples). Each
+ * sample's ids already hold each image's placeholder run: rv_vlm_image_tokens says how long
+ * the run is (rv_vlm_expand_placeholders does the expansion). Image rows replace the
+ * placeholder positions in order (HF masked_scatter semantics); positions run 0..len-1 over
+ * text and image rows alike. */
+#ifndef RADVLM_MODEL_VLM_H
+#define RADVLM_MODEL_VLM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kernels/kernels.h"
+#include "model/config.h"
+#include "model/layers.h"
+#include "model/weights.h"
+
+typedef struct rv_image {
+    const float *tiles;   /* host memory [n_tiles, channels, S, S], normalized pixels (model.md §3) */
+    int n_tiles;          /* 1 (base tile only) or 1 + nph*npw (anyres: base + grid tiles, row-major) */
+    int orig_h, orig_w;   /* original image size in pixels (anyres packing); unused when n_tiles == 1 */
+} rv_image;
+
+typedef struct rv_sample {
+    const int32_t *ids;   /* host memory [len] */
+    int len;
+    /* Loss/score mask: mask[t] != 0 means token t is a target (predicted from position t-1);
+     * mask[0] is ignored. NULL: every token 1..len-1 is a target. Only targets get log-probs. */
+    const uint8_t *mask;
+    const rv_image *images;
+    int n_images;
+} rv_sample;
+
+typedef struct rv_vlm {
+    rv_model_cfg cfg;
+    rv_kctx *k;
+    rv_weights *w;        /* not owned */
+    rv_vision vis;
+    rv_projector proj;
+    rv_decoder dec;
+    bool grads;           /* bound with gradient pointers */
+} rv_vlm;
+
+/* Binds the model to a weights table built from cfg (rv_weights_build + import or init).
+ * want_grads allocates w->grads (if needed) so backward can run. */
+int rv_vlm_init(rv_vlm *m, rv_kctx *k, const rv_model_cfg *cfg, rv_weights *w, bool want_grads, rv_err *err);
+void rv_vlm_free(rv_vlm *m);
+
+/* ---- images ---- */
+
+/* Best (h, w) canvas among the pinpoints for an orig_h x orig_w image (HF select_best_resolution). */
+void rv_vlm_best_resolution(const rv_model_cfg *c, int orig_h, int orig_w, int *best_h, int *best_w);
+/* Number of tiles the anyres preprocessing makes for this image (1 + grid tiles). */
+int rv_vlm_image_tiles(const rv_model_cfg *c, int orig_h, int orig_w);
+/* Number of placeholder tokens one image occupies: with n_tiles == 1, grid^2 + 1 (base +
+ * newline); otherwise base + unpadded (and anyres_max-capped) grid rows, each with a newline. */
+int rv_vlm_image_tokens(const rv_model_cfg *c, int n_tiles, int orig_h, int orig_w);
+/* Replaces each single image_token_id in ids (in order of images) with its run; the output
+ * mask is 0 on the run (and copies mask_in elsewhere, or 1 when mask_in is NULL). out_ids and
+ * out_mask are malloc'd. Fails when the placeholder count differs from n_images. */
+int rv_vlm_expand_placeholders(const rv_model_cfg *c, const int32_t *ids, const uint8_t *mask_in, int len,
+                               const rv_image *images, int n_images, int32_t **out_ids, uint8_t **out_mask,
+                               int *out_len, rv_err *err);
+
+/* ---- forward / backward ---- */
+
+typedef struct rv_vlm_pass rv_vlm_pass;
+
+/* Forward over n samples. keep = true saves activations for rv_vlm_backward (needs grads);
+ * false keeps only what log-probs and logits need. */
+int rv_vlm_forward(rv_vlm *m, const rv_sample *s, int n, bool keep, rv_vlm_pass **out, rv_err *err);
+/* logp of sample i: [len] host array; logp[t] = log p(ids[t] | ids[<t]) for targets, 0 elsewhere. */
+const float *rv_vlm_pass_logp(const rv_vlm_pass *p, int i);
+/* Full logits of sample i, [len, vocab] row t = distribution of token t+1 (host, caller-sized). */
+int rv_vlm_pass_logits(rv_vlm *m, const rv_vlm_pass *p, int i, float *out, rv_err *err);
+/* dlogp[i]: [len_i] host array, dL/dlogp[t] (only targets are read). Accumulates every
+ * parameter's gradient into m->w->grads. The pass stays valid (free it afterwards). */
+int rv_vlm_backward(rv_vlm *m, rv_vlm_pass *p, const float *const *dlogp, rv_err *err);
+void rv_vlm_pass_free(rv_vlm *m, rv_vlm_pass *p);
+
+/* Masked mean cross-entropy (HF ForCausalLM loss) of one sample scaled by `weight`:
+ * loss = weight * sum_t(-logp[t]) / n_targets, dlogp[t] = -weight / n_targets on targets.
+ * Returns the sample's unscaled mean loss (0 when it has no targets). dlogp: [len]. */
+double rv_vlm_sft_dlogp(const rv_vlm_pass *p, int i, float weight, float *dlogp);
+
+/* Convenience: forward + masked-mean CE + backward for n samples; the objective is the mean
+ * over samples of each sample's token-mean loss (train.md A.5). *loss gets that mean. */
+int rv_vlm_sft_step(rv_vlm *m, const rv_sample *s, int n, double *loss, rv_err *err);
+
+/* Embeds n samples (token rows + image rows, no decoder) into x0 [sum of len, D] (backend
+ * memory, caller-allocated). Used by generation for the prompt prefill. */
+int rv_vlm_embed(rv_vlm *m, const rv_sample *s, int n, float *x0, rv_err *err);
+
+#endif
