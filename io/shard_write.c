@@ -70,7 +70,7 @@ struct rv_shard_writer {
     char *path, *tmp;
     hid_t file, pixels;
     rv_shard_meta meta;
-    uint64_t nimages;
+    uint64_t nimages, extent; /* images written; current rows of /images/pixels */
     csr paths, text, id, labels;
     vec task, source, split, image, tokens, mask, tok_off, boxes, box_off;
 };
@@ -135,8 +135,14 @@ fail:
 }
 
 int rv_shard_add_image(rv_shard_writer *w, const uint8_t *pixels, const char *path, int64_t *row, rv_err *err) {
-    hsize_t dims[3] = {w->nimages + 1, (hsize_t)w->meta.height, (hsize_t)w->meta.width};
-    if (H5Dset_extent(w->pixels, dims) < 0) return rv_h5_fail(err, "%s: cannot extend /images/pixels", w->tmp);
+    /* The extent grows geometrically (one H5Dset_extent per doubling, not per image) and is
+     * cut to the images written at commit; rows never written take no space. */
+    if (w->nimages == w->extent) {
+        uint64_t want = w->extent < 64 ? 64 : 2 * w->extent;
+        hsize_t dims[3] = {want, (hsize_t)w->meta.height, (hsize_t)w->meta.width};
+        if (H5Dset_extent(w->pixels, dims) < 0) return rv_h5_fail(err, "%s: cannot extend /images/pixels", w->tmp);
+        w->extent = want;
+    }
     if (rv_h5_write_row(w->pixels, w->nimages, pixels, w->meta.height, w->meta.width, w->tmp, err) != 0) return -1;
     csr_push(&w->paths, path);
     *row = (int64_t)w->nimages++;
@@ -229,6 +235,11 @@ int rv_shard_commit(rv_shard_writer *w, rv_err *err) {
     hid_t st = rv_h5_enum_type(m->source_names, m->nsources);
     hid_t pt = rv_h5_enum_type(m->split_names, m->nsplits);
     int64_t counts[2] = {(int64_t)n, (int64_t)w->nimages};
+    hsize_t pdims[3] = {w->nimages, (hsize_t)m->height, (hsize_t)m->width};
+    if (H5Dset_extent(w->pixels, pdims) < 0) {
+        rv_h5_fail(err, "%s: cannot set the final extent of /images/pixels", wh);
+        goto out;
+    }
     if (write_csr(f, "/images/path", "/images/path_offsets", &w->paths, wh, err) != 0) goto out;
     if (rv_h5_write(f, "/samples/task", tt, tt, w->task.p, n, 0, CHUNK_ROWS, wh, err) != 0) goto out;
     if (rv_h5_write(f, "/samples/source", st, st, w->source.p, n, 0, CHUNK_ROWS, wh, err) != 0) goto out;

@@ -19,6 +19,8 @@ const rv_cfg_key rv_cfg_schema[] = {
     {"data.templates", RV_CFG_STR, "", NULL, "instruction templates JSON file; empty = the built-in templates"},
     /* ---- synth ---- */
     {"synth.images_per_source", RV_CFG_INT, "200", NULL, "phantom images written per source dataset"},
+    {"synth.tokenizer_vocab", RV_CFG_INT, "2048", NULL,
+     "ids of the demo tokenizer trained on the phantom instruction set (DATA_DIR/tokenizer.json); 0 = none"},
     /* ---- instruct ---- */
     {"instruct.chestima_train_n", RV_CFG_INT, "80000", NULL, "Chest ImaGenome training cells: the first N of one shuffled pass (upstream num_samples)"},
     {"instruct.tests", RV_CFG_BOOL, "true", NULL, "also write llava/test_<task>.json for every evaluation task"},
@@ -48,6 +50,10 @@ const rv_cfg_key rv_cfg_schema[] = {
     {"pack.tokenizer", RV_CFG_STR, "", NULL,
      "Hugging Face tokenizer.json used for token ids and loss masks; empty = DATA_DIR/tokenizer.json, DATA_DIR/tokenizer/tokenizer.json or RUN/tokenizer.json"},
     {"pack.max_samples", RV_CFG_INT, "0", NULL, "pack only the first N cells (0 = all; for trials and benchmarks)"},
+    {"pack.threads", RV_CFG_INT, "0", NULL,
+     "threads per rank that decode, resize and tokenize (0 = the cores the rank may use: OMP_NUM_THREADS or its CPU set)"},
+    {"pack.mask_upstream_quirk", RV_CFG_BOOL, "true", NULL,
+     "loss mask as upstream's preprocess_qwen: also train every \\n, <|im_start|> and <|im_end|> token, user turns included (false = assistant turns only)"},
     {"pack.check", RV_CFG_BOOL, "false", NULL, "only check an existing shard directory (pack.out): read every dataset back, report damage"},
     /* ---- import ---- */
     {"import.from", RV_CFG_STR, "", NULL,

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <omp.h>
+
 #include "comm/world.h"
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -27,8 +29,10 @@
 #include "io/shard_read.h"
 #include "io/shard_write.h"
 #include "phases/phase.h"
+#include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
+#define GROUP_IMAGE_WEIGHT 32 /* perf on the demo data: an image costs ~34 samples (render + tokenize) */
 #define IMAGE_TOKEN (-200) /* LLaVA's IMAGE_TOKEN_INDEX: where the model splices the image features */
 
 static const char *const split_names[] = {"train", "valid", "test"};
@@ -211,21 +215,6 @@ static void group_by_image(const pack_in *in, size_t **order_out, group **groups
 
 /* ---- images ---- */
 
-static int load_grey(const char *path, rv_image *img, rv_err *err) {
-    unsigned char magic[132] = {0};
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return rv_fail(err, "%s: cannot open image", path);
-    size_t got = fread(magic, 1, sizeof magic, fp);
-    fclose(fp);
-    if (got >= 3 && magic[0] == 0xFF && magic[1] == 0xD8) return rv_jpeg_read(path, img, err);
-    if (got >= 8 && !memcmp(magic, "\x89PNG\r\n\x1a\n", 8)) return rv_png_read(path, img, err);
-    if (got >= 132 && !memcmp(magic + 128, "DICM", 4)) {
-        rv_dicom_info info;
-        return rv_dicom_read(path, &info, img, err);
-    }
-    return rv_fail(err, "%s: not a JPEG, PNG or DICOM file", path);
-}
-
 /* 16-bit -> 8-bit by the image's own range (as upstream's VinDr conversion, with rounding
  * down): (v - min) * 255 / (max - min). A flat image becomes 0. */
 static void to8(rv_image *img) {
@@ -244,68 +233,49 @@ static void to8(rv_image *img) {
     img->bits = 8;
 }
 
-/* ---- text -> tokens (qwen_1_5, upstream preprocess_qwen labels; train.md A.4/A.5) ---- */
+/* ---- text -> tokens (qwen_1_5 chat template, preprocess_qwen loss mask; train.md A.4/A.5) ---- */
 
-typedef struct chat_tok {
+typedef struct tokctx {
     const rv_tokenizer *t;
-    int32_t im_start, im_end, newline;
-} chat_tok;
+    int32_t image;  /* the tokenizer's <image> id, stored as IMAGE_TOKEN */
+    bool quirk;     /* pack.mask_upstream_quirk */
+} tokctx;
 
-typedef struct tokbuf {
-    rv_ids ids;
-    uint8_t *mask;
-    size_t cap;
-} tokbuf;
+static bool is_image_token(const rv_tokenizer *t, int32_t id) { return id >= 0 && rv_tokenizer_is_special(t, id); }
 
-static void tb_mask(tokbuf *b, size_t from, uint8_t m) {
-    if (b->ids.n > b->cap) {
-        b->cap = b->ids.n * 2;
-        b->mask = rv_xrealloc(b->mask, b->cap);
+/* Loads tokenizer.json. When it has no special <image> token (a stock Qwen2 file), one is added
+ * with the next free id, as upstream's preprocess_qwen does on its copy of the tokenizer; the
+ * file itself is not changed (its hash is what the shards record). */
+static int load_tokenizer(const char *path, const char *json, size_t len, rv_tokenizer **out, bool *added,
+                          rv_err *err) {
+    *added = false;
+    if (rv_tokenizer_load_json(path, json, len, out, err) != 0) return -1;
+    if (is_image_token(*out, rv_tokenizer_token_id(*out, "<image>"))) return 0;
+    size_t next = rv_tokenizer_n_ids(*out);
+    rv_tokenizer_free(*out);
+    *out = NULL;
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root) return rv_fail(err, "%s: not valid JSON", path); /* the loader accepted it: cannot happen */
+    cJSON *added_tokens = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+    if (!cJSON_IsArray(added_tokens)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(root, "added_tokens");
+        added_tokens = cJSON_AddArrayToObject(root, "added_tokens");
     }
-    for (size_t i = from; i < b->ids.n; i++) b->mask[i] = m;
-}
-
-/* Encodes text with every literal "<image>" replaced by IMAGE_TOKEN (never trained). */
-static int encode_seg(const chat_tok *ct, tokbuf *b, const char *s, uint8_t m, rv_err *err) {
-    const char *p = s;
-    for (;;) {
-        const char *img = strstr(p, "<image>");
-        size_t n = img ? (size_t)(img - p) : strlen(p), from = b->ids.n;
-        if (n && rv_tokenizer_encode(ct->t, p, n, &b->ids, err) != 0) return -1;
-        tb_mask(b, from, m);
-        if (!img) return 0;
-        rv_ids_push(&b->ids, IMAGE_TOKEN);
-        tb_mask(b, b->ids.n - 1, 0);
-        p = img + 7;
-    }
-}
-
-static int tokenize_conv(const chat_tok *ct, const cJSON *conv, tokbuf *b, rv_err *err) {
-    b->ids.n = 0;
-    rv_sb seg;
-    rv_sb_init(&seg);
-    int rc = encode_seg(ct, b, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n", 0, err);
-    const cJSON *t;
-    bool first = true;
-    cJSON_ArrayForEach(t, conv) {
-        if (rc) break;
-        const char *from = cJSON_GetObjectItemCaseSensitive(t, "from")->valuestring;
-        const char *val = cJSON_GetObjectItemCaseSensitive(t, "value")->valuestring;
-        bool user = strcmp(from, "human") == 0;
-        if (first && !user) continue; /* upstream drops a leading non-human turn */
-        first = false;
-        rv_sb_clear(&seg);
-        rv_sb_printf(&seg, "<|im_start|>%s\n%s<|im_end|>\n", user ? "user" : "assistant", val);
-        rc = encode_seg(ct, b, seg.s, user ? 0 : 1, err);
-    }
-    rv_sb_free(&seg);
-    if (rc) return -1;
-    /* Upstream quirk: "\n", <|im_start|> and <|im_end|> are trained everywhere. */
-    for (size_t i = 0; i < b->ids.n; i++) {
-        int32_t id = b->ids.v[i];
-        if (id == ct->newline || id == ct->im_start || id == ct->im_end) b->mask[i] = 1;
-    }
-    return 0;
+    cJSON *tok = cJSON_CreateObject();
+    cJSON_AddNumberToObject(tok, "id", (double)next);
+    cJSON_AddStringToObject(tok, "content", "<image>");
+    cJSON_AddBoolToObject(tok, "single_word", false);
+    cJSON_AddBoolToObject(tok, "lstrip", false);
+    cJSON_AddBoolToObject(tok, "rstrip", false);
+    cJSON_AddBoolToObject(tok, "normalized", false);
+    cJSON_AddBoolToObject(tok, "special", true);
+    cJSON_AddItemToArray(added_tokens, tok);
+    char *txt = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    int rc = rv_tokenizer_load_json(path, txt, strlen(txt), out, err);
+    free(txt);
+    *added = rc == 0;
+    return rc;
 }
 
 /* Boxes written in the answers: "[a, b, c, d]" with plain decimals (negative allowed, as
@@ -410,6 +380,143 @@ static int clear_dir(const char *dir, rv_err *err) {
     return 0;
 }
 
+/* ---- one image group, packed by a worker thread ---- */
+
+/* One sample ready to be written (or the reason it cannot be). */
+typedef struct sres {
+    char *bad;      /* NULL, or why the cell cannot be tokenized */
+    char *id;
+    rv_ids ids;
+    rv_mask mask;
+    rv_sb text, labels;
+    float *boxes;
+    size_t nbox, boxcap;
+} sres;
+
+/* One image group: the resized pixels and its samples. */
+typedef struct gres {
+    uint8_t *pixels;  /* size*size, NULL when the image is unusable */
+    char *bad;        /* why the image is unusable */
+    sres *s;          /* count entries */
+} gres;
+
+static void sres_free(sres *r) {
+    free(r->bad);
+    free(r->id);
+    rv_ids_free(&r->ids);
+    rv_mask_free(&r->mask);
+    rv_sb_free(&r->text);
+    rv_sb_free(&r->labels);
+    free(r->boxes);
+}
+
+/* Reads, decodes (JPEG, PNG, DICOM by magic bytes), brings to 8 bits and resizes one image.
+ * The file is read once; JPEGs are decoded from memory. */
+static int image_small(const char *path, int size, uint8_t **out, rv_err *err) {
+    char *data = NULL;
+    size_t len = 0;
+    rv_image img = {0}, small = {0};
+    if (rv_read_file(path, &data, &len, err) != 0) return -1;
+    const unsigned char *m = (const unsigned char *)data;
+    int rc;
+    if (len >= 3 && m[0] == 0xFF && m[1] == 0xD8) {
+        rc = rv_jpeg_decode(path, m, len, &img, err);
+    } else if (len >= 8 && !memcmp(m, "\x89PNG\r\n\x1a\n", 8)) {
+        rc = rv_png_read(path, &img, err);
+    } else if (len >= 132 && !memcmp(m + 128, "DICM", 4)) {
+        rv_dicom_info info;
+        /* GDCM is not known to be thread-safe; DICOM sources are rare in pack (VinDr is read as
+         * the JPEGs the instruct/prepare step wrote). */
+#pragma omp critical(pack_gdcm)
+        rc = rv_dicom_read(path, &info, &img, err);
+    } else {
+        rc = rv_fail(err, "%s: not a JPEG, PNG or DICOM file", path);
+    }
+    free(data);
+    if (rc != 0) return -1;
+    to8(&img);
+    rc = rv_image_resize(&img, size, size, RV_RESAMPLE_BICUBIC, &small, err);
+    rv_image_free(&img);
+    if (rc != 0) return -1;
+    *out = small.u8; /* owned by the caller */
+    return 0;
+}
+
+static void pack_sample(const pack_in *in, const prec *p, const tokctx *tc, sres *r) {
+    memset(r, 0, sizeof *r);
+    rv_sb_init(&r->text);
+    rv_sb_init(&r->labels);
+    rv_err ce;
+    cJSON *owned = NULL;
+    const cJSON *cell = p->cell;
+    if (!cell) cell = owned = rv_render_cell(p->set, p->global, in->tpl, in->seed, &ce);
+    const cJSON *id = cell ? cJSON_GetObjectItemCaseSensitive(cell, "id") : NULL;
+    if (cJSON_IsString(id)) r->id = rv_xstrdup(id->valuestring);
+    else if (cJSON_IsNumber(id)) r->id = rv_xasprintf("%.17g", id->valuedouble);
+    if (!cell) {
+        r->bad = rv_xstrdup(ce.msg);
+        return;
+    }
+    const cJSON *conv = cJSON_GetObjectItemCaseSensitive(cell, "conversations"), *t;
+    size_t n = 0, k = 0;
+    cJSON_ArrayForEach(t, conv) n++;
+    rv_chat_msg *msgs = rv_xmalloc((n ? n : 1) * sizeof *msgs);
+    cJSON_ArrayForEach(t, conv) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "from"), *v = cJSON_GetObjectItemCaseSensitive(t, "value");
+        if (!cJSON_IsString(f) || !cJSON_IsString(v)) continue; /* the LLaVA reader has refused such cells */
+        msgs[k++] = (rv_chat_msg){f->valuestring, v->valuestring};
+        if (!strcmp(f->valuestring, "gpt")) parse_boxes(v->valuestring, &r->boxes, &r->nbox, &r->boxcap);
+    }
+    if (rv_chat_tokenize_sft(tc->t, msgs, k, NULL, tc->quirk, &r->ids, &r->mask, &ce) != 0) {
+        r->bad = rv_xstrdup(ce.msg);
+    } else {
+        for (size_t j = 0; j < r->ids.n; j++)
+            if (r->ids.v[j] == tc->image) r->ids.v[j] = IMAGE_TOKEN; /* its mask is already 0 */
+        const cJSON *lab = cJSON_GetObjectItemCaseSensitive(cell, "labels");
+        cJSON_ArrayForEach(t, lab) if (cJSON_IsString(t)) rv_sb_printf(&r->labels, "%s%s", r->labels.len ? "\n" : "", t->valuestring);
+        rv_pyjson_dump(&r->text, conv, -1, false);
+    }
+    free(msgs);
+    cJSON_Delete(owned);
+}
+
+static void pack_group(const pack_in *in, const size_t *order, const group *G, const tokctx *tc, int size,
+                       gres *out) {
+    rv_err ie;
+    memset(out, 0, sizeof *out);
+    if (image_small(in->r[order[G->start]].image, size, &out->pixels, &ie) != 0) {
+        out->bad = rv_xstrdup(ie.msg);
+        return;
+    }
+    out->s = rv_xcalloc(G->count, sizeof *out->s);
+    for (size_t k = 0; k < G->count; k++) pack_sample(in, &in->r[order[G->start + k]], tc, &out->s[k]);
+}
+
+static void gres_free(gres *g, size_t count) {
+    free(g->pixels);
+    free(g->bad);
+    if (g->s)
+        for (size_t k = 0; k < count; k++) sres_free(&g->s[k]);
+    free(g->s);
+    memset(g, 0, sizeof *g);
+}
+
+/* Slowest rank's value (collective). */
+static double world_max(double v) {
+    char *all = NULL;
+    size_t len = 0;
+    double m = v;
+    if (rv_world_allgather_bytes(&v, sizeof v, &all, &len) == 0) {
+        for (size_t i = 0; i + sizeof v <= len; i += sizeof v) {
+            double x;
+            memcpy(&x, all + i, sizeof x);
+            if (x > m) m = x;
+        }
+    }
+    free(all);
+    return m;
+}
+
 int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     const rv_config *cfg = ctx->cfg;
     rv_h5_quiet();
@@ -426,6 +533,12 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
         free(out);
         return rv_fail(err, "pack.image_size must be between 8 and 4096 (got %lld)", size);
     }
+    long long nthr = rv_cfg_int(cfg, "pack.threads");
+    if (nthr < 0 || nthr > 4096) {
+        free(out);
+        return rv_fail(err, "pack.threads must be between 0 (all cores of the rank) and 4096 (got %lld)", nthr);
+    }
+    int threads = nthr > 0 ? (int)nthr : omp_get_max_threads();
     pack_in in = {.seed = (uint64_t)rv_cfg_int(cfg, "run.seed")};
     rv_tokenizer *tok = NULL;
     char *tokpath = find_tokenizer(ctx), *tokjson = NULL, hash[40];
@@ -434,39 +547,40 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     group *groups = NULL;
     size_t ngroups = 0;
     rv_shard_writer *w = NULL;
-    tokbuf tb;
-    memset(&tb, 0, sizeof tb);
-    float *boxes = NULL;
-    size_t boxcap = 0;
-    rv_sb text, labels;
-    rv_sb_init(&text);
-    rv_sb_init(&labels);
-    uint8_t *pix = NULL;
+    gres *batch = NULL;
     char *cfgjson = NULL;
     int ret = -1;
 
     if (!tokpath) {
         rv_fail(err, "pack: no tokenizer; set pack.tokenizer to a Hugging Face tokenizer.json (the model's), or put "
-                     "one at DATA_DIR/tokenizer.json");
+                     "one at DATA_DIR/tokenizer.json (the synth phase writes the demo one there)");
         goto out;
     }
+    bool img_added = false;
     if (rv_read_file(tokpath, &tokjson, &toklen, err) != 0 ||
-        rv_tokenizer_load_json(tokpath, tokjson, toklen, &tok, err) != 0) {
+        load_tokenizer(tokpath, tokjson, toklen, &tok, &img_added, err) != 0) {
         rv_fail_wrap(err, "pack.tokenizer");
         goto out;
     }
     snprintf(hash, sizeof hash, "fnv1a64:%016llx", (unsigned long long)fnv64(tokjson, toklen));
-    chat_tok ct = {tok, rv_tokenizer_token_id(tok, "<|im_start|>"), rv_tokenizer_token_id(tok, "<|im_end|>"),
-                   rv_tokenizer_bytes_id(tok, "\n", 1)};
-    if (ct.im_start < 0 || ct.im_end < 0) {
+    if (rv_tokenizer_token_id(tok, "<|im_start|>") < 0 || rv_tokenizer_token_id(tok, "<|im_end|>") < 0) {
         rv_fail(err, "%s: the qwen_1_5 chat template needs the added tokens <|im_start|> and <|im_end|>; this "
-                     "tokenizer.json has %s", tokpath, ct.im_start < 0 ? "no <|im_start|>" : "no <|im_end|>");
+                     "tokenizer.json has %s", tokpath,
+                rv_tokenizer_token_id(tok, "<|im_start|>") < 0 ? "no <|im_start|>" : "no <|im_end|>");
         goto out;
     }
+    tokctx tc = {tok, rv_tokenizer_token_id(tok, "<image>"), rv_cfg_bool(cfg, "pack.mask_upstream_quirk")};
+    if (img_added)
+        rv_info0("pack: %s has no <image> token; added as id %d for packing (as upstream's preprocess_qwen), stored as %d",
+                 tokpath, (int)tc.image, IMAGE_TOKEN);
 
-    /* Every rank reads the same input (cheap next to decoding images). */
+    /* Every rank reads the same input: the cell list is small next to the images, and ranks
+     * need all of it to agree on the grouping. */
     const char *lj = rv_cfg_str(cfg, "pack.llava_json");
-    if ((lj[0] ? from_llava(ctx, &in, lj, err) : from_data_dir(ctx, &in, err)) != 0) goto out;
+    ctx->bad.replicated = true;
+    int irc = lj[0] ? from_llava(ctx, &in, lj, err) : from_data_dir(ctx, &in, err);
+    ctx->bad.replicated = false;
+    if (irc != 0) goto out;
     long long maxs = rv_cfg_int(cfg, "pack.max_samples");
     if (maxs > 0 && (size_t)maxs < in.n) in.n = (size_t)maxs;
     if (in.n == 0) {
@@ -475,22 +589,29 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     }
     group_by_image(&in, &order, &groups, &ngroups);
 
-    /* Contiguous runs of image groups, balanced by sample count: group g goes to the rank whose
-     * share [r*N/R, (r+1)*N/R) holds its first sample. */
+    /* Contiguous runs of image groups, balanced by estimated work: an image (read, decode,
+     * resize) costs about as much as tokenizing GROUP_IMAGE_WEIGHT samples. Group g goes to
+     * the rank whose share [r*W/R, (r+1)*W/R) of the total work W holds its start. */
     int R = rv_nranks(), me = rv_rank();
     size_t gb = ngroups, ge = ngroups;
-    for (size_t g = 0; g < ngroups; g++) {
-        int r = (int)((unsigned __int128)groups[g].start * (unsigned)R / in.n);
-        if (r == me && gb == ngroups) gb = g;
-        if (r > me) { ge = g; break; }
+    {
+        unsigned __int128 total = 0, at = 0;
+        for (size_t g = 0; g < ngroups; g++) total += GROUP_IMAGE_WEIGHT + groups[g].count;
+        for (size_t g = 0; g < ngroups; g++) {
+            int r = (int)(at * (unsigned)R / total);
+            at += GROUP_IMAGE_WEIGHT + groups[g].count;
+            if (r == me && gb == ngroups) gb = g;
+            if (r > me) { ge = g; break; }
+        }
+        if (gb == ngroups) ge = ngroups;
     }
-    if (gb == ngroups) ge = ngroups;
 
     bool ok = me != 0 || clear_dir(out, err) == 0;
     if (!rv_world_all_ok(ok)) {
         if (ok) rv_fail(err, "pack: rank 0 could not prepare %s", out);
         goto out;
     }
+    double t_in = rv_now() - t0;
     cfgjson = rv_config_to_json(cfg);
     rv_shard_meta meta = {.rank = me, .nshards = R, .height = (int)size, .width = (int)size, .tokenizer_hash = hash,
                           .tokenizer_path = tokpath, .config_json = cfgjson, .split_names = split_names, .nsplits = 3};
@@ -504,74 +625,65 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     meta.source_names = sn;
     meta.nsources = RV_SRC_COUNT + 1;
 
-    rv_info0("pack: %zu cells, %zu unique images, %d shard(s) -> %s (images %lldx%lld, tokenizer %s)", in.n, ngroups, R,
-             out, size, size, hash);
+    rv_info0("pack: %zu cells, %zu unique images, %d shard(s) x %d thread(s) -> %s (images %lldx%lld, tokenizer %s, "
+             "loss mask %s)", in.n, ngroups, R, threads, out, size, size, hash,
+             tc.quirk ? "with upstream's quirk" : "assistant turns only");
     rv_err local = {{0}};
     bool wok = rv_shard_open(&w, out, &meta, &local) == 0;
     size_t nimg = 0, nsamp = 0, bad_img = 0, bad_cell = 0;
+    double t1 = rv_now();
     rv_progress *prog = rv_progress_start("pack images", ge - gb, rv_cfg_num(cfg, "log.progress_interval_s"));
-    for (size_t g = gb; wok && g < ge; g++) {
-        rv_progress_update(prog, g - gb);
-        const group *G = &groups[g];
-        const char *ipath = in.r[order[G->start]].image;
-        rv_image img = {0}, small = {0};
-        rv_err ie;
-        int64_t row = -1;
-        if (load_grey(ipath, &img, &ie) != 0 ||
-            (to8(&img), rv_image_resize(&img, (int)size, (int)size, RV_RESAMPLE_BICUBIC, &small, &ie)) != 0) {
-            rv_image_free(&img);
-            bad_img++;
-            if (rv_badrec_report(&ctx->bad, &local, ipath, "image unusable (%zu sample(s) skipped): %s", G->count,
-                                 ie.msg) != 0)
+    /* Batches of image groups: threads decode, resize and tokenize a batch, then this thread
+     * writes it in order (so the shard does not depend on the thread count). The batch is
+     * capped at about 256 MB of resized pixels. */
+    size_t per = (size_t)size * (size_t)size, bmax = (size_t)threads * 8;
+    if (bmax * per > ((size_t)256 << 20)) bmax = ((size_t)256 << 20) / per;
+    if (bmax < 1) bmax = 1;
+    batch = rv_xcalloc(bmax, sizeof *batch);
+    for (size_t g0 = gb; wok && g0 < ge; g0 += bmax) {
+        size_t nb = ge - g0 < bmax ? ge - g0 : bmax;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+        for (size_t b = 0; b < nb; b++) pack_group(&in, order, &groups[g0 + b], &tc, (int)size, &batch[b]);
+        for (size_t b = 0; b < nb; b++) {
+            const group *G = &groups[g0 + b];
+            gres *r = &batch[b];
+            const char *ipath = in.r[order[G->start]].image;
+            int64_t row = -1;
+            if (!wok) {
+                /* an earlier group failed: only free this one */
+            } else if (!r->pixels) {
+                bad_img++;
+                if (rv_badrec_report(&ctx->bad, &local, ipath, "image unusable (%zu sample(s) skipped): %s", G->count,
+                                     r->bad) != 0)
+                    wok = false;
+            } else if (rv_shard_add_image(w, r->pixels, ipath, &row, &local) != 0) {
                 wok = false;
-            continue;
+            } else {
+                nimg++;
+                for (size_t k = 0; wok && k < G->count; k++) {
+                    const prec *p = &in.r[order[G->start + k]];
+                    sres *q = &r->s[k];
+                    if (q->bad) {
+                        bad_cell++;
+                        char where[1200];
+                        snprintf(where, sizeof where, "%s: cell %s", lj[0] ? lj : "DATA_DIR", q->id ? q->id : "?");
+                        if (rv_badrec_report(&ctx->bad, &local, where, "cannot tokenize: %s", q->bad) != 0) wok = false;
+                        continue;
+                    }
+                    rv_shard_sample s = {p->task, p->source, p->split, row, q->ids.v, q->mask.v, q->ids.n, q->boxes,
+                                         q->nbox, q->text.s ? q->text.s : "", q->id ? q->id : "",
+                                         q->labels.s ? q->labels.s : ""};
+                    if (rv_shard_add_sample(w, &s, &local) != 0) wok = false;
+                    nsamp++;
+                }
+            }
+            gres_free(r, G->count);
         }
-        rv_image_free(&img);
-        if (rv_shard_add_image(w, small.u8, ipath, &row, &local) != 0) wok = false;
-        rv_image_free(&small);
-        nimg++;
-        for (size_t k = 0; wok && k < G->count; k++) {
-            const prec *p = &in.r[order[G->start + k]];
-            cJSON *owned = NULL;
-            const cJSON *cell = p->cell;
-            rv_err ce;
-            if (!cell) cell = owned = rv_render_cell(p->set, p->global, in.tpl, in.seed, &ce);
-            const cJSON *conv = cell ? cJSON_GetObjectItemCaseSensitive(cell, "conversations") : NULL;
-            const cJSON *id = cell ? cJSON_GetObjectItemCaseSensitive(cell, "id") : NULL;
-            char idbuf[64];
-            const char *ids = cJSON_IsString(id) ? id->valuestring : NULL;
-            if (!ids && cJSON_IsNumber(id)) {
-                snprintf(idbuf, sizeof idbuf, "%.17g", id->valuedouble);
-                ids = idbuf;
-            }
-            if (!cell || tokenize_conv(&ct, conv, &tb, &ce) != 0) {
-                bad_cell++;
-                char where[1200];
-                snprintf(where, sizeof where, "%s: cell %s", lj[0] ? lj : "DATA_DIR", ids ? ids : "?");
-                if (rv_badrec_report(&ctx->bad, &local, where, "cannot tokenize: %s", ce.msg) != 0) wok = false;
-                cJSON_Delete(owned);
-                continue;
-            }
-            size_t nb = 0;
-            rv_sb_clear(&labels);
-            const cJSON *t;
-            cJSON_ArrayForEach(t, conv) {
-                const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "from");
-                if (cJSON_IsString(f) && !strcmp(f->valuestring, "gpt"))
-                    parse_boxes(cJSON_GetObjectItemCaseSensitive(t, "value")->valuestring, &boxes, &nb, &boxcap);
-            }
-            const cJSON *lab = cJSON_GetObjectItemCaseSensitive(cell, "labels");
-            cJSON_ArrayForEach(t, lab) if (cJSON_IsString(t)) rv_sb_printf(&labels, "%s%s", labels.len ? "\n" : "", t->valuestring);
-            rv_sb_clear(&text);
-            rv_pyjson_dump(&text, conv, -1, false);
-            rv_shard_sample s = {p->task, p->source, p->split, row, tb.ids.v, tb.mask, tb.ids.n, boxes, nb,
-                                 text.s, ids ? ids : "", labels.s ? labels.s : ""};
-            if (rv_shard_add_sample(w, &s, &local) != 0) wok = false;
-            nsamp++;
-            cJSON_Delete(owned);
-        }
+        rv_progress_update(prog, g0 + nb - gb);
     }
     rv_progress_finish(prog);
+    double t_img = rv_now() - t1;
+    double t2 = rv_now();
     if (wok) wok = rv_shard_commit(w, &local) == 0;
     else rv_shard_abort(w);
     w = NULL;
@@ -586,23 +698,23 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
         else rv_fail(err, "pack: rank 0 could not write the index");
         goto out;
     }
+    double t_out = rv_now() - t2;
     uint64_t tot_img = rv_world_sum_u64(nimg), tot_s = rv_world_sum_u64(nsamp);
     uint64_t tot_bi = rv_world_sum_u64(bad_img), tot_bc = rv_world_sum_u64(bad_cell);
+    double img_max = world_max(t_img), in_max = world_max(t_in);
     double dt = rv_now() - t0;
     rv_info0("pack: %llu samples, %llu images in %d shard(s) + index.h5 under %s in %.2f s (%.1f images/s); skipped: "
              "%llu unusable image(s), %llu cell(s) that could not be tokenized",
              (unsigned long long)tot_s, (unsigned long long)tot_img, R, out, dt, dt > 0 ? (double)tot_img / dt : 0.0,
              (unsigned long long)tot_bi, (unsigned long long)tot_bc);
+    rv_info0("pack: timings (slowest rank): read sources + build cells %.2f s, image loop (decode, resize, tokenize, "
+             "write) %.2f s = %.1f images/s, commit + index %.2f s",
+             in_max, img_max, img_max > 0 ? (double)tot_img / img_max : 0.0, t_out);
     ret = 0;
 out:
     if (w) rv_shard_abort(w);
-    free(pix);
+    free(batch); /* its entries are freed as they are written */
     free(cfgjson);
-    rv_sb_free(&text);
-    rv_sb_free(&labels);
-    free(boxes);
-    rv_ids_free(&tb.ids);
-    free(tb.mask);
     free(order);
     free(groups);
     pack_in_free(&in);

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Pack phase end to end: synth -> pack with 1, 2 and 3 ranks -> the same logical content
-# (pack.check digest over index.h5 read in order), a killed pack leaves no complete-looking
-# shard, damaged shards are reported, bad input is counted, and the docs/formats.md h5py
-# example runs (skipped with a message when h5py cannot be installed).
+# Pack phase end to end: synth (which ships the demo tokenizer) -> pack with 1, 2 and 3 ranks
+# and with 3 threads -> the same logical content (pack.check digest over index.h5 read in
+# order); tokens and loss masks equal HF tokenizers + train.md A.5 and pixels equal Pillow
+# (check_pack.py; skipped with a message without those Python libraries); the quirk option,
+# a tokenizer without <image>, DICOM input; a killed pack leaves no complete-looking shard,
+# damaged shards are reported, bad input is counted, and the docs/formats.md h5py example runs.
 # usage: test_pack.sh BINARY WORKDIR
 set -u
 BIN=$1; WORK=$2
@@ -17,33 +19,8 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 "$BIN" --phase synth --set data.dir="$PWD/data" --set synth.images_per_source=8 --run syn >synth.log 2>&1 \
   || { echo "synth failed" >&2; cat synth.log >&2; exit 1; }
 
-# A tiny byte-level BPE tokenizer.json in the Qwen2 layout (Python stdlib only), unless synth wrote one.
-if [ ! -f data/tokenizer.json ]; then
-  REGEX=$(sed -n '/rv_qwen2_split_regex\[\] =/,/;/p' "$SRC/src/tokenizer/pretokenize_qwen2.c" | python3 -c '
-import sys, ast
-src = sys.stdin.read().split("=", 1)[1].strip().rstrip(";")
-print("".join(ast.literal_eval(p) for p in src.split("\n") if p.strip()))')
-  python3 - data/tokenizer.json "$REGEX" <<'EOF'
-import json, sys
-bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-cs = bs[:]; n = 0
-for b in range(256):
-    if b not in bs: bs.append(b); cs.append(256 + n); n += 1
-m = dict(zip(bs, cs))
-vocab = {chr(m[b]): b for b in range(256)}
-vocab["th"] = 256; vocab["Ġt"] = 257
-bl = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}
-added = [{"id": 258 + i, "content": c, "single_word": False, "lstrip": False, "rstrip": False,
-          "normalized": False, "special": True} for i, c in enumerate(["<|endoftext|>", "<|im_start|>", "<|im_end|>"])]
-tok = {"version": "1.0", "added_tokens": added, "normalizer": {"type": "NFC"},
-       "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-           {"type": "Split", "pattern": {"Regex": sys.argv[2]}, "behavior": "Isolated", "invert": False}, bl]},
-       "post_processor": bl, "decoder": bl,
-       "model": {"type": "BPE", "dropout": None, "unk_token": None, "vocab": vocab,
-                 "merges": [["t", "h"], ["Ġ", "t"]]}}
-json.dump(tok, open(sys.argv[1], "w"), ensure_ascii=False)
-EOF
-fi
+# synth ships the demo tokenizer that pack uses by default.
+[ -s data/tokenizer.json ] && ok || { bad "synth wrote no data/tokenizer.json"; exit 1; }
 
 # 1, 2 and 3 ranks: identical logical content.
 digests=""
@@ -58,6 +35,47 @@ done
 set -- $digests
 [ "${1:-a}" = "${2:-b}" ] && [ "${2:-b}" = "${3:-c}" ] && ok || bad "digests differ across rank counts:$digests"
 has "skipped: 0 unusable image(s)" p1.err
+has "image loop (decode, resize, tokenize, write)" p1.err
+
+# The thread count changes nothing either (threads decode, one writer keeps the order).
+"$BIN" --phase pack --set data.dir="$PWD/data" --set pack.threads=3 --run t3 >t3.out 2>t3.err && ok || { bad "pack threads=3"; cat t3.err >&2; }
+"$BIN" --phase pack --run t3 --set pack.check=true >ct3.out 2>ct3.err && ok || bad "check t3"
+[ "$(sed -n 's/.*digest \([0-9a-f]*\).*/\1/p' ct3.out)" = "$1" ] && ok || bad "pack.threads=3 digest differs from 1 rank"
+has "x 3 thread(s)" t3.err
+
+# Loss mask without upstream's quirk; and a tokenizer without <image> (as stock Qwen2):
+# pack adds it (next free id) as upstream's preprocess_qwen does and stores -200.
+"$BIN" --phase pack --set data.dir="$PWD/data" --set pack.mask_upstream_quirk=false --run nq >nq.out 2>nq.err \
+  && ok || { bad "pack without the quirk"; cat nq.err >&2; }
+has "loss mask assistant turns only" nq.err
+python3 - data/tokenizer.json noimg.json <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1], encoding="utf-8"))
+t["added_tokens"] = [a for a in t["added_tokens"] if a["content"] != "<image>"]
+v = t["model"]["vocab"]
+v["<unused0>"] = v.pop("<image>")  # keep the ids dense, as in a stock vocabulary
+json.dump(t, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False)
+PY
+"$BIN" --phase pack --set data.dir="$PWD/data" --set pack.tokenizer="$PWD/noimg.json" --run ni >ni.out 2>ni.err \
+  && ok || { bad "pack with a tokenizer without <image>"; cat ni.err >&2; }
+has "has no <image> token; added as id" ni.err
+
+# Independent checks in Python: token ids equal HF tokenizers' on the chat template and the
+# loss mask follows train.md A.5 (quirk on and off, <image> -> -200); stored pixels equal
+# Pillow's decode + BICUBIC resize within one grey level.
+if python3 -c 'import h5py, tokenizers, PIL, numpy' 2>/dev/null; then
+  python3 "$SRC/tests/e2e/check_pack.py" r2/shards data/tokenizer.json --quirk on --pillow >py1.out 2>&1 \
+    && ok || { bad "check_pack (quirk on, pixels)"; cat py1.out >&2; }
+  cat py1.out
+  python3 "$SRC/tests/e2e/check_pack.py" nq/shards data/tokenizer.json --quirk off >py2.out 2>&1 \
+    && ok || { bad "check_pack (quirk off)"; cat py2.out >&2; }
+  python3 "$SRC/tests/e2e/check_pack.py" nq/shards data/tokenizer.json --quirk on >/dev/null 2>&1 \
+    && bad "quirk-off shards pass the quirk-on check (option ignored?)" || ok
+  python3 "$SRC/tests/e2e/check_pack.py" ni/shards noimg.json --quirk on >py3.out 2>&1 \
+    && ok || { bad "check_pack (tokenizer without <image>)"; cat py3.out >&2; }
+else
+  echo "SKIP: python3 with h5py, tokenizers, Pillow and numpy is not available; HF token and Pillow pixel parity not checked"
+fi
 
 # The index is plain HDF5: h5dump reads the virtual datasets through to the shards.
 if command -v h5dump >/dev/null; then
@@ -97,6 +115,12 @@ EOF
 has "badcells.json: cell 0 (id x_0)" bc.err
 has "badcells.json: cell 1 (id x_1)" bc.err
 has "pack: 1 samples" bc.err
+# A DICOM image (decoded through GDCM, 16 bits to 8 by its range) packs like any other.
+D=$(find data/VinDr-CXR/train -name '*.dicom' | sort | head -1)
+printf '[{"image": "%s", "conversations": [{"from": "human", "value": "<image>\\nQ"}, {"from": "gpt", "value": "A"}], "id": "d_0"}]' "$D" > dcm.json
+"$BIN" --phase pack --set pack.llava_json="$PWD/dcm.json" --set pack.tokenizer="$PWD/data/tokenizer.json" --run dc >dc.out 2>dc.err \
+  && ok || { bad "pack of a DICOM cell"; cat dc.err >&2; }
+has "pack: 1 samples, 1 images" dc.err
 printf '[{"image": "%s", "conversations": [{"from": "human", "value": "Q\xff"}], "id": "u_0"}]' "$J" > utf8.json
 "$BIN" --phase pack --set pack.llava_json="$PWD/utf8.json" --set pack.tokenizer="$PWD/data/tokenizer.json" --run bu >bu.out 2>bu.err \
   && bad "invalid UTF-8 accepted" || ok

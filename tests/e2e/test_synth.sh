@@ -1,6 +1,7 @@
 #!/bin/bash
-# e2e: `--phase synth` with 1, 2 and 3 ranks writes byte-identical trees, and every file of
-# reference/data.md §0.1 for the seven sources exists. Usage: test_synth.sh BINARY WORKDIR
+# e2e: `--phase synth` with 1, 2 and 3 ranks writes byte-identical trees (the demo
+# tokenizer.json included), every file of reference/data.md §0.1 for the seven sources exists,
+# and HF tokenizers loads the demo tokenizer. Usage: test_synth.sh BINARY WORKDIR
 set -u
 BIN=$1
 WORK=$2
@@ -64,5 +65,26 @@ for s in train test; do
   [ "$(grep -c ",$s\$" "$D/MIMIC-CXR-JPG/mimic-cxr-2.0.0-split.csv")" -gt 0 ] || { echo "FAIL: no MIMIC $s rows"; fail=1; }
 done
 [ "$(wc -l <"$D/CHEST_IMA/silver_dataset/splits/test.csv")" -gt 1 ] || { echo "FAIL: empty ImaGenome test split"; fail=1; }
-if [ $fail -eq 0 ]; then echo "test_synth: ok (1/2/3 ranks identical, all source files present)"; fi
+# The demo tokenizer (synth.tokenizer_vocab, default 2048): HF tokenizers loads it unchanged;
+# the specials are ids 0..3 and the chat template's role words are single tokens.
+need_file tokenizer.json
+if python3 -c 'import tokenizers' 2>/dev/null; then
+  python3 - "$D/tokenizer.json" <<'PY' || { echo "FAIL: demo tokenizer check (above)"; fail=1; }
+import sys
+from tokenizers import Tokenizer
+t = Tokenizer.from_file(sys.argv[1])
+specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
+assert [t.token_to_id(s) for s in specials] == [0, 1, 2, 3], [t.token_to_id(s) for s in specials]
+assert 260 < t.get_vocab_size() <= 2048, t.get_vocab_size()
+for role in ("system", "user", "assistant"):
+    e = t.encode(f"<|im_start|>{role}\n", add_special_tokens=False).tokens
+    assert e == ["<|im_start|>", role, "\u010a"], e  # \n is the ByteLevel character U+010A
+e = t.encode("You are a helpful assistant.", add_special_tokens=False).tokens
+assert len(e) == 6, e
+print(f"demo tokenizer: {t.get_vocab_size()} ids, loads in HF tokenizers; roles and system message compact")
+PY
+else
+  echo "SKIP: python3 tokenizers is not installed; the demo tokenizer was not loaded with HF"
+fi
+if [ $fail -eq 0 ]; then echo "test_synth: ok (1/2/3 ranks identical, all source files present, demo tokenizer)"; fi
 exit $fail
