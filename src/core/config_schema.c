@@ -65,6 +65,7 @@ const rv_cfg_key rv_cfg_schema[] = {
     {"export.to", RV_CFG_STR, "", NULL, "directory to write the Hugging Face model into (safetensors, config.json, tokenizer.json)"},
     {"export.checkpoint", RV_CFG_STR, "", NULL, "native checkpoint to export; empty = the latest in RUN/checkpoints"},
     {"export.dtype", RV_CFG_ENUM, "auto", "auto|f32|bf16|f16", "stored tensor dtype; auto = the dtype the weights were imported in (f32 when trained from scratch or mixed)"},
-    {"export.max_shard_mb", RV_CFG_INT, "5000", NULL, "largest safetensors file in MB (10^6 bytes); bigger models get numbered shards + model.safetensors.index.json; 0 = one file"},
+    {"export.max_shard_size", RV_CFG_STR, "5GB", NULL,
+     "largest safetensors file, as transformers' max_shard_size (e.g. 5GB, 500MB, 2GiB, 100KB); bigger models get numbered shards + model.safetensors.index.json; 0 = one file"},
     {NULL, 0, NULL, NULL, NULL},
 };

@@ -4,6 +4,7 @@
  * accepted on import. Values go through fp32, which holds F16 and BF16 exactly, so exporting in
  * the imported dtype reproduces the original bits. Only rank 0 works; other ranks return. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,14 +231,31 @@ static int export_config(const char *model_cfg, const char *path, rv_st_dtype dt
     return rc;
 }
 
+/* transformers' convert_file_size_to_int: "5GB" = 5*10^9, "2GiB" = 2*2^30, plain digits = bytes. */
+static int parse_size(const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !(v >= 0) || v > 1e18) return -1;
+    static const struct { const char *u; double m; } units[] = {
+        {"", 1}, {"B", 1}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+        {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(end, units[i].u) == 0) { *out = (uint64_t)(v * units[i].m); return 0; }
+    return -1;
+}
+
 int rv_phase_export(rv_phase_ctx *ctx, rv_err *err) {
     if (rv_rank() != 0) return 0;
     const rv_config *cfg = ctx->cfg;
     const char *to = rv_cfg_str(cfg, "export.to"), *which = rv_cfg_str(cfg, "export.checkpoint");
     const char *dts = rv_cfg_str(cfg, "export.dtype");
-    long long max_mb = rv_cfg_int(cfg, "export.max_shard_mb");
+    const char *shard_s = rv_cfg_str(cfg, "export.max_shard_size");
+    uint64_t max_shard;
     if (!to[0]) return rv_fail(err, "export: export.to is empty; use --set export.to=HF_DIR (a directory to write)");
-    if (max_mb < 0) return rv_fail(err, "export: export.max_shard_mb=%lld must be >= 0 (0 = one file)", max_mb);
+    if (parse_size(shard_s, &max_shard))
+        return rv_fail(err, "export: export.max_shard_size='%s' is not a size such as 5GB, 500MB, 2GiB or 0", shard_s);
     char *path = NULL;
     if (which[0]) path = rv_xstrdup(which);
     else {
@@ -274,7 +292,7 @@ int rv_phase_export(rv_phase_ctx *ctx, rv_err *err) {
             for (int d = 0; d < t->ndim; d++) outs[i].shape[d] = (uint64_t)t->shape[d];
         }
         int ns = 0;
-        rc = rv_st_write_dir(to, outs, w.n, (uint64_t)max_mb * 1000000u, &ns, err);
+        rc = rv_st_write_dir(to, outs, w.n, max_shard, &ns, err);
         if (!rc) {
             char *p = rv_path_join(to, "config.json");
             rc = export_config(mcfg, p, dt, err);

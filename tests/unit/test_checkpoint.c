@@ -314,7 +314,7 @@ static int do_import(const char *from, const char *run, rv_err *err) {
 
 static int do_export(const char *run, const char *to, const char *dtype, rv_err *err) {
     char *s = rv_xasprintf("export.to=%s", to), *t = rv_xasprintf("export.dtype=%s", dtype);
-    const char *sets[] = {s, t, "export.max_shard_mb=0"};
+    const char *sets[] = {s, t, "export.max_shard_size=0"};
     int rc = run_phase(rv_phase_export, run, sets, 3, err);
     free(s);
     free(t);
