@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define RS_PI 3.14159265358979323846
 #define RS_FRAC_BITS 22 /* 32 - 8 (pixel) - 2 (headroom for negative lobes / overshoot) */
@@ -117,7 +120,6 @@ RS_CLONES static void rs_vertical(const rs_plan *p, const uint8_t *in, int w, in
 }
 
 #if defined(__SSE2__)
-#include <emmintrin.h>
 /* 16x16 byte tile: dst[c][r] = src[r][c] (SSE2 unpack network). */
 static void rs_tile16(const uint8_t *src, size_t ss, uint8_t *dst, size_t ds) {
     __m128i a[16], b[16];
@@ -140,7 +142,7 @@ static void rs_tile16(const uint8_t *src, size_t ss, uint8_t *dst, size_t ds) {
         a[j] = _mm_unpacklo_epi64(b[j], b[j + 8]);
         a[j + 8] = _mm_unpackhi_epi64(b[j], b[j + 8]);
     }
-    /* a[k] now holds column c(k) of the tile: k = 2*(c%8)... reorder to c = 0..15. */
+    /* Four unpack rounds leave the columns in bit-reversed order: a[k] is column rev4(k). */
     static const int col_of[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15};
     for (int k = 0; k < 16; k++) _mm_storeu_si128((__m128i *)(dst + (size_t)col_of[k] * ds), a[k]);
 }
