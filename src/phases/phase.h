@@ -32,6 +32,8 @@ const rv_phase *rv_phase_find(const char *name);
 int rv_phase_synth(rv_phase_ctx *ctx, rv_err *err);
 int rv_phase_instruct(rv_phase_ctx *ctx, rv_err *err);
 int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err);
+int rv_phase_import(rv_phase_ctx *ctx, rv_err *err);
+int rv_phase_export(rv_phase_ctx *ctx, rv_err *err);
 int rv_phase_score(rv_phase_ctx *ctx, rv_err *err);
 
 #endif

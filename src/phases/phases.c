@@ -6,6 +6,8 @@ const rv_phase rv_phases[] = {
     {"synth", rv_phase_synth, "write the phantom demo datasets in the real on-disk layouts under DATA_DIR", "synth.", 1},
     {"instruct", rv_phase_instruct, "build every instruction task from DATA_DIR; write LLaVA-format JSON to RUN/llava/", "instruct.", 1},
     {"pack", rv_phase_pack, "decode, resize and tokenize every instruction cell into sharded HDF5 (RUN/shards/); pack.check=true verifies shards", "pack.", 0},
+    {"import", rv_phase_import, "Hugging Face safetensors model (+ config.json, tokenizer.json) -> native checkpoint in RUN/checkpoints/", "import.", 0},
+    {"export", rv_phase_export, "latest native checkpoint in RUN -> Hugging Face directory (llava-hf safetensors, config.json, tokenizer.json)", "export.", 0},
     {"score", rv_phase_score, "score finished generations (*_output.json) with the metrics of their task", "score.", 0},
     {NULL, NULL, NULL, NULL, 0},
 };
