@@ -261,7 +261,24 @@ static int starts(const char *s, const char *pre, const char **rest) {
     return 1;
 }
 
+static int canonical_prefix(const char *name, char *out, size_t out_size);
+
 int rv_weights_canonical_name(const char *name, char *out, size_t out_size) {
+    int mapped = canonical_prefix(name, out, out_size);
+    if (mapped < 0) return mapped;
+    /* transformers 5 saves the SigLIP tower without its vision_model wrapper
+     * (vision_tower.embeddings.*, vision_tower.encoder.*): put the wrapper back. */
+    const char *r;
+    if (starts(out, "vision_tower.", &r) && !starts(r, "vision_model.", &r)) {
+        char tmp[512];
+        snprintf(tmp, sizeof tmp, "vision_tower.vision_model.%s", out + strlen("vision_tower."));
+        snprintf(out, out_size, "%s", tmp);
+        return 1;
+    }
+    return mapped;
+}
+
+static int canonical_prefix(const char *name, char *out, size_t out_size) {
     const char *r;
     if (ends_with(name, "rotary_emb.inv_freq")) return -1;
     /* newer transformers layout */

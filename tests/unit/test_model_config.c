@@ -75,6 +75,12 @@ int main(void) {
     CHECK(rv_weights_canonical_name("lm_head.weight", nm, sizeof nm) == 1);
     CHECK_STR(nm, "language_model.lm_head.weight");
     CHECK(rv_weights_canonical_name("image_newline", nm, sizeof nm) == 0);
+    /* transformers 5.x save_pretrained drops SigLIP's vision_model wrapper */
+    CHECK(rv_weights_canonical_name("vision_tower.embeddings.patch_embedding.bias", nm, sizeof nm) == 1);
+    CHECK_STR(nm, "vision_tower.vision_model.embeddings.patch_embedding.bias");
+    CHECK(rv_weights_canonical_name("model.vision_tower.encoder.layers.1.mlp.fc1.weight", nm, sizeof nm) == 1);
+    CHECK_STR(nm, "vision_tower.vision_model.encoder.layers.1.mlp.fc1.weight");
+    CHECK(rv_weights_canonical_name("vision_tower.vision_model.post_layernorm.bias", nm, sizeof nm) == 0);
 
     /* HF config.json: newer spellings (image_token_id, rope_parameters), SigLIP defaults */
     const char *js = "{\"model_type\":\"llava_onevision\",\"image_token_id\":151646,"
