@@ -2,8 +2,9 @@
  * resized grey images + qwen_1_5 token ids and loss masks -> one HDF5 shard per rank and
  * index.h5 (docs/formats.md). The logical content does not depend on the rank count: samples
  * are grouped by image (groups in order of first appearance, samples in cell order), each
- * image is stored once, and ranks take contiguous runs of groups. pack.check=true only checks
- * an existing shard directory. */
+ * image is stored once, and ranks take contiguous runs of groups. Within a rank, threads
+ * decode, resize and tokenize a batch of groups and one thread writes it in order, so neither
+ * does the thread count. pack.check=true only checks an existing shard directory. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
