@@ -13,6 +13,7 @@
 #include "data/llava.h"
 #include "data/readers.h"
 #include "data/templates.h"
+#include "phases/build_setup.h"
 #include "phases/phase.h"
 
 /* Renders this rank's slice, gathers on rank 0, writes path there. Collective. */
@@ -66,18 +67,10 @@ int rv_phase_instruct(rv_phase_ctx *ctx, rv_err *err) {
     const rv_config *cfg = ctx->cfg;
     if (!ctx->data_dir) return rv_fail(err, "instruct: no data directory; set data.dir or DATA_DIR");
     double t0 = rv_now();
-    rv_reader_ctx rc = {
-        .data_dir = ctx->data_dir,
-        .bad = &ctx->bad,
-        .report_filter = strcmp(rv_cfg_str(cfg, "data.report_filter"), "rules") ? RV_REPORT_FILTER_NONE
-                                                                                  : RV_REPORT_FILTER_RULES,
-        .vindr_convert = strcmp(rv_cfg_str(cfg, "data.vindr_convert"), "voi") ? RV_VINDR_MINMAX : RV_VINDR_VOI,
-    };
-    rv_build_opts o = {.seed = (uint64_t)rv_cfg_int(cfg, "run.seed")};
-    long long n = rv_cfg_int(cfg, "instruct.chestima_train_n");
-    if (n < 0) return rv_fail(err, "instruct.chestima_train_n must be >= 0 (got %lld)", n);
-    o.chestima_train_n = (size_t)n;
-    if (n == 0) rv_warn0("instruct.chestima_train_n = 0: the chestima-train block keeps every record");
+    rv_reader_ctx rc;
+    rv_build_opts o;
+    if (rv_build_setup(ctx, &rc, &o, err) != 0) return -1;
+    if (o.chestima_train_n == 0) rv_warn0("instruct.chestima_train_n = 0: the chestima-train block keeps every record");
     for (int t = 0; t < RV_TASK_COUNT; t++) {
         char key[96];
         snprintf(key, sizeof key, "instruct.test_max.%s", rv_task_name((rv_task)t));

@@ -29,6 +29,7 @@
 #include "io/resize.h"
 #include "io/shard_read.h"
 #include "io/shard_write.h"
+#include "phases/build_setup.h"
 #include "phases/phase.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -102,22 +103,10 @@ static int from_data_dir(rv_phase_ctx *ctx, pack_in *in, rv_err *err) {
     if (!ctx->data_dir)
         return rv_fail(err, "pack: no input; set data.dir or DATA_DIR (build from the sources), or pack.llava_json "
                             "(an existing LLaVA JSON such as upstream's all_train.json)");
-    rv_reader_ctx rc = {
-        .data_dir = ctx->data_dir,
-        .bad = &ctx->bad,
-        .report_filter = strcmp(rv_cfg_str(cfg, "data.report_filter"), "rules") ? RV_REPORT_FILTER_NONE
-                                                                                  : RV_REPORT_FILTER_RULES,
-        .vindr_convert = strcmp(rv_cfg_str(cfg, "data.vindr_convert"), "voi") ? RV_VINDR_MINMAX : RV_VINDR_VOI,
-    };
-    rv_build_opts o = {.seed = in->seed};
-    long long n = rv_cfg_int(cfg, "instruct.chestima_train_n");
-    o.chestima_train_n = n > 0 ? (size_t)n : 0;
-    for (int t = 0; t < RV_TASK_COUNT; t++) {
-        char key[96];
-        snprintf(key, sizeof key, "instruct.test_max.%s", rv_task_name((rv_task)t));
-        long long m = rv_cfg_int(cfg, key);
-        o.test_max[t] = m > 0 ? (size_t)m : 0;
-    }
+    rv_reader_ctx rc;
+    rv_build_opts o;
+    if (rv_build_setup(ctx, &rc, &o, err) != 0) return -1;
+    o.seed = in->seed;
     if (rv_templates_load(rv_cfg_str(cfg, "data.templates"), &in->tpl, err) != 0) return -1;
     if (rv_source_present(&rc, RV_SRC_VINDR)) {
         if (rv_vindr_prepare(&rc, "train", err) != 0 || rv_vindr_prepare(&rc, "test", err) != 0) return -1;

@@ -15,6 +15,7 @@
 #include "data/blocks.h"
 #include "data/synth.h"
 #include "data/templates.h"
+#include "phases/build_setup.h"
 #include "phases/phase.h"
 #include "tokenizer/bpe_train.h"
 #include "tokenizer/chat_template.h"
@@ -81,13 +82,9 @@ static void add_segments(const char *s, size_t len, rv_sb *all, size_t **off, si
  * in the corpus as the model will see them) and trains a byte-level BPE of `vocab` ids. */
 static int train_demo_tokenizer(rv_phase_ctx *ctx, size_t vocab, rv_err *err) {
     const rv_config *cfg = ctx->cfg;
-    rv_reader_ctx rc = {
-        .data_dir = ctx->data_dir,
-        .bad = &ctx->bad,
-        .report_filter = strcmp(rv_cfg_str(cfg, "data.report_filter"), "rules") ? RV_REPORT_FILTER_NONE
-                                                                                  : RV_REPORT_FILTER_RULES,
-        .vindr_convert = strcmp(rv_cfg_str(cfg, "data.vindr_convert"), "voi") ? RV_VINDR_MINMAX : RV_VINDR_VOI,
-    };
+    rv_reader_ctx rc;
+    rv_build_opts o;
+    if (rv_build_setup(ctx, &rc, &o, err) != 0) return -1;
     /* Collective: the VinDr JPEGs the builder reads (later phases find them done). */
     if (rv_source_present(&rc, RV_SRC_VINDR) &&
         (rv_vindr_prepare(&rc, "train", err) != 0 || rv_vindr_prepare(&rc, "test", err) != 0))
@@ -96,9 +93,6 @@ static int train_demo_tokenizer(rv_phase_ctx *ctx, size_t vocab, rv_err *err) {
     rv_err local = {{0}};
     if (rv_rank() == 0) {
         double t0 = rv_now();
-        rv_build_opts o = {.seed = (uint64_t)rv_cfg_int(cfg, "run.seed")};
-        long long cn = rv_cfg_int(cfg, "instruct.chestima_train_n");
-        o.chestima_train_n = cn > 0 ? (size_t)cn : 0;
         rv_templates *tpl = NULL;
         rv_sources src = {0};
         rv_cellset train = {0};

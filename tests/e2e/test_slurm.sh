@@ -70,6 +70,7 @@ fail=0
 [ $rc -eq 0 ] || { echo "FAIL: sbatch job exit $rc"; fail=1; }
 [ -s runs/demo/llava/train.json ] || { echo "FAIL: runs/demo/llava/train.json missing"; fail=1; }
 [ -f runs/demo/config.json ] || { echo "FAIL: runs/demo/config.json missing"; fail=1; }
+[ -s runs/demo/shards/index.h5 ] || { echo "FAIL: runs/demo/shards/index.h5 missing"; fail=1; }
 grep -q "on 2 ranks" demo.out || { echo "FAIL: the job did not run on 2 ranks"; fail=1; }
 if [ $fail -eq 0 ]; then echo "test_slurm: 1 passed, 0 failed"; else echo "test_slurm: 0 passed, 1 failed"; fi
 exit $fail

@@ -1,0 +1,27 @@
+#include "phases/build_setup.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int rv_build_setup(rv_phase_ctx *ctx, rv_reader_ctx *rc, rv_build_opts *o, rv_err *err) {
+    const rv_config *cfg = ctx->cfg;
+    *rc = (rv_reader_ctx){
+        .data_dir = ctx->data_dir,
+        .bad = &ctx->bad,
+        .report_filter = strcmp(rv_cfg_str(cfg, "data.report_filter"), "rules") ? RV_REPORT_FILTER_NONE
+                                                                                  : RV_REPORT_FILTER_RULES,
+        .vindr_convert = strcmp(rv_cfg_str(cfg, "data.vindr_convert"), "voi") ? RV_VINDR_MINMAX : RV_VINDR_VOI,
+    };
+    *o = (rv_build_opts){.seed = (uint64_t)rv_cfg_int(cfg, "run.seed")};
+    long long n = rv_cfg_int(cfg, "instruct.chestima_train_n");
+    if (n < 0) return rv_fail(err, "instruct.chestima_train_n must be >= 0 (got %lld); 0 keeps every record", n);
+    o->chestima_train_n = (size_t)n;
+    for (int t = 0; t < RV_TASK_COUNT; t++) {
+        char key[96];
+        snprintf(key, sizeof key, "instruct.test_max.%s", rv_task_name((rv_task)t));
+        long long m = rv_cfg_int(cfg, key);
+        if (m < 0) return rv_fail(err, "%s must be >= 0 (got %lld); 0 keeps every record", key, m);
+        o->test_max[t] = (size_t)m;
+    }
+    return 0;
+}

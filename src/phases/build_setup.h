@@ -1,0 +1,13 @@
+/* The reader context and instruction-builder options of a phase, from its configuration
+ * (data.*, instruct.*, run.seed). Shared by every phase that builds cells from DATA_DIR. */
+#ifndef RADVLM_PHASES_BUILD_SETUP_H
+#define RADVLM_PHASES_BUILD_SETUP_H
+
+#include "data/blocks.h"
+#include "data/readers.h"
+#include "phases/phase.h"
+
+/* Fails naming the key when a count is negative. ctx->data_dir must be set. */
+int rv_build_setup(rv_phase_ctx *ctx, rv_reader_ctx *rc, rv_build_opts *o, rv_err *err);
+
+#endif
