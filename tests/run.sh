@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
-PACKAGES="build-essential cmake pkg-config python3 libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools \
+PACKAGES="build-essential cmake pkg-config python3 python3-venv libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools \
 libcjson-dev libturbojpeg0-dev libpng-dev libgdcm-dev libopenblas-dev"
 missing=()
 for p in $PACKAGES; do
@@ -28,6 +28,20 @@ fi
 
 # mpirun as root (containers, CI) and more ranks than cores (2-core machines).
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+
+# Reference libraries for the parity checks inside the e2e tests (h5py, HF tokenizers, Pillow,
+# numpy), in a venv under build/. Optional: without PyPI those checks print SKIP.
+PYENV="$ROOT/build/pyenv"
+if [ ! -x "$PYENV/bin/python3" ] || ! "$PYENV/bin/python3" -c "import h5py, tokenizers, PIL, numpy" 2>/dev/null; then
+  mkdir -p "$ROOT/build"
+  if python3 -m venv "$PYENV" >/dev/null 2>&1 &&
+     timeout 600 "$PYENV/bin/pip" install -q --disable-pip-version-check h5py tokenizers pillow numpy >/dev/null 2>&1; then
+    echo "== python reference libraries installed in $PYENV"
+  else
+    echo "== note: could not install h5py/tokenizers/pillow/numpy from PyPI; their parity checks will SKIP"
+  fi
+fi
+[ -x "$PYENV/bin/python3" ] && export PATH="$PYENV/bin:$PATH"
 
 echo "== build (-Werror)"
 cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRADVLM_WERROR=ON >/dev/null
