@@ -1,15 +1,24 @@
 /* Scaled dot-product attention over packed variable-length sequences, causal or bidirectional,
- * with grouped-query heads. The forward is a one-pass online softmax per query row (no score
- * buffer) and saves the row log-sum-exp; the backward recomputes probabilities from it
- * (FlashAttention-2 style). Each output row is written by exactly one thread, so results do not
- * depend on the thread count: dq by query row, dk/dv by key row (summing over the query heads of
- * its group and then over queries, in increasing order). */
+ * with grouped-query heads, as blocks of single-threaded OpenBLAS sgemm calls.
+ * Forward: per (head, block of QB query rows of one sequence) S = scale Q K^T over the visible
+ * keys, an exact row softmax, O = P V, and the row log-sum-exp saved. Backward
+ * (FlashAttention-2 style, P recomputed from lse): dq per (head, query block); dk/dv per (KV head,
+ * block of KB key rows), summing the group's query heads in increasing order. Every output block
+ * is written by one task whose sgemm shapes depend only on its own sequence, so results do not
+ * depend on the thread count nor on what else is packed in the batch. Scratch is one [QB, span]
+ * pair of score buffers per thread. */
 #include <math.h>
+#include <omp.h>
 #include <string.h>
+
+#include <cblas.h>
 
 #include "kernels/cpu/cpu.h"
 
 #define RVK_MAX_HEAD_DIM 512
+#define QB 64 /* query rows per forward / dq task */
+#define KB 64 /* key rows per dk / dv task */
+#define SMALL_ROWS 4 /* forward blocks with fewer query rows use dot-product loops */
 
 static inline int cuk(const rvk_attn *a, int s) { return a->cu_k ? a->cu_k[s] : a->cu_q[s]; }
 static inline int lenk(const rvk_attn *a, int s) {
@@ -55,52 +64,117 @@ static int attn_check(const rvk_attn *a, rv_err *err) {
     return 0;
 }
 
-/* rowseq[t] = the sequence owning query row t. */
-static void map_rows(const rvk_attn *a, int *rowseq) {
-    for (int s = 0; s < a->nseq; s++)
-        for (int t = a->cu_q[s]; t < a->cu_q[s + 1]; t++) rowseq[t] = s;
+/* Row blocks of every sequence: blk[2b] = sequence, blk[2b+1] = first row (within the
+ * sequence) of block b; rows are queries (keys = 0) or keys (keys = 1). Returns the count. */
+static int make_blocks(const rvk_attn *a, int keys, int bs, int *blk) {
+    int nb = 0;
+    for (int s = 0; s < a->nseq; s++) {
+        int n = keys ? lenk(a, s) : a->cu_q[s + 1] - a->cu_q[s];
+        for (int i = 0; i < n; i += bs) blk[2 * nb] = s, blk[2 * nb + 1] = i, nb++;
+    }
+    return nb;
+}
+
+static int count_blocks(const rvk_attn *a, int keys, int bs) {
+    int nb = 0;
+    for (int s = 0; s < a->nseq; s++) {
+        int n = keys ? lenk(a, s) : a->cu_q[s + 1] - a->cu_q[s];
+        nb += (n + bs - 1) / bs;
+    }
+    return nb;
+}
+
+/* Longest query and key runs of any sequence (score buffer width). */
+static int max_span(const rvk_attn *a) {
+    int m = 1;
+    for (int s = 0; s < a->nseq; s++) {
+        int lq = a->cu_q[s + 1] - a->cu_q[s], lk = lenk(a, s);
+        if (lq > m) m = lq;
+        if (lk > m) m = lk;
+    }
+    return m;
+}
+
+/* Scratch: the block list (2 ints per block), then per thread two [QB, span] float buffers. */
+static float *scratch_layout(rv_kctx *k, int nblk, int span, int nt, int **blk) {
+    size_t off = ((size_t)2 * (nblk > 0 ? nblk : 1) * sizeof(int) + 63) / 64 * 64;
+    char *ws = rvk_scratch(k, off + (size_t)nt * 2 * QB * span * sizeof(float));
+    *blk = (int *)ws;
+    return (float *)(ws + off);
 }
 
 int rvk_attention_fwd(rv_kctx *k, float *out, float *lse, const float *q, const float *kk,
                       const float *v, const rvk_attn *a, rv_err *err) {
     if (attn_check(a, err) != 0) return -1;
-    const int Hq = a->Hq, Hkv = a->Hkv, D = a->D, nrep = a->Hq / a->Hkv, Tq = a->Tq;
+    const int Hq = a->Hq, Hkv = a->Hkv, D = a->D, nrep = a->Hq / a->Hkv;
+    const int ldq = Hq * D, ldk = Hkv * D, nt = rvk_threads(k), span = max_span(a);
     const float scale = a->scale;
-    int *rowseq = rvk_scratch(k, (size_t)(Tq > 0 ? Tq : 1) * sizeof(int));
-    map_rows(a, rowseq);
-#pragma omp parallel for collapse(2) schedule(dynamic, 8) num_threads(rvk_threads(k)) if (worth_threads(a))
+    int *blk, nblk = count_blocks(a, 0, QB);
+    float *bufs = scratch_layout(k, nblk, span, nt, &blk);
+    make_blocks(a, 0, QB, blk);
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) num_threads(nt) if (worth_threads(a))
     for (int h = 0; h < Hq; h++) {
-        for (int t = 0; t < Tq; t++) {
-            int s = rowseq[t], i = t - a->cu_q[s], nv = visible(a, s, i), k0 = cuk(a, s), g = h / nrep;
-            const float *qr = q + ((size_t)t * Hq + h) * D;
-            float *o = out + ((size_t)t * Hq + h) * D;
-            float acc[RVK_MAX_HEAD_DIM];
-            for (int d = 0; d < D; d++) acc[d] = 0.0f;
-            float m = -INFINITY, l = 0.0f;
-            for (int j = 0; j < nv; j++) {
-                const float *kr = kk + ((size_t)(k0 + j) * Hkv + g) * D;
-                const float *vr = v + ((size_t)(k0 + j) * Hkv + g) * D;
-                float sc = rvk_dot(qr, kr, D) * scale;
-                if (sc > m) {
-                    float corr = expf(m - sc); /* 0 on the first key */
-                    l *= corr;
-                    for (int d = 0; d < D; d++) acc[d] *= corr;
-                    m = sc;
+        for (int b = 0; b < nblk; b++) {
+            float *S = bufs + (size_t)omp_get_thread_num() * 2 * QB * span;
+            int s = blk[2 * b], i0 = blk[2 * b + 1], Lq = a->cu_q[s + 1] - a->cu_q[s];
+            int nr = Lq - i0 < QB ? Lq - i0 : QB, k0 = cuk(a, s), g = h / nrep;
+            int nk = visible(a, s, i0 + nr - 1); /* the block's widest row (visibility grows with i) */
+            size_t t0 = (size_t)a->cu_q[s] + i0;
+            float *o = out + (t0 * Hq + h) * D;
+            const float *kb = kk + ((size_t)k0 * Hkv + g) * D, *vb = v + ((size_t)k0 * Hkv + g) * D;
+            /* a few rows (KV-cache decoding): sgemm would spend its time packing K and V */
+            int small = nr < SMALL_ROWS;
+            if (nk > 0 && small)
+                for (int r = 0; r < nr; r++)
+                    for (int j = 0; j < nk; j++)
+                        S[(size_t)r * nk + j] = scale * rvk_dot(q + ((t0 + r) * Hq + h) * D, kb + (size_t)j * ldk, D);
+            else if (nk > 0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nk, D, scale, q + (t0 * Hq + h) * D, ldq,
+                            kb, ldk, 0.0f, S, nk);
+            float inv[QB];
+            for (int r = 0; r < nr; r++) {
+                int nv = visible(a, s, i0 + r);
+                float *row = S + (size_t)r * nk;
+                float m = -INFINITY;
+                for (int j = 0; j < nv; j++) m = row[j] > m ? row[j] : m;
+                double l = 0;
+                for (int j = 0; j < nv; j++) {
+                    row[j] = expf(row[j] - m);
+                    l += row[j];
                 }
-                float p = expf(sc - m);
-                l += p;
-                for (int d = 0; d < D; d++) acc[d] += p * vr[d];
+                for (int j = nv; j < nk; j++) row[j] = 0.0f;
+                inv[r] = nv > 0 ? (float)(1.0 / l) : 0.0f;
+                if (lse) lse[(t0 + r) * Hq + h] = nv > 0 ? m + (float)log(l) : -INFINITY;
             }
-            if (nv > 0) {
-                float inv = 1.0f / l;
-                for (int d = 0; d < D; d++) o[d] = acc[d] * inv;
-            } else {
-                for (int d = 0; d < D; d++) o[d] = 0.0f;
+            if (nk > 0 && small)
+                for (int r = 0; r < nr; r++) {
+                    float acc[RVK_MAX_HEAD_DIM];
+                    for (int d = 0; d < D; d++) acc[d] = 0.0f;
+                    for (int j = 0; j < nk; j++) {
+                        float pj = S[(size_t)r * nk + j];
+                        const float *vr = vb + (size_t)j * ldk;
+                        for (int d = 0; d < D; d++) acc[d] += pj * vr[d];
+                    }
+                    memcpy(o + (size_t)r * ldq, acc, (size_t)D * sizeof(float));
+                }
+            else if (nk > 0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, D, nk, 1.0f, S, nk, vb, ldk, 0.0f, o, ldq);
+            for (int r = 0; r < nr; r++) {
+                float *orow = o + (size_t)r * ldq;
+                if (nk > 0)
+                    for (int d = 0; d < D; d++) orow[d] *= inv[r];
+                else
+                    for (int d = 0; d < D; d++) orow[d] = 0.0f;
             }
-            if (lse) lse[(size_t)t * Hq + h] = nv > 0 ? m + logf(l) : -INFINITY;
         }
     }
     return 0;
+}
+
+static void zero_rows(rv_kctx *k, float *x, size_t n) {
+#pragma omp parallel for schedule(static) num_threads(rvk_threads(k)) if (n > RVK_PAR_MIN)
+    for (size_t i = 0; i < n; i++) x[i] = 0.0f;
 }
 
 int rvk_attention_bwd(rv_kctx *k, float *dq, float *dk, float *dv, const float *dout,
@@ -108,77 +182,101 @@ int rvk_attention_bwd(rv_kctx *k, float *dq, float *dk, float *dv, const float *
                       const float *lse, const rvk_attn *a, int accum, rv_err *err) {
     if (attn_check(a, err) != 0) return -1;
     const int Hq = a->Hq, Hkv = a->Hkv, D = a->D, nrep = a->Hq / a->Hkv, Tq = a->Tq, Tk = a->Tk;
+    const int ldq = Hq * D, ldk = Hkv * D, nt = rvk_threads(k), span = max_span(a);
     const float scale = a->scale;
-    int nt = rvk_threads(k);
-    size_t nrow = (size_t)(Tq > 0 ? Tq : 1), nkey = (size_t)(Tk > 0 ? Tk : 1);
-    size_t off_key = nrow * sizeof(int), off_ds = off_key + nkey * sizeof(int);
-    off_ds = (off_ds + 63) / 64 * 64;
-    char *ws = rvk_scratch(k, off_ds + nrow * (size_t)Hq * sizeof(float));
-    int *rowseq = (int *)ws, *keyseq = (int *)(ws + off_key);
-    float *dsum = (float *)(ws + off_ds); /* [Tq, Hq]: dout . out per row and head */
-    map_rows(a, rowseq);
-    for (int r = 0; r < Tk; r++) keyseq[r] = -1;
-    for (int s = 0; s < a->nseq; s++)
-        for (int j = 0; j < lenk(a, s); j++) keyseq[cuk(a, s) + j] = s;
+    int nq = count_blocks(a, 0, QB), nkb = count_blocks(a, 1, KB);
+    int *blk, nblk = nq > nkb ? nq : nkb;
+    size_t nrow = (size_t)(Tq > 0 ? Tq : 1) * Hq;
+    /* dsum [Tq, Hq] (dout . out per row and head) lives after the per-thread buffers */
+    float *bufs = scratch_layout(k, nblk + (int)((nrow * sizeof(float) + 2 * sizeof(int) - 1) / (2 * sizeof(int))),
+                                 span, nt, &blk);
+    float *dsum = (float *)(blk + 2 * nblk);
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 
 #pragma omp parallel for schedule(static) num_threads(nt) if ((size_t)Tq * Hq * D > RVK_PAR_MIN)
     for (size_t r = 0; r < (size_t)Tq * Hq; r++) dsum[r] = rvk_dot(dout + r * D, out + r * D, D);
 
+    /* gradients accumulate block by block, so start from zero unless adding was asked for
+     * (key rows outside every sequence, e.g. unused KV-cache capacity, stay zero) */
+    if (!accum) {
+        if (dq) zero_rows(k, dq, (size_t)Tq * ldq);
+        if (dk) zero_rows(k, dk, (size_t)Tk * ldk);
+        if (dv) zero_rows(k, dv, (size_t)Tk * ldk);
+    }
     if (dq) {
-#pragma omp parallel for collapse(2) schedule(dynamic, 8) num_threads(nt) if (worth_threads(a))
+        make_blocks(a, 0, QB, blk);
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) num_threads(nt) if (worth_threads(a))
         for (int h = 0; h < Hq; h++) {
-            for (int t = 0; t < Tq; t++) {
-                int s = rowseq[t], i = t - a->cu_q[s], nv = visible(a, s, i), k0 = cuk(a, s), g = h / nrep;
-                size_t row = (size_t)t * Hq + h;
-                const float *qr = q + row * D, *dor = dout + row * D;
-                float L = lse[row], Ds = dsum[row];
-                float acc[RVK_MAX_HEAD_DIM];
-                for (int d = 0; d < D; d++) acc[d] = 0.0f;
-                for (int j = 0; j < nv; j++) {
-                    const float *kr = kk + ((size_t)(k0 + j) * Hkv + g) * D;
-                    const float *vr = v + ((size_t)(k0 + j) * Hkv + g) * D;
-                    float p = expf(rvk_dot(qr, kr, D) * scale - L);
-                    float ds = p * (rvk_dot(dor, vr, D) - Ds);
-                    for (int d = 0; d < D; d++) acc[d] += ds * kr[d];
+            for (int b = 0; b < nq; b++) {
+                float *S = bufs + (size_t)omp_get_thread_num() * 2 * QB * span, *dP = S + (size_t)QB * span;
+                int s = blk[2 * b], i0 = blk[2 * b + 1], Lq = a->cu_q[s + 1] - a->cu_q[s];
+                int nr = Lq - i0 < QB ? Lq - i0 : QB, k0 = cuk(a, s), g = h / nrep;
+                int nk = visible(a, s, i0 + nr - 1);
+                if (nk <= 0) continue;
+                size_t t0 = (size_t)a->cu_q[s] + i0;
+                const float *kb = kk + ((size_t)k0 * Hkv + g) * D;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nk, D, scale, q + (t0 * Hq + h) * D, ldq,
+                            kb, ldk, 0.0f, S, nk);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nk, D, 1.0f, dout + (t0 * Hq + h) * D, ldq,
+                            v + ((size_t)k0 * Hkv + g) * D, ldk, 0.0f, dP, nk);
+                for (int r = 0; r < nr; r++) {
+                    int nv = visible(a, s, i0 + r);
+                    size_t row = (t0 + r) * Hq + h;
+                    float L = lse[row], Ds = dsum[row], *sr = S + (size_t)r * nk, *pr = dP + (size_t)r * nk;
+                    for (int j = 0; j < nv; j++) sr[j] = expf(sr[j] - L) * (pr[j] - Ds);
+                    for (int j = nv; j < nk; j++) sr[j] = 0.0f;
                 }
-                float *o = dq + row * D;
-                for (int d = 0; d < D; d++) o[d] = accum ? o[d] + scale * acc[d] : scale * acc[d];
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, D, nk, scale, S, nk, kb, ldk, 1.0f,
+                            dq + (t0 * Hq + h) * D, ldq);
             }
         }
     }
     if (dk || dv) {
-#pragma omp parallel for collapse(2) schedule(dynamic, 8) num_threads(nt) if (worth_threads(a))
+        make_blocks(a, 1, KB, blk);
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) num_threads(nt) if (worth_threads(a))
         for (int g = 0; g < Hkv; g++) {
-            for (int r = 0; r < Tk; r++) {
-                size_t krow = (size_t)r * Hkv + g;
-                float ak[RVK_MAX_HEAD_DIM], av[RVK_MAX_HEAD_DIM];
-                for (int d = 0; d < D; d++) ak[d] = av[d] = 0.0f;
-                int s = keyseq[r];
-                if (s >= 0) {
-                    int j = r - cuk(a, s), q0 = a->cu_q[s], Lq = a->cu_q[s + 1] - q0;
-                    int i0 = a->causal ? j - (lenk(a, s) - Lq) : 0;
-                    if (i0 < 0) i0 = 0;
-                    const float *kr = kk + krow * D, *vr = v + krow * D;
-                    for (int h = g * nrep; h < (g + 1) * nrep; h++) {
-                        for (int i = i0; i < Lq; i++) {
-                            size_t row = (size_t)(q0 + i) * Hq + h;
-                            const float *qr = q + row * D, *dor = dout + row * D;
-                            float p = expf(rvk_dot(qr, kr, D) * scale - lse[row]);
-                            float ds = p * (rvk_dot(dor, vr, D) - dsum[row]);
-                            for (int d = 0; d < D; d++) {
-                                ak[d] += ds * qr[d];
-                                av[d] += p * dor[d];
+            for (int b = 0; b < nkb; b++) {
+                float *P = bufs + (size_t)omp_get_thread_num() * 2 * QB * span, *dS = P + (size_t)KB * span;
+                int s = blk[2 * b], j0 = blk[2 * b + 1], Lk = lenk(a, s), q0 = a->cu_q[s];
+                int Lq = a->cu_q[s + 1] - q0, nc = Lk - j0 < KB ? Lk - j0 : KB, off = Lk - Lq;
+                /* queries that see key j: i >= j - off when causal */
+                int ifirst = a->causal ? j0 - off : 0;
+                if (ifirst < 0) ifirst = 0;
+                int nqr = Lq - ifirst;
+                if (nqr <= 0) continue;
+                size_t krow = (size_t)cuk(a, s) + j0;
+                const float *kb = kk + (krow * Hkv + g) * D, *vb = v + (krow * Hkv + g) * D;
+                for (int h = g * nrep; h < (g + 1) * nrep; h++) {
+                    const float *qb = q + (((size_t)q0 + ifirst) * Hq + h) * D;
+                    const float *db = dout + (((size_t)q0 + ifirst) * Hq + h) * D;
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nc, nqr, D, scale, kb, ldk, qb, ldq, 0.0f,
+                                P, nqr);
+                    if (dk)
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nc, nqr, D, 1.0f, vb, ldk, db, ldq, 0.0f,
+                                    dS, nqr);
+                    for (int c = 0; c < nc; c++) {
+                        int lo = a->causal ? j0 + c - off - ifirst : 0;
+                        if (lo < 0) lo = 0;
+                        float *pr = P + (size_t)c * nqr, *dr = dS + (size_t)c * nqr;
+                        for (int i = 0; i < lo; i++) pr[i] = 0.0f;
+                        for (int i = lo; i < nqr; i++) {
+                            size_t row = ((size_t)q0 + ifirst + i) * Hq + h;
+                            pr[i] = expf(pr[i] - lse[row]);
+                        }
+                        if (dk) {
+                            for (int i = 0; i < lo; i++) dr[i] = 0.0f;
+                            for (int i = lo; i < nqr; i++) {
+                                size_t row = ((size_t)q0 + ifirst + i) * Hq + h;
+                                dr[i] = pr[i] * (dr[i] - dsum[row]);
                             }
                         }
                     }
-                }
-                if (dk) {
-                    float *o = dk + krow * D;
-                    for (int d = 0; d < D; d++) o[d] = accum ? o[d] + scale * ak[d] : scale * ak[d];
-                }
-                if (dv) {
-                    float *o = dv + krow * D;
-                    for (int d = 0; d < D; d++) o[d] = accum ? o[d] + av[d] : av[d];
+                    if (dv)
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nc, D, nqr, 1.0f, P, nqr, db, ldq, 1.0f,
+                                    dv + (krow * Hkv + g) * D, ldk);
+                    if (dk)
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nc, D, nqr, scale, dS, nqr, qb, ldq,
+                                    1.0f, dk + (krow * Hkv + g) * D, ldk);
                 }
             }
         }
