@@ -11,7 +11,7 @@
 
 struct rv_progress {
     char label[64];
-    uint64_t total, done;
+    uint64_t total, done, printed; /* printed: done at the last line, to not repeat it */
     double start, last_print, interval;
     int tty, active;
 };
@@ -41,6 +41,7 @@ static void fmt_eta(double s, char *buf, size_t n) {
 }
 
 static void print(rv_progress *p, int final) {
+    p->printed = p->done;
     double el = rv_now() - p->start;
     double rate = el > 0 ? (double)p->done / el : 0;
     double frac = p->total ? (double)p->done / (double)p->total : 1.0;
@@ -76,7 +77,7 @@ void rv_progress_finish(rv_progress *p) {
     if (!p) return;
     if (p->active) {
         if (p->done < p->total) p->done = p->total;
-        print(p, 1);
+        if (p->tty || p->printed != p->done) print(p, 1);
     }
     free(p);
 }
