@@ -26,6 +26,7 @@ rv_progress *rv_progress_start(const char *label, uint64_t total, double interva
     rv_progress *p = rv_xcalloc(1, sizeof *p);
     snprintf(p->label, sizeof p->label, "%s", label);
     p->total = total;
+    p->printed = UINT64_MAX; /* nothing printed yet */
     p->start = p->last_print = rv_now();
     p->interval = interval_s > 0 ? interval_s : 10.0;
     p->active = rv_log_rank() == 0;
