@@ -29,10 +29,20 @@ void rvk_gemm(rv_kctx *k, int transA, int transB, int M, int N, int K, float alp
     int by_rows = M >= N;
     int ext = by_rows ? M : N, ntiles = (ext + GEMM_TILE - 1) / GEMM_TILE;
     int nt = rvk_threads(k) < ntiles ? rvk_threads(k) : ntiles;
+    /* One row (a decoding step): sgemv reads each weight once; sgemm would first pack (copy)
+     * the whole of B for a single row. Same column tiles, so still thread-count independent. */
+    const int gemv = M == 1;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int t = 0; t < ntiles; t++) {
         int o = t * GEMM_TILE, len = ext - o < GEMM_TILE ? ext - o : GEMM_TILE;
-        if (by_rows)
+        if (gemv && !by_rows) {
+            int incx = transA ? lda : 1;
+            if (transB) /* B [N, K]: y = B_tile x */
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, len, K, alpha, B + (size_t)o * ldb, ldb, A, incx, beta,
+                            Cm + o, 1);
+            else /* B [K, N]: y = B_tile^T x */
+                cblas_sgemv(CblasRowMajor, CblasTrans, K, len, alpha, B + o, ldb, A, incx, beta, Cm + o, 1);
+        } else if (by_rows)
             cblas_sgemm(CblasRowMajor, ta, tb, len, N, K, alpha, transA ? A + o : A + (size_t)o * lda, lda,
                         B, ldb, beta, Cm + (size_t)o * ldc, ldc);
         else
