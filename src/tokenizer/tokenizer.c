@@ -260,7 +260,7 @@ static int load_root(rv_tokenizer *t, const cJSON *root, const char *where, rv_e
             rc = rv_fail(err, "%s: model.merges[%zu] must be a string \"a b\" or a pair [\"a\", \"b\"]", where, mi);
             break;
         }
-        int32_t ia, ib;
+        int32_t ia = -1, ib = -1; /* set by merge_part_id on success */
         if (merge_part_id(t, a, la, where, mi, &tmp, &ia, err) || merge_part_id(t, b, lb, where, mi, &tmp, &ib, err)) { rc = -1; break; }
         if (rv_bpe_add_merge(&t->bpe, ia, ib) < 0)
             rc = rv_fail(err, "%s: model.merges[%zu]: the merged token '%.*s%.*s' is not in model.vocab", where, mi,
