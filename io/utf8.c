@@ -20,15 +20,17 @@ size_t rv_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
     return len;
 }
 
-bool rv_utf8_valid(const char *s, size_t n) {
+size_t rv_utf8_first_invalid(const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
         if (u[i] < 0x80) { i++; continue; }
         uint32_t cp;
         size_t l = rv_utf8_decode(u + i, n - i, &cp);
-        if (!l) return false;
+        if (!l) return i;
         i += l;
     }
-    return true;
+    return n;
 }
+
+bool rv_utf8_valid(const char *s, size_t n) { return rv_utf8_first_invalid(s, n) == n; }

@@ -287,14 +287,8 @@ int rv_bpe_train_json(const char *const *texts, const size_t *lens, size_t n, si
     rv_sb_init(&norm);
     for (size_t t = 0; t < n; t++) {
         size_t len = lens ? lens[t] : strlen(texts[t]);
-        if (!rv_utf8_valid(texts[t], len)) {
-            size_t bad = 0;
-            uint32_t cp;
-            while (bad < len) {
-                size_t l = rv_utf8_decode((const unsigned char *)texts[t] + bad, len - bad, &cp);
-                if (!l) break;
-                bad += l;
-            }
+        size_t bad = rv_utf8_first_invalid(texts[t], len);
+        if (bad < len) {
             sm_free(&wc);
             rv_sb_free(&norm);
             return rv_fail(err, "bpe trainer: text %zu is not valid UTF-8 at byte %zu", t, bad);

@@ -338,20 +338,8 @@ static void encode_segment(const rv_tokenizer *t, const char *s, size_t n, rv_sb
     encode_pretokenized(t, s + pos, n - pos, out);
 }
 
-static size_t first_invalid_utf8(const char *s, size_t n) {
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        if (u[i] < 0x80) { i++; continue; }
-        uint32_t cp;
-        size_t l = rv_utf8_decode(u + i, n - i, &cp);
-        if (!l) return i;
-        i += l;
-    }
-    return n;
-}
-
 int rv_tokenizer_encode(const rv_tokenizer *t, const char *text, size_t len, rv_ids *out, rv_err *err) {
-    size_t bad = first_invalid_utf8(text, len);
+    size_t bad = rv_utf8_first_invalid(text, len);
     if (bad < len)
         return rv_fail(err, "tokenizer: text is not valid UTF-8 at byte %zu (0x%02X); fix or re-encode the input",
                        bad, (unsigned char)text[bad]);
