@@ -50,13 +50,17 @@ static void smap_grow(rv_smap *m) {
     *m = g;
 }
 
+/* The slot holding key, or the empty slot where it would go. */
+static size_t smap_slot(const rv_smap *m, const char *key) {
+    size_t i = (size_t)hash_str(key) & (m->cap - 1);
+    while (m->keys[i] && strcmp(m->keys[i], key) != 0) i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
 size_t rv_smap_put(rv_smap *m, const char *key, size_t val) {
     if ((m->n + 1) * 2 > m->cap) smap_grow(m);
-    size_t i = (size_t)hash_str(key) & (m->cap - 1);
-    while (m->keys[i]) {
-        if (strcmp(m->keys[i], key) == 0) return m->vals[i];
-        i = (i + 1) & (m->cap - 1);
-    }
+    size_t i = smap_slot(m, key);
+    if (m->keys[i]) return m->vals[i];
     m->keys[i] = key;
     m->vals[i] = val;
     m->n++;
@@ -65,27 +69,18 @@ size_t rv_smap_put(rv_smap *m, const char *key, size_t val) {
 
 void rv_smap_set(rv_smap *m, const char *key, size_t val) {
     if ((m->n + 1) * 2 > m->cap) smap_grow(m);
-    size_t i = (size_t)hash_str(key) & (m->cap - 1);
-    while (m->keys[i]) {
-        if (strcmp(m->keys[i], key) == 0) {
-            m->vals[i] = val;
-            return;
-        }
-        i = (i + 1) & (m->cap - 1);
+    size_t i = smap_slot(m, key);
+    if (!m->keys[i]) {
+        m->keys[i] = key;
+        m->n++;
     }
-    m->keys[i] = key;
     m->vals[i] = val;
-    m->n++;
 }
 
 size_t rv_smap_get(const rv_smap *m, const char *key) {
     if (!m->cap) return RV_MAP_NONE;
-    size_t i = (size_t)hash_str(key) & (m->cap - 1);
-    while (m->keys[i]) {
-        if (strcmp(m->keys[i], key) == 0) return m->vals[i];
-        i = (i + 1) & (m->cap - 1);
-    }
-    return RV_MAP_NONE;
+    size_t i = smap_slot(m, key);
+    return m->keys[i] ? m->vals[i] : RV_MAP_NONE;
 }
 
 void rv_imap_init(rv_imap *m, size_t expected) {
