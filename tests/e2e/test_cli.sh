@@ -3,13 +3,10 @@
 # usage: test_cli.sh BINARY WORKDIR
 set -u
 BIN=$1; WORK=$2
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+HERE=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
-pass=0; fail=0
-ok()  { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAIL: $*" >&2; }
+source "$HERE/lib.sh"
 expect_rc() { local want=$1; shift; "$@" >out.txt 2>err.txt; local rc=$?; [ $rc -eq "$want" ] && ok || bad "rc $rc (want $want): $*"; }
-has() { grep -qF -- "$1" "$2" && ok || { bad "'$1' not in $2"; cat "$2" >&2; }; }
 
 expect_rc 0 "$BIN" --version;             has "radvlm-hpc" out.txt
 expect_rc 0 "$BIN" --help;                has "--phase" out.txt; has "data.on_bad_record" out.txt

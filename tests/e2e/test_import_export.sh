@@ -12,11 +12,7 @@ BIN=$1; WORK=$2
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 GEN="$SRC/tests/fixtures/ckpt/gen_ckpt_fixture.py"
 rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
-pass=0; fail=0
-ok()  { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAIL: $*" >&2; }
-has() { grep -qF -- "$1" "$2" && ok || { bad "'$1' not in $2"; cat "$2" >&2; }; }
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+source "$SRC/tests/e2e/lib.sh"
 
 # Compares the tensors of two HF directories by bytes; argv: src out style (style = the
 # spelling of src, see gen_ckpt_fixture.respell). Stdlib only.

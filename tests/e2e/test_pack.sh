@@ -10,11 +10,7 @@ set -u
 BIN=$1; WORK=$2
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
-pass=0; fail=0
-ok()  { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAIL: $*" >&2; }
-has() { grep -qF -- "$1" "$2" && ok || { bad "'$1' not in $2"; cat "$2" >&2; }; }
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+source "$SRC/tests/e2e/lib.sh"
 
 "$BIN" --phase synth --set data.dir="$PWD/data" --set synth.images_per_source=8 --run syn >synth.log 2>&1 \
   || { echo "synth failed" >&2; cat synth.log >&2; exit 1; }
