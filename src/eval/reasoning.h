@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "eval/pytext.h"
+#include "eval/metrics/pytext.h"
 
 /* Eval extraction (--r1): the content of the last "\boxed{...}" ("\boxed", optional whitespace,
  * "{", shortest run up to the first "}") when that content is non-empty; else the text after the

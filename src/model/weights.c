@@ -206,6 +206,18 @@ const rv_wtensor *rv_weights_get(const rv_weights *w, const char *name) {
     return h < 0 ? NULL : &w->t[h];
 }
 
+int rv_weights_download_tensor(const rv_weights *w, size_t i, float *host, rv_err *err) {
+    if (i >= w->n || !w->params) return rv_fail(err, "weights: no parameter values for tensor %zu", i);
+    memcpy(host, w->params + w->t[i].offset, w->t[i].numel * sizeof(float));
+    return 0;
+}
+
+int rv_weights_upload_tensor(rv_weights *w, size_t i, const float *host, rv_err *err) {
+    if (i >= w->n || !w->params) return rv_fail(err, "weights: no parameter arena for tensor %zu", i);
+    memcpy(w->params + w->t[i].offset, host, w->t[i].numel * sizeof(float));
+    return 0;
+}
+
 float *rv_weights_param(const rv_weights *w, const char *name) {
     int h = rv_weights_find(w, name);
     return h < 0 ? NULL : w->params + w->t[h].offset;

@@ -72,6 +72,12 @@ float *rv_weights_grad(const rv_weights *w, const char *name);
  * of another size; used to resolve the model's pointers once at load. */
 int rv_weights_need(const rv_weights *w, const char *name, size_t numel, float **out, rv_err *err);
 
+/* Host staging: the one way code outside model/ reads or writes parameter values (checkpoints,
+ * import/export). Tensor i's values as fp32 [t[i].numel] in host memory; with a device backend
+ * this is a transfer, on the CPU backend a copy. */
+int rv_weights_download_tensor(const rv_weights *w, size_t i, float *host, rv_err *err);
+int rv_weights_upload_tensor(rv_weights *w, size_t i, const float *host, rv_err *err);
+
 /* Elements of the tensors matching module (-1 = all) whose flags include all of `flags`. */
 size_t rv_weights_numel(const rv_weights *w, int module, unsigned flags);
 

@@ -3,8 +3,8 @@
 #ifndef RADVLM_PHASES_BUILD_SETUP_H
 #define RADVLM_PHASES_BUILD_SETUP_H
 
-#include "data/blocks.h"
-#include "data/readers.h"
+#include "data/instruct/blocks.h"
+#include "data/sources/readers.h"
 #include "phases/phase.h"
 
 /* Fails naming the key when a count is negative. ctx->data_dir must be set. */

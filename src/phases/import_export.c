@@ -15,7 +15,7 @@
 #include "core/strbuf.h"
 #include "io/json.h"
 #include "io/safetensors.h"
-#include "model/checkpoint.h"
+#include "train/checkpoint.h"
 #include "model/config.h"
 #include "model/weights.h"
 #include "phases/phase.h"
@@ -98,7 +98,10 @@ static int load_tensors(const rv_st_set *s, rv_weights *w, const rv_model_cfg *m
             break;
         }
         dtype = dtype < 0 ? (int)st->dtype : dtype == (int)st->dtype ? dtype : 99;
-        rc = rv_st_read_f32(&s->files[st->file], st, w->params + t->offset, err);
+        float *host = rv_xmalloc(t->numel * sizeof(float));
+        rc = rv_st_read_f32(&s->files[st->file], st, host, err);
+        if (!rc) rc = rv_weights_upload_tensor(w, (size_t)h, host, err);
+        free(host);
     }
     for (size_t h = 0; h < w->n && !rc; h++) {
         if (from[h]) continue;
@@ -269,6 +272,7 @@ int rv_phase_export(rv_phase_ctx *ctx, rv_err *err) {
     rv_model_cfg mc;
     rv_weights w = {0};
     rv_st_out *outs = NULL;
+    float *host = NULL;
     char **names = NULL;
     size_t nnames = 0;
     int rc = rv_ckpt_open(&ck, path, err);
@@ -285,14 +289,16 @@ int rv_phase_export(rv_phase_ctx *ctx, rv_err *err) {
             rv_st_dtype_parse(dts, &dt);
         }
         outs = rv_xcalloc(w.n ? w.n : 1, sizeof *outs);
-        for (size_t i = 0; i < w.n; i++) {
+        host = rv_xmalloc((w.total ? w.total : 1) * sizeof(float)); /* the whole model staged on the host */
+        for (size_t i = 0; i < w.n && !rc; i++) {
             const rv_wtensor *t = &w.t[i];
-            outs[i] = (rv_st_out){.name = t->name, .dtype = dt, .ndim = t->ndim, .data = w.params + t->offset,
+            rc = rv_weights_download_tensor(&w, i, host + t->offset, err);
+            outs[i] = (rv_st_out){.name = t->name, .dtype = dt, .ndim = t->ndim, .data = host + t->offset,
                                   .src_dtype = RV_ST_F32};
             for (int d = 0; d < t->ndim; d++) outs[i].shape[d] = (uint64_t)t->shape[d];
         }
         int ns = 0;
-        rc = rv_st_write_dir(to, outs, w.n, max_shard, &ns, err);
+        if (!rc) rc = rv_st_write_dir(to, outs, w.n, max_shard, &ns, err);
         if (!rc) {
             char *p = rv_path_join(to, "config.json");
             rc = export_config(mcfg, p, dt, err);
@@ -316,6 +322,7 @@ int rv_phase_export(rv_phase_ctx *ctx, rv_err *err) {
     }
     rv_free_strv(names, nnames);
     free(outs);
+    free(host);
     rv_weights_free(&w);
     rv_ckpt_close(ck);
     free(path);

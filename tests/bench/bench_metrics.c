@@ -6,11 +6,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "eval/bleu.h"
-#include "eval/chexpert_labeler.h"
-#include "eval/cider.h"
-#include "eval/google_bleu.h"
-#include "eval/rouge.h"
+#include "eval/metrics/bleu.h"
+#include "eval/metrics/chexpert_labeler.h"
+#include "eval/metrics/cider.h"
+#include "eval/metrics/google_bleu.h"
+#include "eval/metrics/rouge.h"
 
 static double now(void) {
     struct timespec t;

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/fsutil.h"
-#include "data/readers.h"
+#include "data/sources/readers.h"
 
 static inline char *tu_tmpdir(void) {
     char tmpl[] = "/tmp/rv-readers-XXXXXX";

@@ -1,7 +1,7 @@
 /* Box text (data.md §0.2): expected strings are the spec's own examples and Python's
  * str(round(v, 2)) written out by hand. */
 #include "check.h"
-#include "data/boxtext.h"
+#include "data/instruct/boxtext.h"
 
 static void coord(double v, const char *want) {
     rv_sb b;

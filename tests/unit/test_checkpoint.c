@@ -23,7 +23,7 @@
 #include "core/fsutil.h"
 #include "io/h5util.h"
 #include "io/safetensors.h"
-#include "model/checkpoint.h"
+#include "train/checkpoint.h"
 #include "model/config.h"
 #include "model/weights.h"
 #include "phases/phase.h"

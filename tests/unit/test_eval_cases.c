@@ -6,12 +6,12 @@
 #include <string.h>
 
 #include "../unit/check.h"
-#include "eval/bleu.h"
-#include "eval/bootstrap.h"
-#include "eval/cider.h"
-#include "eval/classification.h"
-#include "eval/grounding.h"
-#include "eval/radcliq.h"
+#include "eval/metrics/bleu.h"
+#include "eval/metrics/bootstrap.h"
+#include "eval/metrics/cider.h"
+#include "eval/metrics/classification.h"
+#include "eval/metrics/grounding.h"
+#include "eval/metrics/radcliq.h"
 #include "eval/reasoning.h"
 
 static void test_box_parse(void) {

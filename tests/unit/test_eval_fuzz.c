@@ -7,14 +7,14 @@
 
 #include "../unit/check.h"
 #include "core/rng.h"
-#include "eval/bleu.h"
-#include "eval/chexpert_labeler.h"
-#include "eval/cider.h"
-#include "eval/classification.h"
-#include "eval/google_bleu.h"
-#include "eval/grounding.h"
+#include "eval/metrics/bleu.h"
+#include "eval/metrics/chexpert_labeler.h"
+#include "eval/metrics/cider.h"
+#include "eval/metrics/classification.h"
+#include "eval/metrics/google_bleu.h"
+#include "eval/metrics/grounding.h"
 #include "eval/reasoning.h"
-#include "eval/rouge.h"
+#include "eval/metrics/rouge.h"
 
 static const char *const WORDS[] = {"the", "heart", "size", "is", "normal", ".", "no", "effusion", "pleural",
                                     "İ", "\u212a", "\u00a0", "3.5", "-", ",", "[0.1,", "0.2,", "0.3,", "0.4]",

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "../unit/check.h"
-#include "eval/chexpert_labeler.h"
-#include "eval/label_f1.h"
+#include "eval/metrics/chexpert_labeler.h"
+#include "eval/metrics/label_f1.h"
 
 static const char *const codes[13] = {"EC", "CM", "LO", "LL", "ED", "CO", "PN", "AT", "PX", "PE", "PO", "FR", "SD"};
 

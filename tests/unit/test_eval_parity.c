@@ -8,13 +8,13 @@
 
 #include "../unit/check.h"
 #include "core/fsutil.h"
-#include "eval/bleu.h"
-#include "eval/cider.h"
-#include "eval/classification.h"
-#include "eval/google_bleu.h"
-#include "eval/npstat.h"
-#include "eval/porter.h"
-#include "eval/rouge.h"
+#include "eval/metrics/bleu.h"
+#include "eval/metrics/cider.h"
+#include "eval/metrics/classification.h"
+#include "eval/metrics/google_bleu.h"
+#include "eval/metrics/npstat.h"
+#include "eval/metrics/porter.h"
+#include "eval/metrics/rouge.h"
 #include "io/json.h"
 
 static int rel_ok(double g, double w) {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "data/instruction.h"
+#include "data/instruct/instruction.h"
 
 static const char *one =
     "{\"report_generation\": {\"questions\": [\"RQ\"]},"

@@ -4,7 +4,7 @@
 
 #include "check.h"
 #include "core/fsutil.h"
-#include "data/llava.h"
+#include "data/instruct/llava.h"
 #include "io/json.h"
 
 int main(void) {

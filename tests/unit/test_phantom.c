@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "data/phantom.h"
+#include "data/synth/phantom.h"
 
 static double box_mean(const float *px, int W, rv_pbox b) {
     double s = 0;

@@ -3,7 +3,7 @@
 
 #include "check.h"
 #include "core/log.h"
-#include "data/readers.h"
+#include "data/sources/readers.h"
 #include "reader_testutil.h"
 
 #define CHX_HEADER                                                                                       \

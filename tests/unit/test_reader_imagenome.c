@@ -4,7 +4,7 @@
 
 #include "check.h"
 #include "core/log.h"
-#include "data/readers.h"
+#include "data/sources/readers.h"
 #include "reader_testutil.h"
 
 static const char *CHEX_HEADER =

@@ -5,7 +5,7 @@
 
 #include "check.h"
 #include "core/log.h"
-#include "data/readers.h"
+#include "data/sources/readers.h"
 #include "reader_testutil.h"
 
 static const char *const H[14] = {"Atelectasis", "Cardiomegaly", "Consolidation", "Edema",

@@ -5,8 +5,8 @@
 
 #include "check.h"
 #include "core/log.h"
-#include "data/mscxr.h"
-#include "data/readers.h"
+#include "data/sources/mscxr.h"
+#include "data/sources/readers.h"
 #include "reader_testutil.h"
 
 static const char *CSV =

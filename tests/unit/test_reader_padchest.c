@@ -6,8 +6,8 @@
 
 #include "check.h"
 #include "core/fsutil.h"
-#include "data/boxtext.h"
-#include "data/readers.h"
+#include "data/instruct/boxtext.h"
+#include "data/sources/readers.h"
 
 static void put(const char *root, const char *rel, const char *text) {
     char *p = rv_path_join(root, rel), *d = rv_path_dirname(p);

@@ -7,7 +7,7 @@
 
 #include "check.h"
 #include "core/fsutil.h"
-#include "data/readers.h"
+#include "data/sources/readers.h"
 #include "io/dicom.h"
 #include "io/image.h"
 

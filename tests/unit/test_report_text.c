@@ -4,7 +4,7 @@
 
 #include "check.h"
 #include "core/error.h"
-#include "data/report_text.h"
+#include "data/sources/report_text.h"
 
 static void check_take(char *got, const char *want, int line) {
     if (!want) {

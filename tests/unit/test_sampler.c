@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "data/sampler.h"
+#include "data/loader/sampler.h"
 
 #define N 103
 #define B 4

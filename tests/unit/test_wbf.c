@@ -1,8 +1,8 @@
 /* VinDr weighted box fusion (data.md §5.3). Expected values are hand calculations:
  * float32 means written out as the float32 value of each step. */
 #include "check.h"
-#include "data/boxtext.h"
-#include "data/wbf.h"
+#include "data/instruct/boxtext.h"
+#include "data/sources/wbf.h"
 
 static rv_box B(double a, double b, double c, double d) {
     rv_box x = {{a, b, c, d}, 0};

@@ -1,0 +1,353 @@
+#include "data/instruct/blocks.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/rng.h"
+#include "data/instruct/instruction.h"
+#include "data/instruct/llava.h"
+
+void rv_sources_free(rv_sources *s) {
+    for (size_t i = 0; i < s->n; i++) rv_dataset_free(s->ds[i]);
+    free(s->ds);
+    s->ds = NULL;
+    s->n = 0;
+}
+
+void rv_cellset_free(rv_cellset *s) {
+    for (size_t i = 0; i < s->nblocks; i++) {
+        free(s->blocks[i].name);
+        free(s->blocks[i].prefix);
+        free(s->blocks[i].sources);
+    }
+    free(s->blocks);
+    free(s->cells);
+    memset(s, 0, sizeof *s);
+}
+
+static void keep_ds(rv_sources *src, rv_dataset *d) {
+    src->ds = rv_xrealloc(src->ds, (src->n + 1) * sizeof *src->ds);
+    src->ds[src->n++] = d;
+}
+
+/* Whether an item can make a cell (P10: no box left; no usable conversation turn). */
+static bool usable(const rv_dataset *d, const rv_item *it, size_t *malformed) {
+    switch (d->task) {
+    case RV_TASK_REPORT: return it->text != NULL;
+    case RV_TASK_CLASSIFY: return true;
+    case RV_TASK_ANATOMY: return it->nregions > 0;
+    case RV_TASK_ABN_GROUND:
+    case RV_TASK_PHRASE: return it->text != NULL && it->nboxes > 0;
+    case RV_TASK_DETECT: return it->nboxes == 0 || it->nboxes == it->nlabels;
+    case RV_TASK_CONV:
+    case RV_TASK_GCONV: return it->conversation && rv_llava_count_turns(it->conversation, malformed) > 0;
+    default: return false;
+    }
+}
+
+/* A block's source: the usable items of one or more datasets, concatenated. */
+typedef struct pool {
+    rv_cellref *r;
+    size_t n;
+    rv_sb names;
+} pool;
+
+static void pool_add(pool *p, const rv_dataset *d, size_t *dropped) {
+    if (!d) return;
+    if (!p->names.s) rv_sb_init(&p->names);
+    if (p->names.len) rv_sb_puts(&p->names, "+");
+    rv_sb_puts(&p->names, d->name);
+    size_t malformed = 0, drop = 0;
+    p->r = rv_xrealloc(p->r, (p->n + d->n + 1) * sizeof *p->r);
+    for (size_t i = 0; i < d->n; i++) {
+        if (!usable(d, &d->items[i], &malformed)) { drop++; continue; }
+        p->r[p->n].ds = d;
+        p->r[p->n].item = i;
+        p->r[p->n].block = 0;
+        p->n++;
+    }
+    if (drop)
+        rv_warn0("%s: %zu of %zu samples dropped (no box left after fusion, or no usable conversation turn; data.md P10/P18)",
+                 d->name, drop, d->n);
+    if (malformed) rv_warn0("%s: %zu malformed conversation turns skipped", d->name, malformed);
+    *dropped += drop;
+}
+
+/* Appends one block: a permutation of the pool (or its order when perm is false), truncated to max. */
+static void add_block(rv_cellset *s, const char *name, const char *prefix, rv_task task, const pool *p, bool perm,
+                      size_t max, uint64_t seed) {
+    s->blocks = rv_xrealloc(s->blocks, (s->nblocks + 1) * sizeof *s->blocks);
+    rv_block *b = &s->blocks[s->nblocks];
+    b->name = rv_xstrdup(name);
+    b->prefix = rv_xstrdup(prefix);
+    b->task = task;
+    b->sources = rv_xstrdup(p->names.len ? p->names.s : "-");
+    b->first = s->ncells;
+    size_t n = p->n;
+    size_t *idx = rv_xmalloc((n ? n : 1) * sizeof *idx);
+    if (perm) {
+        rv_rng r;
+        char *pn = rv_xasprintf("perm:%s", name);
+        rv_rng_init(&r, seed, rv_hash32(pn), 0);
+        free(pn);
+        rv_rng_permutation(&r, idx, n);
+    } else {
+        for (size_t i = 0; i < n; i++) idx[i] = i;
+    }
+    size_t cnt = (max && max < n) ? max : n;
+    b->count = cnt;
+    s->cells = rv_xrealloc(s->cells, (s->ncells + cnt + 1) * sizeof *s->cells);
+    for (size_t i = 0; i < cnt; i++) {
+        s->cells[s->ncells] = p->r[idx[i]];
+        s->cells[s->ncells].block = (uint32_t)s->nblocks;
+        s->ncells++;
+    }
+    free(idx);
+    s->nblocks++;
+}
+
+/* Repeated block: reps permutations, block names "<base>/<k>", prefixes from fmt or fixed. */
+static void add_reps(rv_cellset *s, const char *base, const char *prefix_fmt, bool numbered, int reps, rv_task task,
+                     const pool *p, uint64_t seed) {
+    for (int k = 1; k <= reps; k++) {
+        char *name = rv_xasprintf("%s/%d", base, k);
+        char *prefix = numbered ? rv_xasprintf("%s%d", prefix_fmt, k) : rv_xstrdup(prefix_fmt);
+        add_block(s, name, prefix, task, p, true, 0, seed);
+        free(name);
+        free(prefix);
+    }
+}
+
+static bool present(const rv_reader_ctx *c, rv_source s, const char *block) {
+    if (rv_source_present(c, s)) return true;
+    rv_info0("instruct: %s: source %s absent under %s; 0 cells", block, rv_source_name(s), c->data_dir);
+    return false;
+}
+
+static bool present_mimic(const rv_reader_ctx *c, rv_source s, const char *block) {
+    return present(c, RV_SRC_MIMIC, block) && (s == RV_SRC_MIMIC || present(c, s, block));
+}
+
+#define READ(call)                                                                                                  \
+    do {                                                                                                            \
+        if ((call) != 0) goto fail;                                                                                 \
+    } while (0)
+
+int rv_build_train(const rv_reader_ctx *c, const rv_build_opts *o, rv_sources *src, rv_cellset *out, rv_err *err) {
+    memset(out, 0, sizeof *out);
+    rv_dataset *a = NULL, *b = NULL;
+    pool p = {0};
+    const uint64_t seed = o->seed;
+#define RESET_POOL() do { free(p.r); rv_sb_free(&p.names); memset(&p, 0, sizeof p); a = b = NULL; } while (0)
+
+    /* 1-5: VinDr-CXR detection x2, single-label grounding x3 (one prefix, P17). */
+    if (present(c, RV_SRC_VINDR, "vindr-cxr-train")) {
+        READ(rv_read_vindr(c, "train", false, &a, err));
+        keep_ds(src, a);
+        pool_add(&p, a, &out->dropped);
+        add_reps(out, "vindr-cxr-train", "vindr-cxr-train", true, 2, RV_TASK_DETECT, &p, seed);
+        RESET_POOL();
+        READ(rv_read_vindr(c, "train", true, &a, err));
+        keep_ds(src, a);
+        pool_add(&p, a, &out->dropped);
+        add_reps(out, "vindr-cxr-mono-train", "vindr-cxr-mono-train1", false, 3, RV_TASK_ABN_GROUND, &p, seed);
+        RESET_POOL();
+    }
+    /* 6-8: MS-CXR phrase grounding on MIMIC train + validate. */
+    if (present_mimic(c, RV_SRC_MSCXR, "mscxr-train")) {
+        READ(rv_read_mscxr(c, "train", &a, err));
+        keep_ds(src, a);
+        READ(rv_read_mscxr(c, "validate", &b, err));
+        keep_ds(src, b);
+        pool_add(&p, a, &out->dropped);
+        pool_add(&p, b, &out->dropped);
+        add_reps(out, "mscxr-train", "mscxr-train", true, 3, RV_TASK_PHRASE, &p, seed);
+        RESET_POOL();
+    }
+    /* 9-10: PadChest-GR phrase grounding, train + validation. */
+    if (present(c, RV_SRC_PADCHEST, "padchest-train")) {
+        READ(rv_read_padchest_phrases(c, "train", &a, err));
+        keep_ds(src, a);
+        READ(rv_read_padchest_phrases(c, "validation", &b, err));
+        keep_ds(src, b);
+        pool_add(&p, a, &out->dropped);
+        pool_add(&p, b, &out->dropped);
+        add_reps(out, "padchest-train", "padchest-train", true, 2, RV_TASK_PHRASE, &p, seed);
+        RESET_POOL();
+    }
+    /* 11: MIMIC report generation (train, frontal, filtered reports). */
+    if (present(c, RV_SRC_MIMIC, "mimic-train")) {
+        rv_mimic_query q = {.split = "train", .only_frontal = true, .filtered_reports = true, .task = RV_TASK_REPORT};
+        READ(rv_read_mimic(c, &q, &a, err));
+        keep_ds(src, a);
+        pool_add(&p, a, &out->dropped);
+        add_block(out, "mimic-train", "mimic-train", RV_TASK_REPORT, &p, true, 0, seed);
+        RESET_POOL();
+    }
+    /* 12: CheXpert-Plus report generation. */
+    if (present(c, RV_SRC_CHEXPERT_PLUS, "chexpertplus-train")) {
+        READ(rv_read_chexpert_plus(c, "train", &a, err));
+        keep_ds(src, a);
+        pool_add(&p, a, &out->dropped);
+        add_block(out, "chexpertplus-train", "chexpertplus-train", RV_TASK_REPORT, &p, true, 0, seed);
+        RESET_POOL();
+    }
+    /* 13: Chest ImaGenome anatomical grounding, the first N of one shuffled pass. */
+    if (present_mimic(c, RV_SRC_IMAGENOME, "chestima-train")) {
+        READ(rv_read_imagenome(c, "train", &a, err));
+        keep_ds(src, a);
+        pool_add(&p, a, &out->dropped);
+        add_block(out, "chestima-train", "chestima-train", RV_TASK_ANATOMY, &p, true, o->chestima_train_n, seed);
+        RESET_POOL();
+    }
+    /* 14: MIMIC classification (train, frontal, every study with a reports.csv row). */
+    if (present(c, RV_SRC_MIMIC, "mimic-labels-train")) {
+        rv_mimic_query q = {.split = "train", .only_frontal = true, .filtered_reports = false, .task = RV_TASK_CLASSIFY};
+        READ(rv_read_mimic(c, &q, &a, err));
+        keep_ds(src, a);
+        pool_add(&p, a, &out->dropped);
+        add_block(out, "mimic-labels-train", "mimic-labels-train", RV_TASK_CLASSIFY, &p, true, 0, seed);
+        RESET_POOL();
+    }
+    /* 15: CheXpert classification. */
+    if (present(c, RV_SRC_CHEXPERT, "chexpert-train")) {
+        READ(rv_read_chexpert(c, "train", &a, err));
+        keep_ds(src, a);
+        pool_add(&p, a, &out->dropped);
+        add_block(out, "chexpert-train", "chexpert-train", RV_TASK_CLASSIFY, &p, true, 0, seed);
+        RESET_POOL();
+    }
+    /* 16: MIMIC standard conversations (all views, P16). */
+    if (present(c, RV_SRC_MIMIC, "conv-train")) {
+        rv_mimic_query q = {.split = "train", .only_frontal = false, .filtered_reports = true, .task = RV_TASK_CONV,
+                            .conv_split = "train"};
+        READ(rv_read_mimic(c, &q, &a, err));
+        keep_ds(src, a);
+        pool_add(&p, a, &out->dropped);
+        add_block(out, "conv-train", "conv-train", RV_TASK_CONV, &p, true, 0, seed);
+        RESET_POOL();
+    }
+    /* 17-20: MIMIC grounded conversations (MS-CXR images). */
+    if (present_mimic(c, RV_SRC_MSCXR, "conv-grounded-train")) {
+        rv_mimic_query q = {.split = "train", .only_frontal = true, .filtered_reports = true, .task = RV_TASK_GCONV,
+                            .conv_split = "train"};
+        READ(rv_read_mimic(c, &q, &a, err));
+        keep_ds(src, a);
+        pool_add(&p, a, &out->dropped);
+        add_reps(out, "conv-grounded-train", "conv-grounded-train", true, 4, RV_TASK_GCONV, &p, seed);
+        RESET_POOL();
+    }
+    /* 21-24: PadChest-GR grounded conversations, train + validation. */
+    if (present(c, RV_SRC_PADCHEST, "conv-grounded-padchest-train")) {
+        READ(rv_read_padchest_conversations(c, "train", &a, err));
+        keep_ds(src, a);
+        READ(rv_read_padchest_conversations(c, "validation", &b, err));
+        keep_ds(src, b);
+        pool_add(&p, a, &out->dropped);
+        pool_add(&p, b, &out->dropped);
+        add_reps(out, "conv-grounded-padchest-train", "conv-grounded-padchest-train", true, 4, RV_TASK_GCONV, &p, seed);
+        RESET_POOL();
+    }
+    RESET_POOL();
+    return 0;
+fail:
+    RESET_POOL();
+    rv_cellset_free(out);
+    return -1;
+#undef RESET_POOL
+}
+
+int rv_build_test(const rv_reader_ctx *c, const rv_build_opts *o, rv_task task, rv_sources *src, rv_cellset *out,
+                  rv_err *err) {
+    memset(out, 0, sizeof *out);
+    rv_dataset *a = NULL;
+    const char *tn = rv_task_name(task);
+    bool have = false;
+    switch (task) {
+    case RV_TASK_REPORT:
+        if ((have = present(c, RV_SRC_MIMIC, tn))) {
+            rv_mimic_query q = {.split = "test", .only_frontal = true, .filtered_reports = true, .task = RV_TASK_REPORT};
+            READ(rv_read_mimic(c, &q, &a, err));
+        }
+        break;
+    case RV_TASK_CLASSIFY:
+        if ((have = present(c, RV_SRC_CHEXPERT, tn))) READ(rv_read_chexpert(c, "test", &a, err));
+        break;
+    case RV_TASK_ANATOMY:
+        if ((have = present_mimic(c, RV_SRC_IMAGENOME, tn))) READ(rv_read_imagenome(c, "test", &a, err));
+        break;
+    case RV_TASK_ABN_GROUND:
+    case RV_TASK_DETECT:
+        if ((have = present(c, RV_SRC_VINDR, tn))) READ(rv_read_vindr(c, "test", task == RV_TASK_ABN_GROUND, &a, err));
+        break;
+    case RV_TASK_PHRASE:
+        if ((have = present_mimic(c, RV_SRC_MSCXR, tn))) READ(rv_read_mscxr(c, "test", &a, err));
+        break;
+    case RV_TASK_CONV:
+    case RV_TASK_GCONV:
+        if ((have = present_mimic(c, task == RV_TASK_GCONV ? RV_SRC_MSCXR : RV_SRC_MIMIC, tn))) {
+            rv_mimic_query q = {.split = "test", .only_frontal = true, .filtered_reports = true, .task = task,
+                                .conv_split = "test"};
+            READ(rv_read_mimic(c, &q, &a, err));
+        }
+        break;
+    default:
+        return rv_fail(err, "instruct: no test set for task %d", (int)task);
+    }
+    pool p = {0};
+    if (have) {
+        keep_ds(src, a);
+        pool_add(&p, a, &out->dropped);
+    }
+    char *name = rv_xasprintf("test/%s", tn);
+    /* Evaluation iterates the test sets unshuffled (data.md §10); the cap keeps the first N. */
+    add_block(out, name, tn, task, &p, false, o->test_max[task], o->seed);
+    free(name);
+    free(p.r);
+    if (p.names.s) rv_sb_free(&p.names);
+    return 0;
+fail:
+    rv_cellset_free(out);
+    return -1;
+}
+
+cJSON *rv_render_cell(const rv_cellset *s, size_t global, const rv_templates *t, uint64_t seed, rv_err *err) {
+    const rv_cellref *cr = &s->cells[global];
+    const rv_block *b = &s->blocks[cr->block];
+    const rv_dataset *d = cr->ds;
+    const rv_item *it = &d->items[cr->item];
+    rv_rng r;
+    rv_rng_init(&r, seed, rv_hash32(b->name), (uint32_t)global);
+    char *id = rv_xasprintf("%s_%zu", b->prefix, global);
+    rv_qa qa = {0};
+    int rc = 0;
+    cJSON *cell = NULL;
+    switch (d->task) {
+    case RV_TASK_REPORT: rc = rv_instr_report(t, &r, it->text, &qa, err); break;
+    case RV_TASK_CLASSIFY: rc = rv_instr_classify(t, &r, it->labels, it->nlabels, &qa, err); break;
+    case RV_TASK_ANATOMY: {
+        /* Upstream picks one region per __getitem__, before the template draws. */
+        const rv_region *reg = &it->regions[rv_rng_below(&r, (uint32_t)it->nregions)];
+        rc = rv_instr_location(t, &r, &reg->box, 1, reg->name, &qa, err);
+        break;
+    }
+    case RV_TASK_ABN_GROUND: rc = rv_instr_location(t, &r, it->boxes, it->nboxes, it->text, &qa, err); break;
+    case RV_TASK_DETECT: rc = rv_instr_detect(t, &r, it->boxes, it->nboxes, it->labels, it->nlabels, &qa, err); break;
+    case RV_TASK_PHRASE: rc = rv_instr_phrase(t, &r, it->boxes, it->nboxes, it->text, &qa, err); break;
+    case RV_TASK_CONV:
+    case RV_TASK_GCONV:
+        cell = rv_llava_cell_conv(it->image, it->conversation, id, it->labels, it->nlabels, it->has_labels_field,
+                                  d->pathologies);
+        if (!cell) rc = rv_fail(err, "no usable conversation turn");
+        break;
+    default: rc = rv_fail(err, "unknown task"); break;
+    }
+    if (rc == 0 && !cell)
+        cell = rv_llava_cell_qa(it->image, qa.question, qa.answer, id, it->labels, it->nlabels, it->has_labels_field,
+                                d->pathologies);
+    if (rc != 0) rv_fail_wrap(err, "%s (%s, record %s)", id, d->name, it->id ? it->id : "?");
+    rv_qa_free(&qa);
+    free(id);
+    return rc == 0 ? cell : NULL;
+}
