@@ -134,128 +134,123 @@ static bool present_mimic(const rv_reader_ctx *c, rv_source s, const char *block
         if ((call) != 0) goto fail;                                                                                 \
     } while (0)
 
+/* One reader call feeding a block's pool. */
+typedef enum reader_id {
+    RD_VINDR, RD_VINDR_MONO, RD_MSCXR, RD_PADCHEST_PHRASES, RD_PADCHEST_CONV, RD_MIMIC, RD_CHEXPERT,
+    RD_CHEXPERT_PLUS, RD_IMAGENOME,
+} reader_id;
+
+typedef struct read_spec {
+    reader_id reader;
+    const char *split;     /* the reader's split argument (RD_MIMIC: in mimic instead) */
+    rv_mimic_query mimic;  /* RD_MIMIC only */
+} read_spec;
+
+static int run_read(const rv_reader_ctx *c, const read_spec *r, rv_dataset **out, rv_err *err) {
+    switch (r->reader) {
+    case RD_VINDR: return rv_read_vindr(c, r->split, false, out, err);
+    case RD_VINDR_MONO: return rv_read_vindr(c, r->split, true, out, err);
+    case RD_MSCXR: return rv_read_mscxr(c, r->split, out, err);
+    case RD_PADCHEST_PHRASES: return rv_read_padchest_phrases(c, r->split, out, err);
+    case RD_PADCHEST_CONV: return rv_read_padchest_conversations(c, r->split, out, err);
+    case RD_MIMIC: return rv_read_mimic(c, &r->mimic, out, err);
+    case RD_CHEXPERT: return rv_read_chexpert(c, r->split, out, err);
+    case RD_CHEXPERT_PLUS: return rv_read_chexpert_plus(c, r->split, out, err);
+    case RD_IMAGENOME: return rv_read_imagenome(c, r->split, out, err);
+    }
+    return rv_fail(err, "instruct: unknown reader %d", (int)r->reader);
+}
+
+/* One row of the SFT mix (data.md §9.1): the pool read from up to two datasets, then `reps`
+ * permutations of it. reps == 1 makes one block named `name`; reps > 1 makes blocks
+ * "<name>/1".."<name>/<reps>", with prefix "<prefix><k>" when numbered, else `prefix` for all
+ * (VinDr mono keeps one prefix, P17). */
+typedef struct mix_row {
+    const char *name, *prefix;
+    bool numbered;
+    int reps;
+    rv_task task;
+    rv_source source;        /* must be present under DATA_DIR, */
+    bool needs_mimic;        /* and MIMIC-CXR first (its table carries the images) */
+    const char *present_as;  /* label of the presence check; consecutive rows sharing it check once */
+    bool capped;             /* keep the first instruct.chestima_train_n cells of the permutation */
+    int nread;
+    read_spec read[2];
+} mix_row;
+
+#define MIMIC_TRAIN(frontal, filtered, t, conv) \
+    {RD_MIMIC, NULL, {.split = "train", .only_frontal = frontal, .filtered_reports = filtered, .task = t, .conv_split = conv}}
+
+/* The 24 train blocks in upstream order (comments: block numbers). */
+static const mix_row train_mix[] = {
+    /* 1-2: VinDr-CXR detection; 3-5: single-label grounding (one source check for both). */
+    {"vindr-cxr-train", "vindr-cxr-train", true, 2, RV_TASK_DETECT, RV_SRC_VINDR, false, "vindr-cxr-train", false,
+     1, {{RD_VINDR, "train", {0}}}},
+    {"vindr-cxr-mono-train", "vindr-cxr-mono-train1", false, 3, RV_TASK_ABN_GROUND, RV_SRC_VINDR, false,
+     "vindr-cxr-train", false, 1, {{RD_VINDR_MONO, "train", {0}}}},
+    /* 6-8: MS-CXR phrase grounding on MIMIC train + validate. */
+    {"mscxr-train", "mscxr-train", true, 3, RV_TASK_PHRASE, RV_SRC_MSCXR, true, "mscxr-train", false,
+     2, {{RD_MSCXR, "train", {0}}, {RD_MSCXR, "validate", {0}}}},
+    /* 9-10: PadChest-GR phrase grounding, train + validation. */
+    {"padchest-train", "padchest-train", true, 2, RV_TASK_PHRASE, RV_SRC_PADCHEST, false, "padchest-train", false,
+     2, {{RD_PADCHEST_PHRASES, "train", {0}}, {RD_PADCHEST_PHRASES, "validation", {0}}}},
+    /* 11: MIMIC report generation (train, frontal, filtered reports). */
+    {"mimic-train", "mimic-train", false, 1, RV_TASK_REPORT, RV_SRC_MIMIC, false, "mimic-train", false,
+     1, {MIMIC_TRAIN(true, true, RV_TASK_REPORT, NULL)}},
+    /* 12: CheXpert-Plus report generation. */
+    {"chexpertplus-train", "chexpertplus-train", false, 1, RV_TASK_REPORT, RV_SRC_CHEXPERT_PLUS, false,
+     "chexpertplus-train", false, 1, {{RD_CHEXPERT_PLUS, "train", {0}}}},
+    /* 13: Chest ImaGenome anatomical grounding, the first N of one shuffled pass. */
+    {"chestima-train", "chestima-train", false, 1, RV_TASK_ANATOMY, RV_SRC_IMAGENOME, true, "chestima-train", true,
+     1, {{RD_IMAGENOME, "train", {0}}}},
+    /* 14: MIMIC classification (train, frontal, every study with a reports.csv row). */
+    {"mimic-labels-train", "mimic-labels-train", false, 1, RV_TASK_CLASSIFY, RV_SRC_MIMIC, false,
+     "mimic-labels-train", false, 1, {MIMIC_TRAIN(true, false, RV_TASK_CLASSIFY, NULL)}},
+    /* 15: CheXpert classification. */
+    {"chexpert-train", "chexpert-train", false, 1, RV_TASK_CLASSIFY, RV_SRC_CHEXPERT, false, "chexpert-train", false,
+     1, {{RD_CHEXPERT, "train", {0}}}},
+    /* 16: MIMIC standard conversations (all views, P16). */
+    {"conv-train", "conv-train", false, 1, RV_TASK_CONV, RV_SRC_MIMIC, false, "conv-train", false,
+     1, {MIMIC_TRAIN(false, true, RV_TASK_CONV, "train")}},
+    /* 17-20: MIMIC grounded conversations (MS-CXR images). */
+    {"conv-grounded-train", "conv-grounded-train", true, 4, RV_TASK_GCONV, RV_SRC_MSCXR, true, "conv-grounded-train",
+     false, 1, {MIMIC_TRAIN(true, true, RV_TASK_GCONV, "train")}},
+    /* 21-24: PadChest-GR grounded conversations, train + validation. */
+    {"conv-grounded-padchest-train", "conv-grounded-padchest-train", true, 4, RV_TASK_GCONV, RV_SRC_PADCHEST, false,
+     "conv-grounded-padchest-train", false,
+     2, {{RD_PADCHEST_CONV, "train", {0}}, {RD_PADCHEST_CONV, "validation", {0}}}},
+};
+#undef MIMIC_TRAIN
+
 int rv_build_train(const rv_reader_ctx *c, const rv_build_opts *o, rv_sources *src, rv_cellset *out, rv_err *err) {
     memset(out, 0, sizeof *out);
-    rv_dataset *a = NULL, *b = NULL;
-    pool p = {0};
-    const uint64_t seed = o->seed;
-#define RESET_POOL() do { free(p.r); rv_sb_free(&p.names); memset(&p, 0, sizeof p); a = b = NULL; } while (0)
-
-    /* 1-5: VinDr-CXR detection x2, single-label grounding x3 (one prefix, P17). */
-    if (present(c, RV_SRC_VINDR, "vindr-cxr-train")) {
-        READ(rv_read_vindr(c, "train", false, &a, err));
-        keep_ds(src, a);
-        pool_add(&p, a, &out->dropped);
-        add_reps(out, "vindr-cxr-train", "vindr-cxr-train", true, 2, RV_TASK_DETECT, &p, seed);
-        RESET_POOL();
-        READ(rv_read_vindr(c, "train", true, &a, err));
-        keep_ds(src, a);
-        pool_add(&p, a, &out->dropped);
-        add_reps(out, "vindr-cxr-mono-train", "vindr-cxr-mono-train1", false, 3, RV_TASK_ABN_GROUND, &p, seed);
-        RESET_POOL();
+    const char *checked = NULL; /* present_as of the last presence check, and its answer */
+    bool have = false;
+    for (size_t i = 0; i < sizeof train_mix / sizeof *train_mix; i++) {
+        const mix_row *m = &train_mix[i];
+        if (!checked || strcmp(checked, m->present_as) != 0) {
+            checked = m->present_as;
+            have = m->needs_mimic ? present_mimic(c, m->source, m->present_as) : present(c, m->source, m->present_as);
+        }
+        if (!have) continue;
+        rv_dataset *ds[2] = {NULL, NULL};
+        for (int r = 0; r < m->nread; r++) {
+            if (run_read(c, &m->read[r], &ds[r], err) != 0) {
+                rv_cellset_free(out);
+                return -1;
+            }
+            keep_ds(src, ds[r]);
+        }
+        pool p = {0};
+        for (int r = 0; r < m->nread; r++) pool_add(&p, ds[r], &out->dropped);
+        if (m->reps == 1)
+            add_block(out, m->name, m->prefix, m->task, &p, true, m->capped ? o->chestima_train_n : 0, o->seed);
+        else
+            add_reps(out, m->name, m->prefix, m->numbered, m->reps, m->task, &p, o->seed);
+        free(p.r);
+        rv_sb_free(&p.names);
     }
-    /* 6-8: MS-CXR phrase grounding on MIMIC train + validate. */
-    if (present_mimic(c, RV_SRC_MSCXR, "mscxr-train")) {
-        READ(rv_read_mscxr(c, "train", &a, err));
-        keep_ds(src, a);
-        READ(rv_read_mscxr(c, "validate", &b, err));
-        keep_ds(src, b);
-        pool_add(&p, a, &out->dropped);
-        pool_add(&p, b, &out->dropped);
-        add_reps(out, "mscxr-train", "mscxr-train", true, 3, RV_TASK_PHRASE, &p, seed);
-        RESET_POOL();
-    }
-    /* 9-10: PadChest-GR phrase grounding, train + validation. */
-    if (present(c, RV_SRC_PADCHEST, "padchest-train")) {
-        READ(rv_read_padchest_phrases(c, "train", &a, err));
-        keep_ds(src, a);
-        READ(rv_read_padchest_phrases(c, "validation", &b, err));
-        keep_ds(src, b);
-        pool_add(&p, a, &out->dropped);
-        pool_add(&p, b, &out->dropped);
-        add_reps(out, "padchest-train", "padchest-train", true, 2, RV_TASK_PHRASE, &p, seed);
-        RESET_POOL();
-    }
-    /* 11: MIMIC report generation (train, frontal, filtered reports). */
-    if (present(c, RV_SRC_MIMIC, "mimic-train")) {
-        rv_mimic_query q = {.split = "train", .only_frontal = true, .filtered_reports = true, .task = RV_TASK_REPORT};
-        READ(rv_read_mimic(c, &q, &a, err));
-        keep_ds(src, a);
-        pool_add(&p, a, &out->dropped);
-        add_block(out, "mimic-train", "mimic-train", RV_TASK_REPORT, &p, true, 0, seed);
-        RESET_POOL();
-    }
-    /* 12: CheXpert-Plus report generation. */
-    if (present(c, RV_SRC_CHEXPERT_PLUS, "chexpertplus-train")) {
-        READ(rv_read_chexpert_plus(c, "train", &a, err));
-        keep_ds(src, a);
-        pool_add(&p, a, &out->dropped);
-        add_block(out, "chexpertplus-train", "chexpertplus-train", RV_TASK_REPORT, &p, true, 0, seed);
-        RESET_POOL();
-    }
-    /* 13: Chest ImaGenome anatomical grounding, the first N of one shuffled pass. */
-    if (present_mimic(c, RV_SRC_IMAGENOME, "chestima-train")) {
-        READ(rv_read_imagenome(c, "train", &a, err));
-        keep_ds(src, a);
-        pool_add(&p, a, &out->dropped);
-        add_block(out, "chestima-train", "chestima-train", RV_TASK_ANATOMY, &p, true, o->chestima_train_n, seed);
-        RESET_POOL();
-    }
-    /* 14: MIMIC classification (train, frontal, every study with a reports.csv row). */
-    if (present(c, RV_SRC_MIMIC, "mimic-labels-train")) {
-        rv_mimic_query q = {.split = "train", .only_frontal = true, .filtered_reports = false, .task = RV_TASK_CLASSIFY};
-        READ(rv_read_mimic(c, &q, &a, err));
-        keep_ds(src, a);
-        pool_add(&p, a, &out->dropped);
-        add_block(out, "mimic-labels-train", "mimic-labels-train", RV_TASK_CLASSIFY, &p, true, 0, seed);
-        RESET_POOL();
-    }
-    /* 15: CheXpert classification. */
-    if (present(c, RV_SRC_CHEXPERT, "chexpert-train")) {
-        READ(rv_read_chexpert(c, "train", &a, err));
-        keep_ds(src, a);
-        pool_add(&p, a, &out->dropped);
-        add_block(out, "chexpert-train", "chexpert-train", RV_TASK_CLASSIFY, &p, true, 0, seed);
-        RESET_POOL();
-    }
-    /* 16: MIMIC standard conversations (all views, P16). */
-    if (present(c, RV_SRC_MIMIC, "conv-train")) {
-        rv_mimic_query q = {.split = "train", .only_frontal = false, .filtered_reports = true, .task = RV_TASK_CONV,
-                            .conv_split = "train"};
-        READ(rv_read_mimic(c, &q, &a, err));
-        keep_ds(src, a);
-        pool_add(&p, a, &out->dropped);
-        add_block(out, "conv-train", "conv-train", RV_TASK_CONV, &p, true, 0, seed);
-        RESET_POOL();
-    }
-    /* 17-20: MIMIC grounded conversations (MS-CXR images). */
-    if (present_mimic(c, RV_SRC_MSCXR, "conv-grounded-train")) {
-        rv_mimic_query q = {.split = "train", .only_frontal = true, .filtered_reports = true, .task = RV_TASK_GCONV,
-                            .conv_split = "train"};
-        READ(rv_read_mimic(c, &q, &a, err));
-        keep_ds(src, a);
-        pool_add(&p, a, &out->dropped);
-        add_reps(out, "conv-grounded-train", "conv-grounded-train", true, 4, RV_TASK_GCONV, &p, seed);
-        RESET_POOL();
-    }
-    /* 21-24: PadChest-GR grounded conversations, train + validation. */
-    if (present(c, RV_SRC_PADCHEST, "conv-grounded-padchest-train")) {
-        READ(rv_read_padchest_conversations(c, "train", &a, err));
-        keep_ds(src, a);
-        READ(rv_read_padchest_conversations(c, "validation", &b, err));
-        keep_ds(src, b);
-        pool_add(&p, a, &out->dropped);
-        pool_add(&p, b, &out->dropped);
-        add_reps(out, "conv-grounded-padchest-train", "conv-grounded-padchest-train", true, 4, RV_TASK_GCONV, &p, seed);
-        RESET_POOL();
-    }
-    RESET_POOL();
     return 0;
-fail:
-    RESET_POOL();
-    rv_cellset_free(out);
-    return -1;
-#undef RESET_POOL
 }
 
 int rv_build_test(const rv_reader_ctx *c, const rv_build_opts *o, rv_task task, rv_sources *src, rv_cellset *out,

@@ -2,8 +2,8 @@
  * block, how often it repeats, and the cell order. Every rank builds the same cell list (the
  * readers are cheap); rendering a cell depends only on (seed, block, global index), never on
  * the rank count. */
-#ifndef RADVLM_DATA_BLOCKS_H
-#define RADVLM_DATA_BLOCKS_H
+#ifndef RADVLM_DATA_INSTRUCT_BLOCKS_H
+#define RADVLM_DATA_INSTRUCT_BLOCKS_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* Box text as the instruction answers show it (data.md §0.2) and as the LLM conversation
  * prompts show it (process_sbb, §11.2). */
-#ifndef RADVLM_DATA_BOXTEXT_H
-#define RADVLM_DATA_BOXTEXT_H
+#ifndef RADVLM_DATA_INSTRUCT_BOXTEXT_H
+#define RADVLM_DATA_INSTRUCT_BOXTEXT_H
 
 #include <stddef.h>
 

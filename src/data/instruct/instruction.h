@@ -1,7 +1,7 @@
 /* Instruction generators (data.md §8) with upstream's label normalisation (§0.3) and RNG draw
  * order (§0.4). Each returns a question/answer pair (malloc'd strings, no "<image>\n"). */
-#ifndef RADVLM_DATA_INSTRUCTION_H
-#define RADVLM_DATA_INSTRUCTION_H
+#ifndef RADVLM_DATA_INSTRUCT_INSTRUCTION_H
+#define RADVLM_DATA_INSTRUCT_INSTRUCTION_H
 
 #include <stddef.h>
 

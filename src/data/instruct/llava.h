@@ -1,8 +1,8 @@
 /* LLaVA cells (data.md §9.2) and the byte layout of Python json.dump(list, indent=4)
  * (ensure_ascii) for a list of cells, assembled from per-cell pieces so that ranks can render
  * disjoint slices and rank 0 only concatenates. */
-#ifndef RADVLM_DATA_LLAVA_H
-#define RADVLM_DATA_LLAVA_H
+#ifndef RADVLM_DATA_INSTRUCT_LLAVA_H
+#define RADVLM_DATA_INSTRUCT_LLAVA_H
 
 #include <stdbool.h>
 #include <stddef.h>

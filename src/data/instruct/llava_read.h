@@ -2,8 +2,8 @@
  * llava/ JSON files) into the same cell model the builder renders (data.md §9.2): a JSON array of
  * cells {"image", "conversations": [{"from", "value"}...], "id", "labels"?, ...}. Malformed
  * cells are reported through data.on_bad_record and removed; the rest are kept in order. */
-#ifndef RADVLM_DATA_LLAVA_READ_H
-#define RADVLM_DATA_LLAVA_READ_H
+#ifndef RADVLM_DATA_INSTRUCT_LLAVA_READ_H
+#define RADVLM_DATA_INSTRUCT_LLAVA_READ_H
 
 #include <cjson/cJSON.h>
 

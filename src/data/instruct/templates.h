@@ -1,8 +1,8 @@
 /* Instruction templates as data (data/templates/instructions.json): several phrasings per
  * task, same structure as upstream (data.md §8), our own wording. The default file is built
  * into the binary; data.templates names a replacement file. */
-#ifndef RADVLM_DATA_TEMPLATES_H
-#define RADVLM_DATA_TEMPLATES_H
+#ifndef RADVLM_DATA_INSTRUCT_TEMPLATES_H
+#define RADVLM_DATA_INSTRUCT_TEMPLATES_H
 
 #include <stddef.h>
 

@@ -4,8 +4,8 @@
  * the same global order without communicating, and a saved cursor (epoch, step) resumes it
  * exactly. The tail that does not fill a global batch is dropped (a different tail each
  * epoch, since the shuffle changes). */
-#ifndef RADVLM_DATA_SAMPLER_H
-#define RADVLM_DATA_SAMPLER_H
+#ifndef RADVLM_DATA_LOADER_SAMPLER_H
+#define RADVLM_DATA_LOADER_SAMPLER_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -2,8 +2,8 @@
  * one row per DICOM, in upstream order (chexpert CSV rows, each fanned out to its DICOMs in
  * metadata order), restricted to the official split and to studies with a reports.csv row.
  * Internal to src/data. */
-#ifndef RADVLM_DATA_MIMIC_TABLE_H
-#define RADVLM_DATA_MIMIC_TABLE_H
+#ifndef RADVLM_DATA_SOURCES_MIMIC_TABLE_H
+#define RADVLM_DATA_SOURCES_MIMIC_TABLE_H
 
 #include <stddef.h>
 #include <stdint.h>

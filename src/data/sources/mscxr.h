@@ -1,8 +1,8 @@
 /* MS-CXR sentence/box annotations (data.md §6): normalisation of
  * MS_CXR_Local_Alignment_v1.0.0.csv, the per-image JSON files it produces, and the index the
  * readers use (per-image JSON directory, or the CSV normalised in memory). */
-#ifndef RADVLM_DATA_MSCXR_H
-#define RADVLM_DATA_MSCXR_H
+#ifndef RADVLM_DATA_SOURCES_MSCXR_H
+#define RADVLM_DATA_SOURCES_MSCXR_H
 
 #include <stdbool.h>
 #include <stddef.h>

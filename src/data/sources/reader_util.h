@@ -1,8 +1,8 @@
 /* Helpers shared by the MIMIC-family and CheXpert readers: hash maps for the joins, pandas-like
  * cell parsing, and text files read as Python's open(path, "r") reads them. Internal to
  * src/data (not part of the reader interface). */
-#ifndef RADVLM_DATA_READER_UTIL_H
-#define RADVLM_DATA_READER_UTIL_H
+#ifndef RADVLM_DATA_SOURCES_READER_UTIL_H
+#define RADVLM_DATA_SOURCES_READER_UTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>

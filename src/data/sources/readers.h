@@ -2,8 +2,8 @@
  * Every rank may call a reader; the result depends only on the files, never on the rank.
  * Readers fail (err) when a required file or column is missing, and report bad records
  * through ctx->bad (skip or fatal by data.on_bad_record). */
-#ifndef RADVLM_DATA_READERS_H
-#define RADVLM_DATA_READERS_H
+#ifndef RADVLM_DATA_SOURCES_READERS_H
+#define RADVLM_DATA_SOURCES_READERS_H
 
 #include <stdbool.h>
 

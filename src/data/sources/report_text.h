@@ -1,7 +1,7 @@
 /* Report text when no LLM-filtered report exists (data.md §1.3, §3, §11.1): the raw text that
  * upstream feeds its GPT-4o filter, and an offline rule-based stand-in for that filter. */
-#ifndef RADVLM_DATA_REPORT_TEXT_H
-#define RADVLM_DATA_REPORT_TEXT_H
+#ifndef RADVLM_DATA_SOURCES_REPORT_TEXT_H
+#define RADVLM_DATA_SOURCES_REPORT_TEXT_H
 
 #include "data/sources/readers.h"
 

@@ -1,7 +1,7 @@
 /* What a source reader produces and the instruction builder consumes: one dataset per
  * (source, task, split), each a list of items in upstream order (data.md §1–§7). */
-#ifndef RADVLM_DATA_SAMPLE_H
-#define RADVLM_DATA_SAMPLE_H
+#ifndef RADVLM_DATA_SOURCES_SAMPLE_H
+#define RADVLM_DATA_SOURCES_SAMPLE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,8 +1,8 @@
 /* VinDr-CXR weighted box fusion (data.md §5.3): the behaviour of ensemble-boxes 1.0.9
  * weighted_boxes_fusion with one model, all scores 1, iou_thr 0.1, conf_type 'avg', followed
  * by upstream's round(c, 3). */
-#ifndef RADVLM_DATA_WBF_H
-#define RADVLM_DATA_WBF_H
+#ifndef RADVLM_DATA_SOURCES_WBF_H
+#define RADVLM_DATA_SOURCES_WBF_H
 
 #include <stddef.h>
 

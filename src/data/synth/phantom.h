@@ -3,8 +3,8 @@
  * upper abdomen) and findings drawn at known places. Everything is in pixels with the image's
  * top-left origin; the patient's right is on the image's left, as on a real PA film.
  * Deterministic: the same rv_rng state gives the same plan and the same pixels. */
-#ifndef RADVLM_DATA_PHANTOM_H
-#define RADVLM_DATA_PHANTOM_H
+#ifndef RADVLM_DATA_SYNTH_PHANTOM_H
+#define RADVLM_DATA_SYNTH_PHANTOM_H
 
 #include <stdbool.h>
 

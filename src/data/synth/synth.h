@@ -2,8 +2,8 @@
  * image is a pure function of (run seed, source, index): the findings drawn in its phantom,
  * its CheXpert-style labels, its report sentences and its boxes all come from that one
  * record, so every file written about an image agrees with its pixels. */
-#ifndef RADVLM_DATA_SYNTH_H
-#define RADVLM_DATA_SYNTH_H
+#ifndef RADVLM_DATA_SYNTH_SYNTH_H
+#define RADVLM_DATA_SYNTH_SYNTH_H
 
 #include <stdbool.h>
 #include <stdint.h>
