@@ -9,7 +9,7 @@
  *
  * A batch is n samples packed into one token stream (attention never crosses samples). Each
  * sample's ids already hold each image's placeholder run: rv_vlm_image_tokens says how long
- * the run is (rv_vlm_expand_placeholders does the expansion). Image rows replace the
+ * the run is (data/loader/placeholders.h does the expansion). Image rows replace the
  * placeholder positions in order (HF masked_scatter semantics); positions run 0..len-1 over
  * text and image rows alike. */
 #ifndef RADVLM_MODEL_VLM_H
@@ -63,13 +63,6 @@ int rv_vlm_image_tiles(const rv_model_cfg *c, int orig_h, int orig_w);
 /* Number of placeholder tokens one image occupies: with n_tiles == 1, grid^2 + 1 (base +
  * newline); otherwise base + unpadded (and anyres_max-capped) grid rows, each with a newline. */
 int rv_vlm_image_tokens(const rv_model_cfg *c, int n_tiles, int orig_h, int orig_w);
-/* Replaces each single image_token_id in ids (in order of images) with its run; the output
- * mask is 0 on the run (and copies mask_in elsewhere, or 1 when mask_in is NULL). out_ids and
- * out_mask are malloc'd. Fails when the placeholder count differs from n_images. */
-int rv_vlm_expand_placeholders(const rv_model_cfg *c, const int32_t *ids, const uint8_t *mask_in, int len,
-                               const rv_image *images, int n_images, int32_t **out_ids, uint8_t **out_mask,
-                               int *out_len, rv_err *err);
-
 /* ---- forward / backward ---- */
 
 typedef struct rv_vlm_pass rv_vlm_pass;

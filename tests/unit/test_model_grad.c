@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "core/rng.h"
+#include "data/loader/placeholders.h"
 #include "model/vlm.h"
 
 static void micro_cfg(rv_model_cfg *c, bool tie) {
@@ -78,7 +79,7 @@ static void make_batch(const rv_model_cfg *c, batch *b) {
         }
         rv_err e;
         int len;
-        if (rv_vlm_expand_placeholders(c, text, m, n, &b->img[s], 1, &b->ids[s], &b->mask[s], &len, &e))
+        if (rv_loader_expand_placeholders(c, text, m, n, &b->img[s], 1, &b->ids[s], &b->mask[s], &len, &e))
             fprintf(stderr, "%s\n", e.msg);
         if (s == 0) CHECK(len == 1 + 26 + 6);      /* the 26 image rows worked out above */
         if (s == 1) CHECK(len == 1 + 16 + 1 + 9); /* single tile: 16 patches + newline */

@@ -1,0 +1,65 @@
+#include "data/loader/shard_row.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/loader/placeholders.h"
+
+/* The tile list of one image, [n_tiles, 3, S, S]: base tile first (model.md §3 step 7), then the
+ * anyres grid tiles row-major, which is where issue F's tiling goes (rv_vlm_image_tiles gives
+ * their count, from orig_h/orig_w). */
+static int make_tiles(const rv_model_cfg *c, const rv_pixel_norm *n, const rv_shard_row *row, rv_loader_sample *out,
+                      rv_err *err) {
+    const int S = c->vision.image_size;
+    out->tiles = rv_xmalloc((size_t)3 * S * S * sizeof *out->tiles);
+    if (rv_pixels_base_tile(n, row->pixels, row->h, row->w, S, out->tiles, err) < 0) return -1;
+    out->image = (rv_image){.tiles = out->tiles, .n_tiles = 1, .orig_h = row->h, .orig_w = row->w};
+    return 0;
+}
+
+int rv_loader_sample_from_row(const rv_model_cfg *c, const rv_pixel_norm *n, const rv_shard_row *row,
+                              rv_loader_sample *out, rv_err *err) {
+    memset(out, 0, sizeof *out);
+    if (row->len <= 0) return rv_fail(err, "shard row: no tokens");
+    if (!row->pixels) return rv_fail(err, "shard row: no image (every shard row has one)");
+    const int V = c->text.vocab;
+    int32_t *ids = rv_xmalloc((size_t)row->len * sizeof *ids);
+    for (int t = 0; t < row->len; t++) {
+        int32_t id = row->ids[t];
+        if (id == RV_SHARD_IMAGE_TOKEN) {
+            ids[t] = c->image_token_id;
+            continue;
+        }
+        if (id == c->image_token_id || id < 0 || id >= V) {
+            free(ids);
+            return rv_fail(err,
+                           "shard row: token %d is id %d, %s; the shards were packed with a tokenizer that does not "
+                           "match this model (vocabulary %d, image_token_id %d): pack again with the model's tokenizer",
+                           t, (int)id, id == c->image_token_id ? "the model's image id but not an image placeholder"
+                                                               : "outside the model's vocabulary",
+                           V, c->image_token_id);
+        }
+        ids[t] = id;
+    }
+    int rc = make_tiles(c, n, row, out, err);
+    if (rc == 0)
+        rc = rv_loader_expand_placeholders(c, ids, row->mask, row->len, &out->image, 1, &out->ids, &out->mask,
+                                           &out->len, err);
+    free(ids);
+    if (rc) {
+        rv_loader_sample_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+rv_sample rv_loader_sample_view(const rv_loader_sample *s) {
+    return (rv_sample){.ids = s->ids, .len = s->len, .mask = s->mask, .images = &s->image, .n_images = 1};
+}
+
+void rv_loader_sample_free(rv_loader_sample *s) {
+    free(s->ids);
+    free(s->mask);
+    free(s->tiles);
+    memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,48 @@
+/* One shard row (docs/formats.md: token ids with the image sentinel, loss mask, the row's grey
+ * image) -> one model sample (model/vlm.h rv_sample) with its normalized image tiles and each
+ * image placeholder expanded to the image's run of rows. This is the whole step between the
+ * shard reader and rv_vlm_forward; the trainer (issue F) batches the samples it makes. */
+#ifndef RADVLM_DATA_LOADER_SHARD_ROW_H
+#define RADVLM_DATA_LOADER_SHARD_ROW_H
+
+#include <stdint.h>
+
+#include "core/error.h"
+#include "data/loader/pixels.h"
+#include "model/config.h"
+#include "model/vlm.h"
+
+/* How pack stores the <image> placeholder in /samples/tokens: LLaVA's IMAGE_TOKEN_INDEX
+ * (formats.md "Tokens"); the loader turns it into the model's image_token_id. */
+#define RV_SHARD_IMAGE_TOKEN (-200)
+
+/* One row as read from the shards (borrowed). */
+typedef struct rv_shard_row {
+    const int32_t *ids;       /* [len], placeholders stored as RV_SHARD_IMAGE_TOKEN */
+    const uint8_t *mask;      /* [len] loss mask (1 = trained), or NULL: every token a target */
+    int len;
+    const uint8_t *pixels;    /* the row's image, grey [h, w], row-major, top row first */
+    int h, w;
+} rv_shard_row;
+
+/* A model sample and the memory it points into (owned). */
+typedef struct rv_loader_sample {
+    int32_t *ids;             /* [len] expanded ids */
+    uint8_t *mask;            /* [len] 0 on image rows, the shard's loss mask elsewhere */
+    int len;
+    float *tiles;             /* [n_tiles, 3, S, S] normalized pixels */
+    rv_image image;           /* .tiles = tiles */
+} rv_loader_sample;
+
+/* Makes the sample of one row for model c. Tiles: today the base tile only (n_tiles = 1, which
+ * the model packs as grid^2 + 1 rows); anyres tiling (issue F) adds its grid tiles in
+ * make_tiles (shard_row.c) and sets n_tiles / orig_h / orig_w there, nothing else changes.
+ * Errors name the problem (an id that is the model's image_token_id but not a placeholder, an id
+ * outside the vocabulary, a placeholder count other than one per image). */
+int rv_loader_sample_from_row(const rv_model_cfg *c, const rv_pixel_norm *n, const rv_shard_row *row,
+                              rv_loader_sample *out, rv_err *err);
+/* The rv_sample view of s (points into s: keep s alive and in place while it is used). */
+rv_sample rv_loader_sample_view(const rv_loader_sample *s);
+void rv_loader_sample_free(rv_loader_sample *s);
+
+#endif
