@@ -1,10 +1,14 @@
 /* The loader step (src/data/loader/): pixel normalization against values worked out by hand
  * (and, for a per-channel mean/std, HF's arithmetic in numpy), the base tile, placeholder
- * expansion, and one shard row -> rv_sample. */
+ * expansion, one shard row -> rv_sample, and the same through a shard set written to disk. */
+#define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "io/h5util.h"
+#include "io/shard_read.h"
+#include "io/shard_write.h"
 #include "data/loader/pixels.h"
 #include "data/loader/placeholders.h"
 #include "data/loader/shard_row.h"
@@ -263,6 +267,64 @@ static void test_shard_row(void) {
     CHECK(strstr(e.msg, "no image") != NULL);
 }
 
+/* A one-shard set: image 0 is a 28x28 ramp, sample 0 = {1, <image>, 3, 4}, mask {0, 0, 1, 1}. */
+static void test_read_sample(void) {
+    rv_h5_quiet();
+    rv_model_cfg c;
+    micro_cfg(&c);
+    rv_pixel_norm n = rv_pixel_norm_siglip();
+    rv_err e;
+    char tmpl[] = "/tmp/rv_loader_XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    CHECK(dir != NULL);
+    if (!dir) return;
+    static const char *const tasks[] = {"report_generation"}, *const sources[] = {"mimic-cxr"},
+                             *const splits[] = {"train"};
+    rv_shard_meta m = {.rank = 0, .nshards = 1, .height = 28, .width = 28, .tokenizer_hash = "fnv1a64:00ff",
+                       .config_json = "{}", .task_names = tasks, .ntasks = 1, .source_names = sources,
+                       .nsources = 1, .split_names = splits, .nsplits = 1};
+    uint8_t px[28 * 28];
+    for (int i = 0; i < 28 * 28; i++) px[i] = (uint8_t)(i & 1 ? 255 : 0);
+    const int32_t tok[4] = {1, RV_SHARD_IMAGE_TOKEN, 3, 4};
+    const uint8_t msk[4] = {0, 0, 1, 1};
+    rv_shard_writer *w;
+    int64_t row = -1;
+    int wrote = rv_shard_open(&w, dir, &m, &e) == 0 && rv_shard_add_image(w, px, "/d/a.jpg", &row, &e) == 0;
+    rv_shard_sample s0 = {0, 0, 0, row, tok, msk, 4, NULL, 0, "[]", "mimic-train_0", ""};
+    wrote = wrote && rv_shard_add_sample(w, &s0, &e) == 0 && rv_shard_commit(w, &e) == 0 &&
+            rv_shard_write_index(dir, 1, &e) == 0;
+    CHECK(wrote);
+    rv_shardset *set = NULL;
+    if (wrote && rv_shardset_open(dir, NULL, &set, &e) == 0) {
+        rv_loader_sample ls;
+        CHECK(rv_loader_read_sample(set, 0, &c, &n, &ls, &e) == 0);
+        CHECK(ls.len == 3 + 17 && ls.image.n_tiles == 1);
+        if (ls.len == 20) {
+            CHECK(ls.ids[0] == 1 && ls.ids[1] == c.image_token_id && ls.ids[17] == c.image_token_id);
+            CHECK(ls.ids[18] == 3 && ls.ids[19] == 4);
+            CHECK(ls.mask[0] == 0 && ls.mask[17] == 0 && ls.mask[18] == 1 && ls.mask[19] == 1);
+            /* pixel 0 is black, pixel 1 white, in each of the three planes */
+            CHECK(ls.image.tiles[0] == -1.0f && ls.image.tiles[1] == 1.0f);
+            CHECK(ls.image.tiles[2 * 784] == -1.0f && ls.image.tiles[2 * 784 + 783] == 1.0f);
+        }
+        rv_loader_sample_free(&ls);
+        CHECK(rv_loader_read_sample(set, 1, &c, &n, &ls, &e) != 0);
+        CHECK(strstr(e.msg, "sample 1 out of range (1 samples)") != NULL);
+        rv_model_cfg small = c;
+        small.text.vocab = 4; /* id 4 is now outside the vocabulary: the message names file and sample */
+        small.image_token_id = 2;
+        CHECK(rv_loader_read_sample(set, 0, &small, &n, &ls, &e) != 0);
+        CHECK(strstr(e.msg, "index.h5: sample 0: shard row: token 3 is id 4") != NULL);
+        rv_shardset_close(set);
+    } else {
+        CHECK(!"shard set written and opened");
+        fprintf(stderr, "%s\n", e.msg);
+    }
+    char *cmd = rv_xasprintf("rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+    free(cmd);
+}
+
 int main(void) {
     test_normalize_siglip();
     test_normalize_per_channel();
@@ -270,5 +332,6 @@ int main(void) {
     test_base_tile();
     test_expand();
     test_shard_row();
+    test_read_sample();
     return check_summary("test_loader");
 }

@@ -1,5 +1,6 @@
 #include "data/loader/shard_row.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,32 @@ int rv_loader_sample_from_row(const rv_model_cfg *c, const rv_pixel_norm *n, con
         return -1;
     }
     return 0;
+}
+
+int rv_loader_read_sample(const rv_shardset *set, uint64_t i, const rv_model_cfg *c, const rv_pixel_norm *n,
+                          rv_loader_sample *out, rv_err *err) {
+    memset(out, 0, sizeof *out);
+    if (i >= set->nsamples)
+        return rv_fail(err, "%s: sample %llu out of range (%llu samples)", set->path, (unsigned long long)i,
+                       (unsigned long long)set->nsamples);
+    size_t len = rv_shardset_ntokens(set, i);
+    if (len > (size_t)INT32_MAX)
+        return rv_fail(err, "%s: sample %llu has %zu tokens, more than a sample can hold", set->path,
+                       (unsigned long long)i, len);
+    int32_t *ids = rv_xmalloc((len ? len : 1) * sizeof *ids);
+    uint8_t *mask = rv_xmalloc(len ? len : 1);
+    uint8_t *px = rv_xmalloc((size_t)set->height * (size_t)set->width);
+    int rc = rv_shardset_tokens(set, i, ids, mask, err);
+    if (rc == 0) rc = rv_shardset_image(set, (uint64_t)set->image[i], px, err);
+    if (rc == 0) {
+        rv_shard_row row = {.ids = ids, .mask = mask, .len = (int)len, .pixels = px, .h = set->height, .w = set->width};
+        rc = rv_loader_sample_from_row(c, n, &row, out, err);
+        if (rc) rv_fail_wrap(err, "%s: sample %llu", set->path, (unsigned long long)i);
+    }
+    free(ids);
+    free(mask);
+    free(px);
+    return rc ? -1 : 0;
 }
 
 rv_sample rv_loader_sample_view(const rv_loader_sample *s) {

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "data/loader/pixels.h"
+#include "io/shard_read.h"
 #include "model/config.h"
 #include "model/vlm.h"
 
@@ -41,6 +42,10 @@ typedef struct rv_loader_sample {
  * outside the vocabulary, a placeholder count other than one per image). */
 int rv_loader_sample_from_row(const rv_model_cfg *c, const rv_pixel_norm *n, const rv_shard_row *row,
                               rv_loader_sample *out, rv_err *err);
+/* Reads sample i of an open shard set (tokens, loss mask, its image row) and makes its sample.
+ * Errors name the index file and the sample. */
+int rv_loader_read_sample(const rv_shardset *set, uint64_t i, const rv_model_cfg *c, const rv_pixel_norm *n,
+                          rv_loader_sample *out, rv_err *err);
 /* The rv_sample view of s (points into s: keep s alive and in place while it is used). */
 rv_sample rv_loader_sample_view(const rv_loader_sample *s);
 void rv_loader_sample_free(rv_loader_sample *s);
