@@ -172,65 +172,74 @@ typedef struct mix_row {
     rv_task task;
     rv_source source;        /* must be present under DATA_DIR, */
     bool needs_mimic;        /* and MIMIC-CXR first (its table carries the images) */
-    const char *present_as;  /* label of the presence check; consecutive rows sharing it check once */
+    const char *present_as;  /* label of the presence check (NULL: name); consecutive rows sharing it check once */
     bool capped;             /* keep the first instruct.chestima_train_n cells of the permutation */
     int nread;
     read_spec read[2];
 } mix_row;
 
-#define MIMIC_TRAIN(frontal, filtered, t, conv) \
-    {RD_MIMIC, NULL, {.split = "train", .only_frontal = frontal, .filtered_reports = filtered, .task = t, .conv_split = conv}}
+#define SPLIT(r, s) {.reader = r, .split = s}
+#define MIMIC_TRAIN(frontal, filtered, t, conv)                                                                       \
+    {.reader = RD_MIMIC, .mimic = {.split = "train", .only_frontal = frontal, .filtered_reports = filtered, .task = t, \
+                                   .conv_split = conv}}
 
 /* The 24 train blocks in upstream order (comments: block numbers). */
 static const mix_row train_mix[] = {
     /* 1-2: VinDr-CXR detection; 3-5: single-label grounding (one source check for both). */
-    {"vindr-cxr-train", "vindr-cxr-train", true, 2, RV_TASK_DETECT, RV_SRC_VINDR, false, "vindr-cxr-train", false,
-     1, {{RD_VINDR, "train", {0}}}},
-    {"vindr-cxr-mono-train", "vindr-cxr-mono-train1", false, 3, RV_TASK_ABN_GROUND, RV_SRC_VINDR, false,
-     "vindr-cxr-train", false, 1, {{RD_VINDR_MONO, "train", {0}}}},
+    {.name = "vindr-cxr-train", .prefix = "vindr-cxr-train", .numbered = true, .reps = 2, .task = RV_TASK_DETECT,
+     .source = RV_SRC_VINDR, .nread = 1, .read = {SPLIT(RD_VINDR, "train")}},
+    {.name = "vindr-cxr-mono-train", .prefix = "vindr-cxr-mono-train1", .numbered = false, .reps = 3,
+     .task = RV_TASK_ABN_GROUND, .source = RV_SRC_VINDR, .present_as = "vindr-cxr-train", .nread = 1,
+     .read = {SPLIT(RD_VINDR_MONO, "train")}},
     /* 6-8: MS-CXR phrase grounding on MIMIC train + validate. */
-    {"mscxr-train", "mscxr-train", true, 3, RV_TASK_PHRASE, RV_SRC_MSCXR, true, "mscxr-train", false,
-     2, {{RD_MSCXR, "train", {0}}, {RD_MSCXR, "validate", {0}}}},
+    {.name = "mscxr-train", .prefix = "mscxr-train", .numbered = true, .reps = 3, .task = RV_TASK_PHRASE,
+     .source = RV_SRC_MSCXR, .needs_mimic = true, .nread = 2,
+     .read = {SPLIT(RD_MSCXR, "train"), SPLIT(RD_MSCXR, "validate")}},
     /* 9-10: PadChest-GR phrase grounding, train + validation. */
-    {"padchest-train", "padchest-train", true, 2, RV_TASK_PHRASE, RV_SRC_PADCHEST, false, "padchest-train", false,
-     2, {{RD_PADCHEST_PHRASES, "train", {0}}, {RD_PADCHEST_PHRASES, "validation", {0}}}},
+    {.name = "padchest-train", .prefix = "padchest-train", .numbered = true, .reps = 2, .task = RV_TASK_PHRASE,
+     .source = RV_SRC_PADCHEST, .nread = 2,
+     .read = {SPLIT(RD_PADCHEST_PHRASES, "train"), SPLIT(RD_PADCHEST_PHRASES, "validation")}},
     /* 11: MIMIC report generation (train, frontal, filtered reports). */
-    {"mimic-train", "mimic-train", false, 1, RV_TASK_REPORT, RV_SRC_MIMIC, false, "mimic-train", false,
-     1, {MIMIC_TRAIN(true, true, RV_TASK_REPORT, NULL)}},
+    {.name = "mimic-train", .prefix = "mimic-train", .reps = 1, .task = RV_TASK_REPORT, .source = RV_SRC_MIMIC,
+     .nread = 1, .read = {MIMIC_TRAIN(true, true, RV_TASK_REPORT, NULL)}},
     /* 12: CheXpert-Plus report generation. */
-    {"chexpertplus-train", "chexpertplus-train", false, 1, RV_TASK_REPORT, RV_SRC_CHEXPERT_PLUS, false,
-     "chexpertplus-train", false, 1, {{RD_CHEXPERT_PLUS, "train", {0}}}},
+    {.name = "chexpertplus-train", .prefix = "chexpertplus-train", .reps = 1, .task = RV_TASK_REPORT,
+     .source = RV_SRC_CHEXPERT_PLUS, .nread = 1, .read = {SPLIT(RD_CHEXPERT_PLUS, "train")}},
     /* 13: Chest ImaGenome anatomical grounding, the first N of one shuffled pass. */
-    {"chestima-train", "chestima-train", false, 1, RV_TASK_ANATOMY, RV_SRC_IMAGENOME, true, "chestima-train", true,
-     1, {{RD_IMAGENOME, "train", {0}}}},
+    {.name = "chestima-train", .prefix = "chestima-train", .reps = 1, .task = RV_TASK_ANATOMY,
+     .source = RV_SRC_IMAGENOME, .needs_mimic = true, .capped = true, .nread = 1,
+     .read = {SPLIT(RD_IMAGENOME, "train")}},
     /* 14: MIMIC classification (train, frontal, every study with a reports.csv row). */
-    {"mimic-labels-train", "mimic-labels-train", false, 1, RV_TASK_CLASSIFY, RV_SRC_MIMIC, false,
-     "mimic-labels-train", false, 1, {MIMIC_TRAIN(true, false, RV_TASK_CLASSIFY, NULL)}},
+    {.name = "mimic-labels-train", .prefix = "mimic-labels-train", .reps = 1, .task = RV_TASK_CLASSIFY,
+     .source = RV_SRC_MIMIC, .nread = 1, .read = {MIMIC_TRAIN(true, false, RV_TASK_CLASSIFY, NULL)}},
     /* 15: CheXpert classification. */
-    {"chexpert-train", "chexpert-train", false, 1, RV_TASK_CLASSIFY, RV_SRC_CHEXPERT, false, "chexpert-train", false,
-     1, {{RD_CHEXPERT, "train", {0}}}},
+    {.name = "chexpert-train", .prefix = "chexpert-train", .reps = 1, .task = RV_TASK_CLASSIFY,
+     .source = RV_SRC_CHEXPERT, .nread = 1, .read = {SPLIT(RD_CHEXPERT, "train")}},
     /* 16: MIMIC standard conversations (all views, P16). */
-    {"conv-train", "conv-train", false, 1, RV_TASK_CONV, RV_SRC_MIMIC, false, "conv-train", false,
-     1, {MIMIC_TRAIN(false, true, RV_TASK_CONV, "train")}},
+    {.name = "conv-train", .prefix = "conv-train", .reps = 1, .task = RV_TASK_CONV, .source = RV_SRC_MIMIC,
+     .nread = 1, .read = {MIMIC_TRAIN(false, true, RV_TASK_CONV, "train")}},
     /* 17-20: MIMIC grounded conversations (MS-CXR images). */
-    {"conv-grounded-train", "conv-grounded-train", true, 4, RV_TASK_GCONV, RV_SRC_MSCXR, true, "conv-grounded-train",
-     false, 1, {MIMIC_TRAIN(true, true, RV_TASK_GCONV, "train")}},
+    {.name = "conv-grounded-train", .prefix = "conv-grounded-train", .numbered = true, .reps = 4,
+     .task = RV_TASK_GCONV, .source = RV_SRC_MSCXR, .needs_mimic = true, .nread = 1,
+     .read = {MIMIC_TRAIN(true, true, RV_TASK_GCONV, "train")}},
     /* 21-24: PadChest-GR grounded conversations, train + validation. */
-    {"conv-grounded-padchest-train", "conv-grounded-padchest-train", true, 4, RV_TASK_GCONV, RV_SRC_PADCHEST, false,
-     "conv-grounded-padchest-train", false,
-     2, {{RD_PADCHEST_CONV, "train", {0}}, {RD_PADCHEST_CONV, "validation", {0}}}},
+    {.name = "conv-grounded-padchest-train", .prefix = "conv-grounded-padchest-train", .numbered = true, .reps = 4,
+     .task = RV_TASK_GCONV, .source = RV_SRC_PADCHEST, .nread = 2,
+     .read = {SPLIT(RD_PADCHEST_CONV, "train"), SPLIT(RD_PADCHEST_CONV, "validation")}},
 };
+#undef SPLIT
 #undef MIMIC_TRAIN
 
 int rv_build_train(const rv_reader_ctx *c, const rv_build_opts *o, rv_sources *src, rv_cellset *out, rv_err *err) {
     memset(out, 0, sizeof *out);
-    const char *checked = NULL; /* present_as of the last presence check, and its answer */
+    const char *checked = NULL; /* label of the last presence check, and its answer */
     bool have = false;
     for (size_t i = 0; i < sizeof train_mix / sizeof *train_mix; i++) {
         const mix_row *m = &train_mix[i];
-        if (!checked || strcmp(checked, m->present_as) != 0) {
-            checked = m->present_as;
-            have = m->needs_mimic ? present_mimic(c, m->source, m->present_as) : present(c, m->source, m->present_as);
+        const char *label = m->present_as ? m->present_as : m->name;
+        if (!checked || strcmp(checked, label) != 0) {
+            checked = label;
+            have = m->needs_mimic ? present_mimic(c, m->source, label) : present(c, m->source, label);
         }
         if (!have) continue;
         rv_dataset *ds[2] = {NULL, NULL};
