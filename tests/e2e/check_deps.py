@@ -3,12 +3,12 @@
 
 1. Include graph (quoted #include "dir/file.h" between files under src/, io/, kernels/):
    no file reaches itself (no include circle), and the layer rules below hold.
-2. Link graph of the modules under src/data/ (one module = one object file; A -> B when A uses a
-   symbol that B defines, read with nm from the built objects): no two modules need each other,
-   directly or through others. This catches what the include graph cannot: mimic.c once defined
+2. Link graph of the modules under SCOPE (default src/data; one module = one object file; A -> B
+   when A uses a symbol that B defines, read with nm from the built objects): no two modules need
+   each other, directly or through others. This catches what the include graph cannot: mimic.c once defined
    the MIMIC table that mscxr.c used while mimic.c used the MS-CXR index.
 
-usage: check_deps.py SRC_ROOT [OBJECT_DIR]   (OBJECT_DIR: build/CMakeFiles/radvlm.dir)
+usage: check_deps.py SRC_ROOT [OBJECT_DIR [SCOPE]]   (OBJECT_DIR: build/CMakeFiles/radvlm.dir)
 Prints the src/data graph by role and exits 1 on any violation.
 """
 import os
@@ -88,10 +88,10 @@ def cycles(g):
     return out
 
 
-def link_graph(objdir):
-    """Module -> modules whose symbols it uses, over the object files under OBJECT_DIR/src/data."""
+def link_graph(objdir, scope):
+    """Module -> modules whose symbols it uses, over the object files under OBJECT_DIR/SCOPE."""
     objs = []
-    for d, _, files in os.walk(os.path.join(objdir, "src", "data")):
+    for d, _, files in os.walk(os.path.join(objdir, scope)):
         objs += [os.path.join(d, f) for f in files if f.endswith(".o")]
     defs, uses = {}, {}
     for o in sorted(objs):
@@ -118,7 +118,7 @@ def role(path):
 
 
 def main():
-    if len(sys.argv) not in (2, 3):
+    if len(sys.argv) not in (2, 3, 4):
         sys.exit(__doc__)
     root = sys.argv[1]
     fails = 0
@@ -142,16 +142,17 @@ def main():
     print("src/data include graph by role:")
     for r in sorted(edges):
         print(f"  {r} -> {', '.join(sorted(edges[r]))}")
-    if len(sys.argv) == 3:
-        lg = link_graph(sys.argv[2])
+    if len(sys.argv) >= 3:
+        scope = sys.argv[3] if len(sys.argv) == 4 else "src/data"
+        lg = link_graph(sys.argv[2], scope)
         if not lg:
-            print(f"FAIL: no object files under {sys.argv[2]}/src/data")
+            print(f"FAIL: no object files under {sys.argv[2]}/{scope}")
             fails += 1
         for comp in cycles(lg):
             print("FAIL: modules that need each other (link graph): " + " <-> ".join(comp))
             fails += 1
         n_edges = sum(len(v) for v in lg.values())
-        print(f"src/data link graph: {len(lg)} modules, {n_edges} edges, acyclic: {not cycles(lg)}")
+        print(f"{scope} link graph: {len(lg)} modules, {n_edges} edges, acyclic: {not cycles(lg)}")
     print("check_deps: " + ("ok" if fails == 0 else f"{fails} violations"))
     return 1 if fails else 0
 
