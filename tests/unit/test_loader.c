@@ -76,6 +76,50 @@ static void test_normalize_per_channel(void) {
         for (int k = 0; k < 3; k++) CHECK(norm1(&n, ps[k], c) == want[c][k]);
 }
 
+static int from_text(const char *json, rv_pixel_norm *n, rv_err *e) {
+    return rv_pixel_norm_from_hf_text("pre.json", json, strlen(json), n, e);
+}
+
+static void test_norm_from_hf(void) {
+    rv_pixel_norm n;
+    rv_err e;
+    /* llava-hf/llava-onevision-qwen2-0.5b-ov-hf preprocessor_config.json (the keys that matter) */
+    const char *ov = "{\"do_convert_rgb\": true, \"do_normalize\": true, \"do_rescale\": true,"
+                     " \"image_mean\": [0.5, 0.5, 0.5], \"image_std\": [0.5, 0.5, 0.5], \"resample\": 3,"
+                     " \"rescale_factor\": 0.00392156862745098, \"size\": {\"height\": 384, \"width\": 384}}";
+    CHECK(from_text(ov, &n, &e) == 0);
+    rv_pixel_norm sig = rv_pixel_norm_siglip();
+    CHECK(n.rescale == sig.rescale); /* Python's repr(1/255) reads back as 1/255 */
+    for (int c = 0; c < 3; c++) CHECK(n.mean[c] == 0.5f && n.std[c] == 0.5f);
+    CHECK(norm1(&n, 128, 2) == 32897.0f / 8388608.0f);
+
+    /* nothing given: the processor class defaults (1/255, OpenAI CLIP mean/std) */
+    CHECK(from_text("{}", &n, &e) == 0);
+    CHECK(n.rescale == 1.0 / 255.0 && n.mean[0] == 0.48145466f && n.mean[2] == 0.40821073f);
+    CHECK(n.std[1] == 0.26130258f);
+    /* one number for all channels */
+    CHECK(from_text("{\"image_mean\": 0.25, \"image_std\": 0.5}", &n, &e) == 0);
+    CHECK(n.mean[0] == 0.25f && n.mean[1] == 0.25f && n.mean[2] == 0.25f && n.std[2] == 0.5f);
+    /* do_normalize false: x = float32(128/255) = 0.5 + 32897 * 2^-24 = 8421505 * 2^-24 */
+    CHECK(from_text("{\"do_normalize\": false, \"image_mean\": [9, 9, 9]}", &n, &e) == 0);
+    CHECK(norm1(&n, 128, 0) == 8421505.0f / 16777216.0f);
+    /* do_rescale false: (128 - 0.5) / 0.5 = 255 */
+    CHECK(from_text("{\"do_rescale\": false, \"image_mean\": 0.5, \"image_std\": 0.5}", &n, &e) == 0);
+    CHECK(norm1(&n, 128, 1) == 255.0f);
+
+    /* errors name the file and the key */
+    CHECK(from_text("{\"image_mean\": [0.5, 0.5]}", &n, &e) != 0);
+    CHECK(strstr(e.msg, "pre.json: 'image_mean' must be a number or a list of 3 numbers") != NULL);
+    CHECK(from_text("{\"image_std\": [0.5, 0, 0.5]}", &n, &e) != 0);
+    CHECK(strstr(e.msg, "image_std[1] = 0 must be positive") != NULL);
+    CHECK(from_text("{\"do_rescale\": 1}", &n, &e) != 0);
+    CHECK(strstr(e.msg, "'do_rescale' must be true or false") != NULL);
+    CHECK(from_text("[1]", &n, &e) != 0);
+    CHECK(strstr(e.msg, "must be a JSON object") != NULL);
+    CHECK(rv_pixel_norm_from_hf_file("/nonexistent/preprocessor_config.json", &n, &e) != 0);
+    CHECK(strstr(e.msg, "/nonexistent/preprocessor_config.json") != NULL);
+}
+
 static void test_tile_layout(void) {
     /* [3, S, S], channel-major, pixel order kept: a 2x2 tile */
     rv_pixel_norm n = rv_pixel_norm_siglip();
@@ -328,6 +372,7 @@ static void test_read_sample(void) {
 int main(void) {
     test_normalize_siglip();
     test_normalize_per_channel();
+    test_norm_from_hf();
     test_tile_layout();
     test_base_tile();
     test_expand();

@@ -1,12 +1,97 @@
 #include "data/loader/pixels.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 
+#include "core/fsutil.h"
 #include "io/image.h"
+#include "io/json.h"
 #include "io/resize.h"
 
 rv_pixel_norm rv_pixel_norm_siglip(void) {
     return (rv_pixel_norm){.rescale = 1.0 / 255.0, .mean = {0.5f, 0.5f, 0.5f}, .std = {0.5f, 0.5f, 0.5f}};
+}
+
+/* key: absent -> def (3 values); a number -> all channels; an array of 3 numbers. */
+static int read_triple(const cJSON *root, const char *key, const char *where, const float def[3], float out[3],
+                       rv_err *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v) {
+        for (int c = 0; c < 3; c++) out[c] = def[c];
+        return 0;
+    }
+    if (cJSON_IsNumber(v)) {
+        for (int c = 0; c < 3; c++) out[c] = (float)v->valuedouble;
+        return 0;
+    }
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 3)
+        return rv_fail(err, "%s: '%s' must be a number or a list of 3 numbers (one per RGB channel)", where, key);
+    for (int c = 0; c < 3; c++) {
+        const cJSON *x = cJSON_GetArrayItem(v, c);
+        if (!cJSON_IsNumber(x)) return rv_fail(err, "%s: '%s'[%d] must be a number", where, key, c);
+        out[c] = (float)x->valuedouble;
+    }
+    return 0;
+}
+
+static int read_bool(const cJSON *root, const char *key, const char *where, bool *out, rv_err *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v) return 0; /* keeps the default */
+    if (!cJSON_IsBool(v)) return rv_fail(err, "%s: '%s' must be true or false", where, key);
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+int rv_pixel_norm_from_hf_text(const char *where, const char *json, size_t len, rv_pixel_norm *out, rv_err *err) {
+    /* transformers' OPENAI_CLIP_MEAN / OPENAI_CLIP_STD, the class defaults */
+    static const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+    static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    cJSON *root = rv_json_parse(where, json, len, err);
+    if (!root) return -1;
+    int rc = -1;
+    bool do_rescale = true, do_normalize = true;
+    double rescale = 1.0 / 255.0;
+    rv_pixel_norm n;
+    if (!cJSON_IsObject(root)) {
+        rv_fail(err, "%s: a preprocessor config must be a JSON object", where);
+        goto out;
+    }
+    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(root, "rescale_factor");
+    if (rf && (rv_json_get_num(root, "rescale_factor", where, &rescale, err) < 0)) goto out;
+    if (read_bool(root, "do_rescale", where, &do_rescale, err) < 0 ||
+        read_bool(root, "do_normalize", where, &do_normalize, err) < 0 ||
+        read_triple(root, "image_mean", where, clip_mean, n.mean, err) < 0 ||
+        read_triple(root, "image_std", where, clip_std, n.std, err) < 0)
+        goto out;
+    n.rescale = do_rescale ? rescale : 1.0;
+    for (int c = 0; c < 3; c++) {
+        if (!do_normalize) {
+            n.mean[c] = 0.0f;
+            n.std[c] = 1.0f;
+        } else if (!(n.std[c] > 0.0f)) {
+            rv_fail(err, "%s: image_std[%d] = %g must be positive", where, c, (double)n.std[c]);
+            goto out;
+        }
+    }
+    if (!(n.rescale > 0.0)) {
+        rv_fail(err, "%s: rescale_factor = %g must be positive", where, n.rescale);
+        goto out;
+    }
+    *out = n;
+    rc = 0;
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+int rv_pixel_norm_from_hf_file(const char *path, rv_pixel_norm *out, rv_err *err) {
+    char *text;
+    size_t len;
+    if (rv_read_file(path, &text, &len, err) < 0) return -1;
+    int rc = rv_pixel_norm_from_hf_text(path, text, len, out, err);
+    free(text);
+    return rc;
 }
 
 void rv_pixels_normalize_tile(const rv_pixel_norm *n, const uint8_t *grey, int S, float *out) {

@@ -7,6 +7,7 @@
 #ifndef RADVLM_DATA_LOADER_PIXELS_H
 #define RADVLM_DATA_LOADER_PIXELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/error.h"
@@ -20,6 +21,14 @@ typedef struct rv_pixel_norm {
 
 /* SigLIP / LLaVA-OneVision (model.md §3): rescale 1/255, mean = std = 0.5, so values lie in [-1, 1]. */
 rv_pixel_norm rv_pixel_norm_siglip(void);
+
+/* From an HF preprocessor_config.json (the checkpoint directory's): rescale_factor, image_mean,
+ * image_std (3 numbers, or one for all channels), do_rescale and do_normalize (false: that step
+ * is skipped, i.e. rescale 1, or mean 0 and std 1). Missing keys take the LLaVA-OneVision image
+ * processor's class defaults, as HF does: 1/255 and OpenAI CLIP's mean/std, which the
+ * checkpoints override with SigLIP's 0.5 (model.md §3). Errors name the file and key. */
+int rv_pixel_norm_from_hf_file(const char *path, rv_pixel_norm *out, rv_err *err);
+int rv_pixel_norm_from_hf_text(const char *where, const char *json, size_t len, rv_pixel_norm *out, rv_err *err);
 
 /* One tile: grey [S, S] -> out [3, S, S] (channel-major, the same grey value in R, G and B before
  * each channel's mean/std). */
