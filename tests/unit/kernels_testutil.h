@@ -137,15 +137,18 @@ static inline kt_map kt_begin(rv_kctx *k) {
 /* Device copy of host[0..n) (dtype F32 or I32); out = 1: downloaded back by kt_end. */
 static inline void *kt_arg(kt_map *m, const void *host, size_t n, rvk_dtype dt, int out) {
     if (!host) return NULL;
-    for (int i = 0; i < m->n; i++)
-        if (m->e[i].host == host) {
-            if (n > m->e[i].n || m->e[i].b.dtype != dt) {
-                fprintf(stderr, "kt_arg: one host array passed with two sizes or dtypes\n");
-                abort();
-            }
+    for (int i = 0; i < m->n; i++) {
+        if (m->e[i].host != host) continue;
+        if (n == m->e[i].n && m->e[i].b.dtype == dt) {
             m->e[i].out |= out;
             return m->e[i].b.data;
         }
+        if (out || m->e[i].out) { /* an output must keep one device copy */
+            fprintf(stderr, "kt_arg: an output array passed again with another size or dtype\n");
+            abort();
+        }
+        /* the same host array read as inputs of different sizes: separate read-only copies */
+    }
     if (m->n == KT_MAX_ARGS) abort();
     rv_err err;
     int i = m->n++;

@@ -57,10 +57,10 @@ static void test_sumsq(rv_kctx *k) {
     CHECK(got[0] == got[1] && got[0] == got[2]);
     CHECK_NEAR(got[0], ref, 1e-9 * ref);
     /* AdamW over a long vector: same bits for any thread count */
-    float *g = kt_randn(&r, n, 1), *res[2];
+    float *g = kt_randn(&r, n, 1), *res[3];
     rvk_adamw_hp hp = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f,
                        .step = 3, .grad_scale = 0.7f};
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < 3; t++) {
         rv_kctx *kt = kt_ctx(t + 1);
         res[t] = calloc(3 * n, 4);
         memcpy(res[t], y, n * 4);
@@ -68,7 +68,8 @@ static void test_sumsq(rv_kctx *k) {
         rvk_destroy(kt);
     }
     CHECK(memcmp(res[0], res[1], 3 * n * 4) == 0);
-    free(y), free(g), free(res[0]), free(res[1]);
+    CHECK(memcmp(res[0], res[2], 3 * n * 4) == 0);
+    free(y), free(g), free(res[0]), free(res[1]), free(res[2]);
     (void)k;
 }
 

@@ -77,8 +77,8 @@ static void test_threads(void) {
     int N = 600, C = 130, OC = 300; /* several 256-row tiles in every gemm */
     float *x = kt_randn(&r, (size_t)N * C, 1), *w = kt_randn(&r, (size_t)OC * C, 1);
     float *b = kt_randn(&r, OC, 1), *dy = kt_randn(&r, (size_t)N * OC, 1);
-    float *out[2][4];
-    for (int t = 0; t < 2; t++) {
+    float *out[3][4];
+    for (int t = 0; t < 3; t++) {
         rv_kctx *k = kt_ctx(t + 1);
         out[t][0] = calloc((size_t)N * OC, 4), out[t][1] = calloc((size_t)N * C, 4);
         out[t][2] = calloc((size_t)OC * C, 4), out[t][3] = calloc(OC, 4);
@@ -90,7 +90,11 @@ static void test_threads(void) {
     CHECK(memcmp(out[0][1], out[1][1], (size_t)N * C * 4) == 0);
     CHECK(memcmp(out[0][2], out[1][2], (size_t)OC * C * 4) == 0);
     CHECK(memcmp(out[0][3], out[1][3], (size_t)OC * 4) == 0);
-    for (int t = 0; t < 2; t++)
+    for (int i = 0; i < 4; i++) { /* 3 threads: tiles split unevenly over the threads */
+        size_t n = i == 0 ? (size_t)N * OC : i == 1 ? (size_t)N * C : i == 2 ? (size_t)OC * C : (size_t)OC;
+        CHECK(memcmp(out[0][i], out[2][i], n * 4) == 0);
+    }
+    for (int t = 0; t < 3; t++)
         for (int i = 0; i < 4; i++) free(out[t][i]);
     free(x), free(w), free(b), free(dy);
 }

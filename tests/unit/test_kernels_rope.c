@@ -69,6 +69,10 @@ static void test_grad(rv_kctx *k) {
     kt_rope_fwd(k1, y1, xb, pb, 200, 4, 64, 1e6f);
     kt_rope_fwd(k3, y3, xb, pb, 200, 4, 64, 1e6f);
     CHECK(memcmp(y1, y3, nb * 4) == 0);
+    float *y2 = malloc(nb * 4); /* k runs 2 threads */
+    kt_rope_fwd(k, y2, xb, pb, 200, 4, 64, 1e6f);
+    CHECK(memcmp(y1, y2, nb * 4) == 0);
+    free(y2);
     free(pb), free(xb);
     rvk_destroy(k1), rvk_destroy(k3);
     free(c.x), free(c.y), free(c.r), free(dx), free(back), free(inpl), free(y1), free(y3);
