@@ -11,7 +11,8 @@
 typedef enum rvk_copy_kind {
     RVK_H2D = 0, /* host memory -> backend memory */
     RVK_D2H = 1, /* backend memory -> host memory */
-    RVK_D2D = 2  /* within the backend */
+    RVK_D2D = 2, /* within the backend */
+    RVK_H2H = 3  /* host memory <-> an RVK_MEM_HOST buffer (staging) */
 } rvk_copy_kind;
 
 typedef struct rvk_backend_ops {

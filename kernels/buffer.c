@@ -78,7 +78,7 @@ void rvk_upload_async(rv_kctx *k, rvk_buf *dst, size_t off, const void *host_src
     if (!transfer_ok(k, dst, off, n, "upload") || n == 0) return;
     size_t es = rvk_dtype_size(dst->dtype);
     rv_err e;
-    if (k->ops->copy(k, (char *)dst->data + off * es, host_src, n * es, dst->space == RVK_MEM_HOST ? RVK_D2D : RVK_H2D,
+    if (k->ops->copy(k, (char *)dst->data + off * es, host_src, n * es, dst->space == RVK_MEM_HOST ? RVK_H2H : RVK_H2D,
                      1, &e) != 0)
         rvk_record_error(k, &e);
 }
@@ -88,7 +88,7 @@ void rvk_download_async(rv_kctx *k, void *host_dst, const rvk_buf *src, size_t o
     size_t es = rvk_dtype_size(src->dtype);
     rv_err e;
     if (k->ops->copy(k, host_dst, (const char *)src->data + off * es, n * es,
-                     src->space == RVK_MEM_HOST ? RVK_D2D : RVK_D2H, 1, &e) != 0)
+                     src->space == RVK_MEM_HOST ? RVK_H2H : RVK_D2H, 1, &e) != 0)
         rvk_record_error(k, &e);
 }
 
