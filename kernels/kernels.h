@@ -1,10 +1,13 @@
 /* The numeric kernel interface: the only way model code (src/model/, src/train/) touches tensor
- * numbers. The CPU backend (kernels/cpu/, fp32, OpenMP + OpenBLAS sgemm) is the reference; a CUDA
- * backend implements the same functions later, so nothing here may assume host memory.
+ * numbers. Every function dispatches through the context's backend table (kernels/backend.h;
+ * registry in kernels/registry.c). The CPU backend (kernels/cpu/, fp32, OpenMP + OpenBLAS sgemm)
+ * is the reference; a CUDA backend fills the same table later (issue I), so nothing here may
+ * assume host memory.
  *
  * Conventions (details and tolerances in docs/kernels.md):
- * - Tensors are `float *` in the context's memory space (host for CPU, device for CUDA), obtained
- *   from rvk_alloc / rvk_alloc_i32, dense row-major, last dimension fastest. Integer index arrays
+ * - Tensors are `float *` in the context's memory space (host for CPU, device for CUDA), taken
+ *   from buffers (rvk_buf_alloc; legacy: rvk_alloc / rvk_alloc_i32), dense row-major, last
+ *   dimension fastest. Host code reaches their values only by upload / download. Integer index arrays
  *   (token ids, targets, positions, sequence offsets) are int32 in the same memory space.
  * - Shapes are named N (rows), C (channels), OC (output channels), T (tokens), H (heads), D (head
  *   dim), V (vocabulary). Dimensions are int; element counts and offsets are size_t.
@@ -28,40 +31,100 @@
 
 #include "core/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ------------------------------------------------------------------------------------------ */
-/* Context                                                                                     */
+/* Context and backends                                                                        */
 
-typedef enum rvk_backend {
-    RVK_BACKEND_CPU = 0,
-    RVK_BACKEND_CUDA = 1 /* reserved: kernels/cuda/ (not built yet) */
-} rvk_backend;
+/* Carried by every call: the backend's table of operations and its state (CPU: threads and
+ * scratch; CUDA: stream and handles), and the sticky error status of queued work. Opaque; one
+ * per rank (or per CUDA stream), not shared between threads. */
+typedef struct rv_kctx rv_kctx;
 
-/* Carried by every call: backend, threads, scratch memory, and (CUDA) the stream. Not shared
- * between threads; one per rank (or per CUDA stream). */
-typedef struct rv_kctx {
-    rvk_backend backend;
-    int nthreads;     /* OpenMP threads for CPU kernels and OpenBLAS; >= 1 */
-    int xent_vchunk;  /* vocabulary chunk for cross-entropy (default 4096) */
+/* Options of the CPU backend (other backends ignore them). Zero-initialised = the defaults. */
+typedef struct rvk_cpu_opts {
+    int nthreads;      /* OpenMP threads for CPU kernels and OpenBLAS; <= 0: omp_get_max_threads() */
+    int xent_vchunk;   /* vocabulary chunk for cross-entropy; <= 0: 4096 */
     int blas_threaded; /* 0 (default): sgemm is split into fixed tiles run one per thread, so
                         * results do not depend on nthreads; 1: OpenBLAS threads each call
                         * itself (can be faster; the last bits then vary with nthreads) */
-    void *stream;     /* CUDA: cudaStream_t; CPU: NULL */
-    void *ws;         /* scratch owned by the context, grown on demand */
-    size_t ws_bytes;
-} rv_kctx;
+    size_t mem_limit;  /* bytes the context may hold in buffers (0 = no limit): emulates a device's
+                        * memory size, so out-of-memory paths can be tested on the CPU */
+} rvk_cpu_opts;
 
-/* nthreads <= 0: the OpenMP default (omp_get_max_threads). Fails for an unavailable backend. */
-int rvk_init(rv_kctx *k, rvk_backend backend, int nthreads, rv_err *err);
-void rvk_free_ctx(rv_kctx *k);
-/* Scratch of at least `bytes`, valid until the next call that uses scratch; owned by k. */
-void *rvk_scratch(rv_kctx *k, size_t bytes);
-/* Waits for queued work (CUDA); a no-op on CPU. */
-void rvk_sync(rv_kctx *k);
+/* Backends known to this binary, in registry order ("cpu" first). rvk_backend_built says
+ * whether backend i is compiled in ("cuda" is known but not built until issue I). */
+int rvk_backend_count(void);
+const char *rvk_backend_name(int i);
+int rvk_backend_built(int i);
+
+/* Creates a context on the named backend ("cpu"; config key compute.backend). cpu may be NULL
+ * (defaults). Fails with a message for an unknown or unbuilt backend. */
+int rvk_create(rv_kctx **out, const char *backend, const rvk_cpu_opts *cpu, rv_err *err);
+/* Frees the context (buffers allocated on it must be freed first). NULL is allowed. */
+void rvk_destroy(rv_kctx *k);
+const char *rvk_ctx_backend(const rv_kctx *k);
+/* The CPU options of a CPU context (after defaults were applied), or -1 for another backend. */
+int rvk_cpu_get_opts(const rv_kctx *k, rvk_cpu_opts *out);
+/* Changes them (nthreads, xent_vchunk, blas_threaded; mem_limit); -1 for another backend. */
+int rvk_cpu_set_opts(rv_kctx *k, const rvk_cpu_opts *o, rv_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Memory (in the backend's space). Allocations are zero-filled; out of memory aborts like
- * rv_xmalloc (it is not an input error). */
+/* Buffers: memory space + storage dtype + bytes, allocated and freed through the context.
+ * New code allocates buffers (rvk_buf_alloc) and passes rvk_buf_f32(&b) etc. to the ops. */
 
+typedef enum rvk_dtype {
+    RVK_F32 = 0,  /* fp32 (the CPU backend's only floating storage) */
+    RVK_BF16 = 1, /* bfloat16 storage (CUDA: weights with fp32 master copies in the optimizer) */
+    RVK_F16 = 2,  /* IEEE half storage */
+    RVK_I32 = 3,  /* int32 index arrays (ids, targets, positions, offsets) */
+    RVK_F64 = 4   /* double accumulators (rvk_sumsq_acc slots) */
+} rvk_dtype;
+
+typedef enum rvk_space {
+    RVK_MEM_DEVICE = 0, /* where the backend computes (CPU: host RAM; CUDA: device memory) */
+    RVK_MEM_HOST = 1    /* host memory for staging transfers (CUDA: pinned); host may read it */
+} rvk_space;
+
+typedef struct rvk_buf {
+    void *data;      /* in `space`: never dereference on the host unless space == RVK_MEM_HOST */
+    size_t n;        /* elements */
+    size_t bytes;    /* n * rvk_dtype_size(dtype) */
+    rvk_dtype dtype;
+    rvk_space space;
+} rvk_buf;
+
+size_t rvk_dtype_size(rvk_dtype d); /* bytes per stored element */
+const char *rvk_dtype_name(rvk_dtype d);
+
+/* Allocates n zero-filled elements of dtype in space. Out of memory, a dtype the backend does
+ * not store (the CPU backend: bf16/f16) and size overflow are errors (-1, message with the byte
+ * count); b is then all zero. */
+int rvk_buf_alloc(rv_kctx *k, rvk_buf *b, rvk_space space, rvk_dtype dtype, size_t n, rv_err *err);
+void rvk_buf_free(rv_kctx *k, rvk_buf *b); /* b zeroed; a zeroed b is allowed */
+/* Typed views of data (NULL when the dtype differs). Device pointers for RVK_MEM_DEVICE. */
+float *rvk_buf_f32(const rvk_buf *b);
+int32_t *rvk_buf_i32(const rvk_buf *b);
+double *rvk_buf_f64(const rvk_buf *b);
+
+/* Queued transfers between host memory and a buffer, n elements at element offset off. The
+ * host side holds float for F32/BF16/F16 buffers (converted on the way, CUDA), int32_t for I32
+ * and double for F64. Host memory must stay untouched until rvk_sync. A failing transfer (an
+ * out-of-range offset, a device fault) does nothing and records the error in the context's
+ * sticky status. On CPU the copy happens at once. */
+void rvk_upload_async(rv_kctx *k, rvk_buf *dst, size_t off, const void *host_src, size_t n);
+void rvk_download_async(rv_kctx *k, void *host_dst, const rvk_buf *src, size_t off, size_t n);
+/* Waits for all queued work. Returns 0, or -1 with the FIRST error any queued operation hit
+ * since the last rvk_sync that reported one (later errors are dropped: the first is the cause);
+ * reporting clears the status. */
+int rvk_sync(rv_kctx *k, rv_err *err);
+
+/* Pointer-level memory (legacy; kept for the model code until it moves to an activation plan).
+ * rvk_alloc / rvk_alloc_i32 return zero-filled device memory and ABORT when out of memory, like
+ * rv_xmalloc; new code uses rvk_buf_alloc, which reports it as an rv_err. The copies are
+ * synchronous (a failure is recorded in the sticky status). */
 float *rvk_alloc(rv_kctx *k, size_t n);
 int32_t *rvk_alloc_i32(rv_kctx *k, size_t n);
 void rvk_free(rv_kctx *k, void *p);
@@ -69,7 +132,7 @@ void rvk_upload(rv_kctx *k, float *dst, const float *host_src, size_t n);
 void rvk_download(rv_kctx *k, float *host_dst, const float *src, size_t n);
 void rvk_upload_i32(rv_kctx *k, int32_t *dst, const int32_t *host_src, size_t n);
 void rvk_download_i32(rv_kctx *k, int32_t *host_dst, const int32_t *src, size_t n);
-void rvk_copy(rv_kctx *k, float *dst, const float *src, size_t n);   /* backend to backend */
+void rvk_copy(rv_kctx *k, float *dst, const float *src, size_t n);   /* device to device */
 void rvk_fill(rv_kctx *k, float *x, float value, size_t n);          /* x: [n] */
 
 /* ------------------------------------------------------------------------------------------ */
@@ -208,7 +271,7 @@ int rvk_rows_scatter(rv_kctx *k, float *dst, const int32_t *idx, const float *sr
 
 /* ------------------------------------------------------------------------------------------ */
 /* Cross-entropy over the vocabulary, fused with the lm_head matmul and chunked over V
- * (k->xent_vchunk columns at a time), so a [T, V] logits matrix is never stored. Rows whose
+ * (the CPU option xent_vchunk columns at a time), so a [T, V] logits matrix is never stored. Rows whose
  * target is < 0 (ignore, e.g. -100) are skipped entirely (no matmul work for them).
  * logits_t = hidden_t w^T; lse_t = log sum_v exp(logits_t,v); loss_t = lse_t - logits_t,y_t.
  * The per-token log-prob of the target (GRPO, eval scoring) is -loss_t. */
@@ -252,9 +315,17 @@ void rvk_adamw_step(rv_kctx *k, float *param, const float *grad, float *m, float
 
 /* Sum of squares of x: [n], accumulated in double over fixed 4096-element blocks combined in
  * order (the same value for any thread count). A global norm is sqrt of the sum over tensors
- * (and ranks). */
+ * (and ranks). Returns to the host, so it syncs: for many tensors use rvk_sumsq_acc. */
 double rvk_sumsq(rv_kctx *k, const float *x, size_t n);
+/* Device-side accumulation for a global norm without a host sync per tensor:
+ * *acc += rvk_sumsq(x, n) (the same blocks and order), where acc points into an F64 device
+ * buffer (one slot per group if wanted). Download the slots once at the end. */
+void rvk_sumsq_acc(rv_kctx *k, double *acc, const float *x, size_t n);
 /* Clip factor for a global norm: min(1, max_norm / (norm + 1e-6)); 1 when max_norm <= 0. */
 float rvk_clip_scale(double norm, float max_norm);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

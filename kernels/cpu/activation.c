@@ -8,7 +8,7 @@
 #define INV_SQRT2 0.70710678118654752f
 #define INV_SQRT2PI 0.3989422804014327f
 
-void rvk_gelu_fwd(rv_kctx *k, float *y, const float *x, size_t n, rvk_gelu_kind kind) {
+void rvk_cpu_gelu_fwd(rv_kctx *k, float *y, const float *x, size_t n, rvk_gelu_kind kind) {
     if (kind == RVK_GELU_TANH) {
 #pragma omp parallel for schedule(static) num_threads(rvk_threads(k)) if (n > RVK_PAR_MIN)
         for (size_t i = 0; i < n; i++) {
@@ -24,7 +24,7 @@ void rvk_gelu_fwd(rv_kctx *k, float *y, const float *x, size_t n, rvk_gelu_kind 
     }
 }
 
-void rvk_gelu_bwd(rv_kctx *k, float *dx, const float *dy, const float *x, size_t n,
+void rvk_cpu_gelu_bwd(rv_kctx *k, float *dx, const float *dy, const float *x, size_t n,
                   rvk_gelu_kind kind, int accum) {
     if (kind == RVK_GELU_TANH) {
 #pragma omp parallel for schedule(static) num_threads(rvk_threads(k)) if (n > RVK_PAR_MIN)
@@ -46,12 +46,12 @@ void rvk_gelu_bwd(rv_kctx *k, float *dx, const float *dy, const float *x, size_t
 
 static inline float sigmoidf_(float v) { return 1.0f / (1.0f + expf(-v)); }
 
-void rvk_silu_fwd(rv_kctx *k, float *y, const float *x, size_t n) {
+void rvk_cpu_silu_fwd(rv_kctx *k, float *y, const float *x, size_t n) {
 #pragma omp parallel for schedule(static) num_threads(rvk_threads(k)) if (n > RVK_PAR_MIN)
     for (size_t i = 0; i < n; i++) y[i] = x[i] * sigmoidf_(x[i]);
 }
 
-void rvk_silu_bwd(rv_kctx *k, float *dx, const float *dy, const float *x, size_t n, int accum) {
+void rvk_cpu_silu_bwd(rv_kctx *k, float *dx, const float *dy, const float *x, size_t n, int accum) {
 #pragma omp parallel for schedule(static) num_threads(rvk_threads(k)) if (n > RVK_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float v = x[i], s = sigmoidf_(v);
@@ -60,7 +60,7 @@ void rvk_silu_bwd(rv_kctx *k, float *dx, const float *dy, const float *x, size_t
     }
 }
 
-void rvk_swiglu_fwd(rv_kctx *k, float *h, const float *g, const float *u, size_t n) {
+void rvk_cpu_swiglu_fwd(rv_kctx *k, float *h, const float *g, const float *u, size_t n) {
 #pragma omp parallel for schedule(static) num_threads(rvk_threads(k)) if (n > RVK_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float gv = g[i], uv = u[i];
@@ -68,7 +68,7 @@ void rvk_swiglu_fwd(rv_kctx *k, float *h, const float *g, const float *u, size_t
     }
 }
 
-void rvk_swiglu_bwd(rv_kctx *k, float *dg, float *du, const float *dh, const float *g,
+void rvk_cpu_swiglu_bwd(rv_kctx *k, float *dg, float *du, const float *dh, const float *g,
                     const float *u, size_t n, int accum) {
 #pragma omp parallel for schedule(static) num_threads(rvk_threads(k)) if (n > RVK_PAR_MIN)
     for (size_t i = 0; i < n; i++) {

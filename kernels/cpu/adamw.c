@@ -3,7 +3,7 @@
 
 #include "kernels/cpu/cpu.h"
 
-void rvk_adamw_step(rv_kctx *k, float *param, const float *grad, float *m, float *v, size_t n,
+void rvk_cpu_adamw_step(rv_kctx *k, float *param, const float *grad, float *m, float *v, size_t n,
                     const rvk_adamw_hp *hp, int flags) {
     double bc1 = 1.0 - pow(hp->beta1, hp->step);
     double bc2 = 1.0 - pow(hp->beta2, hp->step);

@@ -98,12 +98,12 @@ static int max_span(const rvk_attn *a) {
 /* Scratch: the block list (2 ints per block), then per thread two [QB, span] float buffers. */
 static float *scratch_layout(rv_kctx *k, int nblk, int span, int nt, int **blk) {
     size_t off = ((size_t)2 * (nblk > 0 ? nblk : 1) * sizeof(int) + 63) / 64 * 64;
-    char *ws = rvk_scratch(k, off + (size_t)nt * 2 * QB * span * sizeof(float));
+    char *ws = rvk_cpu_scratch(k, off + (size_t)nt * 2 * QB * span * sizeof(float));
     *blk = (int *)ws;
     return (float *)(ws + off);
 }
 
-int rvk_attention_fwd(rv_kctx *k, float *out, float *lse, const float *q, const float *kk,
+int rvk_cpu_attention_fwd(rv_kctx *k, float *out, float *lse, const float *q, const float *kk,
                       const float *v, const rvk_attn *a, rv_err *err) {
     if (attn_check(a, err) != 0) return -1;
     const int Hq = a->Hq, Hkv = a->Hkv, D = a->D, nrep = a->Hq / a->Hkv;
@@ -177,7 +177,7 @@ static void zero_rows(rv_kctx *k, float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = 0.0f;
 }
 
-int rvk_attention_bwd(rv_kctx *k, float *dq, float *dk, float *dv, const float *dout,
+int rvk_cpu_attention_bwd(rv_kctx *k, float *dq, float *dk, float *dv, const float *dout,
                       const float *q, const float *kk, const float *v, const float *out,
                       const float *lse, const rvk_attn *a, int accum, rv_err *err) {
     if (attn_check(a, err) != 0) return -1;

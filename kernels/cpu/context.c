@@ -1,5 +1,7 @@
-/* CPU backend: context, scratch memory and the memory-space functions (plain host memory). */
+/* CPU backend: its state and options, scratch, memory (plain host memory for both spaces, with
+ * an optional byte limit), copies, and the table of operations kernels/dispatch.c calls. */
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,80 +9,85 @@
 
 #include "kernels/cpu/cpu.h"
 
-int rvk_init(rv_kctx *k, rvk_backend backend, int nthreads, rv_err *err) {
-    memset(k, 0, sizeof *k);
-    if (backend != RVK_BACKEND_CPU)
-        return rv_fail(err, "kernels: backend %d is not built into this binary; use the CPU backend "
-                            "(compute.backend=cpu) or rebuild with -DRADVLM_CUDA=ON", (int)backend);
-    k->backend = backend;
-    k->nthreads = nthreads > 0 ? nthreads : omp_get_max_threads();
-    if (k->nthreads < 1) k->nthreads = 1;
-    k->xent_vchunk = 4096;
+/* Each block carries a 64-byte header in front of the returned (64-byte aligned) pointer: the
+ * malloc'd base and the block's bytes, so free can account for it without a lookup. */
+#define HDR 64
+
+typedef struct block_hdr {
+    void *base;
+    size_t bytes;
+} block_hdr;
+
+static void *cpu_alloc(rv_kctx *k, rvk_space space, size_t bytes, rv_err *err) {
+    (void)space;
+    rvk_cpu *c = rvk_cpu_of(k);
+    if (c->o.mem_limit && (bytes > c->o.mem_limit || c->mem_used > c->o.mem_limit - bytes))
+        return rv_fail(err, "kernels: out of memory: %zu bytes (%.3f GiB) requested with %zu of the cpu backend's "
+                            "%zu-byte limit in use; use a smaller model or batch, or raise the limit", bytes,
+                       (double)bytes / (1u << 30), c->mem_used, c->o.mem_limit), NULL;
+    if (bytes > SIZE_MAX - 2 * HDR)
+        return rv_fail(err, "kernels: out of memory: %zu bytes requested on the cpu backend", bytes), NULL;
+    /* calloc keeps large blocks lazily zeroed (fresh pages), as the previous rv_xcalloc did */
+    char *base = calloc(1, bytes + 2 * HDR);
+    if (!base)
+        return rv_fail(err, "kernels: out of memory: cannot allocate %zu bytes (%.3f GiB) on the cpu backend (%zu bytes "
+                            "already held); use a smaller model or batch, fewer ranks per node, or a node with more "
+                            "memory", bytes, (double)bytes / (1u << 30), c->mem_used), NULL;
+    char *p = base + HDR + (HDR - (uintptr_t)(base + HDR) % HDR) % HDR;
+    block_hdr *h = (block_hdr *)(p - sizeof(block_hdr));
+    h->base = base;
+    h->bytes = bytes;
+    c->mem_used += bytes;
+    return p;
+}
+
+static void cpu_free(rv_kctx *k, rvk_space space, void *p) {
+    (void)space;
+    if (!p) return;
+    block_hdr *h = (block_hdr *)((char *)p - sizeof(block_hdr));
+    rvk_cpu_of(k)->mem_used -= h->bytes;
+    free(h->base);
+}
+
+static int cpu_stores(const rv_kctx *k, rvk_dtype dtype) {
+    (void)k;
+    return dtype == RVK_F32 || dtype == RVK_I32 || dtype == RVK_F64;
+}
+
+/* Both spaces are host memory: every kind is a memmove, done at once (so async is complete). */
+static int cpu_copy(rv_kctx *k, void *dst, const void *src, size_t bytes, rvk_copy_kind kind, int async, rv_err *err) {
+    (void)k, (void)kind, (void)async, (void)err;
+    if (bytes && dst != src) memmove(dst, src, bytes);
     return 0;
 }
 
-void rvk_free_ctx(rv_kctx *k) {
-    if (!k) return;
-    free(k->ws);
-    k->ws = NULL;
-    k->ws_bytes = 0;
+static int cpu_sync(rv_kctx *k, rv_err *err) {
+    (void)k, (void)err;
+    return 0;
 }
 
-void *rvk_scratch(rv_kctx *k, size_t bytes) {
-    if (bytes > k->ws_bytes) {
-        free(k->ws);
+static void cpu_destroy(rv_kctx *k) {
+    rvk_cpu *c = rvk_cpu_of(k);
+    if (!c) return;
+    free(c->ws);
+    free(c);
+    k->impl = NULL;
+}
+
+void *rvk_cpu_scratch(rv_kctx *k, size_t bytes) {
+    rvk_cpu *c = rvk_cpu_of(k);
+    if (bytes > c->ws_bytes) {
+        free(c->ws);
         size_t want = bytes + bytes / 4 + 64;
         want = (want + 63) / 64 * 64;
-        k->ws = aligned_alloc(64, want);
-        if (!k->ws) {
-            /* mirror rv_xmalloc: out of memory is not an input error */
-            k->ws = rv_xmalloc(want);
+        c->ws = aligned_alloc(64, want);
+        if (!c->ws) {
+            /* scratch is requested inside kernels without an error path: mirror rv_xmalloc */
+            c->ws = rv_xmalloc(want);
         }
-        k->ws_bytes = want;
+        c->ws_bytes = want;
     }
-    return k->ws;
-}
-
-void rvk_sync(rv_kctx *k) { (void)k; }
-
-float *rvk_alloc(rv_kctx *k, size_t n) {
-    (void)k;
-    return rv_xcalloc(n ? n : 1, sizeof(float));
-}
-
-int32_t *rvk_alloc_i32(rv_kctx *k, size_t n) {
-    (void)k;
-    return rv_xcalloc(n ? n : 1, sizeof(int32_t));
-}
-
-void rvk_free(rv_kctx *k, void *p) {
-    (void)k;
-    free(p);
-}
-
-void rvk_upload(rv_kctx *k, float *dst, const float *src, size_t n) {
-    (void)k;
-    if (n) memmove(dst, src, n * sizeof(float));
-}
-
-void rvk_download(rv_kctx *k, float *dst, const float *src, size_t n) {
-    (void)k;
-    if (n) memmove(dst, src, n * sizeof(float));
-}
-
-void rvk_upload_i32(rv_kctx *k, int32_t *dst, const int32_t *src, size_t n) {
-    (void)k;
-    if (n) memmove(dst, src, n * sizeof(int32_t));
-}
-
-void rvk_download_i32(rv_kctx *k, int32_t *dst, const int32_t *src, size_t n) {
-    (void)k;
-    if (n) memmove(dst, src, n * sizeof(int32_t));
-}
-
-void rvk_copy(rv_kctx *k, float *dst, const float *src, size_t n) {
-    (void)k;
-    if (n && dst != src) memmove(dst, src, n * sizeof(float));
+    return c->ws;
 }
 
 void rvk_cpu_blas_threads(const rv_kctx *k) {
@@ -101,4 +108,76 @@ void rvk_cpu_colsum_add(const rv_kctx *k, float *out, const float *in, int N, in
         }
         for (int c = c0; c < c1; c++) out[c] = acc[c - c0];
     }
+}
+
+static const rvk_backend_ops cpu_ops = {
+    .name = "cpu",
+    .destroy = cpu_destroy,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .stores = cpu_stores,
+    .copy = cpu_copy,
+    .sync = cpu_sync,
+    .fill = rvk_cpu_fill,
+    .add = rvk_cpu_add,
+    .axpy = rvk_cpu_axpy,
+    .scale = rvk_cpu_scale,
+    .gemm = rvk_cpu_gemm,
+    .matmul_fwd = rvk_cpu_matmul_fwd,
+    .matmul_bwd = rvk_cpu_matmul_bwd,
+    .layernorm_fwd = rvk_cpu_layernorm_fwd,
+    .layernorm_bwd = rvk_cpu_layernorm_bwd,
+    .rmsnorm_fwd = rvk_cpu_rmsnorm_fwd,
+    .rmsnorm_bwd = rvk_cpu_rmsnorm_bwd,
+    .gelu_fwd = rvk_cpu_gelu_fwd,
+    .gelu_bwd = rvk_cpu_gelu_bwd,
+    .silu_fwd = rvk_cpu_silu_fwd,
+    .silu_bwd = rvk_cpu_silu_bwd,
+    .swiglu_fwd = rvk_cpu_swiglu_fwd,
+    .swiglu_bwd = rvk_cpu_swiglu_bwd,
+    .rope_fwd = rvk_cpu_rope_fwd,
+    .rope_bwd = rvk_cpu_rope_bwd,
+    .attention_fwd = rvk_cpu_attention_fwd,
+    .attention_bwd = rvk_cpu_attention_bwd,
+    .embedding_fwd = rvk_cpu_embedding_fwd,
+    .embedding_bwd = rvk_cpu_embedding_bwd,
+    .rows_scatter = rvk_cpu_rows_scatter,
+    .xent_fwd = rvk_cpu_xent_fwd,
+    .xent_bwd = rvk_cpu_xent_bwd,
+    .softmax = rvk_cpu_softmax,
+    .adamw_step = rvk_cpu_adamw_step,
+    .sumsq_acc = rvk_cpu_sumsq_acc,
+};
+
+static void apply_defaults(rvk_cpu_opts *o) {
+    if (o->nthreads <= 0) o->nthreads = omp_get_max_threads();
+    if (o->nthreads < 1) o->nthreads = 1;
+    if (o->xent_vchunk <= 0) o->xent_vchunk = 4096;
+    o->blas_threaded = o->blas_threaded != 0;
+}
+
+int rvk_cpu_create(rv_kctx *k, const rvk_cpu_opts *opts, rv_err *err) {
+    (void)err;
+    rvk_cpu *c = rv_xcalloc(1, sizeof *c);
+    if (opts) c->o = *opts;
+    apply_defaults(&c->o);
+    k->ops = &cpu_ops;
+    k->impl = c;
+    return 0;
+}
+
+int rvk_cpu_get_opts(const rv_kctx *k, rvk_cpu_opts *out) {
+    if (k->ops != &cpu_ops) return -1;
+    *out = rvk_cpu_of(k)->o;
+    return 0;
+}
+
+int rvk_cpu_set_opts(rv_kctx *k, const rvk_cpu_opts *o, rv_err *err) {
+    if (k->ops != &cpu_ops)
+        return rv_fail(err, "kernels: CPU options given to a %s context; they apply to compute.backend=cpu only",
+                       k->ops->name);
+    rvk_cpu *c = rvk_cpu_of(k);
+    c->o = *o;
+    apply_defaults(&c->o);
+    return 0;
 }

@@ -20,7 +20,7 @@ static int check_targets(const int32_t *targets, int T, int V, rv_err *err) {
 }
 
 static int vchunk(const rv_kctx *k, int V) {
-    int vc = k->xent_vchunk > 0 ? k->xent_vchunk : 4096;
+    int vc = rvk_cpu_of(k)->o.xent_vchunk > 0 ? rvk_cpu_of(k)->o.xent_vchunk : 4096;
     return vc < V ? vc : V;
 }
 
@@ -36,7 +36,7 @@ static xent_ws ws_carve(rv_kctx *k, int T, int C, int vc) {
     size_t a = ((size_t)(T > 0 ? T : 1) * sizeof(int) + 63) / 64 * 64;
     size_t hc = (size_t)XENT_ROWS * C * sizeof(float), z = (size_t)XENT_ROWS * vc * sizeof(float);
     size_t st = (size_t)XENT_ROWS * (2 * sizeof(double) + sizeof(float));
-    char *p = rvk_scratch(k, a + hc + z + hc + st + 256);
+    char *p = rvk_cpu_scratch(k, a + hc + z + hc + st + 256);
     xent_ws w;
     w.rows = (int *)p;
     w.Hc = (float *)(p + a);
@@ -53,7 +53,7 @@ static void gather_rows(rv_kctx *k, float *dst, const float *src, const int *row
     for (int r = 0; r < nb; r++) memcpy(dst + (size_t)r * C, src + (size_t)rows[r] * C, (size_t)C * sizeof(float));
 }
 
-int rvk_xent_fwd(rv_kctx *k, float *loss, float *lse, const float *hidden, const float *w,
+int rvk_cpu_xent_fwd(rv_kctx *k, float *loss, float *lse, const float *hidden, const float *w,
                  const int32_t *targets, int T, int C, int V, rv_err *err) {
     if (check_targets(targets, T, V, err) != 0) return -1;
     int vc = vchunk(k, V);
@@ -77,7 +77,7 @@ int rvk_xent_fwd(rv_kctx *k, float *loss, float *lse, const float *hidden, const
         }
         for (int v0 = 0; v0 < V; v0 += vc) {
             int n = V - v0 < vc ? V - v0 : vc;
-            rvk_gemm(k, 0, 1, nb, n, C, 1.0f, ws.Hc, C, w + (size_t)v0 * C, C, 0.0f, ws.Z, n);
+            rvk_cpu_gemm(k, 0, 1, nb, n, C, 1.0f, ws.Hc, C, w + (size_t)v0 * C, C, 0.0f, ws.Z, n);
 #pragma omp parallel for schedule(static) num_threads(rvk_threads(k)) if ((size_t)nb * n > RVK_PAR_MIN)
             for (int r = 0; r < nb; r++) {
                 const float *z = ws.Z + (size_t)r * n;
@@ -101,7 +101,7 @@ int rvk_xent_fwd(rv_kctx *k, float *loss, float *lse, const float *hidden, const
     return 0;
 }
 
-int rvk_xent_bwd(rv_kctx *k, float *dhidden, float *dw, const float *hidden, const float *w,
+int rvk_cpu_xent_bwd(rv_kctx *k, float *dhidden, float *dw, const float *hidden, const float *w,
                  const int32_t *targets, const float *lse, const float *dloss, int T, int C,
                  int V, int accum, rv_err *err) {
     if (check_targets(targets, T, V, err) != 0) return -1;
@@ -120,7 +120,7 @@ int rvk_xent_bwd(rv_kctx *k, float *dhidden, float *dw, const float *hidden, con
         for (int v0 = 0; v0 < V; v0 += vc) {
             int n = V - v0 < vc ? V - v0 : vc;
             const float *wc = w + (size_t)v0 * C;
-            rvk_gemm(k, 0, 1, nb, n, C, 1.0f, ws.Hc, C, wc, C, 0.0f, ws.Z, n);
+            rvk_cpu_gemm(k, 0, 1, nb, n, C, 1.0f, ws.Hc, C, wc, C, 0.0f, ws.Z, n);
 #pragma omp parallel for schedule(static) num_threads(rvk_threads(k)) if ((size_t)nb * n > RVK_PAR_MIN)
             for (int r = 0; r < nb; r++) {
                 float *z = ws.Z + (size_t)r * n;
@@ -129,8 +129,8 @@ int rvk_xent_bwd(rv_kctx *k, float *dhidden, float *dw, const float *hidden, con
                 for (int j = 0; j < n; j++) z[j] = dl * expf(z[j] - L);
                 if (y >= 0 && y < n) z[y] -= dl;
             }
-            if (dhidden) rvk_gemm(k, 0, 0, nb, C, n, 1.0f, ws.Z, n, wc, C, v0 ? 1.0f : 0.0f, ws.dHc, C);
-            if (dw) rvk_gemm(k, 1, 0, n, C, nb, 1.0f, ws.Z, n, ws.Hc, C, 1.0f, dw + (size_t)v0 * C, C);
+            if (dhidden) rvk_cpu_gemm(k, 0, 0, nb, C, n, 1.0f, ws.Z, n, wc, C, v0 ? 1.0f : 0.0f, ws.dHc, C);
+            if (dw) rvk_cpu_gemm(k, 1, 0, n, C, nb, 1.0f, ws.Z, n, ws.Hc, C, 1.0f, dw + (size_t)v0 * C, C);
         }
         if (dhidden) {
 #pragma omp parallel for schedule(static) num_threads(rvk_threads(k)) if ((size_t)nb * C > RVK_PAR_MIN)

@@ -11,7 +11,7 @@ static int check_ids(const int32_t *ids, int T, int V, const char *what, rv_err 
     return 0;
 }
 
-int rvk_embedding_fwd(rv_kctx *k, float *out, const float *table, const int32_t *ids, int T,
+int rvk_cpu_embedding_fwd(rv_kctx *k, float *out, const float *table, const int32_t *ids, int T,
                       int C, int V, rv_err *err) {
     if (check_ids(ids, T, V, "embedding", err) != 0) return -1;
 #pragma omp parallel for schedule(static) num_threads(rvk_threads(k)) if ((size_t)T * C > RVK_PAR_MIN)
@@ -23,7 +23,7 @@ int rvk_embedding_fwd(rv_kctx *k, float *out, const float *table, const int32_t 
     return 0;
 }
 
-int rvk_embedding_bwd(rv_kctx *k, float *dtable, const float *dout, const int32_t *ids, int T,
+int rvk_cpu_embedding_bwd(rv_kctx *k, float *dtable, const float *dout, const int32_t *ids, int T,
                       int C, int V, rv_err *err) {
     if (check_ids(ids, T, V, "embedding backward", err) != 0) return -1;
     int ntiles = (C + RVK_COL_TILE - 1) / RVK_COL_TILE;
@@ -41,7 +41,7 @@ int rvk_embedding_bwd(rv_kctx *k, float *dtable, const float *dout, const int32_
     return 0;
 }
 
-int rvk_rows_scatter(rv_kctx *k, float *dst, const int32_t *idx, const float *src, int n,
+int rvk_cpu_rows_scatter(rv_kctx *k, float *dst, const int32_t *idx, const float *src, int n,
                      int C, int R, rv_err *err) {
     for (int i = 0; i < n; i++)
         if (idx[i] < 0 || idx[i] >= R)

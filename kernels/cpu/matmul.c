@@ -8,7 +8,7 @@
  * (OpenBLAS's own threading moves tile edges with the thread count, which changes last bits). */
 #define GEMM_TILE 256
 
-void rvk_gemm(rv_kctx *k, int transA, int transB, int M, int N, int K, float alpha,
+void rvk_cpu_gemm(rv_kctx *k, int transA, int transB, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *Cm, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { /* C = beta C */
@@ -20,7 +20,7 @@ void rvk_gemm(rv_kctx *k, int transA, int transB, int M, int N, int K, float alp
         return;
     }
     CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
-    if (k->blas_threaded) {
+    if (rvk_cpu_of(k)->o.blas_threaded) {
         rvk_cpu_blas_threads(k);
         cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Cm, ldc);
         return;
@@ -51,7 +51,7 @@ void rvk_gemm(rv_kctx *k, int transA, int transB, int M, int N, int K, float alp
     }
 }
 
-void rvk_matmul_fwd(rv_kctx *k, float *y, const float *x, const float *w, const float *b,
+void rvk_cpu_matmul_fwd(rv_kctx *k, float *y, const float *x, const float *w, const float *b,
                     int N, int C, int OC) {
     if (N <= 0 || OC <= 0) return;
     if (b) {
@@ -59,13 +59,13 @@ void rvk_matmul_fwd(rv_kctx *k, float *y, const float *x, const float *w, const 
         for (int n = 0; n < N; n++)
             for (int o = 0; o < OC; o++) y[(size_t)n * OC + o] = b[o];
     }
-    rvk_gemm(k, 0, 1, N, OC, C, 1.0f, x, C, w, C, b ? 1.0f : 0.0f, y, OC);
+    rvk_cpu_gemm(k, 0, 1, N, OC, C, 1.0f, x, C, w, C, b ? 1.0f : 0.0f, y, OC);
 }
 
-void rvk_matmul_bwd(rv_kctx *k, float *dx, float *dw, float *db, const float *dy,
+void rvk_cpu_matmul_bwd(rv_kctx *k, float *dx, float *dw, float *db, const float *dy,
                     const float *x, const float *w, int N, int C, int OC, int accum) {
     if (N <= 0) return;
-    if (dx) rvk_gemm(k, 0, 0, N, C, OC, 1.0f, dy, OC, w, C, accum ? 1.0f : 0.0f, dx, C);
-    if (dw) rvk_gemm(k, 1, 0, OC, C, N, 1.0f, dy, OC, x, C, 1.0f, dw, C);
+    if (dx) rvk_cpu_gemm(k, 0, 0, N, C, OC, 1.0f, dy, OC, w, C, accum ? 1.0f : 0.0f, dx, C);
+    if (dw) rvk_cpu_gemm(k, 1, 0, OC, C, N, 1.0f, dy, OC, x, C, 1.0f, dw, C);
     if (db) rvk_cpu_colsum_add(k, db, dy, N, OC, OC);
 }

@@ -4,7 +4,7 @@
 
 #include "kernels/cpu/cpu.h"
 
-void rvk_layernorm_fwd(rv_kctx *k, float *y, float *mean, float *rstd, const float *x,
+void rvk_cpu_layernorm_fwd(rv_kctx *k, float *y, float *mean, float *rstd, const float *x,
                        const float *w, const float *b, int N, int C, float eps) {
 #pragma omp parallel for schedule(static) num_threads(rvk_threads(k)) if ((size_t)N * C > RVK_PAR_MIN)
     for (int n = 0; n < N; n++) {
@@ -28,7 +28,7 @@ void rvk_layernorm_fwd(rv_kctx *k, float *y, float *mean, float *rstd, const flo
     }
 }
 
-void rvk_layernorm_bwd(rv_kctx *k, float *dx, float *dw, float *db, const float *dy,
+void rvk_cpu_layernorm_bwd(rv_kctx *k, float *dx, float *dw, float *db, const float *dy,
                        const float *x, const float *w, const float *mean, const float *rstd,
                        int N, int C, int accum) {
     int nt = rvk_threads(k);
@@ -74,7 +74,7 @@ void rvk_layernorm_bwd(rv_kctx *k, float *dx, float *dw, float *db, const float 
     }
 }
 
-void rvk_rmsnorm_fwd(rv_kctx *k, float *y, float *rstd, const float *x, const float *w,
+void rvk_cpu_rmsnorm_fwd(rv_kctx *k, float *y, float *rstd, const float *x, const float *w,
                      int N, int C, float eps) {
 #pragma omp parallel for schedule(static) num_threads(rvk_threads(k)) if ((size_t)N * C > RVK_PAR_MIN)
     for (int n = 0; n < N; n++) {
@@ -89,7 +89,7 @@ void rvk_rmsnorm_fwd(rv_kctx *k, float *y, float *rstd, const float *x, const fl
     }
 }
 
-void rvk_rmsnorm_bwd(rv_kctx *k, float *dx, float *dw, const float *dy, const float *x,
+void rvk_cpu_rmsnorm_bwd(rv_kctx *k, float *dx, float *dw, const float *dy, const float *x,
                      const float *w, const float *rstd, int N, int C, int accum) {
     int nt = rvk_threads(k);
     if (dx) {

@@ -9,7 +9,7 @@ static void rope_apply(rv_kctx *k, float *y, const float *x, const int32_t *pos,
                        int D, float theta, float dir) {
     int half = D / 2;
     if (T <= 0 || half <= 0) return;
-    float *inv = rvk_scratch(k, (size_t)half * sizeof(float));
+    float *inv = rvk_cpu_scratch(k, (size_t)half * sizeof(float));
     for (int i = 0; i < half; i++) inv[i] = 1.0f / powf(theta, (float)(2 * i) / (float)D);
 #pragma omp parallel for schedule(static) num_threads(rvk_threads(k)) if ((size_t)T * H * D > RVK_PAR_MIN)
     for (int t = 0; t < T; t++) {
@@ -27,12 +27,12 @@ static void rope_apply(rv_kctx *k, float *y, const float *x, const int32_t *pos,
     }
 }
 
-void rvk_rope_fwd(rv_kctx *k, float *y, const float *x, const int32_t *pos, int T, int H, int D,
+void rvk_cpu_rope_fwd(rv_kctx *k, float *y, const float *x, const int32_t *pos, int T, int H, int D,
                   float theta) {
     rope_apply(k, y, x, pos, T, H, D, theta, 1.0f);
 }
 
-void rvk_rope_bwd(rv_kctx *k, float *dx, const float *dy, const int32_t *pos, int T, int H,
+void rvk_cpu_rope_bwd(rv_kctx *k, float *dx, const float *dy, const int32_t *pos, int T, int H,
                   int D, float theta) {
     rope_apply(k, dx, dy, pos, T, H, D, theta, -1.0f);
 }

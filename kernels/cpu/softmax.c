@@ -3,7 +3,7 @@
 
 #include "kernels/cpu/cpu.h"
 
-void rvk_softmax(rv_kctx *k, float *p, const float *logits, int N, int V, float temperature) {
+void rvk_cpu_softmax(rv_kctx *k, float *p, const float *logits, int N, int V, float temperature) {
     float invT = 1.0f / temperature;
 #pragma omp parallel for schedule(static) num_threads(rvk_threads(k)) if ((size_t)N * V > RVK_PAR_MIN)
     for (int n = 0; n < N; n++) {

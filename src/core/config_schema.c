@@ -9,6 +9,9 @@ const rv_cfg_key rv_cfg_schema[] = {
     /* ---- log ---- */
     {"log.level", RV_CFG_ENUM, "info", "debug|info|warn|error", "least severe message level printed"},
     {"log.progress_interval_s", RV_CFG_NUM, "10", NULL, "seconds between progress lines when stderr is not a terminal (Slurm)"},
+    /* ---- compute ---- */
+    {"compute.backend", RV_CFG_ENUM, "cpu", "cpu|cuda",
+     "kernel backend (kernels.h): cpu (OpenMP + OpenBLAS, fp32, bit-deterministic); cuda is reserved and not built yet"},
     /* ---- data ---- */
     {"data.dir", RV_CFG_STR, "", NULL, "DATA_DIR holding the source datasets; wins over the DATA_DIR environment variable"},
     {"data.on_bad_record", RV_CFG_ENUM, "skip", "skip|fail", "a bad input record is counted, reported and skipped, or is fatal"},

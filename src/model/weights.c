@@ -155,40 +155,42 @@ int rv_weights_layout(rv_weights *w, const rv_model_cfg *c, rv_err *err) {
     return 0;
 }
 
-int rv_weights_build(rv_weights *w, const rv_model_cfg *c, rv_err *err) {
+int rv_weights_build(rv_weights *w, const rv_model_cfg *c, rv_kctx *k, rv_err *err) {
     if (rv_weights_layout(w, c, err)) return -1;
-    w->params = aligned_alloc(64, w->total * sizeof(float));
-    if (!w->params) {
+    w->k = k;
+    if (rvk_buf_alloc(k, &w->params_buf, RVK_MEM_DEVICE, RVK_F32, w->total, err)) {
         size_t total = w->total;
         rv_weights_free(w);
-        return rv_fail(err, "weights: cannot allocate %zu parameters (%.2f GiB): use a smaller model or a node with "
-                            "more memory", total, (double)total * 4 / (1 << 30));
+        return rv_fail_wrap(err, "weights: cannot hold %zu parameters (%.2f GiB fp32): use a smaller model or a node with "
+                                 "more memory", total, (double)total * 4 / (1 << 30));
     }
-    memset(w->params, 0, w->total * sizeof(float));
+    w->params = rvk_buf_f32(&w->params_buf);
     return 0;
 }
 
 void rv_weights_free(rv_weights *w) {
     for (size_t i = 0; i < w->n; i++) free(w->t[i].name);
     free(w->t);
-    free(w->params);
-    free(w->grads);
+    if (w->k) {
+        rvk_buf_free(w->k, &w->params_buf);
+        rvk_buf_free(w->k, &w->grads_buf);
+    }
     free(w->slots);
     memset(w, 0, sizeof *w);
 }
 
 int rv_weights_alloc_grads(rv_weights *w, rv_err *err) {
     if (w->grads) return 0;
-    w->grads = aligned_alloc(64, w->total * sizeof(float));
-    if (!w->grads)
-        return rv_fail(err, "weights: cannot allocate gradients for %zu parameters (%.2f GiB)", w->total,
-                       (double)w->total * 4 / (1 << 30));
-    memset(w->grads, 0, w->total * sizeof(float));
+    if (!w->k) return rv_fail(err, "weights: gradients need a table built on a backend (rv_weights_build)");
+    if (rvk_buf_alloc(w->k, &w->grads_buf, RVK_MEM_DEVICE, RVK_F32, w->total, err))
+        return rv_fail_wrap(err, "weights: cannot hold gradients for %zu parameters (%.2f GiB fp32)", w->total,
+                            (double)w->total * 4 / (1 << 30));
+    w->grads = rvk_buf_f32(&w->grads_buf);
     return 0;
 }
 
 void rv_weights_zero_grads(rv_weights *w) {
-    if (w->grads) memset(w->grads, 0, w->total * sizeof(float));
+    if (w->grads) rvk_fill(w->k, w->grads, 0.0f, w->total);
 }
 
 int rv_weights_find(const rv_weights *w, const char *name) {
@@ -208,19 +210,21 @@ const rv_wtensor *rv_weights_get(const rv_weights *w, const char *name) {
 
 int rv_weights_download_tensor(const rv_weights *w, size_t i, float *host, rv_err *err) {
     if (i >= w->n || !w->params) return rv_fail(err, "weights: no parameter values for tensor %zu", i);
-    memcpy(host, w->params + w->t[i].offset, w->t[i].numel * sizeof(float));
+    rvk_download_async(w->k, host, &w->params_buf, w->t[i].offset, w->t[i].numel);
+    if (rvk_sync(w->k, err)) return rv_fail_wrap(err, "weights: reading tensor '%s'", w->t[i].name);
     return 0;
 }
 
 int rv_weights_upload_tensor(rv_weights *w, size_t i, const float *host, rv_err *err) {
     if (i >= w->n || !w->params) return rv_fail(err, "weights: no parameter arena for tensor %zu", i);
-    memcpy(w->params + w->t[i].offset, host, w->t[i].numel * sizeof(float));
+    rvk_upload_async(w->k, &w->params_buf, w->t[i].offset, host, w->t[i].numel);
+    if (rvk_sync(w->k, err)) return rv_fail_wrap(err, "weights: writing tensor '%s'", w->t[i].name);
     return 0;
 }
 
 float *rv_weights_param(const rv_weights *w, const char *name) {
     int h = rv_weights_find(w, name);
-    return h < 0 ? NULL : w->params + w->t[h].offset;
+    return (h < 0 || !w->params) ? NULL : w->params + w->t[h].offset;
 }
 
 float *rv_weights_grad(const rv_weights *w, const char *name) {
@@ -249,10 +253,14 @@ static bool ends_with(const char *s, const char *suf) {
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
-void rv_weights_init_random(rv_weights *w, uint64_t seed, float std) {
-    for (size_t i = 0; i < w->n; i++) {
+int rv_weights_init_random(rv_weights *w, uint64_t seed, float std, rv_err *err) {
+    if (!w->params) return rv_fail(err, "weights: random init needs a table built on a backend (rv_weights_build)");
+    size_t most = 0;
+    for (size_t i = 0; i < w->n; i++) most = w->t[i].numel > most ? w->t[i].numel : most;
+    float *p = rv_xmalloc((most ? most : 1) * sizeof *p); /* host staging, one tensor at a time */
+    int rc = 0;
+    for (size_t i = 0; i < w->n && !rc; i++) {
         rv_wtensor *t = &w->t[i];
-        float *p = w->params + t->offset;
         bool norm = strstr(t->name, "norm") != NULL; /* layer_norm*, *_layernorm, model.norm */
         if (t->ndim == 1 && norm && ends_with(t->name, ".weight")) {
             for (size_t k = 0; k < t->numel; k++) p[k] = 1.0f;
@@ -263,7 +271,10 @@ void rv_weights_init_random(rv_weights *w, uint64_t seed, float std) {
             rv_rng_init(&r, seed, rv_hash32(t->name), 0);
             for (size_t k = 0; k < t->numel; k++) p[k] = (float)(std * rv_rng_normal(&r));
         }
+        rc = rv_weights_upload_tensor(w, i, p, err);
     }
+    free(p);
+    return rc;
 }
 
 static int starts(const char *s, const char *pre, const char **rest) {

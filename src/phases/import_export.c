@@ -153,7 +153,9 @@ int rv_phase_import(rv_phase_ctx *ctx, rv_err *err) {
     if (!rc) rc = rv_model_cfg_from_hf_text(cfg_path, cfg_text, strlen(cfg_text), &mc, err);
     if (!rc) rc = rv_st_set_open(&set, from, err);
     set_open = rc == 0;
-    if (!rc) rc = rv_weights_build(&w, &mc, err);
+    rv_kctx *k = NULL; /* the weights live on the compute backend; import stages through the host */
+    if (!rc) rc = rvk_create(&k, rv_cfg_str(cfg, "compute.backend"), NULL, err);
+    if (!rc) rc = rv_weights_build(&w, &mc, k, err);
     const char *dtype = "F32";
     if (!rc) rc = load_tensors(&set, &w, &mc, cfg_path, &dtype, err);
     /* side files */
@@ -198,6 +200,7 @@ int rv_phase_import(rv_phase_ctx *ctx, rv_err *err) {
     for (size_t i = 0; i < nfiles; i++) free((void *)files[i].data);
     if (set_open) rv_st_set_close(&set);
     rv_weights_free(&w);
+    rvk_destroy(k);
     free(run_cfg);
     free(latest);
     free(cfg_text);
@@ -278,7 +281,9 @@ int rv_phase_export(rv_phase_ctx *ctx, rv_err *err) {
     int rc = rv_ckpt_open(&ck, path, err);
     const char *mcfg = rc ? "" : rv_ckpt_model_config(ck);
     if (!rc) rc = rv_model_cfg_from_hf_text(path, mcfg, strlen(mcfg), &mc, err);
-    if (!rc) rc = rv_weights_build(&w, &mc, err);
+    rv_kctx *k = NULL;
+    if (!rc) rc = rvk_create(&k, rv_cfg_str(ctx->cfg, "compute.backend"), NULL, err);
+    if (!rc) rc = rv_weights_build(&w, &mc, k, err);
     if (!rc) rc = rv_ckpt_load_weights(ck, &w, err);
     rv_st_dtype dt = RV_ST_F32;
     if (!rc) {
@@ -324,6 +329,7 @@ int rv_phase_export(rv_phase_ctx *ctx, rv_err *err) {
     free(outs);
     free(host);
     rv_weights_free(&w);
+    rvk_destroy(k);
     rv_ckpt_close(ck);
     free(path);
     return rc;

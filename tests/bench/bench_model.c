@@ -229,14 +229,14 @@ int main(int argc, char **argv) {
     rv_sample prm = {.ids = gp, .len = Lp, .mask = NULL, .images = &img, .n_images = 1};
 
     rv_weights w;
-    rv_kctx k;
+    rv_kctx *k;
     rv_vlm m;
-    if (rv_weights_build(&w, &c, &e) || rvk_init(&k, RVK_BACKEND_CPU, threads, &e)) {
+    rvk_cpu_opts ko = {.nthreads = threads};
+    if (rvk_create(&k, "cpu", &ko, &e) || rv_weights_build(&w, &c, k, &e) || rv_weights_init_random(&w, 7, 0.02f, &e)) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }
-    rv_weights_init_random(&w, 7, 0.02f);
-    if (rv_vlm_init(&m, &k, &c, &w, true, &e)) {
+    if (rv_vlm_init(&m, k, &c, &w, true, &e)) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }
@@ -254,7 +254,7 @@ int main(int argc, char **argv) {
     if (strcmp(only, "gen") != 0) {
         /* forward+backward (rv_vlm_sft_step), then AdamW over every tensor; a warm-up step first,
          * and each trial repeats the step enough times to last >= 0.3 s (tiny) */
-        float *am = rvk_alloc(&k, w.total), *av = rvk_alloc(&k, w.total);
+        float *am = rvk_alloc(k, w.total), *av = rvk_alloc(k, w.total);
         double loss = 0;
         int step = 0;
         double t0 = now();
@@ -280,7 +280,7 @@ int main(int argc, char **argv) {
                 for (size_t i = 0; i < w.n; i++) {
                     const rv_wtensor *tt = &w.t[i];
                     if (!(tt->flags & RV_WF_TRAINABLE)) continue;
-                    rvk_adamw_step(&k, w.params + tt->offset, w.grads + tt->offset, am + tt->offset,
+                    rvk_adamw_step(k, w.params + tt->offset, w.grads + tt->offset, am + tt->offset,
                                    av + tt->offset, tt->numel, &hp, (tt->flags & RV_WF_DECAY) ? 0 : RVK_ADAMW_NO_DECAY);
                 }
                 fb += t1 - t0;
@@ -301,8 +301,8 @@ int main(int argc, char **argv) {
                w.total / 1e6);
         result(cfgname, threads, "train_fb", &s1, L, "tokens_per_s", ftrain);
         result(cfgname, threads, "adamw", &s2, (double)w.total, "params_per_s", 0);
-        rvk_free(&k, am);
-        rvk_free(&k, av);
+        rvk_free(k, am);
+        rvk_free(k, av);
         fflush(stdout);
     }
 
@@ -350,7 +350,7 @@ int main(int argc, char **argv) {
     free(tv), free(ta);
     rv_vlm_free(&m);
     rv_weights_free(&w);
-    rvk_free_ctx(&k);
+    rvk_destroy(k);
     free(ids), free(gp), free(pix), free(mask);
     return 0;
 }

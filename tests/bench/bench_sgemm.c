@@ -47,20 +47,21 @@ int main(int argc, char **argv) {
             B[i] = (float)((i * 40503u) % 997) / 997.0f - 0.5f;
         }
         for (int t = 1; t <= maxt; t = t < maxt && t * 2 > maxt ? maxt : t * 2) {
-            rv_kctx k;
+            rv_kctx *k;
             rv_err err;
-            if (rvk_init(&k, RVK_BACKEND_CPU, t, &err) != 0) {
+            rvk_cpu_opts o = {.nthreads = t};
+            if (rvk_create(&k, "cpu", &o, &err) != 0) {
                 fprintf(stderr, "%s\n", err.msg);
                 return 1;
             }
             /* tiled first: OpenBLAS's own pool spins for a while after a threaded call and
              * would steal cores from the OpenMP threads of the tiled path */
-            double tiled = measure(&k, 0, n, A, B, C);
+            double tiled = measure(k, 0, n, A, B, C);
             openblas_set_num_threads(t);
-            double direct = measure(&k, 1, n, A, B, C);
+            double direct = measure(k, 1, n, A, B, C);
             printf("%6d %7d %16.1f %16.1f\n", n, t, direct, tiled);
             fflush(stdout);
-            rvk_free_ctx(&k);
+            rvk_destroy(k);
             if (t == maxt) break;
         }
         free(A), free(B), free(C);

@@ -37,12 +37,27 @@ static char tmp[256];
 
 static char *tp(const char *name) { return rv_path_join(tmp, name); }
 
+static rv_kctx *kc; /* the backend holding the weights (cpu) */
+
+/* Tensor i of a and b hold the same bytes (read through the host staging API). */
+static bool same_tensor(const rv_weights *a, const rv_weights *b, size_t i) {
+    rv_err err;
+    float *x = malloc(a->t[i].numel * 4 + 4), *y = malloc(a->t[i].numel * 4 + 4);
+    bool ok = rv_weights_download_tensor(a, i, x, &err) == 0 && rv_weights_download_tensor(b, i, y, &err) == 0 &&
+              memcmp(x, y, a->t[i].numel * 4) == 0;
+    free(x);
+    free(y);
+    return ok;
+}
+
 static int build_tiny(rv_weights *w, rv_model_cfg *mc, int vocab) {
     rv_err err;
     if (rv_model_cfg_preset("tiny", mc, &err)) return -1;
     if (vocab) mc->text.vocab = vocab;
-    if (rv_weights_build(w, mc, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
-    rv_weights_init_random(w, 3, 0.02f);
+    if (rv_weights_build(w, mc, kc, &err) || rv_weights_init_random(w, 3, 0.02f, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
     return 0;
 }
 
@@ -104,11 +119,11 @@ static void test_roundtrip(void) {
     rv_weights w2;
     rv_model_cfg mc2;
     CHECK(rv_model_cfg_from_hf_text("ckpt", rv_ckpt_model_config(ck), strlen(rv_ckpt_model_config(ck)), &mc2, &err) == 0);
-    CHECK(rv_weights_build(&w2, &mc2, &err) == 0 && w2.total == w.total);
+    CHECK(rv_weights_build(&w2, &mc2, kc, &err) == 0 && w2.total == w.total);
     CHECK(rv_ckpt_load_weights(ck, &w2, &err) == 0);
     bool same = true;
     for (size_t i = 0; i < w.n; i++)
-        same = same && memcmp(w.params + w.t[i].offset, w2.params + w.t[i].offset, w.t[i].numel * 4) == 0;
+        same = same && same_tensor(&w, &w2, i);
     CHECK(same);
     float *m2 = calloc(w.total, 4), *v2 = calloc(w.total, 4);
     CHECK(rv_ckpt_load_adam(ck, &w2, m2, v2, &err) == 0);
@@ -139,18 +154,18 @@ static void test_roundtrip(void) {
     rv_weights w3;
     rv_model_cfg mc3 = mc;
     mc3.text.layers = 3;
-    CHECK(rv_weights_build(&w3, &mc3, &err) == 0);
+    CHECK(rv_weights_build(&w3, &mc3, kc, &err) == 0);
     CHECK(rv_ckpt_open(&ck, p, &err) == 0);
     EXPECT_ERR(rv_ckpt_load_weights(ck, &w3, err_), "language_model.model.layers.2.", "missing");
     rv_weights_free(&w3);
     mc3 = mc;
     mc3.text.intermediate = 384;
-    CHECK(rv_weights_build(&w3, &mc3, &err) == 0);
+    CHECK(rv_weights_build(&w3, &mc3, kc, &err) == 0);
     EXPECT_ERR(rv_ckpt_load_weights(ck, &w3, err_), "mlp.", "shape [");
     rv_weights_free(&w3);
     mc3 = mc;
     mc3.text.layers = 1;
-    CHECK(rv_weights_build(&w3, &mc3, &err) == 0);
+    CHECK(rv_weights_build(&w3, &mc3, kc, &err) == 0);
     EXPECT_ERR(rv_ckpt_load_weights(ck, &w3, err_), "layers.1.", "not part of the model");
     rv_weights_free(&w3);
     rv_ckpt_close(ck);
@@ -355,11 +370,11 @@ static bool same_ckpt_weights(const char *p1, const char *p2) {
     rv_model_cfg mc;
     rv_weights wa, wb;
     const char *t = rv_ckpt_model_config(a);
-    bool ok = rv_model_cfg_from_hf_text("a", t, strlen(t), &mc, &err) == 0 && rv_weights_build(&wa, &mc, &err) == 0 &&
-              rv_weights_build(&wb, &mc, &err) == 0 && rv_ckpt_load_weights(a, &wa, &err) == 0 &&
+    bool ok = rv_model_cfg_from_hf_text("a", t, strlen(t), &mc, &err) == 0 && rv_weights_build(&wa, &mc, kc, &err) == 0 &&
+              rv_weights_build(&wb, &mc, kc, &err) == 0 && rv_ckpt_load_weights(a, &wa, &err) == 0 &&
               rv_ckpt_load_weights(b, &wb, &err) == 0;
     for (size_t i = 0; ok && i < wa.n; i++)
-        ok = memcmp(wa.params + wa.t[i].offset, wb.params + wa.t[i].offset, wa.t[i].numel * 4) == 0;
+        ok = same_tensor(&wa, &wb, i);
     rv_weights_free(&wa);
     rv_weights_free(&wb);
     rv_ckpt_close(a);
@@ -589,6 +604,8 @@ int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/rv_ckpt_XXXXXX");
     if (!mkdtemp(tmp)) return 1;
     rv_h5_quiet();
+    rv_err kerr;
+    if (rvk_create(&kc, "cpu", NULL, &kerr)) { fprintf(stderr, "%s\n", kerr.msg); return 1; }
     test_roundtrip();
     test_killed_write();
     test_import_export();
@@ -596,5 +613,6 @@ int main(void) {
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmp);
+    rvk_destroy(kc);
     return check_summary("checkpoint");
 }

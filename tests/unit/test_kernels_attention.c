@@ -14,7 +14,7 @@ static void test_hand(rv_kctx *k) {
     int32_t cu[2] = {0, 2};
     rvk_attn a = {.nseq = 1, .cu_q = cu, .Tq = 2, .Tk = 2, .Hq = 1, .Hkv = 1, .D = 2, .scale = 1.0f, .causal = 1};
     rv_err err;
-    CHECK(rvk_attention_fwd(k, out, lse, q, kk, v, &a, &err) == 0);
+    CHECK(kt_attention_fwd(k, out, lse, q, kk, v, &a, &err) == 0);
     CHECK_NEAR(out[0], 1, 1e-6);
     CHECK_NEAR(out[1], 2, 1e-6);
     CHECK_NEAR(out[2], 2.46211715726001, 1e-6);
@@ -22,7 +22,7 @@ static void test_hand(rv_kctx *k) {
     CHECK_NEAR(lse[0], 1.0, 1e-6);
     CHECK_NEAR(lse[1], 1.3132616875182228, 1e-6);
     a.causal = 0;
-    CHECK(rvk_attention_fwd(k, out, lse, q, kk, v, &a, &err) == 0);
+    CHECK(kt_attention_fwd(k, out, lse, q, kk, v, &a, &err) == 0);
     CHECK_NEAR(out[0], 2.0, 1e-6);
     CHECK_NEAR(out[1], 0.5, 1e-6);
 }
@@ -85,7 +85,7 @@ static void test_reference(rv_kctx *k) {
     for (int causal = 0; causal < 2; causal++) {
         rvk_attn a = {.nseq = 3, .cu_q = CU, .Tq = T, .Tk = T, .Hq = HQ, .Hkv = HKV, .D = D,
                       .scale = 1.0f / sqrtf(D), .causal = causal};
-        CHECK(rvk_attention_fwd(k, out, lse, q, kk, v, &a, &err) == 0);
+        CHECK(kt_attention_fwd(k, out, lse, q, kk, v, &a, &err) == 0);
         ref_attention(ref, q, kk, v, &a);
         CHECK(maxdiff_d(out, ref, T * HQ * D) < 2e-6);
         /* GQA == MHA with each KV head repeated Hq/Hkv times (repeat_kv) */
@@ -98,7 +98,7 @@ static void test_reference(rv_kctx *k) {
                 }
         rvk_attn a2 = a;
         a2.Hkv = HQ;
-        CHECK(rvk_attention_fwd(k, out2, NULL, q, k2, v2, &a2, &err) == 0);
+        CHECK(kt_attention_fwd(k, out2, NULL, q, k2, v2, &a2, &err) == 0);
         CHECK(memcmp(out, out2, sizeof out) == 0);
         /* packed == each sequence on its own */
         int same = 1;
@@ -108,7 +108,7 @@ static void test_reference(rv_kctx *k) {
             rvk_attn a1 = a;
             a1.nseq = 1, a1.cu_q = cu1, a1.Tq = a1.Tk = L;
             float o1[T * HQ * D];
-            CHECK(rvk_attention_fwd(k, o1, NULL, q + q0 * HQ * D, kk + q0 * HKV * D, v + q0 * HKV * D, &a1, &err) == 0);
+            CHECK(kt_attention_fwd(k, o1, NULL, q + q0 * HQ * D, kk + q0 * HKV * D, v + q0 * HKV * D, &a1, &err) == 0);
             same &= memcmp(o1, out + q0 * HQ * D, (size_t)L * HQ * D * 4) == 0;
         }
         CHECK(same);
@@ -132,13 +132,13 @@ static void test_decode(rv_kctx *k) {
     rvk_attn ad = {.nseq = 2, .cu_q = cuq, .cu_k = cuk, .len_k = lens, .Tq = 2, .Tk = 16,
                    .Hq = HQ, .Hkv = HKV, .D = D, .scale = 0.35f, .causal = 1};
     rv_err err;
-    CHECK(rvk_attention_fwd(k, od, NULL, qd, kc, vc, &ad, &err) == 0);
+    CHECK(kt_attention_fwd(k, od, NULL, qd, kc, vc, &ad, &err) == 0);
     for (int s = 0; s < 2; s++) {
         int L = lens[s];
         int32_t cu1[2] = {0, L};
         rvk_attn a1 = {.nseq = 1, .cu_q = cu1, .Tq = L, .Tk = L, .Hq = HQ, .Hkv = HKV, .D = D, .scale = 0.35f, .causal = 1};
         float of[8 * HQ * D];
-        CHECK(rvk_attention_fwd(k, of, NULL, qf + (s ? 5 : 0) * HQ * D, kc + s * cap * HKV * D,
+        CHECK(kt_attention_fwd(k, of, NULL, qf + (s ? 5 : 0) * HQ * D, kc + s * cap * HKV * D,
                                 vc + s * cap * HKV * D, &a1, &err) == 0);
         CHECK(kt_maxdiff(of + (L - 1) * HQ * D, od + s * HQ * D, HQ * D) < 1e-6);
     }
@@ -154,7 +154,7 @@ typedef struct {
 static double at_loss(void *ud) {
     at_case *c = ud;
     rv_err err;
-    rvk_attention_fwd(c->k, c->out, NULL, c->q, c->kk, c->v, &c->a, &err);
+    kt_attention_fwd(c->k, c->out, NULL, c->q, c->kk, c->v, &c->a, &err);
     return kt_dotd(c->out, c->r, T * HQ * D);
 }
 
@@ -169,16 +169,16 @@ static void test_fd(rv_kctx *k) {
                          .scale = 1.0f / sqrtf(D), .causal = causal};
         float lse[T * HQ], dq[T * HQ * D], dk[T * HKV * D], dv[T * HKV * D];
         rv_err err;
-        CHECK(rvk_attention_fwd(k, c.out, lse, c.q, c.kk, c.v, &c.a, &err) == 0);
-        CHECK(rvk_attention_bwd(k, dq, dk, dv, c.r, c.q, c.kk, c.v, c.out, lse, &c.a, 0, &err) == 0);
+        CHECK(kt_attention_fwd(k, c.out, lse, c.q, c.kk, c.v, &c.a, &err) == 0);
+        CHECK(kt_attention_bwd(k, dq, dk, dv, c.r, c.q, c.kk, c.v, c.out, lse, &c.a, 0, &err) == 0);
         kt_fd_check(causal ? "attn causal dq" : "attn bidir dq", c.q, T * HQ * D, dq, at_loss, &c, 1e-2f, 2e-3, 1e-2, 1000);
         kt_fd_check(causal ? "attn causal dk" : "attn bidir dk", c.kk, T * HKV * D, dk, at_loss, &c, 1e-2f, 2e-3, 1e-2, 1000);
         kt_fd_check(causal ? "attn causal dv" : "attn bidir dv", c.v, T * HKV * D, dv, at_loss, &c, 1e-2f, 2e-3, 1e-2, 1000);
         /* accum = 1 adds the same gradient on top */
         float dq2[T * HQ * D], dk2[T * HKV * D];
         memcpy(dq2, dq, sizeof dq), memcpy(dk2, dk, sizeof dk);
-        rvk_attention_fwd(k, c.out, lse, c.q, c.kk, c.v, &c.a, &err);
-        CHECK(rvk_attention_bwd(k, dq2, dk2, NULL, c.r, c.q, c.kk, c.v, c.out, lse, &c.a, 1, &err) == 0);
+        kt_attention_fwd(k, c.out, lse, c.q, c.kk, c.v, &c.a, &err);
+        CHECK(kt_attention_bwd(k, dq2, dk2, NULL, c.r, c.q, c.kk, c.v, c.out, lse, &c.a, 1, &err) == 0);
         int ok = 1;
         for (int i = 0; i < T * HQ * D; i++) ok &= fabsf(dq2[i] - 2 * dq[i]) <= 1e-6f * (1 + fabsf(dq[i]));
         for (int i = 0; i < T * HKV * D; i++) ok &= fabsf(dk2[i] - 2 * dk[i]) <= 1e-6f * (1 + fabsf(dk[i]));
@@ -200,13 +200,13 @@ static void test_threads(void) {
     float *res[3];
     rv_err err;
     for (int t = 0; t < 3; t++) {
-        rv_kctx k = kt_ctx(t + 1);
+        rv_kctx *k = kt_ctx(t + 1);
         res[t] = malloc(n * 4);
         float *o = res[t], *dq = o + TT * HQT * DT, *dk = dq + TT * HQT * DT, *dv = dk + TT * HKVT * DT;
         float lse[TT * HQT];
-        rvk_attention_fwd(&k, o, lse, q, kk, v, &a, &err);
-        rvk_attention_bwd(&k, dq, dk, dv, dout, q, kk, v, o, lse, &a, 0, &err);
-        rvk_free_ctx(&k);
+        kt_attention_fwd(k, o, lse, q, kk, v, &a, &err);
+        kt_attention_bwd(k, dq, dk, dv, dout, q, kk, v, o, lse, &a, 0, &err);
+        rvk_destroy(k);
     }
     CHECK(memcmp(res[0], res[1], n * 4) == 0);
     CHECK(memcmp(res[0], res[2], n * 4) == 0);
@@ -219,22 +219,24 @@ static void test_errors(rv_kctx *k) {
     int32_t bad[3] = {0, 3, 2};
     rvk_attn a = {.nseq = 2, .cu_q = bad, .Tq = 2, .Tk = 2, .Hq = 2, .Hkv = 1, .D = 4, .scale = 1, .causal = 1};
     rv_err err;
-    CHECK(rvk_attention_fwd(k, out, NULL, x, x, x, &a, &err) == -1);
+    CHECK(kt_attention_fwd(k, out, NULL, x, x, x, &a, &err) == -1);
     CHECK(strstr(err.msg, "cu_q decreases") != NULL);
     int32_t ok[3] = {0, 1, 2};
     a.cu_q = ok, a.Hq = 3, a.Hkv = 2;
-    CHECK(rvk_attention_fwd(k, out, NULL, x, x, x, &a, &err) == -1);
+    CHECK(kt_attention_fwd(k, out, NULL, x, x, x, &a, &err) == -1);
     CHECK(strstr(err.msg, "multiple") != NULL);
 }
 
 int main(void) {
-    rv_kctx k = kt_ctx(2);
-    test_hand(&k);
-    test_reference(&k);
-    test_decode(&k);
-    test_fd(&k);
-    test_threads();
-    test_errors(&k);
-    rvk_free_ctx(&k);
+    for (int bi = -1; kt_backend_next(&bi);) { /* every built backend: the conformance loop */
+        rv_kctx *k = kt_ctx(2);
+        test_hand(k);
+        test_reference(k);
+        test_decode(k);
+        test_fd(k);
+        test_threads();
+        test_errors(k);
+        rvk_destroy(k);
+    }
     return check_summary("test_kernels_attention");
 }

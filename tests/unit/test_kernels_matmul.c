@@ -10,7 +10,7 @@ typedef struct {
 
 static double mm_loss(void *ud) {
     mm_case *c = ud;
-    rvk_matmul_fwd(c->k, c->y, c->x, c->w, c->b, c->N, c->C, c->OC);
+    kt_matmul_fwd(c->k, c->y, c->x, c->w, c->b, c->N, c->C, c->OC);
     return kt_dotd(c->y, c->r, (size_t)c->N * c->OC);
 }
 
@@ -18,17 +18,17 @@ static void test_hand(rv_kctx *k) {
     /* x = [[1,2,3],[4,5,6]], w = [[1,0,-1],[2,1,0]], b = [0.5,-1]
      * y[0] = [1-3+0.5, 2+2-1] = [-1.5, 3]; y[1] = [4-6+0.5, 8+5-1] = [-1.5, 12] */
     float x[6] = {1, 2, 3, 4, 5, 6}, w[6] = {1, 0, -1, 2, 1, 0}, b[2] = {0.5f, -1}, y[4];
-    rvk_matmul_fwd(k, y, x, w, b, 2, 3, 2);
+    kt_matmul_fwd(k, y, x, w, b, 2, 3, 2);
     CHECK(y[0] == -1.5f && y[1] == 3.0f && y[2] == -1.5f && y[3] == 12.0f);
-    rvk_matmul_fwd(k, y, x, w, NULL, 2, 3, 2);
+    kt_matmul_fwd(k, y, x, w, NULL, 2, 3, 2);
     CHECK(y[0] == -2.0f && y[1] == 4.0f && y[2] == -2.0f && y[3] == 13.0f);
     /* dy = [[1,0],[0,1]]: dx = dy w = w rows; dw = dy^T x = x rows; db = [1,1] */
     float dy[4] = {1, 0, 0, 1}, dx[6] = {9, 9, 9, 9, 9, 9}, dw[6] = {0}, db[2] = {10, 20};
-    rvk_matmul_bwd(k, dx, dw, db, dy, x, w, 2, 3, 2, 0);
+    kt_matmul_bwd(k, dx, dw, db, dy, x, w, 2, 3, 2, 0);
     CHECK(dx[0] == 1 && dx[1] == 0 && dx[2] == -1 && dx[3] == 2 && dx[4] == 1 && dx[5] == 0);
     CHECK(dw[0] == 1 && dw[2] == 3 && dw[3] == 4 && dw[5] == 6);
     CHECK(db[0] == 11 && db[1] == 21); /* parameter gradients accumulate */
-    rvk_matmul_bwd(k, dx, dw, NULL, dy, x, w, 2, 3, 2, 1);
+    kt_matmul_bwd(k, dx, dw, NULL, dy, x, w, 2, 3, 2, 1);
     CHECK(dx[0] == 2 && dx[2] == -2 && dx[3] == 4); /* accum = 1 adds */
     CHECK(dw[0] == 2 && dw[5] == 12);
 }
@@ -40,7 +40,7 @@ static void test_fd(rv_kctx *k) {
     c.x = kt_randn(&r, 35, 1), c.w = kt_randn(&r, 28, 1), c.b = kt_randn(&r, 4, 1);
     c.y = kt_randn(&r, 20, 1), c.r = kt_randn(&r, 20, 1);
     float dx[35], dw[28] = {0}, db[4] = {0};
-    rvk_matmul_bwd(k, dx, dw, db, c.r, c.x, c.w, 5, 7, 4, 0);
+    kt_matmul_bwd(k, dx, dw, db, c.r, c.x, c.w, 5, 7, 4, 0);
     kt_fd_check("matmul dx", c.x, 35, dx, mm_loss, &c, 1e-2f, 1e-3, 1e-3, 1000);
     kt_fd_check("matmul dw", c.w, 28, dw, mm_loss, &c, 1e-2f, 1e-3, 1e-3, 1000);
     kt_fd_check("matmul db", c.b, 4, db, mm_loss, &c, 1e-2f, 1e-3, 1e-3, 1000);
@@ -55,7 +55,7 @@ static void test_gemm_trans(rv_kctx *k) {
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
             float *Cm = kt_copy(C0, 30);
-            rvk_gemm(k, ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, 2.0f, Cm, N);
+            kt_gemm(k, ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, 2.0f, Cm, N);
             double worst = 0;
             for (int i = 0; i < M; i++)
                 for (int j = 0; j < N; j++) {
@@ -77,30 +77,36 @@ static void test_threads(void) {
     int N = 600, C = 130, OC = 300; /* several 256-row tiles in every gemm */
     float *x = kt_randn(&r, (size_t)N * C, 1), *w = kt_randn(&r, (size_t)OC * C, 1);
     float *b = kt_randn(&r, OC, 1), *dy = kt_randn(&r, (size_t)N * OC, 1);
-    float *out[2][4];
-    for (int t = 0; t < 2; t++) {
-        rv_kctx k = kt_ctx(t + 1);
+    float *out[3][4];
+    for (int t = 0; t < 3; t++) {
+        rv_kctx *k = kt_ctx(t + 1);
         out[t][0] = calloc((size_t)N * OC, 4), out[t][1] = calloc((size_t)N * C, 4);
         out[t][2] = calloc((size_t)OC * C, 4), out[t][3] = calloc(OC, 4);
-        rvk_matmul_fwd(&k, out[t][0], x, w, b, N, C, OC);
-        rvk_matmul_bwd(&k, out[t][1], out[t][2], out[t][3], dy, x, w, N, C, OC, 0);
-        rvk_free_ctx(&k);
+        kt_matmul_fwd(k, out[t][0], x, w, b, N, C, OC);
+        kt_matmul_bwd(k, out[t][1], out[t][2], out[t][3], dy, x, w, N, C, OC, 0);
+        rvk_destroy(k);
     }
     CHECK(memcmp(out[0][0], out[1][0], (size_t)N * OC * 4) == 0);
     CHECK(memcmp(out[0][1], out[1][1], (size_t)N * C * 4) == 0);
     CHECK(memcmp(out[0][2], out[1][2], (size_t)OC * C * 4) == 0);
     CHECK(memcmp(out[0][3], out[1][3], (size_t)OC * 4) == 0);
-    for (int t = 0; t < 2; t++)
+    for (int i = 0; i < 4; i++) { /* 3 threads: tiles split unevenly over the threads */
+        size_t n = i == 0 ? (size_t)N * OC : i == 1 ? (size_t)N * C : i == 2 ? (size_t)OC * C : (size_t)OC;
+        CHECK(memcmp(out[0][i], out[2][i], n * 4) == 0);
+    }
+    for (int t = 0; t < 3; t++)
         for (int i = 0; i < 4; i++) free(out[t][i]);
     free(x), free(w), free(b), free(dy);
 }
 
 int main(void) {
-    rv_kctx k = kt_ctx(2);
-    test_hand(&k);
-    test_fd(&k);
-    test_gemm_trans(&k);
-    test_threads();
-    rvk_free_ctx(&k);
+    for (int bi = -1; kt_backend_next(&bi);) { /* every built backend: the conformance loop */
+        rv_kctx *k = kt_ctx(2);
+        test_hand(k);
+        test_fd(k);
+        test_gemm_trans(k);
+        test_threads();
+        rvk_destroy(k);
+    }
     return check_summary("test_kernels_matmul");
 }

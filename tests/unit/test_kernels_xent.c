@@ -13,7 +13,7 @@ static void test_hand(rv_kctx *k) {
     int32_t tg[3] = {0, -100, 2};
     float loss[3], lse[3];
     rv_err err;
-    CHECK(rvk_xent_fwd(k, loss, lse, h, w, tg, 3, 3, 3, &err) == 0);
+    CHECK(kt_xent_fwd(k, loss, lse, h, w, tg, 3, 3, 3, &err) == 0);
     CHECK_NEAR(loss[0], 2.40760596444438, 1e-6);
     CHECK_NEAR(lse[0], 3.40760596444438, 1e-6);
     CHECK(loss[1] == 0.0f && lse[1] == 0.0f);
@@ -23,7 +23,7 @@ static void test_hand(rv_kctx *k) {
      * and dw[v, :] = sum_t dlogits[t, v] h[t, :] = dlogits[0, v] * [1, 2, 3]. */
     float dloss[3] = {1, 5, 0.5f}, dh[9], dw[9] = {0};
     for (int i = 0; i < 9; i++) dh[i] = 7;
-    CHECK(rvk_xent_bwd(k, dh, dw, h, w, tg, lse, dloss, 3, 3, 3, 0, &err) == 0);
+    CHECK(kt_xent_bwd(k, dh, dw, h, w, tg, lse, dloss, 3, 3, 3, 0, &err) == 0);
     double p[3] = {0.09003057317038048, 0.2447284710547977, 0.665240955774822};
     CHECK_NEAR(dh[0], p[0] - 1, 1e-6);
     CHECK_NEAR(dh[1], p[1], 1e-6);
@@ -37,7 +37,7 @@ static void test_hand(rv_kctx *k) {
     CHECK_NEAR(dw[7], p[2] * 2, 1e-6);
     /* a target outside the vocabulary is an error naming the token */
     int32_t bad[3] = {0, 3, 1};
-    CHECK(rvk_xent_fwd(k, loss, lse, h, w, bad, 3, 3, 3, &err) == -1);
+    CHECK(kt_xent_fwd(k, loss, lse, h, w, bad, 3, 3, 3, &err) == -1);
     CHECK(strstr(err.msg, "token 1") != NULL);
 }
 
@@ -85,19 +85,19 @@ static void run_vs_ref(int T, int C, int V, int vchunk, uint32_t seed, double to
     for (int t = 0; t < T; t++) tg[t] = rv_rng_below(&r, 4) == 0 ? -100 : (int32_t)rv_rng_below(&r, V);
     double *lref = malloc(T * sizeof(double)), *dhref = malloc((size_t)T * C * 8), *dwref = malloc((size_t)V * C * 8);
     ref_xent(h, w, tg, dloss, T, C, V, lref, dhref, dwref);
-    rv_kctx k = kt_ctx(2);
-    k.xent_vchunk = vchunk;
+    rv_kctx *k = kt_ctx(2);
+    kt_set_vchunk(k, vchunk);
     float *loss = malloc(T * 4), *lse = malloc(T * 4), *dh = malloc((size_t)T * C * 4), *dw = calloc((size_t)V * C, 4);
     rv_err err;
-    CHECK(rvk_xent_fwd(&k, loss, lse, h, w, tg, T, C, V, &err) == 0);
-    CHECK(rvk_xent_bwd(&k, dh, dw, h, w, tg, lse, dloss, T, C, V, 0, &err) == 0);
+    CHECK(kt_xent_fwd(k, loss, lse, h, w, tg, T, C, V, &err) == 0);
+    CHECK(kt_xent_bwd(k, dh, dw, h, w, tg, lse, dloss, T, C, V, 0, &err) == 0);
     double el = 0;
     for (int t = 0; t < T; t++) el = fmax(el, fabs(loss[t] - lref[t]));
     CHECK(el < tol);
     CHECK(maxdiff_d(dh, dhref, (size_t)T * C) < tol);
     CHECK(maxdiff_d(dw, dwref, (size_t)V * C) < tol);
     if (el >= tol) fprintf(stderr, "xent T=%d V=%d chunk=%d: loss error %g\n", T, V, vchunk, el);
-    rvk_free_ctx(&k);
+    rvk_destroy(k);
     free(h), free(w), free(dloss), free(tg), free(lref), free(dhref), free(dwref), free(loss), free(lse), free(dh), free(dw);
 }
 
@@ -116,14 +116,14 @@ static void test_chunks(void) {
     int32_t tg[20];
     for (int t = 0; t < T; t++) tg[t] = (int32_t)rv_rng_below(&r, V);
     float l1[20], l2[20];
-    rv_kctx k = kt_ctx(1);
+    rv_kctx *k = kt_ctx(1);
     rv_err err;
-    k.xent_vchunk = 300;
-    rvk_xent_fwd(&k, l1, NULL, h, w, tg, T, C, V, &err);
-    k.xent_vchunk = 64;
-    rvk_xent_fwd(&k, l2, NULL, h, w, tg, T, C, V, &err);
+    kt_set_vchunk(k, 300);
+    kt_xent_fwd(k, l1, NULL, h, w, tg, T, C, V, &err);
+    kt_set_vchunk(k, 64);
+    kt_xent_fwd(k, l2, NULL, h, w, tg, T, C, V, &err);
     CHECK(kt_maxdiff(l1, l2, T) < 1e-5);
-    rvk_free_ctx(&k);
+    rvk_destroy(k);
     free(h), free(w);
 }
 
@@ -137,7 +137,7 @@ typedef struct {
 static double xe_loss(void *ud) {
     xe_case *c = ud;
     rv_err err;
-    rvk_xent_fwd(c->k, c->loss, NULL, c->h, c->w, c->tg, c->T, c->C, c->V, &err);
+    kt_xent_fwd(c->k, c->loss, NULL, c->h, c->w, c->tg, c->T, c->C, c->V, &err);
     return kt_dotd(c->loss, c->dloss, c->T);
 }
 
@@ -151,18 +151,18 @@ static void test_fd(rv_kctx *k) {
     c.dloss = dloss, c.tg = tg;
     float lse[6], dh[30], dw[55] = {0};
     rv_err err;
-    k->xent_vchunk = 4;
-    CHECK(rvk_xent_fwd(k, c.loss, lse, c.h, c.w, tg, 6, 5, 11, &err) == 0);
-    CHECK(rvk_xent_bwd(k, dh, dw, c.h, c.w, tg, lse, dloss, 6, 5, 11, 0, &err) == 0);
+    kt_set_vchunk(k, 4);
+    CHECK(kt_xent_fwd(k, c.loss, lse, c.h, c.w, tg, 6, 5, 11, &err) == 0);
+    CHECK(kt_xent_bwd(k, dh, dw, c.h, c.w, tg, lse, dloss, 6, 5, 11, 0, &err) == 0);
     kt_fd_check("xent dhidden", c.h, 30, dh, xe_loss, &c, 1e-2f, 1e-3, 1e-2, 1000);
     kt_fd_check("xent dw", c.w, 55, dw, xe_loss, &c, 1e-2f, 1e-3, 1e-2, 1000);
     /* ignored row 1 keeps its old value with accum = 1 */
     float dh2[30];
     for (int i = 0; i < 30; i++) dh2[i] = 1.0f;
-    CHECK(rvk_xent_bwd(k, dh2, NULL, c.h, c.w, tg, lse, dloss, 6, 5, 11, 1, &err) == 0);
+    CHECK(kt_xent_bwd(k, dh2, NULL, c.h, c.w, tg, lse, dloss, 6, 5, 11, 1, &err) == 0);
     CHECK(dh2[5] == 1.0f && dh2[9] == 1.0f);
     CHECK_NEAR(dh2[0] - 1.0f, dh[0], 1e-6);
-    k->xent_vchunk = 4096;
+    kt_set_vchunk(k, 4096);
     free(c.h), free(c.w), free(c.loss);
 }
 
@@ -177,13 +177,13 @@ static void test_threads(void) {
     float *res[3];
     rv_err err;
     for (int t = 0; t < 3; t++) {
-        rv_kctx k = kt_ctx(t + 1);
-        k.xent_vchunk = 128;
+        rv_kctx *k = kt_ctx(t + 1);
+        kt_set_vchunk(k, 128);
         res[t] = calloc(n, 4);
         float *loss = res[t], *lse = loss + T, *dh = lse + T, *dw = dh + (size_t)T * C;
-        rvk_xent_fwd(&k, loss, lse, h, w, tg, T, C, V, &err);
-        rvk_xent_bwd(&k, dh, dw, h, w, tg, lse, dl, T, C, V, 0, &err);
-        rvk_free_ctx(&k);
+        kt_xent_fwd(k, loss, lse, h, w, tg, T, C, V, &err);
+        kt_xent_bwd(k, dh, dw, h, w, tg, lse, dl, T, C, V, 0, &err);
+        rvk_destroy(k);
     }
     CHECK(memcmp(res[0], res[1], n * 4) == 0);
     CHECK(memcmp(res[0], res[2], n * 4) == 0);
@@ -192,11 +192,13 @@ static void test_threads(void) {
 }
 
 int main(void) {
-    rv_kctx k = kt_ctx(2);
-    test_hand(&k);
-    test_chunks();
-    test_fd(&k);
-    test_threads();
-    rvk_free_ctx(&k);
+    for (int bi = -1; kt_backend_next(&bi);) { /* every built backend: the conformance loop */
+        rv_kctx *k = kt_ctx(2);
+        test_hand(k);
+        test_chunks();
+        test_fd(k);
+        test_threads();
+        rvk_destroy(k);
+    }
     return check_summary("test_kernels_xent");
 }

@@ -47,8 +47,10 @@ int main(void) {
 
     /* weights table: names, flags, tying */
     rv_weights w;
+    rv_kctx *k;
+    CHECK(rvk_create(&k, "cpu", NULL, &e) == 0);
     CHECK(rv_model_cfg_preset("tiny", &c, &e) == 0);
-    CHECK(rv_weights_build(&w, &c, &e) == 0);
+    CHECK(rv_weights_build(&w, &c, k, &e) == 0);
     const rv_wtensor *t = rv_weights_get(&w, "language_model.model.layers.1.self_attn.k_proj.weight");
     CHECK(t && t->ndim == 2 && t->shape[0] == 2 * 32 && t->shape[1] == 128 && t->module == RV_MOD_LM);
     CHECK(t && (t->flags & RV_WF_DECAY));
@@ -58,10 +60,15 @@ int main(void) {
     CHECK(rv_weights_get(&w, "image_newline")->module == RV_MOD_PROJECTOR);
     CHECK(rv_weights_find(&w, "no.such.tensor") < 0);
     for (size_t i = 0; i < w.n; i++) CHECK(w.t[i].offset % 16 == 0 && w.t[i].offset + w.t[i].numel <= w.total);
-    rv_weights_init_random(&w, 5, 0.02f);
-    CHECK(rv_weights_param(&w, "language_model.model.norm.weight")[3] == 1.0f);
-    CHECK(rv_weights_param(&w, "language_model.model.layers.0.self_attn.q_proj.bias")[0] == 0.0f);
+    CHECK(rv_weights_init_random(&w, 5, 0.02f, &e) == 0);
+    float v[8] = {0, 0, 0, 0, 0, 0, 0, 0}; /* parameters live on the backend: read them by download */
+    rvk_download(k, v, rv_weights_param(&w, "language_model.model.norm.weight"), 4);
+    CHECK(v[3] == 1.0f);
+    v[0] = 9.0f;
+    rvk_download(k, v, rv_weights_param(&w, "language_model.model.layers.0.self_attn.q_proj.bias"), 1);
+    CHECK(v[0] == 0.0f);
     rv_weights_free(&w);
+    rvk_destroy(k);
 
     /* aliases (model.md §9.2) */
     char nm[256];

@@ -30,15 +30,19 @@ static void micro_cfg(rv_model_cfg *c, bool tie) {
     memcpy(c->pinpoints, pp, sizeof pp);
 }
 
+/* Generated on the host and uploaded (the arenas are backend buffers). */
 static void randomize(rv_weights *w, uint64_t seed) {
+    float *p = malloc(w->total * sizeof *p);
+    rv_err e;
     for (size_t i = 0; i < w->n; i++) {
         rv_wtensor *t = &w->t[i];
         rv_rng r;
         rv_rng_init(&r, seed, (uint32_t)i, 0);
-        float *p = w->params + t->offset;
         bool norm = strstr(t->name, "norm") && strstr(t->name, ".weight") && t->ndim == 1;
         for (size_t k = 0; k < t->numel; k++) p[k] = (float)((norm ? 1.0 : 0.0) + 0.3 * rv_rng_normal(&r));
+        CHECK(rv_weights_upload_tensor(w, i, p, &e) == 0);
     }
+    free(p);
 }
 
 typedef struct batch {
@@ -153,12 +157,13 @@ static void check_model(bool tie, int mode) {
     micro_cfg(&c, tie);
     rv_weights w;
     rv_err e;
-    rv_kctx k;
-    CHECK(rvk_init(&k, RVK_BACKEND_CPU, 1, &e) == 0);
-    CHECK(rv_weights_build(&w, &c, &e) == 0);
+    rv_kctx *k;
+    rvk_cpu_opts one = {.nthreads = 1};
+    CHECK(rvk_create(&k, "cpu", &one, &e) == 0);
+    CHECK(rv_weights_build(&w, &c, k, &e) == 0);
     randomize(&w, 11 + (uint64_t)tie);
     rv_vlm m;
-    if (rv_vlm_init(&m, &k, &c, &w, true, &e)) {
+    if (rv_vlm_init(&m, k, &c, &w, true, &e)) {
         fprintf(stderr, "init: %s\n", e.msg);
         CHECK(0);
         return;
@@ -167,12 +172,11 @@ static void check_model(bool tie, int mode) {
     make_batch(&c, &b);
     CHECK(backward(&m, &b, mode) == 0);
     float *g = malloc(w.total * sizeof(float));
-    memcpy(g, w.grads, w.total * sizeof(float));
+    rvk_download(k, g, w.grads, w.total);
     int bad = 0, checked = 0;
     const double eps = 1e-2;
     for (size_t i = 0; i < w.n; i++) {
         rv_wtensor *t = &w.t[i];
-        float *p = w.params + t->offset;
         const float *gt = g + t->offset;
         if (t->flags & RV_WF_UNUSED) {
             double s = 0;
@@ -194,13 +198,17 @@ static void check_model(bool tie, int mode) {
             u[j] = (float)(u[j] / sqrt(nn));
             an += (double)gt[j] * u[j];
         }
-        float *save = malloc(t->numel * sizeof *save);
-        memcpy(save, p, t->numel * sizeof *save);
+        /* perturb through the host staging API */
+        float *save = malloc(t->numel * sizeof *save), *p = malloc(t->numel * sizeof *p);
+        CHECK(rv_weights_download_tensor(&w, i, save, &e) == 0);
         for (size_t j = 0; j < t->numel; j++) p[j] = save[j] + (float)eps * u[j];
+        CHECK(rv_weights_upload_tensor(&w, i, p, &e) == 0);
         double lp = objective(&m, &b, mode);
         for (size_t j = 0; j < t->numel; j++) p[j] = save[j] - (float)eps * u[j];
+        CHECK(rv_weights_upload_tensor(&w, i, p, &e) == 0);
         double lm = objective(&m, &b, mode);
-        memcpy(p, save, t->numel * sizeof *save);
+        CHECK(rv_weights_upload_tensor(&w, i, save, &e) == 0);
+        free(p);
         double fd = (lp - lm) / (2 * eps);
         double tol = 2e-2 * fmax(fabs(fd), fabs(an)) + 2e-3;
         checked++;
@@ -218,7 +226,7 @@ static void check_model(bool tie, int mode) {
     free_batch(&b);
     rv_vlm_free(&m);
     rv_weights_free(&w);
-    rvk_free_ctx(&k);
+    rvk_destroy(k);
 }
 
 int main(void) {
