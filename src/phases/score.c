@@ -104,6 +104,7 @@ int rv_phase_score(rv_phase_ctx *ctx, rv_err *err) {
         free_records(recs, nrec); free(valid); free(bad); cJSON_Delete(root);
         return -1;
     }
+    rv_eval_tally tally = {.n_records = nrec, .bad = bad, .n_bad = nbad, .boot_samples = B, .boot_seed = seed};
     rv_eval_input *ins = rv_xmalloc((nvalid ? nvalid : 1) * sizeof *ins);
     for (size_t k = 0; k < nvalid; k++) ins[k] = recs[valid[k]].in;
     rv_eval_corpus *corpus = rv_eval_corpus_build(t, ins, nvalid);
@@ -127,10 +128,7 @@ int rv_phase_score(rv_phase_ctx *ctx, rv_err *err) {
         if (all_len != nvalid * NF * sizeof(double))
             rc = rv_fail(err, "score: gathered %zu bytes, expected %zu (internal error)", all_len, nvalid * NF * sizeof(double));
         else
-        {
-            rv_eval_tally tally = {.n_records = nrec, .bad = bad, .n_bad = nbad, .boot_samples = B, .boot_seed = seed};
             rc = write_outputs(input, t, (const double *)all, valid, nvalid, &tally, err);
-        }
     }
     free(all);
     free_records(recs, nrec); free(valid); free(bad);
