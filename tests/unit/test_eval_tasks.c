@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../unit/check.h"
+#include "core/config.h"
 #include "eval/tasks/aggregate.h"
 #include "eval/tasks/metrics_json.h"
 #include "eval/tasks/record_json.h"
@@ -75,6 +76,16 @@ static void test_table(void) {
     CHECK(rv_eval_task_find("conversation") == NULL);
     CHECK(rv_eval_task_find(NULL) == NULL);
     CHECK(rv_eval_task_at(7) == NULL);
+    /* the score.task choices of the config schema are exactly the table's names, in its order */
+    const char *choices = NULL;
+    for (const rv_cfg_key *k = rv_cfg_schema; k->key; k++)
+        if (strcmp(k->key, "score.task") == 0) choices = k->choices;
+    char joined[512] = "";
+    for (size_t i = 0; i < rv_eval_task_count(); i++) {
+        if (i) strcat(joined, "|");
+        strcat(joined, rv_eval_task_name(rv_eval_task_at(i)));
+    }
+    CHECK_STR(choices, joined);
     /* aggregate keys: upstream's, in upstream's order, then ours */
     const rv_eval_task *r = rv_eval_task_find("report_generation"), *c = rv_eval_task_find("abnormality_classification"),
                        *g = rv_eval_task_find("phrase_grounding");

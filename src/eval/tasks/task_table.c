@@ -1,6 +1,5 @@
 /* The task table: upstream's task names and the family whose rules each one uses, and the
  * entry points that dispatch to the family. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
