@@ -3,7 +3,7 @@
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "..", "..", "src", "eval", "chexpert_data.c")
+OUT = os.path.join(HERE, "..", "..", "src", "eval", "metrics", "chexpert_data.c")
 # CheXbert label order, then the "other findings" list that rules out No Finding
 LABELS = ["enlarged_cardiomediastinum", "cardiomegaly", "lung_opacity", "lung_lesion", "edema",
           "consolidation", "pneumonia", "atelectasis", "pneumothorax", "pleural_effusion",

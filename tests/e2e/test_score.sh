@@ -30,7 +30,9 @@ cls = []
 labs = ["Atelectasis", "Cardiomegaly", "Pleural Effusion", "Edema", "Support Devices"]
 for i in range(17):
     truth = [labs[i % 5]] + ([labs[(i + 2) % 5]] if i % 3 == 0 else [])
-    out = ", ".join(l.lower() for l in labs if (hash(l) + i) % 3 == 0) or "no findings"
+    # a fixed choice per record (Python's hash() of a str is randomised per run: the input
+    # would change every run)
+    out = ", ".join(l.lower() for k, l in enumerate(labs) if (k + i) % 3 == 0) or "no findings"
     cls.append({"output": out, "labels": truth})
 json.dump(cls, open(os.path.join(w, "model_abnormality_classification_output.json"), "w"))
 gr = []
@@ -76,6 +78,24 @@ assert [r["index"] for r in s] == [i for i in range(23) if i not in (4, 9, 15)]
 c = json.load(open(f"{w}/abnormality_classification-n1/model_abnormality_classification_output_metrics.json"))
 assert list(c)[:6] == ["Precision(macro)", "Precision(micro)", "Recall(macro)", "Recall(micro)", "F1 Score(macro)", "F1 Score(micro)"]
 assert "pleural effusion" in c
+# micro/macro F1 recomputed here from the input file (upstream's rule: a label is predicted when
+# its lower-cased name is a substring of the lower-cased output; macro over all 13 labels)
+names = ["atelectasis", "cardiomegaly", "consolidation", "edema", "enlarged cardiomediastinum", "fracture",
+         "lung lesion", "lung opacity", "pleural effusion", "pleural other", "pneumonia", "pneumothorax",
+         "support devices"]
+recs = json.load(open(f"{w}/model_abnormality_classification_output.json"))
+tp = {n: 0 for n in names}; fp = dict(tp); fn = dict(tp)
+for r in recs:
+    truth = {l.lower() for l in r["labels"]}
+    for n in names:
+        p, t = n in r["output"].lower(), n in truth
+        tp[n] += p and t; fp[n] += p and not t; fn[n] += t and not p
+f1 = lambda a, b, c: 2 * a / (2 * a + b + c) if a + b + c else 0.0
+T, P, N = sum(tp.values()), sum(fp.values()), sum(fn.values())
+assert abs(c["F1 Score(micro)"] - f1(T, P, N)) < 1e-12, (c["F1 Score(micro)"], f1(T, P, N))
+assert abs(c["F1 Score(macro)"] - sum(f1(tp[n], fp[n], fn[n]) for n in names) / 13) < 1e-12
+assert abs(c["Precision(micro)"] - T / (T + P)) < 1e-12 and abs(c["Recall(micro)"] - T / (T + N)) < 1e-12
+assert 0 < c["F1 Score(micro)"] < 1, c  # the input mixes right and wrong labels
 g = json.load(open(f"{w}/phrase_grounding-n1/model_phrase_grounding_output_metrics.json"))
 assert "mAP_0.5" in g and "avg_iou" in g
 # each sample: first predicted box matches the GT (IoU >= 0.5) -> AP 1; the last sample has no GT -> 0

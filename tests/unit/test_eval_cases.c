@@ -12,10 +12,10 @@
 #include "eval/metrics/classification.h"
 #include "eval/metrics/grounding.h"
 #include "eval/metrics/radcliq.h"
-#include "eval/reasoning.h"
+#include "eval/tasks/reasoning.h"
 
 static void test_box_parse(void) {
-    rv_box *b;
+    rv_eval_box *b;
     size_t bad;
     const char *t = "[0.1, 0.2, 0.3, 0.4] and [1,2,3,4] [ 0.1, 0.2, 0.3, 0.4] [0.1, 0.2, 0.3, 0.4 ] "
                     "[-0.1, 0.2, 0.3, 0.4] [0.1.2, 0.2, 0.3, 0.4] [0.5,\t0.6,  0.7,0.8]";
@@ -36,28 +36,28 @@ static void test_box_parse(void) {
 }
 
 static void test_iou_ap(void) {
-    rv_box a = {0, 0, 1, 1}, c = {0.5, 0, 1.5, 1};
+    rv_eval_box a = {0, 0, 1, 1}, c = {0.5, 0, 1.5, 1};
     /* inter 0.5, union 1.5 -> 1/3 */
     CHECK_NEAR(rv_box_iou(&a, &c), 1.0 / 3.0, 1e-15);
-    rv_box z = {0.2, 0.2, 0.2, 0.2};
+    rv_eval_box z = {0.2, 0.2, 0.2, 0.2};
     CHECK(rv_box_iou(&z, &z) == 0.0); /* degenerate: upstream divides by zero */
 
     rv_ground_sample s;
     /* one GT, predictions: miss then hit. IoUs (0, 1). tp = [0,1], fp = [1,0];
      * recall (0, 1), precision (0, 0.5); with sentinels r = 0,0,1,1 p = 0,0,0.5,0 ->
      * monotone p = 0.5,0.5,0.5,0; AP = (1-0)*0.5 = 0.5 */
-    rv_box gt[1] = {{0, 0, 1, 1}};
-    rv_box pr[2] = {{2, 2, 3, 3}, {0, 0, 1, 1}};
+    rv_eval_box gt[1] = {{0, 0, 1, 1}};
+    rv_eval_box pr[2] = {{2, 2, 3, 3}, {0, 0, 1, 1}};
     rv_ground_score(pr, 2, gt, 1, 0.5, &s);
     CHECK_NEAR(s.ap, 0.5, 1e-15);
     CHECK_NEAR(s.iou_sum, 1.0, 1e-15);
     CHECK(s.pairs == 2);
     /* hit then duplicate: tp = [1,0] -> recall (1,1) precision (1, 0.5) -> AP 1 */
-    rv_box pr2[2] = {{0, 0, 1, 1}, {0, 0, 1, 1}};
+    rv_eval_box pr2[2] = {{0, 0, 1, 1}, {0, 0, 1, 1}};
     rv_ground_score(pr2, 2, gt, 1, 0.5, &s);
     CHECK_NEAR(s.ap, 1.0, 1e-15);
     /* two GTs, one prediction on the first: recall 0.5 precision 1 -> AP 0.5 */
-    rv_box gt2[2] = {{0, 0, 1, 1}, {5, 5, 6, 6}};
+    rv_eval_box gt2[2] = {{0, 0, 1, 1}, {5, 5, 6, 6}};
     rv_ground_score(pr2, 1, gt2, 2, 0.5, &s);
     CHECK_NEAR(s.ap, 0.5, 1e-15);
     CHECK_NEAR(s.iou_sum, 1.0, 1e-15);
@@ -67,8 +67,8 @@ static void test_iou_ap(void) {
      * union 0.6+0.6-0.5 = 0.7 -> 0.714 > 0.6? then best is GT1. Use GT1 = [0,0.3,1,1.1]:
      * inter with pred2 = 0.3, union 0.6+0.8-0.3 = 1.1 -> 0.27 < 0.6: best stays GT0 (taken) -> FP.
      * tp = [1,0]: recall (0.5,0.5), precision (1,0.5) -> AP = 0.5*1 = 0.5 */
-    rv_box gt3[2] = {{0, 0, 1, 1}, {0, 0.3, 1, 1.1}};
-    rv_box pr3[2] = {{0, 0, 1, 1}, {0, 0, 1, 0.6}};
+    rv_eval_box gt3[2] = {{0, 0, 1, 1}, {0, 0.3, 1, 1.1}};
+    rv_eval_box pr3[2] = {{0, 0, 1, 1}, {0, 0, 1, 0.6}};
     rv_ground_score(pr3, 2, gt3, 2, 0.5, &s);
     CHECK_NEAR(s.ap, 0.5, 1e-15);
     rv_ground_score(pr3, 0, gt3, 2, 0.5, &s);

@@ -13,7 +13,7 @@
 #include "eval/metrics/classification.h"
 #include "eval/metrics/google_bleu.h"
 #include "eval/metrics/grounding.h"
-#include "eval/reasoning.h"
+#include "eval/tasks/reasoning.h"
 #include "eval/metrics/rouge.h"
 
 static const char *const WORDS[] = {"the", "heart", "size", "is", "normal", ".", "no", "effusion", "pleural",
@@ -74,11 +74,11 @@ int main(void) {
         int cls[RV_CHX_NLABELS];
         rv_chx_label(h, hl, cls);
         for (int k = 0; k < RV_CHX_NLABELS; k++) bad_range += cls[k] < 0 || cls[k] > 3;
-        rv_box *bx;
+        rv_eval_box *bx;
         size_t nb, bad;
         nb = rv_boxes_parse(h, hl, &bx, &bad);
         rv_ground_sample gs;
-        rv_box g0 = {0.1, 0.2, 0.3, 0.4};
+        rv_eval_box g0 = {0.1, 0.2, 0.3, 0.4};
         rv_ground_score(bx, nb, &g0, 1, 0.5, &gs);
         bad_range += !in01(gs.ap);
         free(bx);

@@ -27,7 +27,7 @@ static int run_value(const char *p, size_t n, double *v) {
     return 0;
 }
 
-size_t rv_boxes_parse(const char *s, size_t n, rv_box **out, size_t *bad) {
+size_t rv_boxes_parse(const char *s, size_t n, rv_eval_box **out, size_t *bad) {
     size_t cnt = 0, cap = 0;
     *out = NULL;
     if (bad) *bad = 0;
@@ -72,7 +72,7 @@ size_t rv_boxes_parse(const char *s, size_t n, rv_box **out, size_t *bad) {
 static double dmax(double a, double b) { return a > b ? a : b; }
 static double dmin(double a, double b) { return a < b ? a : b; }
 
-double rv_box_iou(const rv_box *a, const rv_box *b) {
+double rv_box_iou(const rv_eval_box *a, const rv_eval_box *b) {
     double x1 = dmax(a->x1, b->x1), y1 = dmax(a->y1, b->y1);
     double x2 = dmin(a->x2, b->x2), y2 = dmin(a->y2, b->y2);
     double inter = dmax(0, x2 - x1) * dmax(0, y2 - y1);
@@ -82,7 +82,7 @@ double rv_box_iou(const rv_box *a, const rv_box *b) {
     return u != 0 ? inter / u : 0.0;
 }
 
-void rv_ground_score(const rv_box *pred, size_t np, const rv_box *gt, size_t ng, double thr,
+void rv_ground_score(const rv_eval_box *pred, size_t np, const rv_eval_box *gt, size_t ng, double thr,
                      rv_ground_sample *out) {
     memset(out, 0, sizeof *out);
     if (np == 0 || ng == 0) return;

@@ -7,17 +7,17 @@
 
 #include <stddef.h>
 
-typedef struct rv_box {
+typedef struct rv_eval_box {
     double x1, y1, x2, y2;
-} rv_box;
+} rv_eval_box;
 
 /* Finds every "[a, b, c, d]" (runs of digits and dots; optional whitespace after each comma
  * only) in textual order. A run that is not a number (e.g. "0.1.2", "."), where upstream's
  * float() raises, is skipped and counted in *bad. Returns the number of boxes (malloc'd). */
-size_t rv_boxes_parse(const char *text, size_t len, rv_box **out, size_t *bad);
+size_t rv_boxes_parse(const char *text, size_t len, rv_eval_box **out, size_t *bad);
 
 /* IoU; 0 when the union is 0 (upstream divides by zero). */
-double rv_box_iou(const rv_box *a, const rv_box *b);
+double rv_box_iou(const rv_eval_box *a, const rv_eval_box *b);
 
 typedef struct rv_ground_sample {
     double ap;        /* average precision at 0.5 */
@@ -25,7 +25,7 @@ typedef struct rv_ground_sample {
     double pairs;     /* |P| * |G| (0 when either side is empty) */
 } rv_ground_sample;
 
-void rv_ground_score(const rv_box *pred, size_t np, const rv_box *gt, size_t ng, double thr,
+void rv_ground_score(const rv_eval_box *pred, size_t np, const rv_eval_box *gt, size_t ng, double thr,
                      rv_ground_sample *out);
 
 #endif

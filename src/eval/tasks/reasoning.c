@@ -1,4 +1,4 @@
-#include "eval/reasoning.h"
+#include "eval/tasks/reasoning.h"
 
 #include <string.h>
 
@@ -47,4 +47,15 @@ rv_span rv_reasoning_answer(const char *text, size_t len, size_t max_cp, bool *f
     *found = got;
     if (max_cp) ans.len = rv_py_prefix_cp(ans.p, ans.len, max_cp);
     return ans;
+}
+
+rv_span rv_answer_extract(const char *text, size_t len, rv_answer_rule rule, bool *found) {
+    switch (rule) {
+    case RV_ANSWER_R1: return rv_reasoning_answer(text, len, RV_R1_MAX_CODE_POINTS, found);
+    case RV_ANSWER_AFTER_THINK: return rv_reasoning_after_think(text, len, found);
+    case RV_ANSWER_RAW: break;
+    }
+    *found = true;
+    rv_span all = {text, len};
+    return all;
 }

@@ -1,0 +1,153 @@
+/* Report generation (upstream's evaluate_reports = vilmedic calcAllMetrics_whole): the answer
+ * is a report, the reference the ground-truth report. Per record: coco BLEU counts and sentence
+ * BLEU-4, ROUGE-1/2/L F, CIDEr-D, GoogleBLEU, and the rule-based labeler's rrg bits of both
+ * reports; aggregates: corpus BLEU from summed counts, means of the per-pair scores, label F1
+ * from the summed bits. The GRPO reward is GoogleBLEU (upstream's in-process reward). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "eval/metrics/bleu.h"
+#include "eval/metrics/chexpert_labeler.h"
+#include "eval/metrics/google_bleu.h"
+#include "eval/metrics/label_f1.h"
+#include "eval/metrics/npstat.h"
+#include "eval/metrics/radcliq.h"
+#include "eval/metrics/rouge.h"
+#include "eval/tasks/family.h"
+#include "io/json.h"
+
+/* values[NV]: BLEU counts (testlen reflen guess[4] correct[4]) then the per-pair scores */
+enum { V_BLEU = 0, V_BLEU4 = 10, V_R1, V_R2, V_RL, V_CIDER, V_GBLEU, V_REFBITS, V_HYPBITS, NV };
+
+#define NSTAT 14
+/* upstream order: blue, (bertscore), ciderd, rouge1, rouge2, rougel, then ours */
+static const char *const keys[NSTAT] = {
+    "blue", "ciderd", "rouge1", "rouge2", "rougel", "bleu_1", "bleu_2", "bleu_3", "google_bleu",
+    "chexpert_rules_all_micro", "chexpert_rules_all_macro", "chexpert_rules_5_micro",
+    "chexpert_rules_5_macro", "bleu_4_sentence_mean"};
+
+static const char *stat_key(size_t k) { return k < NSTAT ? keys[k] : NULL; }
+
+static int ref_from_json(const cJSON *it, rv_eval_record *r, const char **why) {
+    /* upstream's report metrics read "txt"; compute_radcliq.py reads "answer" (the same text) */
+    const cJSON *gt = cJSON_GetObjectItemCaseSensitive(it, "txt");
+    if (!gt) gt = cJSON_GetObjectItemCaseSensitive(it, "answer");
+    if (!gt) { *why = "has neither \"txt\" nor \"answer\""; return 1; }
+    if (!cJSON_IsString(gt)) { *why = "has a ground truth (\"txt\"/\"answer\") that is not a string"; return 1; }
+    r->in.ref.p = gt->valuestring;
+    r->in.ref.len = strlen(gt->valuestring);
+    return 0;
+}
+
+static void score(const rv_eval_input *in, const rv_cider_df *df, rv_eval_scratch *s, double *o) {
+    const char *hyp = in->answer.p, *ref = in->ref.p;
+    size_t hlen = in->answer.len, rlen = in->ref.len;
+    rv_ngram_ws *ws = &s->ngram;
+    memset(o, 0, NV * sizeof *o);
+    rv_bleu_stats st;
+    rv_bleu_stats_pair(hyp, hlen, ref, rlen, &st, ws);
+    o[V_BLEU + 0] = st.testlen; o[V_BLEU + 1] = st.reflen;
+    for (int k = 0; k < 4; k++) { o[V_BLEU + 2 + k] = st.guess[k]; o[V_BLEU + 6 + k] = st.correct[k]; }
+    double b[4];
+    rv_bleu_score(&st, b);
+    o[V_BLEU4] = b[3];
+    rv_prf rg[3];
+    rv_rouge_pair(hyp, hlen, ref, rlen, rg, ws);
+    o[V_R1] = rg[RV_ROUGE1].f; o[V_R2] = rg[RV_ROUGE2].f; o[V_RL] = rg[RV_ROUGEL].f;
+    o[V_CIDER] = df ? rv_cider_pair(df, hyp, hlen, ref, rlen, ws) : 0.0;
+    o[V_GBLEU] = rv_google_bleu(hyp, hlen, ref, rlen, ws);
+    int c[RV_CHX_NLABELS];
+    rv_chx_label(ref, rlen, c);
+    o[V_REFBITS] = rv_chx_rrg_bits(c);
+    rv_chx_label(hyp, hlen, c);
+    o[V_HYPBITS] = rv_chx_rrg_bits(c);
+}
+
+static double reward(const rv_eval_input *in, rv_eval_scratch *s) {
+    return rv_google_bleu(in->answer.p, in->answer.len, in->ref.p, in->ref.len, &s->ngram);
+}
+
+static double reward_of(const double *v) { return v[V_GBLEU]; }
+
+static void stats(const double *values, size_t n, const size_t *idx, double *out) {
+    double *col = rv_xmalloc((n ? n : 1) * sizeof *col);
+    rv_bleu_stats tot = {0};
+    rv_label_f1 lf;
+    rv_label_f1_init(&lf);
+    for (size_t i = 0; i < n; i++) {
+        const double *r = rv_eval_row(values, NV, idx, i);
+        rv_bleu_stats st;
+        st.testlen = r[V_BLEU + 0]; st.reflen = r[V_BLEU + 1];
+        for (int k = 0; k < 4; k++) { st.guess[k] = r[V_BLEU + 2 + k]; st.correct[k] = r[V_BLEU + 6 + k]; }
+        rv_bleu_stats_add(&tot, &st);
+        rv_label_f1_add(&lf, (unsigned)r[V_REFBITS], (unsigned)r[V_HYPBITS]);
+    }
+    double b[4], lf4[4];
+    rv_bleu_score(&tot, b);
+    rv_label_f1_result(&lf, lf4);
+    out[0] = b[3];
+    /* means with numpy's pairwise summation, so they equal np.mean bit for bit */
+    const int fields[5] = {V_CIDER, V_R1, V_R2, V_RL, V_GBLEU};
+    double means[5];
+    for (int k = 0; k < 5; k++) {
+        for (size_t i = 0; i < n; i++) col[i] = rv_eval_row(values, NV, idx, i)[fields[k]];
+        means[k] = rv_np_mean(col, n);
+    }
+    out[1] = means[0]; out[2] = means[1]; out[3] = means[2]; out[4] = means[3];
+    out[5] = b[0]; out[6] = b[1]; out[7] = b[2];
+    out[8] = means[4];
+    for (int k = 0; k < 4; k++) out[9 + k] = lf4[k];
+    for (size_t i = 0; i < n; i++) col[i] = rv_eval_row(values, NV, idx, i)[V_BLEU4];
+    out[13] = rv_np_mean(col, n);
+    free(col);
+}
+
+static cJSON *label_list(unsigned bits) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < RV_CHX_NLABELS; i++)
+        if ((bits >> i) & 1u) cJSON_AddItemToArray(a, cJSON_CreateString(rv_chx_label_names[i]));
+    return a;
+}
+
+static void record_json(const double *r, cJSON *o) {
+    cJSON_AddItemToObject(o, "bleu4", rv_json_float(r[V_BLEU4]));
+    cJSON_AddItemToObject(o, "ciderd", rv_json_float(r[V_CIDER]));
+    cJSON_AddItemToObject(o, "rouge1", rv_json_float(r[V_R1]));
+    cJSON_AddItemToObject(o, "rouge2", rv_json_float(r[V_R2]));
+    cJSON_AddItemToObject(o, "rougel", rv_json_float(r[V_RL]));
+    cJSON_AddItemToObject(o, "google_bleu", rv_json_float(r[V_GBLEU]));
+    cJSON_AddItemToObject(o, "labels_ref", label_list((unsigned)r[V_REFBITS]));
+    cJSON_AddItemToObject(o, "labels_output", label_list((unsigned)r[V_HYPBITS]));
+}
+
+static void unavailable(cJSON *un) {
+    static const char *const model_keys[] = {"bertscore", "radgraph_simple", "radgraph_partial", "radgraph_complete",
+                                              "chexbert_all_micro", "chexbert_all_macro", "chexbert_5_micro", "chexbert_5_macro"};
+    for (size_t k = 0; k < 8; k++)
+        cJSON_AddStringToObject(un, model_keys[k], k < 4 ? "needs a neural model (BERTScore / RadGraph-XL) this build does not run yet"
+                                                        : "needs the CheXbert model; chexpert_rules_* are the rule-based labeler's F1 instead (not CheXbert)");
+    /* RadCliQ-v1 names its own missing features */
+    const char *why = NULL;
+    double rq;
+    rv_radcliq_features f = {0};
+    f.have_bleu = true;
+    (void)rv_radcliq_v1(&f, &rq, &why);
+    cJSON_AddStringToObject(un, "radcliq_v1", why);
+}
+
+const rv_eval_family rv_eval_report_family = {
+    .name = "report",
+    .nvalues = NV,
+    .nstats = NSTAT,
+    .needs_corpus = true,
+    .stat_key = stat_key,
+    .ref_from_json = ref_from_json,
+    .score = score,
+    .reward = reward,
+    .reward_of = reward_of,
+    .stats = stats,
+    .record_json = record_json,
+    .unavailable = unavailable,
+};
