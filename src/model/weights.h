@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/hashmap.h"
 #include "model/config.h"
 
 typedef enum rv_module { RV_MOD_VISION = 0, RV_MOD_PROJECTOR = 1, RV_MOD_LM = 2 } rv_module;
@@ -49,9 +50,7 @@ typedef struct rv_weights {
     size_t total;       /* elements in each arena */
     float *params;      /* [total], 64-byte aligned */
     float *grads;       /* [total] or NULL until rv_weights_alloc_grads */
-    /* open-addressing name index */
-    int32_t *slots;
-    size_t nslots;
+    rv_smap index;      /* tensor name -> position in t (keys are the t[i].name strings) */
 } rv_weights;
 
 /* Builds the table for c and allocates the zeroed parameter arena. */

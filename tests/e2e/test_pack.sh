@@ -156,5 +156,4 @@ else
   echo "SKIP: h5py is not installed and could not be installed (PyPI unreachable?); the h5py example was not run"
 fi
 
-echo "test_pack: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish test_pack

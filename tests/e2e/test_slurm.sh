@@ -2,13 +2,14 @@
 # Slurm end to end: starts a one-node Slurm (slurmctld + slurmd + munge, Debian packages) with a
 # private configuration, submits the real slurm/demo.sbatch with `sbatch --wait`, and checks
 # its outputs. Runs when root under CI (CI=true) or with RADVLM_TEST_SLURM=1; skips otherwise,
-# because it installs packages and starts daemons.
+# because it installs packages and starts daemons (exit 77: ctest reports it as skipped). When it
+# runs, a missing package or daemon is a failure, not a skip.
 # usage: test_slurm.sh BINARY WORKDIR
 set -u
 BIN=$1; WORK=$2
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "$(id -u)" != 0 ] || { [ "${CI:-}" != true ] && [ "${RADVLM_TEST_SLURM:-0}" != 1 ]; }; then
-  echo "test_slurm: skipped (needs root and CI=true or RADVLM_TEST_SLURM=1)"; exit 0
+  echo "test_slurm: SKIP (needs root and CI=true or RADVLM_TEST_SLURM=1)"; exit 77 # ctest: skipped
 fi
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null 2>&1 ||
