@@ -77,6 +77,17 @@ fi
 if command -v h5dump >/dev/null; then
   h5dump -d /samples/task r3/shards/index.h5 >dump.txt 2>&1 && ok || bad "h5dump of index.h5"
   grep -qE 'report_generation|abnormality_detection' dump.txt && ok || bad "task names not in h5dump output"
+  # tokenizer_hash is the standard FNV-1a 64 of the tokenizer.json bytes (docs/formats.md),
+  # recomputed here from its definition; the schema version is 2.
+  if command -v python3 >/dev/null; then
+    want=$(python3 -c 'import sys
+h = 0xcbf29ce484222325
+for b in open(sys.argv[1], "rb").read(): h = ((h ^ b) * 0x100000001b3) % 2**64
+print("fnv1a64:%016x" % h)' data/tokenizer.json)
+    h5dump -a /tokenizer_hash r2/shards/index.h5 >hash.txt 2>&1
+    grep -qF "\"$want\"" hash.txt && ok || { bad "tokenizer_hash is not $want"; cat hash.txt >&2; }
+  fi
+  h5dump -a /schema_version r2/shards/shard-00001-of-00002.h5 | grep -q '(0): 2$' && ok || bad "schema_version is not 2"
 fi
 
 # Packing the instruct phase's LLaVA JSON gives the same samples as building from DATA_DIR.
