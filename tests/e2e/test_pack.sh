@@ -159,7 +159,7 @@ if ! python3 -c 'import h5py' 2>/dev/null; then
   timeout 120 python3 -m pip install --quiet h5py >/dev/null 2>&1 || timeout 120 python3 -m pip install --quiet --break-system-packages h5py >/dev/null 2>&1
 fi
 if python3 -c 'import h5py' 2>/dev/null; then
-  sed -n '/^```python/,/^```/p' "$SRC/docs/formats.md" | sed '1d;$d' > example.py
+  awk '/^```python/ {f = 1; next} f && /^```/ {exit} f' "$SRC/docs/formats.md" > example.py # the first python block
   (cd r2 && python3 ../example.py shards) >py.out 2>py.err && ok || { bad "h5py example"; cat py.err >&2; }
   has "samples: " py.out
   grep -q "^first text: \[" py.out && ok || { bad "h5py example text"; cat py.out >&2; }
