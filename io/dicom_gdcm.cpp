@@ -3,6 +3,7 @@
 // the pixel data so that the same image always gives the same file (demo data is compared
 // byte for byte across runs and rank counts).
 extern "C" {
+#include "core/hash.h"
 #include "io/dicom.h"
 }
 
@@ -292,11 +293,14 @@ int read_impl(const char *path, rv_dicom_info *info, rv_image *img, rv_err *err)
 }
 
 // 128-bit FNV-1a style mix (two 64-bit lanes) of the pixels and header values, written as a
-// "2.25.<decimal>" UID (ISO/IEC 9834-8 UUID-derived OID form, always valid syntax).
+// "2.25.<decimal>" UID (ISO/IEC 9834-8 UUID-derived OID form, always valid syntax). The lane
+// seed is not FNV's offset basis (it lacks a digit) and must stay as it is: the UIDs are written
+// into the synthetic DICOM files, which stay byte-identical.
 std::string content_uid(const std::vector<uint16_t> &px, const rv_dicom_info *info, unsigned salt) {
-    uint64_t a = 1469598103934665603ULL ^ salt, b = 1099511628211ULL * (salt + 7);
+    const uint64_t seed = 1469598103934665603ULL;
+    uint64_t a = seed ^ salt, b = RV_FNV1A64_PRIME * (salt + 7);
     auto mix = [&](uint64_t v) {
-        a = (a ^ v) * 1099511628211ULL;
+        a = (a ^ v) * RV_FNV1A64_PRIME;
         b = (b ^ (v + 0x9e3779b97f4a7c15ULL)) * 6364136223846793005ULL + 1442695040888963407ULL;
     };
     for (uint16_t v : px) mix(v);

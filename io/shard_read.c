@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/fsutil.h"
+#include "core/hash.h"
 #include "io/h5util.h"
 #include "io/shard_write.h"
 
@@ -54,8 +55,9 @@ int rv_shardset_open(const char *path, const char *expect, rv_shardset **out, rv
     int64_t schema = 0, size[2], ns = 0, ni = 0, sh[2];
     if (rv_h5_attr_i64_get(f, "schema_version", &schema, 1, wh, err) != 0) goto fail;
     if (schema != RV_SHARD_SCHEMA) {
-        rv_fail(err, "%s: shard schema version %lld, this program reads version %d; re-run the pack phase with this "
-                     "version of radvlm-hpc", wh, (long long)schema, RV_SHARD_SCHEMA);
+        rv_fail(err, "%s: shard schema version %lld, this program reads version %d%s; re-run the pack phase with this "
+                     "version of radvlm-hpc", wh, (long long)schema, RV_SHARD_SCHEMA,
+                schema == 1 ? " (version 1 recorded tokenizer_hash with a wrong FNV-1a offset basis)" : "");
         goto fail;
     }
     if (rv_h5_attr_str_get(f, "tokenizer_hash", &s->tokenizer_hash, wh, err) != 0) goto fail;
@@ -235,7 +237,8 @@ static void check_file(checker *c, const char *path, int64_t counts[2], char **h
         rv_h5_close_file(f);
         return;
     }
-    if (schema != RV_SHARD_SCHEMA) problem(c, "%s: schema version %lld (expected %d)", path, (long long)schema, RV_SHARD_SCHEMA);
+    if (schema != RV_SHARD_SCHEMA)
+        problem(c, "%s: schema version %lld (expected %d); re-run the pack phase", path, (long long)schema, RV_SHARD_SCHEMA);
     int64_t rows[32];
     for (size_t k = 0; k < rv_shard_ndsets; k++) rows[k] = read_through(c, f, path, rv_shard_dsets[k].name);
     uint64_t ns = (uint64_t)counts[0], ni = (uint64_t)counts[1];
@@ -347,13 +350,11 @@ long rv_shards_check(const char *dir, rv_sb *report, rv_err *err) {
     return c.problems;
 }
 
-static void fnv(uint64_t *h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        *h ^= b[i];
-        *h *= 1099511628211ull;
-    }
-}
+/* The digest is FNV-1a 64 with this seed instead of FNV's offset basis: the seed is the one the
+ * digest has always used, so digests printed by earlier versions stay comparable. */
+#define SHARDS_DIGEST_SEED 1469598103934665603ull
+
+static void fnv(uint64_t *h, const void *p, size_t n) { *h = rv_fnv1a64_update(*h, p, n); }
 
 int rv_shards_digest(const char *dir, char out[17], rv_err *err) {
     char *ipath = index_path(dir);
@@ -362,7 +363,7 @@ int rv_shards_digest(const char *dir, char out[17], rv_err *err) {
         free(ipath);
         return -1;
     }
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = SHARDS_DIGEST_SEED;
     int rc = 0;
     for (size_t k = 0; k < rv_shard_ndsets && rc == 0; k++) {
         const char *nm = rv_shard_dsets[k].name;

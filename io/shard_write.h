@@ -11,7 +11,10 @@
 
 #include "core/error.h"
 
-#define RV_SHARD_SCHEMA 1
+/* Schema history (readers accept only the current one):
+ *   1: tokenizer_hash was FNV-1a 64 with a wrong offset basis (1469598103934665603);
+ *   2: tokenizer_hash is the standard FNV-1a 64 (core/hash.h); the layout is unchanged. */
+#define RV_SHARD_SCHEMA 2
 
 /* What every shard (and the index) records in its root attributes. */
 typedef struct rv_shard_meta {

@@ -62,26 +62,11 @@ static void add(builder *b, unsigned extra_flags, int64_t d0, int64_t d1, int64_
     w->total += (t->numel + 15) & ~(size_t)15;
 }
 
-static uint64_t hash_name(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 static int build_index(rv_weights *w, rv_err *err) {
-    w->nslots = 16;
-    while (w->nslots < 2 * w->n) w->nslots *= 2;
-    w->slots = rv_xmalloc(w->nslots * sizeof *w->slots);
-    for (size_t i = 0; i < w->nslots; i++) w->slots[i] = -1;
-    for (size_t i = 0; i < w->n; i++) {
-        size_t s = hash_name(w->t[i].name) & (w->nslots - 1);
-        while (w->slots[s] >= 0) {
-            if (strcmp(w->t[w->slots[s]].name, w->t[i].name) == 0)
-                return rv_fail(err, "weights: tensor name '%s' appears twice in the table", w->t[i].name);
-            s = (s + 1) & (w->nslots - 1);
-        }
-        w->slots[s] = (int32_t)i;
-    }
+    rv_smap_init(&w->index, w->n);
+    for (size_t i = 0; i < w->n; i++)
+        if (rv_smap_put(&w->index, w->t[i].name, i) != RV_MAP_NONE)
+            return rv_fail(err, "weights: tensor name '%s' appears twice in the table", w->t[i].name);
     return 0;
 }
 
@@ -175,7 +160,7 @@ void rv_weights_free(rv_weights *w) {
         rvk_buf_free(w->k, &w->params_buf);
         rvk_buf_free(w->k, &w->grads_buf);
     }
-    free(w->slots);
+    rv_smap_free(&w->index);
     memset(w, 0, sizeof *w);
 }
 
@@ -194,13 +179,8 @@ void rv_weights_zero_grads(rv_weights *w) {
 }
 
 int rv_weights_find(const rv_weights *w, const char *name) {
-    if (!w->slots) return -1;
-    size_t s = hash_name(name) & (w->nslots - 1);
-    while (w->slots[s] >= 0) {
-        if (strcmp(w->t[w->slots[s]].name, name) == 0) return w->slots[s];
-        s = (s + 1) & (w->nslots - 1);
-    }
-    return -1;
+    size_t i = rv_smap_get(&w->index, name);
+    return i == RV_MAP_NONE ? -1 : (int)i;
 }
 
 const rv_wtensor *rv_weights_get(const rv_weights *w, const char *name) {

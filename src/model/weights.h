@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/hashmap.h"
 #include "kernels/kernels.h"
 #include "model/config.h"
 
@@ -59,9 +60,7 @@ typedef struct rv_weights {
     float *params;      /* device pointer = params_buf.data, 64-byte aligned: never dereference on
                          * the host; stage through rv_weights_download/upload_tensor */
     float *grads;       /* device pointer into grads_buf, or NULL until rv_weights_alloc_grads */
-    /* open-addressing name index */
-    int32_t *slots;
-    size_t nslots;
+    rv_smap index;      /* tensor name -> position in t (keys are the t[i].name strings) */
 } rv_weights;
 
 /* Builds the table for c and allocates the zeroed parameter arena on backend k (kept in w->k;

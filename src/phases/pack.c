@@ -15,6 +15,7 @@
 
 #include "comm/world.h"
 #include "core/fsutil.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/strbuf.h"
@@ -299,15 +300,6 @@ static void parse_boxes(const char *s, float **boxes, size_t *n, size_t *cap) {
 
 /* ---- the phase ---- */
 
-static uint64_t fnv64(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static char *find_tokenizer(rv_phase_ctx *ctx) {
     const char *p = rv_cfg_str(ctx->cfg, "pack.tokenizer");
     if (p[0]) return rv_xstrdup(p);
@@ -552,7 +544,7 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
         rv_fail_wrap(err, "pack.tokenizer");
         goto out;
     }
-    snprintf(hash, sizeof hash, "fnv1a64:%016llx", (unsigned long long)fnv64(tokjson, toklen));
+    snprintf(hash, sizeof hash, "fnv1a64:%016llx", (unsigned long long)rv_fnv1a64(tokjson, toklen));
     if (rv_tokenizer_token_id(tok, "<|im_start|>") < 0 || rv_tokenizer_token_id(tok, "<|im_end|>") < 0) {
         rv_fail(err, "%s: the qwen_1_5 chat template needs the added tokens <|im_start|> and <|im_end|>; this "
                      "tokenizer.json has %s", tokpath,

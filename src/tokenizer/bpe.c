@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "io/utf8.h"
 
 uint32_t rv_bytelevel_char(unsigned char b) {
@@ -50,18 +51,13 @@ int rv_bytelevel_decode(const char *s, size_t n, rv_sb *out) {
     return 0;
 }
 
-/* ---- hash tables ---- */
+/* ---- hash tables ----
+ * These two stay private rather than use core/hashmap: the vocabulary table stores ids whose
+ * bytes live in a pool that grows by realloc (a borrowed key pointer would dangle), and the
+ * merge table is probed for every adjacent pair of every piece encoded, with its payload
+ * (rank, merged id) inline in the slot (one cache line per probe, no second array). */
 
-static uint64_t hash_bytes(const unsigned char *b, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h ^ (h >> 29);
-}
-
-static uint64_t mix64(uint64_t x) {
-    x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull; x ^= x >> 33;
-    return x;
-}
+static uint64_t hash_bytes(const unsigned char *b, size_t n) { return rv_hash_mix64(rv_fnv1a64(b, n)); }
 
 static size_t pow2_at_least(size_t n) {
     size_t c = 16;
@@ -122,7 +118,7 @@ static void merges_grow(rv_bpe *m) {
     for (size_t i = 0; i < m->mcap; i++) m->mslots[i].key = UINT64_MAX;
     for (size_t i = 0; i < oldcap; i++) {
         if (old[i].key == UINT64_MAX) continue;
-        size_t j = mix64(old[i].key) & (m->mcap - 1);
+        size_t j = rv_hash_mix64(old[i].key) & (m->mcap - 1);
         while (m->mslots[j].key != UINT64_MAX) j = (j + 1) & (m->mcap - 1);
         m->mslots[j] = old[i];
     }
@@ -141,7 +137,7 @@ int rv_bpe_add_merge(rv_bpe *m, int32_t a, int32_t b) {
     if (2 * (m->n_merges + 1) > m->mcap) merges_grow(m);
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
     uint32_t rank = (uint32_t)m->n_merges++;
-    size_t mask = m->mcap - 1, i = mix64(key) & mask;
+    size_t mask = m->mcap - 1, i = rv_hash_mix64(key) & mask;
     while (m->mslots[i].key != UINT64_MAX && m->mslots[i].key != key) i = (i + 1) & mask;
     m->mslots[i].key = key;
     m->mslots[i].rank = rank;
@@ -151,7 +147,7 @@ int rv_bpe_add_merge(rv_bpe *m, int32_t a, int32_t b) {
 
 bool rv_bpe_merge_of(const rv_bpe *m, int32_t a, int32_t b, uint32_t *rank, int32_t *id) {
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-    size_t mask = m->mcap - 1, i = mix64(key) & mask;
+    size_t mask = m->mcap - 1, i = rv_hash_mix64(key) & mask;
     for (;;) {
         const rv_bpe_merge_slot *s = &m->mslots[i];
         if (s->key == UINT64_MAX) return false;

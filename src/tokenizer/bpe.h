@@ -10,7 +10,7 @@
 
 #include "core/error.h"
 #include "core/strbuf.h"
-#include "tokenizer/tokenizer.h"
+#include "tokenizer/ids.h"
 
 /* GPT-2 bytes_to_unicode: byte -> code point, and the inverse (-1 for other code points). */
 uint32_t rv_bytelevel_char(unsigned char b);

@@ -11,26 +11,18 @@
 #include <cjson/cJSON.h>
 
 #include "core/fsutil.h"
+#include "core/hash.h"
+#include "core/hashmap.h"
 #include "io/json.h"
 #include "io/utf8.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/nfc.h"
 #include "tokenizer/pretokenize_qwen2.h"
 
-/* ---- small hash maps ---- */
+/* ---- maps ---- */
 
-static uint64_t mix64(uint64_t x) {
-    x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull; x ^= x >> 33;
-    return x;
-}
-
-static uint64_t hash_bytes(const char *b, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)b[i]) * 1099511628211ull;
-    return mix64(h);
-}
-
-/* u64 -> int64 */
+/* pair -> int64 count, updated in place through the slot pointer (um_slot) in the merge loop;
+ * kept private because core/hashmap's rv_imap has no in-place signed counter. */
 typedef struct { uint64_t *k; int64_t *v; unsigned char *used; size_t cap, n; } u64map;
 
 static void um_init(u64map *m, size_t cap) {
@@ -54,7 +46,7 @@ static void um_grow(u64map *m) {
 }
 
 static int64_t *um_slot(u64map *m, uint64_t key, bool create) {
-    size_t mask = m->cap - 1, i = mix64(key) & mask;
+    size_t mask = m->cap - 1, i = rv_hash_mix64(key) & mask;
     while (m->used[i]) {
         if (m->k[i] == key) return &m->v[i];
         i = (i + 1) & mask;
@@ -65,34 +57,21 @@ static int64_t *um_slot(u64map *m, uint64_t key, bool create) {
     return &m->v[i];
 }
 
-/* string -> int64, keys owned by a list (the map stores indices into it) */
-typedef struct { char **s; size_t *len; int64_t *val; size_t n, cap; long *slots; size_t scap; } strmap;
+/* string -> int64, keys owned by a list (the index maps each spelling to its position in it) */
+typedef struct { char **s; size_t *len; int64_t *val; size_t n, cap; rv_smap index; } strmap;
 
-static void sm_init(strmap *m) { memset(m, 0, sizeof *m); m->scap = 1024; m->slots = rv_xmalloc(m->scap * sizeof *m->slots); for (size_t i = 0; i < m->scap; i++) m->slots[i] = -1; }
+static void sm_init(strmap *m) { memset(m, 0, sizeof *m); rv_smap_init(&m->index, 512); }
 static void sm_free(strmap *m) {
     for (size_t i = 0; i < m->n; i++) free(m->s[i]);
-    free(m->s); free(m->len); free(m->val); free(m->slots);
+    free(m->s); free(m->len); free(m->val);
+    rv_smap_free(&m->index);
 }
 static long sm_find(const strmap *m, const char *s, size_t n) {
-    size_t mask = m->scap - 1, i = hash_bytes(s, n) & mask;
-    for (; m->slots[i] >= 0; i = (i + 1) & mask) {
-        long k = m->slots[i];
-        if (m->len[k] == n && !memcmp(m->s[k], s, n)) return k;
-    }
-    return -1;
+    size_t k = rv_smap_getn(&m->index, s, n);
+    return k == RV_MAP_NONE ? -1 : (long)k;
 }
+/* Appends s (not already present) with val; returns its position. */
 static long sm_add(strmap *m, const char *s, size_t n, int64_t val) {
-    if (2 * (m->n + 1) > m->scap) {
-        free(m->slots);
-        m->scap *= 2;
-        m->slots = rv_xmalloc(m->scap * sizeof *m->slots);
-        for (size_t i = 0; i < m->scap; i++) m->slots[i] = -1;
-        for (size_t k = 0; k < m->n; k++) {
-            size_t i = hash_bytes(m->s[k], m->len[k]) & (m->scap - 1);
-            while (m->slots[i] >= 0) i = (i + 1) & (m->scap - 1);
-            m->slots[i] = (long)k;
-        }
-    }
     if (m->n == m->cap) {
         m->cap = m->cap ? 2 * m->cap : 256;
         m->s = rv_xrealloc(m->s, m->cap * sizeof *m->s);
@@ -103,9 +82,7 @@ static long sm_add(strmap *m, const char *s, size_t n, int64_t val) {
     m->s[k] = rv_xstrndup(s, n);
     m->len[k] = n;
     m->val[k] = val;
-    size_t i = hash_bytes(s, n) & (m->scap - 1);
-    while (m->slots[i] >= 0) i = (i + 1) & (m->scap - 1);
-    m->slots[i] = k;
+    rv_smap_putn(&m->index, m->s[k], n, (size_t)k); /* the copy is the key: it outlives the map */
     return k;
 }
 

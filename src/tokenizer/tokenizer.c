@@ -37,13 +37,6 @@ struct rv_tokenizer {
     bool nfc;
 };
 
-void rv_ids_push(rv_ids *a, int32_t id) {
-    if (a->n == a->cap) { a->cap = a->cap ? 2 * a->cap : 64; a->v = rv_xrealloc(a->v, a->cap * sizeof *a->v); }
-    a->v[a->n++] = id;
-}
-
-void rv_ids_free(rv_ids *a) { free(a->v); a->v = NULL; a->n = a->cap = 0; }
-
 /* ---- loading ---- */
 
 static const cJSON *obj_item(const cJSON *o, const char *k) { return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL; }

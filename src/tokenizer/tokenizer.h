@@ -12,16 +12,9 @@
 
 #include "core/error.h"
 #include "core/strbuf.h"
+#include "tokenizer/ids.h"
 
 typedef struct rv_tokenizer rv_tokenizer;
-
-/* A growable id list. */
-typedef struct rv_ids {
-    int32_t *v;
-    size_t n, cap;
-} rv_ids;
-void rv_ids_push(rv_ids *a, int32_t id);
-void rv_ids_free(rv_ids *a);
 
 /* Loads tokenizer.json. Errors name the file and the key (e.g. "model.type 'WordPiece' is not
  * supported", "key 'model.merges' missing"). */

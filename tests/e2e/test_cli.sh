@@ -39,5 +39,4 @@ DATA_DIR=$PWD/envdata "$BIN" --phase score --run r3 --set data.dir=$PWD/cfgdata 
 has "\"dir\": \"$PWD/cfgdata\"" r3/config.json
 ls r2/.config.json.partial* >/dev/null 2>&1 && bad "temporary file left behind" || ok
 
-echo "test_cli: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish test_cli

@@ -77,6 +77,17 @@ fi
 if command -v h5dump >/dev/null; then
   h5dump -d /samples/task r3/shards/index.h5 >dump.txt 2>&1 && ok || bad "h5dump of index.h5"
   grep -qE 'report_generation|abnormality_detection' dump.txt && ok || bad "task names not in h5dump output"
+  # tokenizer_hash is the standard FNV-1a 64 of the tokenizer.json bytes (docs/formats.md),
+  # recomputed here from its definition; the schema version is 2.
+  if command -v python3 >/dev/null; then
+    want=$(python3 -c 'import sys
+h = 0xcbf29ce484222325
+for b in open(sys.argv[1], "rb").read(): h = ((h ^ b) * 0x100000001b3) % 2**64
+print("fnv1a64:%016x" % h)' data/tokenizer.json)
+    h5dump -a /tokenizer_hash r2/shards/index.h5 >hash.txt 2>&1
+    grep -qF "\"$want\"" hash.txt && ok || { bad "tokenizer_hash is not $want"; cat hash.txt >&2; }
+  fi
+  h5dump -a /schema_version r2/shards/shard-00001-of-00002.h5 | grep -q '(0): 2$' && ok || bad "schema_version is not 2"
 fi
 
 # Packing the instruct phase's LLaVA JSON gives the same samples as building from DATA_DIR.
@@ -148,7 +159,7 @@ if ! python3 -c 'import h5py' 2>/dev/null; then
   timeout 120 python3 -m pip install --quiet h5py >/dev/null 2>&1 || timeout 120 python3 -m pip install --quiet --break-system-packages h5py >/dev/null 2>&1
 fi
 if python3 -c 'import h5py' 2>/dev/null; then
-  sed -n '/^```python/,/^```/p' "$SRC/docs/formats.md" | sed '1d;$d' > example.py
+  awk '/^```python/ {f = 1; next} f && /^```/ {exit} f' "$SRC/docs/formats.md" > example.py # the first python block
   (cd r2 && python3 ../example.py shards) >py.out 2>py.err && ok || { bad "h5py example"; cat py.err >&2; }
   has "samples: " py.out
   grep -q "^first text: \[" py.out && ok || { bad "h5py example text"; cat py.out >&2; }
@@ -156,5 +167,4 @@ else
   echo "SKIP: h5py is not installed and could not be installed (PyPI unreachable?); the h5py example was not run"
 fi
 
-echo "test_pack: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish test_pack

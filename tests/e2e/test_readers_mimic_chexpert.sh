@@ -8,7 +8,7 @@ set -u
 BIN=$1; WORK=$2
 HERE=$(cd "$(dirname "$0")" && pwd); SRC=$(cd "$HERE/../.." && pwd)
 rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
-command -v python3 >/dev/null || { echo "SKIP: python3 not found"; exit 0; }
+command -v python3 >/dev/null || { echo "SKIP: python3 not found"; exit 77; } # ctest: skipped
 fail=0
 bad() { fail=$((fail+1)); echo "FAIL: $*" >&2; }
 N_IMG=${RADVLM_TEST_SYNTH_IMAGES:-24}

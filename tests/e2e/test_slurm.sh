@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Slurm end to end: starts a one-node Slurm (slurmctld + slurmd + munge, Debian packages) with a
 # private configuration, submits the real slurm/demo.sbatch with `sbatch --wait`, and checks
-# its outputs. Runs when root under CI (CI=true) or with RADVLM_TEST_SLURM=1; skips otherwise,
-# because it installs packages and starts daemons.
+# its outputs; then slurm/import.sbatch and slurm/export.sbatch on a tiny Hugging Face
+# checkpoint (tests/fixtures/ckpt/gen_ckpt_fixture.py, plain python3). Runs when root under CI (CI=true) or with RADVLM_TEST_SLURM=1; skips otherwise,
+# because it installs packages and starts daemons (exit 77: ctest reports it as skipped). When it
+# runs, a missing package or daemon is a failure, not a skip.
 # usage: test_slurm.sh BINARY WORKDIR
 set -u
 BIN=$1; WORK=$2
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "$(id -u)" != 0 ] || { [ "${CI:-}" != true ] && [ "${RADVLM_TEST_SLURM:-0}" != 1 ]; }; then
-  echo "test_slurm: skipped (needs root and CI=true or RADVLM_TEST_SLURM=1)"; exit 0
+  echo "test_slurm: SKIP (needs root and CI=true or RADVLM_TEST_SLURM=1)"; exit 77 # ctest: skipped
 fi
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null 2>&1 ||
@@ -72,5 +74,18 @@ fail=0
 [ -f runs/demo/config.json ] || { echo "FAIL: runs/demo/config.json missing"; fail=1; }
 [ -s runs/demo/shards/index.h5 ] || { echo "FAIL: runs/demo/shards/index.h5 missing"; fail=1; }
 grep -q "on 2 ranks" demo.out || { echo "FAIL: the job did not run on 2 ranks"; fail=1; }
+
+# import -> export through their templates. Their #SBATCH lines ask for a real model's memory
+# and cores; the command line overrides them for this one-node test cluster.
+small=(--wait --ntasks=1 --cpus-per-task=1 --mem=1G)
+python3 "$ROOT/tests/fixtures/ckpt/gen_ckpt_fixture.py" hf hf16 --dtype F16 >gen.log 2>&1 ||
+  { echo "FAIL: fixture generator"; cat gen.log; fail=1; }
+sbatch "${small[@]}" --output=import.out slurm/import.sbatch --set import.from="$PWD/hf16" --run runs/ie >/dev/null ||
+  { echo "FAIL: import.sbatch"; cat import.out; fail=1; }
+[ -s runs/ie/checkpoints/step-00000000.h5 ] || { echo "FAIL: import.sbatch wrote no checkpoint"; fail=1; }
+sbatch "${small[@]}" --output=export.out slurm/export.sbatch --run runs/ie --set export.to="$PWD/hf16.out" >/dev/null ||
+  { echo "FAIL: export.sbatch"; cat export.out; fail=1; }
+[ -s hf16.out/model.safetensors ] && cmp -s hf16/tokenizer.json hf16.out/tokenizer.json ||
+  { echo "FAIL: export.sbatch wrote no model.safetensors + tokenizer.json"; ls hf16.out; fail=1; }
 if [ $fail -eq 0 ]; then echo "test_slurm: 1 passed, 0 failed"; else echo "test_slurm: 0 passed, 1 failed"; fi
 exit $fail

@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "core/fsutil.h"
+#include "core/hash.h"
 #include "core/rng.h"
 #include "io/safetensors.h"
 
@@ -20,12 +21,6 @@ static char tmpdir[256];
 
 static uint32_t fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static float bitsf(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-
-static uint64_t fnv(const void *p, size_t n, uint64_t h) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
 
 static void test_conversions(void) {
     int bad_bf = 0, bad_h = 0;
@@ -90,10 +85,10 @@ static void test_conversions(void) {
     fclose(f);
     CHECK(n > 1000);
     CHECK(mism == 0);
-    uint64_t hsh = 14695981039346656037ull; /* FNV-1a 64 offset basis */
+    uint64_t hsh = RV_FNV1A64_BASIS;
     for (uint32_t i = 0; i < 65536; i++) {
         float v = rv_f16_to_f32((uint16_t)i);
-        hsh = fnv(&v, 4, hsh);
+        hsh = rv_fnv1a64_update(hsh, &v, 4);
     }
     CHECK(want_all != 0 && hsh == want_all);
 }

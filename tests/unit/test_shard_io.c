@@ -1,7 +1,7 @@
 /* Shard writer + index + reader + integrity check on hand-made data: values read back through
  * index.h5 equal what was written (global offsets rebased by hand below), a flipped byte in
- * an image chunk is reported by the check, and foreign/truncated files and a tokenizer
- * mismatch are clear errors. */
+ * an image chunk is reported by the check, and foreign/truncated files, a tokenizer
+ * mismatch and a shard set of the old schema version 1 are clear errors. */
 #define _GNU_SOURCE
 #include <hdf5.h>
 #include <stdio.h>
@@ -18,6 +18,17 @@
 static const char *const tasks[] = {"report_generation", "phrase_grounding"};
 static const char *const sources[] = {"mimic-cxr", "padchest"};
 static const char *const splits[] = {"train", "test"};
+
+/* Overwrites the schema_version attribute of an existing file (what an older writer left). */
+static int set_schema(const char *path, int64_t v) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0) return -1;
+    hid_t a = H5Aopen(f, "schema_version", H5P_DEFAULT);
+    herr_t rc = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_INT64, &v);
+    if (a >= 0) H5Aclose(a);
+    H5Fclose(f);
+    return rc < 0 ? -1 : 0;
+}
 
 static rv_shard_meta meta(int rank, int n, const char *hash) {
     rv_shard_meta m = {.rank = rank, .nshards = n, .height = 3, .width = 4, .tokenizer_hash = hash,
@@ -176,6 +187,24 @@ int main(void) {
     CHECK(write_set(dir2, "fnv1a64:00ff") == 0);
     CHECK(rv_shards_digest(dir2, d2, &err) == 0);
     CHECK_STR(d2, d1);
+
+    /* Schema 1 (tokenizer_hash with the wrong FNV offset basis) is refused: the message names
+     * the file, both versions and says to re-pack. The writer records the current version. */
+    CHECK(RV_SHARD_SCHEMA == 2);
+    char *idx2 = rv_path_join(dir2, "index.h5");
+    s = NULL;
+    CHECK(rv_shardset_open(dir2, NULL, &s, &err) == 0);
+    rv_shardset_close(s);
+    CHECK(set_schema(idx2, 1) == 0);
+    s = NULL;
+    CHECK(rv_shardset_open(dir2, NULL, &s, &err) == -1 && s == NULL);
+    CHECK(strstr(err.msg, idx2) && strstr(err.msg, "schema version 1") && strstr(err.msg, "reads version 2") &&
+          strstr(err.msg, "re-run the pack phase"));
+    rv_sb_init(&rep);
+    CHECK(rv_shards_check(dir2, &rep, &err) >= 1);
+    CHECK(rep.s && strstr(rep.s, "index.h5: schema version 1 (expected 2)"));
+    rv_sb_free(&rep);
+    free(idx2);
     if (getenv("KEEP")) return check_summary("test_shard_io");
     char *cmd = rv_xasprintf("rm -rf '%s' '%s'", dir, dir2);
     CHECK(system(cmd) == 0);

@@ -9,35 +9,9 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/hashmap.h" /* rv_smap, rv_imap (the readers' joins) */
 #include "data/sources/readers.h"
 #include "io/csv.h"
-
-/* ---- hash maps (open addressing; keys are borrowed, never copied) ---- */
-#define RV_MAP_NONE ((size_t)-1)
-
-typedef struct rv_smap {          /* const char * -> size_t */
-    const char **keys;
-    size_t *vals;
-    size_t cap, n;
-} rv_smap;
-void rv_smap_init(rv_smap *m, size_t expected);
-void rv_smap_free(rv_smap *m);
-/* Inserts key -> val unless present; returns the value already stored, or RV_MAP_NONE. */
-size_t rv_smap_put(rv_smap *m, const char *key, size_t val);
-size_t rv_smap_get(const rv_smap *m, const char *key);   /* RV_MAP_NONE when absent */
-/* Inserts or overwrites (a Python dict assignment: the last value wins). */
-void rv_smap_set(rv_smap *m, const char *key, size_t val);
-
-typedef struct rv_imap {          /* uint64_t -> size_t */
-    uint64_t *keys;
-    size_t *vals;
-    unsigned char *used;
-    size_t cap, n;
-} rv_imap;
-void rv_imap_init(rv_imap *m, size_t expected);
-void rv_imap_free(rv_imap *m);
-size_t rv_imap_put(rv_imap *m, uint64_t key, size_t val);
-size_t rv_imap_get(const rv_imap *m, uint64_t key);
 
 /* ---- cells ---- */
 /* pandas.read_csv's default NA strings ("", "NA", "NaN", "null", "None", "n/a", ...): such a

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/hash.h"
 
 void rv_toks_clear(rv_toks *t) { t->blen = 0; t->n = 0; }
 
@@ -33,12 +34,8 @@ void rv_toks_push(rv_toks *t, const char *p, size_t len) {
 }
 
 uint64_t rv_hash_bytes(const char *p, size_t n) {
-    /* FNV-1a with a final avalanche (splitmix64 finaliser); 0 is reserved for empty slots */
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) { h ^= (unsigned char)p[i]; h *= 1099511628211ULL; }
-    h ^= h >> 30; h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27; h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
+    /* FNV-1a with a final avalanche; 0 is reserved for empty slots */
+    uint64_t h = rv_hash_mix64(rv_fnv1a64(p, n));
     return h ? h : 1;
 }
 
