@@ -92,7 +92,7 @@ int main(void) {
     rv_weights w3;
     rv_hf_info info3;
     CHECK(rv_hf_load(src, NULL, &mc2, &w3, &info3, &err) == -1 && strstr(err.msg, "config.json is missing"));
-    CHECK(w3.t == NULL && w3.params == NULL && info3.config_text == NULL);
+    CHECK(w3.t == NULL && w3.n == 0 && info3.config_text == NULL);
     CHECK(rv_hf_load("/nonexistent/hf", NULL, &mc2, &w3, &info3, &err) == -1 && strstr(err.msg, "does not exist"));
 
     /* sizes as transformers reads them */
