@@ -2,7 +2,9 @@
  *  - write/read round trip of weights, AdamW moments, step, RNG, cursor, texts and side files;
  *  - ZeRO-1 shards: ranks written one after another in this process (as N ranks would, each its own
  *    file), completed by rank 0; loading for another rank count (2 -> 3, 3 -> 1, 2 -> 2) gives the
- *    moments of the full arrays bitwise; a missing, foreign or damaged shard is refused by name;
+ *    moments of the full arrays bitwise, also into another arena layout (tensors matched by name);
+ *    h5py follows docs/checkpoints.md to a tensor's moments; a missing, foreign or damaged shard
+ *    is refused by name;
  *  - schema 1 (full moments per tensor) from tests/fixtures/ckpt/schema1.h5, written by the old code;
  *  - refusals: not HDF5, foreign HDF5, incomplete (no completion mark), truncated, damaged data
  *    (Fletcher32), another model config; a write killed with SIGKILL leaves nothing that loads;
