@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "comm/world.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/strbuf.h"
@@ -120,7 +119,7 @@ static int load_tensors(const rv_st_set *s, rv_weights *w, const rv_model_cfg *m
 }
 
 int rv_phase_import(rv_phase_ctx *ctx, rv_err *err) {
-    if (rv_rank() != 0) return 0;
+    if (ctx->comm->rank != 0) return 0;
     const rv_config *cfg = ctx->cfg;
     const char *from = rv_cfg_str(cfg, "import.from");
     if (!from[0]) return rv_fail(err, "import: import.from is empty; use --set import.from=HF_DIR (a Hugging Face model directory)");
@@ -250,7 +249,7 @@ static int parse_size(const char *s, uint64_t *out) {
 }
 
 int rv_phase_export(rv_phase_ctx *ctx, rv_err *err) {
-    if (rv_rank() != 0) return 0;
+    if (ctx->comm->rank != 0) return 0;
     const rv_config *cfg = ctx->cfg;
     const char *to = rv_cfg_str(cfg, "export.to"), *which = rv_cfg_str(cfg, "export.checkpoint");
     const char *dts = rv_cfg_str(cfg, "export.dtype");
