@@ -10,6 +10,8 @@
  * with impl == NULL has no transport: the world of a process without MPI (unit tests) has size 1
  * and its collectives are local copies; rv_comm_layout makes one of any size for code that only
  * needs the rank layout (simulating ranks in one process); its collectives end the job.
+ * A handle belongs to whoever made it (the world to comm/world.c, a split to its caller, who
+ * frees it): pass pointers to it rather than copies, since a copy shares the transport.
  *
  * Collectives: every rank of the communicator calls the same collective in the same order with
  * consistent arguments (the MPI rule). They return once this rank's part is done.

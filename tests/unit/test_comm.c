@@ -200,6 +200,26 @@ static void check_allreduce(const rv_comm *w) {
         else rv_comm_test_allreduce_f32(w, &v, &s, 1, RV_COMM_SUM, 1);
         CHECK(s == want3);
     }
+    /* ZeRO-1's pair on uneven shards (reduce-scatter in place, then all-gather in place) gives
+     * the all-reduce's bits: each element is still the rank-order sum. */
+    {
+        size_t zc[3] = {1000, 1, 2500}, total = 0, displ = 0;
+        for (int q = 0; q < n; q++) {
+            if (q < r) displ += zc[q];
+            total += zc[q];
+        }
+        float *x = malloc(total * sizeof *x);
+        for (size_t i = 0; i < total; i++) x[i] = noisy(r, i);
+        rv_comm_reduce_scatter_f32v(w, x, x + displ, zc);
+        rv_comm_allgather_f32v(w, x + displ, x, zc);
+        int good = 1;
+        for (size_t i = 0; i < total; i++) {
+            float want = rank_order_sum(n, i);
+            good &= memcmp(&x[i], &want, sizeof want) == 0;
+        }
+        CHECK(good);
+        free(x);
+    }
     /* double: sum and max, scalars and arrays */
     CHECK(rv_comm_sum_f64(w, r + 1.0) == n * (n + 1) / 2.0);
     CHECK(rv_comm_max_f64(w, r + 1.0) == (double)n);
