@@ -53,7 +53,8 @@ int rv_comm_split(const rv_comm *parent, int color, int key, rv_comm *out, rv_er
     if (!rv_comm_all_ok(parent, ok)) {
         if (!ok) return rv_fail(err, "rv_comm_split of %s: rank %d gave color %d; colors must be >= 0", name_of(parent),
                                 parent->rank, color);
-        return rv_fail(err, "rv_comm_split of %s: another rank gave a negative color (see its message)", name_of(parent));
+        return rv_fail(err, "rv_comm_split of %s: another rank gave a negative color (see its message)",
+                       name_of(parent));
     }
     char name[64];
     snprintf(name, sizeof name, "split of %.24s (color %d)", name_of(parent), color);
@@ -175,7 +176,8 @@ void rv_comm_bcast_bytes(const rv_comm *c, char **buf, size_t *len, int root) {
     check_root(c, root, "rv_comm_bcast_bytes");
     if (!t) return;
     unsigned long long n = c->rank == root ? *len : 0;
-    rv_comm_check(c, MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, root, t->mpi), "rv_comm_bcast_bytes (MPI_Bcast of the length)");
+    rv_comm_check(c, MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, root, t->mpi),
+                  "rv_comm_bcast_bytes (MPI_Bcast of the length)");
     if (c->rank != root) {
         *buf = rv_xmalloc((size_t)n + 1);
         (*buf)[n] = 0;

@@ -33,5 +33,6 @@ int rv_badrec_report(rv_badrec *b, rv_err *err, const char *where, const char *f
 }
 
 size_t rv_badrec_total(const rv_badrec *b) {
-    return (size_t)rv_comm_sum_u64(b->comm, (uint64_t)b->count + (b->comm->rank == 0 ? (uint64_t)b->replicated_count : 0));
+    uint64_t mine = (uint64_t)b->count + (b->comm->rank == 0 ? (uint64_t)b->replicated_count : 0);
+    return (size_t)rv_comm_sum_u64(b->comm, mine);
 }

@@ -16,7 +16,8 @@
 #include "phases/phase.h"
 
 /* Renders this rank's slice, gathers on rank 0, writes path there. Collective over comm. */
-static int write_cells(const rv_comm *comm, const rv_cellset *s, const rv_templates *t, uint64_t seed, const char *path, rv_err *err) {
+static int write_cells(const rv_comm *comm, const rv_cellset *s, const rv_templates *t, uint64_t seed, const char *path,
+                       rv_err *err) {
     size_t b, e;
     rv_comm_slice(comm, s->ncells, &b, &e);
     rv_sb mine;

@@ -1,9 +1,9 @@
 /* Training sampler over packed samples: a seeded global shuffle per epoch, batches grouped
  * by length, and a disjoint slice of every global batch per rank of the data-parallel
  * communicator it is given. The order is a pure function of (seed, epoch, item list, lengths,
- * global batch size), so every rank computes the same global order without communicating, and a saved cursor (epoch, step) resumes it
- * exactly. The tail that does not fill a global batch is dropped (a different tail each
- * epoch, since the shuffle changes). */
+ * global batch size), so every rank computes the same global order without communicating,
+ * and a saved cursor (epoch, step) resumes it exactly. The tail that does not fill a global
+ * batch is dropped (a different tail each epoch, since the shuffle changes). */
 #ifndef RADVLM_DATA_SAMPLER_H
 #define RADVLM_DATA_SAMPLER_H
 
