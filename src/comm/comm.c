@@ -69,9 +69,19 @@ int rv_comm_split(const rv_comm *parent, int color, int key, rv_comm *out, rv_er
     return 0;
 }
 
+void *rv_comm_scratch(struct rv_comm_impl *t, size_t bytes) {
+    if (t->scratch_bytes < bytes) {
+        free(t->scratch);
+        t->scratch = rv_xmalloc(bytes);
+        t->scratch_bytes = bytes;
+    }
+    return t->scratch;
+}
+
 void rv_comm_free(rv_comm *c) {
     if (!c || !c->impl) return;
     rv_comm_check(c, MPI_Comm_free(&c->impl->mpi), "rv_comm_free (MPI_Comm_free)");
+    free(c->impl->scratch);
     free(c->impl);
     c->impl = NULL;
 }

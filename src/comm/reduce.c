@@ -76,7 +76,10 @@ static void reduce_scatter(const rv_comm *c, const elem_type *t, const void *in_
     }
     if (chunk < 1) chunk = 1;
     if (chunk > maxc) chunk = maxc ? maxc : 1;
-    char *tmp = rv_xmalloc((size_t)p * chunk * eb);
+    char *tmp = rv_comm_scratch(tr, (size_t)p * chunk * eb);
+    /* This rank's own values are read where they are, unless the result overwrites them before
+     * their turn in the rank order (in place on a rank > 0): then they are copied first. */
+    const bool own_copy = me > 0 && out == in + displ[me] * eb;
     MPI_Request *req = rv_xmalloc(2 * (size_t)p * sizeof *req);
     for (size_t off = 0; off < maxc; off += chunk) {
         int nreq = 0;
@@ -91,17 +94,21 @@ static void reduce_scatter(const rv_comm *c, const elem_type *t, const void *in_
                 rv_comm_check(c, MPI_Isend(in + (displ[q] + off) * eb, (int)lq, t->mpi, q, RV_TAG_REDUCE, tr->mpi,
                                            &req[nreq++]), what);
         }
-        if (lm) memcpy(tmp + (size_t)me * chunk * eb, in + (displ[me] + off) * eb, lm * eb);
+        const char *own = in + (displ[me] + off) * eb;
+        if (lm && own_copy) {
+            memcpy(tmp + (size_t)me * chunk * eb, own, lm * eb);
+            own = tmp + (size_t)me * chunk * eb;
+        }
         wait_all(c, req, nreq, what);
         if (lm) {
             /* rank order: start from rank 0's values, add rank 1's, then rank 2's ... */
             char *acc = out + off * eb;
-            memcpy(acc, tmp, lm * eb);
-            for (int q = 1; q < p; q++) t->combine(acc, tmp + (size_t)q * chunk * eb, lm, op);
+            const char *first = me == 0 ? own : tmp;
+            if (acc != first) memcpy(acc, first, lm * eb);
+            for (int q = 1; q < p; q++) t->combine(acc, q == me ? own : tmp + (size_t)q * chunk * eb, lm, op);
         }
     }
     free(req);
-    free(tmp);
     free(displ);
 }
 

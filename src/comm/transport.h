@@ -11,7 +11,13 @@ struct rv_comm_impl {
     MPI_Comm mpi;     /* a duplicate owned by the handle, errors returned (MPI_ERRORS_RETURN) */
     char name[64];    /* for messages: "world", "split of world (color 1)" */
     void *device;     /* reserved: a device communicator (NCCL, issue I); NULL today */
+    void *scratch;    /* the float collectives' receive buffer, kept between calls (a trainer
+                         reduces the same buckets every step: no allocation, no page faults) */
+    size_t scratch_bytes;
 };
+
+/* The communicator's scratch buffer of at least `bytes` (grown as needed, freed with it). */
+void *rv_comm_scratch(struct rv_comm_impl *t, size_t bytes);
 
 /* Ends the job (rv_die) when c is NULL, or has more than one rank and no transport. Returns
  * the transport, or NULL for a one-rank communicator (the collective is then a local copy). */
