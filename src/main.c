@@ -62,7 +62,7 @@ static int finish(int code) {
 
 int main(int argc, char **argv) {
     if (rv_world_init(&argc, &argv)) { fprintf(stderr, "radvlm-hpc: MPI_Init failed\n"); return 1; }
-    const rv_world *w = rv_world_get();
+    const rv_comm *w = rv_comm_world(); /* the phase runs on the whole job */
     rv_log_init(w->rank, w->size, RV_LOG_INFO);
     rv_err err = {{0}};
     args a;
@@ -143,15 +143,15 @@ int main(int argc, char **argv) {
         free(json);
         free(path);
     }
-    if (!rv_world_all_ok(ok)) { rv_config_free(cfg); return finish(1); }
+    if (!rv_comm_all_ok(w, ok)) { rv_config_free(cfg); return finish(1); }
 
     rv_info0("radvlm-hpc %s: phase %s on %d rank%s, run %s%s%s", RADVLM_VERSION, phase->name, w->size,
              w->size == 1 ? "" : "s", run_dir, data_dir ? ", data " : "", data_dir ? data_dir : "");
-    rv_phase_ctx ctx = {.cfg = cfg, .run_dir = run_dir, .data_dir = data_dir};
-    rv_badrec_init(&ctx.bad, strcmp(rv_cfg_str(cfg, "data.on_bad_record"), "fail") == 0);
+    rv_phase_ctx ctx = {.cfg = cfg, .comm = w, .run_dir = run_dir, .data_dir = data_dir};
+    rv_badrec_init(&ctx.bad, w, strcmp(rv_cfg_str(cfg, "data.on_bad_record"), "fail") == 0);
     rc = phase->run(&ctx, &err);
     if (rc) rv_error("%s", err.msg);
-    ok = rv_world_all_ok(rc == 0);
+    ok = rv_comm_all_ok(w, rc == 0);
     uint64_t bad = rv_badrec_total(&ctx.bad);
     if (bad) rv_warn0("%llu bad input record%s reported above (data.on_bad_record=%s)", (unsigned long long)bad,
                       bad == 1 ? "" : "s", rv_cfg_str(cfg, "data.on_bad_record"));

@@ -3,10 +3,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "comm/world.h"
 #include "core/log.h"
 
-void rv_badrec_init(rv_badrec *b, bool fatal) {
+void rv_badrec_init(rv_badrec *b, const rv_comm *comm, bool fatal) {
+    b->comm = comm;
     b->fatal = fatal;
     b->replicated = false;
     b->count = b->replicated_count = 0;
@@ -20,7 +20,7 @@ int rv_badrec_report(rv_badrec *b, rv_err *err, const char *where, const char *f
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
     size_t seen = b->replicated ? ++b->replicated_count : ++b->count;
-    bool speaks = !b->replicated || rv_rank() == 0;
+    bool speaks = !b->replicated || b->comm->rank == 0;
     if (b->fatal)
         return rv_fail(err, "%s: bad record: %s (data.on_bad_record=fail; fix the record, or set data.on_bad_record=skip to skip it)",
                        where, reason);
@@ -33,5 +33,6 @@ int rv_badrec_report(rv_badrec *b, rv_err *err, const char *where, const char *f
 }
 
 size_t rv_badrec_total(const rv_badrec *b) {
-    return (size_t)rv_world_sum_u64((uint64_t)b->count + (rv_rank() == 0 ? (uint64_t)b->replicated_count : 0));
+    uint64_t mine = (uint64_t)b->count + (b->comm->rank == 0 ? (uint64_t)b->replicated_count : 0);
+    return (size_t)rv_comm_sum_u64(b->comm, mine);
 }

@@ -6,9 +6,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "comm/comm.h"
 #include "core/error.h"
 
 typedef struct rv_badrec {
+    const rv_comm *comm;     /* the ranks sharing the work: replicated records are logged by its
+                                rank 0, totals are summed over it */
     bool fatal;              /* on_bad_record == "fail" */
     bool replicated;         /* the current work is done identically on every rank (e.g. reading
                                 the source tables): only rank 0 logs and its count stands for all */
@@ -17,8 +20,9 @@ typedef struct rv_badrec {
     size_t max_logged;       /* individual warnings printed before only counting */
 } rv_badrec;
 
-void rv_badrec_init(rv_badrec *b, bool fatal);
-/* Collective: bad records over the whole job (partitioned counts summed, replicated once). */
+/* comm: the ranks doing the work (a phase's ctx->comm; rv_comm_world() in one-process tools). */
+void rv_badrec_init(rv_badrec *b, const rv_comm *comm, bool fatal);
+/* Collective over b->comm: bad records over its ranks (partitioned counts summed, replicated once). */
 size_t rv_badrec_total(const rv_badrec *b);
 /* Reports one bad record. where is "path:line" or "path: record id". Returns 0 when the
  * record is to be skipped, -1 (err filled) when the policy makes it fatal. */

@@ -7,6 +7,7 @@ int rv_build_setup(rv_phase_ctx *ctx, rv_reader_ctx *rc, rv_build_opts *o, rv_er
     const rv_config *cfg = ctx->cfg;
     *rc = (rv_reader_ctx){
         .data_dir = ctx->data_dir,
+        .comm = ctx->comm,
         .bad = &ctx->bad,
         .report_filter = strcmp(rv_cfg_str(cfg, "data.report_filter"), "rules") ? RV_REPORT_FILTER_NONE
                                                                                   : RV_REPORT_FILTER_RULES,

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "comm/world.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "io/safetensors.h"
@@ -18,7 +17,7 @@
 #include "train/checkpoint.h"
 
 int rv_phase_import(rv_phase_ctx *ctx, rv_err *err) {
-    if (rv_rank() != 0) return 0;
+    if (ctx->comm->rank != 0) return 0;
     const rv_config *cfg = ctx->cfg;
     const char *from = rv_cfg_str(cfg, "import.from");
     if (!from[0]) return rv_fail(err, "import: import.from is empty; use --set import.from=HF_DIR (a Hugging Face model directory)");
@@ -97,7 +96,7 @@ int rv_phase_import(rv_phase_ctx *ctx, rv_err *err) {
 }
 
 int rv_phase_export(rv_phase_ctx *ctx, rv_err *err) {
-    if (rv_rank() != 0) return 0;
+    if (ctx->comm->rank != 0) return 0;
     const rv_config *cfg = ctx->cfg;
     const char *to = rv_cfg_str(cfg, "export.to"), *which = rv_cfg_str(cfg, "export.checkpoint");
     const char *dts = rv_cfg_str(cfg, "export.dtype");

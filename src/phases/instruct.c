@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "comm/world.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -16,10 +15,11 @@
 #include "phases/build_setup.h"
 #include "phases/phase.h"
 
-/* Renders this rank's slice, gathers on rank 0, writes path there. Collective. */
-static int write_cells(const rv_cellset *s, const rv_templates *t, uint64_t seed, const char *path, rv_err *err) {
+/* Renders this rank's slice, gathers on rank 0, writes path there. Collective over comm. */
+static int write_cells(const rv_comm *comm, const rv_cellset *s, const rv_templates *t, uint64_t seed, const char *path,
+                       rv_err *err) {
     size_t b, e;
-    rv_world_slice(s->ncells, &b, &e);
+    rv_comm_slice(comm, s->ncells, &b, &e);
     rv_sb mine;
     rv_sb_init(&mine);
     bool ok = true;
@@ -30,18 +30,17 @@ static int write_cells(const rv_cellset *s, const rv_templates *t, uint64_t seed
         rv_llava_append_cell(&mine, cell);
         cJSON_Delete(cell);
     }
-    if (!rv_world_all_ok(ok)) {
+    if (!rv_comm_all_ok(comm, ok)) {
         rv_sb_free(&mine);
         if (!ok) return rv_fail(err, "instruct: %s", local.msg);
         return rv_fail(err, "instruct: rendering %s failed on another rank (see its message)", path);
     }
     char *all = NULL;
     size_t alen = 0;
-    int grc = rv_world_gather_bytes(mine.s ? mine.s : "", mine.len, 0, &all, &alen);
+    rv_comm_gather_bytes(comm, mine.s ? mine.s : "", mine.len, 0, &all, &alen);
     rv_sb_free(&mine);
-    if (grc != 0) return rv_fail(err, "instruct: gathering the cells of %s failed", path);
     bool wok = true;
-    if (rv_rank() == 0) {
+    if (comm->rank == 0) {
         rv_sb file;
         rv_sb_init(&file);
         rv_llava_finish(&file, all, alen);
@@ -49,7 +48,7 @@ static int write_cells(const rv_cellset *s, const rv_templates *t, uint64_t seed
         rv_sb_free(&file);
     }
     free(all);
-    if (!rv_world_all_ok(wok)) {
+    if (!rv_comm_all_ok(comm, wok)) {
         if (!wok) return rv_fail(err, "instruct: %s", local.msg);
         return rv_fail(err, "instruct: rank 0 could not write %s", path);
     }
@@ -94,8 +93,8 @@ int rv_phase_instruct(rv_phase_ctx *ctx, rv_err *err) {
     if (rv_source_present(&rc, RV_SRC_VINDR)) {
         if (rv_vindr_prepare(&rc, "train", err) != 0 || rv_vindr_prepare(&rc, "test", err) != 0) goto out;
     }
-    bool dok = rv_rank() != 0 || rv_mkdir_p(dir, err) == 0;
-    if (!rv_world_all_ok(dok)) {
+    bool dok = ctx->comm->rank != 0 || rv_mkdir_p(dir, err) == 0;
+    if (!rv_comm_all_ok(ctx->comm, dok)) {
         if (dok) rv_fail(err, "instruct: rank 0 could not create %s", dir);
         goto out;
     }
@@ -105,7 +104,7 @@ int rv_phase_instruct(rv_phase_ctx *ctx, rv_err *err) {
     ctx->bad.replicated = true;
     if (rv_build_train(&rc, &o, &src, &train, err) != 0) goto out;
     path = rv_path_join(dir, "train.json");
-    if (write_cells(&train, tpl, o.seed, path, err) != 0) goto out;
+    if (write_cells(ctx->comm, &train, tpl, o.seed, path, err) != 0) goto out;
     rv_info0("instruct: %s: %zu cells in %zu blocks", path, train.ncells, train.nblocks);
     rv_info0("  %-32s %-28s %-40s %9s", "block", "task", "source datasets", "cells");
     log_blocks(&train);
@@ -121,7 +120,7 @@ int rv_phase_instruct(rv_phase_ctx *ctx, rv_err *err) {
             free(path);
             path = rv_path_join(dir, name);
             free(name);
-            int wrc = write_cells(&ts, tpl, o.seed, path, err);
+            int wrc = write_cells(ctx->comm, &ts, tpl, o.seed, path, err);
             if (wrc == 0) log_blocks(&ts);
             total += ts.ncells;
             dropped += ts.dropped;

@@ -13,7 +13,6 @@
 
 #include <omp.h>
 
-#include "comm/world.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -314,10 +313,10 @@ static char *find_tokenizer(rv_phase_ctx *ctx) {
     return NULL;
 }
 
-static int run_check(const char *dir, rv_err *err) {
+static int run_check(const rv_comm *comm, const char *dir, rv_err *err) {
     bool ok = true;
     rv_err local = {{0}};
-    if (rv_rank() == 0) {
+    if (comm->rank == 0) {
         rv_sb rep;
         rv_sb_init(&rep);
         long np = rv_shards_check(dir, &rep, &local);
@@ -335,7 +334,7 @@ static int run_check(const char *dir, rv_err *err) {
         }
         rv_sb_free(&rep);
     }
-    if (!rv_world_all_ok(ok)) {
+    if (!rv_comm_all_ok(comm, ok)) {
         if (!ok) return rv_fail(err, "%s", local.msg);
         return rv_fail(err, "pack.check failed on rank 0");
     }
@@ -483,29 +482,13 @@ static void gres_free(gres *g, size_t count) {
     memset(g, 0, sizeof *g);
 }
 
-/* Slowest rank's value (collective). */
-static double world_max(double v) {
-    char *all = NULL;
-    size_t len = 0;
-    double m = v;
-    if (rv_world_allgather_bytes(&v, sizeof v, &all, &len) == 0) {
-        for (size_t i = 0; i + sizeof v <= len; i += sizeof v) {
-            double x;
-            memcpy(&x, all + i, sizeof x);
-            if (x > m) m = x;
-        }
-    }
-    free(all);
-    return m;
-}
-
 int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     const rv_config *cfg = ctx->cfg;
     rv_h5_quiet();
     const char *outc = rv_cfg_str(cfg, "pack.out");
     char *out = outc[0] ? rv_xstrdup(outc) : rv_path_join(ctx->run_dir, "shards");
     if (rv_cfg_bool(cfg, "pack.check")) {
-        int rc = run_check(out, err);
+        int rc = run_check(ctx->comm, out, err);
         free(out);
         return rc;
     }
@@ -574,7 +557,7 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     /* Contiguous runs of image groups, balanced by estimated work: an image (read, decode,
      * resize) costs about as much as tokenizing GROUP_IMAGE_WEIGHT samples. Group g goes to
      * the rank whose share [r*W/R, (r+1)*W/R) of the total work W holds its start. */
-    int R = rv_nranks(), me = rv_rank();
+    int R = ctx->comm->size, me = ctx->comm->rank;
     size_t gb = ngroups, ge = ngroups;
     {
         unsigned __int128 total = 0, at = 0;
@@ -589,7 +572,7 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     }
 
     bool ok = me != 0 || clear_dir(out, err) == 0;
-    if (!rv_world_all_ok(ok)) {
+    if (!rv_comm_all_ok(ctx->comm, ok)) {
         if (ok) rv_fail(err, "pack: rank 0 could not prepare %s", out);
         goto out;
     }
@@ -669,21 +652,22 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     if (wok) wok = rv_shard_commit(w, &local) == 0;
     else rv_shard_abort(w);
     w = NULL;
-    if (!rv_world_all_ok(wok)) {
+    if (!rv_comm_all_ok(ctx->comm, wok)) {
         if (!wok) rv_fail(err, "pack: %s", local.msg);
         else rv_fail(err, "pack: another rank failed (see its message); no index written");
         goto out;
     }
     bool iok = me != 0 || rv_shard_write_index(out, R, &local) == 0;
-    if (!rv_world_all_ok(iok)) {
+    if (!rv_comm_all_ok(ctx->comm, iok)) {
         if (!iok) rv_fail(err, "pack: %s", local.msg);
         else rv_fail(err, "pack: rank 0 could not write the index");
         goto out;
     }
     double t_out = rv_now() - t2;
-    uint64_t tot_img = rv_world_sum_u64(nimg), tot_s = rv_world_sum_u64(nsamp);
-    uint64_t tot_bi = rv_world_sum_u64(bad_img), tot_bc = rv_world_sum_u64(bad_cell);
-    double img_max = world_max(t_img), in_max = world_max(t_in);
+    uint64_t tot_img = rv_comm_sum_u64(ctx->comm, nimg), tot_s = rv_comm_sum_u64(ctx->comm, nsamp);
+    uint64_t tot_bi = rv_comm_sum_u64(ctx->comm, bad_img), tot_bc = rv_comm_sum_u64(ctx->comm, bad_cell);
+    /* the slowest rank's times */
+    double img_max = rv_comm_max_f64(ctx->comm, t_img), in_max = rv_comm_max_f64(ctx->comm, t_in);
     double dt = rv_now() - t0;
     rv_info0("pack: %llu samples, %llu images in %d shard(s) + index.h5 under %s in %.2f s (%.1f images/s); skipped: "
              "%llu unusable image(s), %llu cell(s) that could not be tokenized",

@@ -1,15 +1,18 @@
 /* The phase interface: main resolves the configuration and the run directory, then calls one
- * phase function on every rank. A phase returns 0, or -1 with err filled in (main makes all
+ * phase function on every rank of ctx->comm. A phase returns 0, or -1 with err filled in (main makes all
  * ranks agree and exit non-zero). */
 #ifndef RADVLM_PHASES_PHASE_H
 #define RADVLM_PHASES_PHASE_H
 
+#include "comm/comm.h"
 #include "core/badrec.h"
 #include "core/config.h"
 #include "core/error.h"
 
 typedef struct rv_phase_ctx {
     rv_config *cfg;
+    const rv_comm *comm;   /* the ranks running the phase (main: the world); every collective of
+                              the phase runs on it */
     const char *run_dir;   /* --run DIR or run.dir; exists when the phase starts */
     const char *data_dir;  /* data.dir, else $DATA_DIR; NULL when neither is set */
     rv_badrec bad;         /* data.on_bad_record policy and counts for this rank */

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "comm/world.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/strbuf.h"
@@ -82,7 +81,7 @@ int rv_phase_score(rv_phase_ctx *ctx, rv_err *err) {
     size_t vb, ve;
     /* validity is decided on every rank (same data, same answer); each bad record is reported by
      * the rank whose share of the raw records holds it, so it is reported once */
-    rv_world_slice(nrec, &vb, &ve);
+    rv_comm_slice(ctx->comm, nrec, &vb, &ve);
     const cJSON *it;
     int rc = 0;
     cJSON_ArrayForEach(it, root) {
@@ -99,7 +98,7 @@ int rv_phase_score(rv_phase_ctx *ctx, rv_err *err) {
         i++;
     }
     /* a fatal bad-record policy stops every rank */
-    if (!rv_world_all_ok(rc == 0)) {
+    if (!rv_comm_all_ok(ctx->comm, rc == 0)) {
         if (rc == 0) rv_fail(err, "score: another rank stopped on a bad record of %s", input);
         free_records(recs, nrec); free(valid); free(bad); cJSON_Delete(root);
         return -1;
@@ -111,7 +110,7 @@ int rv_phase_score(rv_phase_ctx *ctx, rv_err *err) {
     const char *warning = rv_eval_corpus_warning(corpus);
     if (warning) rv_warn0("score: %s: %s", input, warning);
     size_t b, e;
-    rv_world_slice(nvalid, &b, &e);
+    rv_comm_slice(ctx->comm, nvalid, &b, &e);
     double *mine = rv_xcalloc((e - b) * NF + 1, sizeof *mine);
     rv_eval_scratch scratch = {0};
     for (size_t k = b; k < e; k++) rv_eval_score(t, &ins[k], corpus, &scratch, mine + (k - b) * NF);
@@ -120,11 +119,9 @@ int rv_phase_score(rv_phase_ctx *ctx, rv_err *err) {
     free(ins);
     char *all = NULL;
     size_t all_len = 0;
-    rc = rv_world_gather_bytes(mine, (e - b) * NF * sizeof *mine, 0, &all, &all_len);
+    rv_comm_gather_bytes(ctx->comm, mine, (e - b) * NF * sizeof *mine, 0, &all, &all_len);
     free(mine);
-    if (rc != 0) {
-        rv_fail(err, "score: gathering per-record scores failed");
-    } else if (rv_rank() == 0) {
+    if (ctx->comm->rank == 0) {
         if (all_len != nvalid * NF * sizeof(double))
             rc = rv_fail(err, "score: gathered %zu bytes, expected %zu (internal error)", all_len, nvalid * NF * sizeof(double));
         else

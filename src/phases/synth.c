@@ -1,13 +1,12 @@
 /* Phase `synth`: writes the phantom demo datasets under DATA_DIR in the layouts of the seven
  * real sources (reference/data.md §0.1, §1-§7). Images and per-item files are written by the
- * rank that owns the item (rv_world_slice over each source's items); table rows are gathered
+ * rank that owns the item (rv_comm_slice over each source's items); table rows are gathered
  * to rank 0 in rank order, which is item order, so the tree is byte-identical for any rank
  * count. Every item is a pure function of (run.seed, source, index). Then rank 0 trains the
  * demo tokenizer (DATA_DIR/tokenizer.json) on the instruction training set built from it. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "comm/world.h"
 #include "core/config.h"
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -91,7 +90,7 @@ static int train_demo_tokenizer(rv_phase_ctx *ctx, size_t vocab, rv_err *err) {
         return -1;
     bool ok = true;
     rv_err local = {{0}};
-    if (rv_rank() == 0) {
+    if (ctx->comm->rank == 0) {
         double t0 = rv_now();
         rv_templates *tpl = NULL;
         rv_sources src = {0};
@@ -159,7 +158,7 @@ static int train_demo_tokenizer(rv_phase_ctx *ctx, size_t vocab, rv_err *err) {
         rv_sources_free(&src);
         if (tpl) rv_templates_free(tpl);
     }
-    if (!rv_world_all_ok(ok)) {
+    if (!rv_comm_all_ok(ctx->comm, ok)) {
         if (!ok) return rv_fail(err, "synth: demo tokenizer: %s", local.msg);
         return rv_fail(err, "synth: rank 0 could not train the demo tokenizer (see its message above)");
     }
@@ -193,22 +192,22 @@ int rv_phase_synth(rv_phase_ctx *ctx, rv_err *err) {
     uint64_t total = 0;
     for (int k = 0; k < nsrc; k++) total += src[k].units;
     rv_info0("synth: writing phantom datasets to %s (%lld images per source, seed %llu, %d rank(s))", s.data_dir, n,
-             (unsigned long long)s.seed, rv_nranks());
+             (unsigned long long)s.seed, ctx->comm->size);
     rv_progress *prog = rv_progress_start("synth", total, rv_cfg_num(ctx->cfg, "log.progress_interval_s"));
     double t0 = rv_now();
     int rc = rv_mkdir_p(s.data_dir, err);
     uint64_t done = 0;
     for (int k = 0; k < nsrc && rc == 0; k++) {
         size_t b, e;
-        rv_world_slice(src[k].units, &b, &e);
+        rv_comm_slice(ctx->comm, src[k].units, &b, &e);
         for (size_t i = b; i < e && rc == 0; i++) { /* one at a time for progress */
             rc = src[k].fn(&s, i, i + 1, err);
-            done += (uint64_t)rv_nranks();
+            done += (uint64_t)ctx->comm->size;
             rv_progress_update(prog, done < total ? done : total);
         }
     }
     rv_progress_finish(prog);
-    if (!rv_world_all_ok(rc == 0)) {
+    if (!rv_comm_all_ok(ctx->comm, rc == 0)) {
         for (int t = 0; t < SYN_NTABLES; t++) rv_sb_free(&s.tab[t]);
         if (rc == 0) rv_fail(err, "synth: another rank failed (see its message above)");
         return -1;
@@ -217,15 +216,14 @@ int rv_phase_synth(rv_phase_ctx *ctx, rv_err *err) {
     for (int t = 0; t < SYN_NTABLES; t++) {
         char *all = NULL;
         size_t len = 0;
-        if (rv_world_gather_bytes(s.tab[t].s ? s.tab[t].s : "", s.tab[t].len, 0, &all, &len) != 0 && rc == 0)
-            rc = rv_fail(err, "synth: gathering table %s failed", syn_table_path((syn_table)t));
-        if (rc == 0 && rv_rank() == 0) rc = write_table(&s, (syn_table)t, all ? all : "", len, err);
+        rv_comm_gather_bytes(ctx->comm, s.tab[t].s ? s.tab[t].s : "", s.tab[t].len, 0, &all, &len);
+        if (rc == 0 && ctx->comm->rank == 0) rc = write_table(&s, (syn_table)t, all ? all : "", len, err);
         free(all);
         rv_sb_free(&s.tab[t]);
     }
-    uint64_t images = rv_world_sum_u64(s.images);
-    rv_world_barrier(); /* the phase ends with every file in place */
-    if (!rv_world_all_ok(rc == 0)) {
+    uint64_t images = rv_comm_sum_u64(ctx->comm, s.images);
+    rv_comm_barrier(ctx->comm); /* the phase ends with every file in place */
+    if (!rv_comm_all_ok(ctx->comm, rc == 0)) {
         if (rc == 0) rv_fail(err, "synth: rank 0 could not write the tables (see its message above)");
         return -1;
     }

@@ -637,6 +637,7 @@ static int run_phase(int (*fn)(rv_phase_ctx *, rv_err *), const char *run, const
     if (rv_config_load(&ctx.cfg, NULL, sets, n, err)) return -1;
     rv_mkdir_p(run, err);
     ctx.run_dir = run;
+    ctx.comm = rv_comm_world(); /* one process: the phase runs on a world of one */
     int rc = fn(&ctx, err);
     rv_config_free(ctx.cfg);
     return rc;

@@ -114,7 +114,7 @@ int main(void) {
 
     /* a missing_ids.json present is used as is: i1 listed -> out; i6 not listed and has no graph -> bad record */
     tu_write(dir, "CHEST_IMA/silver_dataset/missing_ids.json", "[\"i1\", \"zz\"]");
-    rv_badrec_init(&bad, false);
+    rv_badrec_init(&bad, rv_comm_world(), false);
     CHECK(rv_read_imagenome(&c, "test", &d, &err) == 0);
     if (d) CHECK_STR(tu_ids(d, ids, sizeof ids), "i5");
     CHECK(bad.count == 1);

@@ -173,7 +173,7 @@ static void test_reader(const char *dir) {
     rv_dataset_free(d);
 
     /* sentences_and_BBox_mscxr (the readers' name) wins over the alias; int literals are kept as such */
-    rv_badrec_init(&bad, false);
+    rv_badrec_init(&bad, rv_comm_world(), false);
     tu_write(dir, "MS-CXR/sentences_and_BBox_mscxr/m1.json",
              "[{\"observation\": \"Z\", \"box\": [0, 0.5, 1, 1.0]}, {\"observation\": \"Y\", \"box\": [1, 2]},"
              " {\"observation\": \"Z\", \"box\": [0.25, 0.25, 0.5, 0.5]}]");

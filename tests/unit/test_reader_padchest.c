@@ -48,7 +48,7 @@ int main(void) {
         " {\"ImageID\": \"e.png\", \"findings\": [{\"sentence_en\": \"Mass.\", \"boxes\": [[0.1, 0.1, 0.2, 0.2]]}]}]");
     rv_err e = {{0}};
     rv_badrec bad;
-    rv_badrec_init(&bad, false);
+    rv_badrec_init(&bad, rv_comm_world(), false);
     rv_reader_ctx c = {.data_dir = root, .bad = &bad};
 
     rv_dataset *d = NULL;

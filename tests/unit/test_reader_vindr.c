@@ -71,8 +71,8 @@ int main(void) {
     if (!root) return check_summary("test_reader_vindr");
     rv_err e = {{0}};
     rv_badrec bad;
-    rv_badrec_init(&bad, false);
-    rv_reader_ctx c = {.data_dir = root, .bad = &bad, .vindr_convert = RV_VINDR_MINMAX};
+    rv_badrec_init(&bad, rv_comm_world(), false);
+    rv_reader_ctx c = {.data_dir = root, .bad = &bad, .vindr_convert = RV_VINDR_MINMAX, .comm = rv_comm_world()};
 
     dicom(root, "VinDr-CXR/train/aaa.dicom", 40, 60, 100, 1100, false, false);
     dicom(root, "VinDr-CXR/train/bbb.DICOM", 30, 20, 700, 700, false, false); /* max == min */
@@ -180,7 +180,7 @@ int main(void) {
     CHECK(rv_read_vindr(&c, "test", false, &d, &e) == -1);
     CHECK(strstr(e.msg, "annotations_test.csv") != NULL);
     /* Fatal policy stops at the record without a resolution. */
-    rv_badrec_init(&bad, true);
+    rv_badrec_init(&bad, rv_comm_world(), true);
     CHECK(rv_read_vindr(&c, "train", false, &d, &e) == -1);
     CHECK(strstr(e.msg, "annotations_train.csv:8") != NULL);
 

@@ -15,10 +15,12 @@
 static uint64_t items[N];
 static uint32_t lens[N];
 
+/* Rank `rank` of a W-rank data-parallel group, simulated in this process (layout only). */
 static void make(rv_sampler *s, int rank, size_t gf, uint64_t seed) {
-    rv_sampler_opts o = {.seed = seed, .batch_per_rank = B, .rank = rank, .world = W, .group_factor = gf};
+    rv_sampler_opts o = {.seed = seed, .batch_per_rank = B, .group_factor = gf};
+    rv_comm dp = rv_comm_layout(rank, W);
     rv_err err;
-    if (rv_sampler_init(s, &o, items, lens, N, &err) != 0) fprintf(stderr, "%s\n", err.msg);
+    if (rv_sampler_init(s, &dp, &o, items, lens, N, &err) != 0) fprintf(stderr, "%s\n", err.msg);
 }
 
 int main(void) {
@@ -125,9 +127,20 @@ int main(void) {
 
     /* Too few items for one global batch: a clear error. */
     rv_sampler e;
-    rv_sampler_opts o = {.seed = 1, .batch_per_rank = 64, .rank = 0, .world = 2};
-    CHECK(rv_sampler_init(&e, &o, items, lens, N, &err) == -1);
+    rv_sampler_opts o = {.seed = 1, .batch_per_rank = 64};
+    rv_comm two = rv_comm_layout(0, 2);
+    CHECK(rv_sampler_init(&e, &two, &o, items, lens, N, &err) == -1);
     CHECK(strstr(err.msg, "cannot fill one global batch") != NULL);
+    /* A rank outside its group is refused, naming the layout. */
+    rv_comm outside = rv_comm_layout(2, 2);
+    o.batch_per_rank = 4;
+    CHECK(rv_sampler_init(&e, &outside, &o, items, lens, N, &err) == -1);
+    CHECK(strstr(err.msg, "rank 2 of 2") != NULL);
+    /* The one-process world (no MPI started) is a group of one: rank 0 gets the whole global
+     * batch, which is then B items. */
+    CHECK(rv_sampler_init(&e, rv_comm_world(), &o, items, lens, N, &err) == 0);
+    CHECK(e.global_batch == B && e.steps_per_epoch == N / B);
+    rv_sampler_free(&e);
     for (int r = 0; r < W; r++) rv_sampler_free(&s[r]);
     return check_summary("test_sampler");
 }

@@ -9,17 +9,20 @@
 #define STREAM_SHUFFLE 0x534d504cu
 #define STREAM_BATCHES 0x534d5042u
 
-int rv_sampler_init(rv_sampler *s, const rv_sampler_opts *o, const uint64_t *items, const uint32_t *lengths, size_t n,
-                    rv_err *err) {
+int rv_sampler_init(rv_sampler *s, const rv_comm *dp, const rv_sampler_opts *o, const uint64_t *items,
+                    const uint32_t *lengths, size_t n, rv_err *err) {
     memset(s, 0, sizeof *s);
-    if (o->world < 1 || o->rank < 0 || o->rank >= o->world || o->batch_per_rank < 1)
-        return rv_fail(err, "sampler: bad layout (rank %d of %d, batch %zu per rank)", o->rank, o->world,
+    if (!dp) return rv_fail(err, "sampler: no data-parallel communicator given (internal error)");
+    if (dp->size < 1 || dp->rank < 0 || dp->rank >= dp->size || o->batch_per_rank < 1)
+        return rv_fail(err, "sampler: bad layout (rank %d of %d, batch %zu per rank)", dp->rank, dp->size,
                        o->batch_per_rank);
-    size_t g = o->batch_per_rank * (size_t)o->world;
+    size_t g = o->batch_per_rank * (size_t)dp->size;
     if (n < g)
         return rv_fail(err, "sampler: %zu samples cannot fill one global batch of %zu (%zu per rank x %d ranks); use "
-                            "fewer ranks or a smaller batch, or pack more data", n, g, o->batch_per_rank, o->world);
+                            "fewer ranks or a smaller batch, or pack more data", n, g, o->batch_per_rank, dp->size);
     s->o = *o;
+    s->rank = dp->rank;
+    s->nranks = dp->size;
     s->n = n;
     s->items = rv_xmalloc(n * sizeof *s->items);
     s->len = rv_xmalloc(n * sizeof *s->len);
@@ -92,7 +95,7 @@ static void build_epoch(rv_sampler *s, uint64_t epoch) {
 void rv_sampler_next(rv_sampler *s, uint64_t *out) {
     if (s->order_epoch != s->epoch) build_epoch(s, s->epoch);
     const uint64_t *batch = s->order + s->step * s->global_batch;
-    size_t w = (size_t)s->o.world, r = (size_t)s->o.rank;
+    size_t w = (size_t)s->nranks, r = (size_t)s->rank;
     for (size_t j = 0; j < s->o.batch_per_rank; j++) out[j] = batch[r + j * w];
     if (++s->step == s->steps_per_epoch) {
         s->step = 0;

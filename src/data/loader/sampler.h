@@ -1,21 +1,21 @@
 /* Training sampler over packed samples: a seeded global shuffle per epoch, batches grouped
- * by length, and a disjoint slice of every global batch per rank. The order is a pure
- * function of (seed, epoch, item list, lengths, global batch size), so every rank computes
- * the same global order without communicating, and a saved cursor (epoch, step) resumes it
- * exactly. The tail that does not fill a global batch is dropped (a different tail each
- * epoch, since the shuffle changes). */
+ * by length, and a disjoint slice of every global batch per rank of the data-parallel
+ * communicator it is given. The order is a pure function of (seed, epoch, item list, lengths,
+ * global batch size), so every rank computes the same global order without communicating,
+ * and a saved cursor (epoch, step) resumes it exactly. The tail that does not fill a global
+ * batch is dropped (a different tail each epoch, since the shuffle changes). */
 #ifndef RADVLM_DATA_LOADER_SAMPLER_H
 #define RADVLM_DATA_LOADER_SAMPLER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "comm/comm.h"
 #include "core/error.h"
 
 typedef struct rv_sampler_opts {
     uint64_t seed;
-    size_t batch_per_rank;   /* micro-batch size b; the global batch is b * world */
-    int rank, world;
+    size_t batch_per_rank;   /* micro-batch size b; the global batch is b * ranks */
     size_t group_factor;     /* length grouping: sort windows of group_factor global batches by
                                 length (longest first), then shuffle the batches of each window;
                                 0 or 1 = no grouping */
@@ -27,6 +27,7 @@ typedef struct rv_sampler_cursor {
 
 typedef struct rv_sampler {
     rv_sampler_opts o;
+    int rank, nranks;        /* this rank's place in the data-parallel group (from its communicator) */
     size_t n;                /* candidate items */
     uint64_t *items;         /* item ids (e.g. sample rows of the train split) */
     uint32_t *len;           /* their lengths (tokens) */
@@ -36,9 +37,12 @@ typedef struct rv_sampler {
     uint64_t order_epoch;    /* which epoch `order` holds (UINT64_MAX = none) */
 } rv_sampler;
 
-/* Copies items and lengths. Fails when there are fewer items than one global batch. */
-int rv_sampler_init(rv_sampler *s, const rv_sampler_opts *o, const uint64_t *items, const uint32_t *lengths, size_t n,
-                    rv_err *err);
+/* dp: the data-parallel group sharing each global batch (the world, or the policy ranks of GRPO);
+ * only its rank and size are read (no communication), so a layout-only communicator
+ * (rv_comm_layout) serves to simulate its ranks. Copies items and lengths. Fails when there are
+ * fewer items than one global batch. */
+int rv_sampler_init(rv_sampler *s, const rv_comm *dp, const rv_sampler_opts *o, const uint64_t *items,
+                    const uint32_t *lengths, size_t n, rv_err *err);
 void rv_sampler_free(rv_sampler *s);
 
 /* This rank's part of the next global batch: batch_per_rank item ids into out, then the cursor

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 
+#include "comm/comm.h"
 #include "core/badrec.h"
 #include "core/error.h"
 #include "data/sources/sample.h"
@@ -19,6 +20,7 @@ typedef struct rv_reader_ctx {
     rv_badrec *bad;
     rv_report_filter report_filter;  /* offline prior-statement filter when filtered_reports/ is absent */
     rv_vindr_convert vindr_convert;  /* DICOM -> 8-bit recipe */
+    const rv_comm *comm;             /* the ranks sharing rv_vindr_prepare's conversion */
 } rv_reader_ctx;
 
 /* Source directories under DATA_DIR. */
@@ -54,7 +56,7 @@ int rv_read_chexpert_plus(const rv_reader_ctx *c, const char *split /* train|tes
 
 /* ---- VinDr-CXR (data.md §5) ---- */
 /* Collective: converts <split>/NAME.dicom to <split>_jpg/NAME.jpg (512x512, quality 75) and writes
- * image_resolutions_<split>.json, parallel over ranks; skips work already complete. */
+ * image_resolutions_<split>.json, parallel over the ranks of c->comm; skips work already complete. */
 int rv_vindr_prepare(const rv_reader_ctx *c, const char *split /* train|test */, rv_err *err);
 int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, rv_dataset **out, rv_err *err);
 

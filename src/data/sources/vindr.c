@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "comm/world.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "data/sources/reader_util.h"
@@ -184,7 +183,7 @@ int rv_vindr_prepare(const rv_reader_ctx *c, const char *split, rv_err *err) {
     }
 
     size_t b, e;
-    rv_world_slice(ndcm, &b, &e);
+    rv_comm_slice(c->comm, ndcm, &b, &e);
     uint64_t converted = 0, reused = 0, failed = 0;
     for (size_t i = b; i < e && ok; i++) {
         char *id = rv_xstrndup(names[i], strlen(names[i]) - 6);
@@ -213,19 +212,16 @@ int rv_vindr_prepare(const rv_reader_ctx *c, const char *split, rv_err *err) {
         free(jname);
         free(jpg);
     }
-    if (!rv_world_all_ok(ok)) {
+    if (!rv_comm_all_ok(c->comm, ok)) {
         if (!ok) rv_fail(err, "%s", local.msg);
         else rv_fail(err, "vindr-cxr %s: conversion failed on another rank (see its message)", split);
         goto out;
     }
     char *all = NULL;
     size_t alen = 0;
-    if (rv_world_gather_bytes(mine.s ? mine.s : "", mine.len, 0, &all, &alen) != 0) {
-        rv_fail(err, "vindr-cxr %s: gathering the image resolutions failed", split);
-        goto out;
-    }
+    rv_comm_gather_bytes(c->comm, mine.s ? mine.s : "", mine.len, 0, &all, &alen);
     bool wok = true;
-    if (rv_rank() == 0) {
+    if (c->comm->rank == 0) {
         /* Compact json.dump of {"id": [Rows, Columns]} in file-name order. */
         cJSON *obj = cJSON_CreateObject();
         for (char *line = all, *nl; line && *line; line = nl + 1) {
@@ -250,14 +246,14 @@ int rv_vindr_prepare(const rv_reader_ctx *c, const char *split, rv_err *err) {
         rv_sb_free(&js);
     }
     free(all);
-    if (!rv_world_all_ok(wok)) {
+    if (!rv_comm_all_ok(c->comm, wok)) {
         if (!wok) rv_fail(err, "%s", local.msg);
         else rv_fail(err, "vindr-cxr %s: rank 0 could not write %s", split, res_path);
         goto out;
     }
-    converted = rv_world_sum_u64(converted);
-    reused = rv_world_sum_u64(reused);
-    failed = rv_world_sum_u64(failed);
+    converted = rv_comm_sum_u64(c->comm, converted);
+    reused = rv_comm_sum_u64(c->comm, reused);
+    failed = rv_comm_sum_u64(c->comm, failed);
     rv_info0("vindr-cxr %s: %zu DICOM files: %llu converted (%s), %llu already done, %llu failed; wrote %s", split,
              ndcm, (unsigned long long)converted, recipe_name(c->vindr_convert), (unsigned long long)reused,
              (unsigned long long)failed, res_path);
