@@ -191,6 +191,20 @@ int main(void) {
     rv_vlm_plan_get(&m2, &info);
     CHECK(info.builds == b0 + 1 && info.lim.max_seqs == 4);
 
+    /* the memory formula of model.md, per token of a text-only plan (16 more tokens keep every
+     * buffer a multiple of 16 floats, so rounding does not enter). Micro model: D 24, q 32,
+     * kv 16, H 4, I 40, L 3. Per layer N(3D + 2q + 2kv + H + 3I + 2) = 294 N.
+     * training: 3 layers 882 + residual and final norm (L + 2) D + 1 = 121 + backward scratch
+     *   max(D, q) + q + 2kv + 2I = 176 + batch 6 + dloss 1 + dxf, dx0 2D = 55 -> 1234 floats;
+     * inference: one layer 294 + residual 3D + 1 = 73 + batch 6 -> 373 floats;
+     * KV cache: 2 L kv = 96 floats per cache row per sequence. */
+    rv_vlm_limits t32 = {.max_tokens = 32, .max_seqs = 1}, t48 = {.max_tokens = 48, .max_seqs = 1};
+    CHECK(rv_vlm_plan_bytes(&m1, &t48) - rv_vlm_plan_bytes(&m1, &t32) == 16 * 1234 * sizeof(float));
+    CHECK(rv_vlm_plan_bytes(&m3, &t48) - rv_vlm_plan_bytes(&m3, &t32) == 16 * 373 * sizeof(float));
+    rv_vlm_limits c32 = {.max_tokens = 32, .max_seqs = 1, .max_cache = 32}, c48 = c32;
+    c48.max_cache = 48;
+    CHECK(rv_vlm_plan_bytes(&m3, &c48) - rv_vlm_plan_bytes(&m3, &c32) == 16 * 96 * sizeof(float));
+
     /* fixed limits: a batch beyond them fails and names the plan */
     rv_vlm_limits small = {.max_tokens = P.s[1].len, .max_tiles = 1, .max_seqs = 1, .max_cache = 0, .fixed = true};
     CHECK(rv_vlm_plan(&m2, &small, &e) == 0);
