@@ -35,7 +35,7 @@ typedef struct rv_act_plan {
     size_t pk_R_cap;
     float *pk_G, *pk_T1, *pk_Gd; /* [(max_tiles - 1) * npatch, D] each */
     float *pk_NL;          /* [pk_nl_cap, D] */
-    int32_t *pk_zeros;     /* [pk_nl_cap] zero ids (never written: the arena starts zeroed) */
+    int32_t *pk_zeros;     /* [pk_nl_cap] zero ids (uploaded once per plan) */
     int pk_nl_cap;
     /* generation (generate.c): KV cache, per-step index arrays, last hidden rows and logits */
     rv_kv_cache cache;     /* max_seqs * max_cache rows per layer */

@@ -335,10 +335,15 @@ int rv_vlm_plan(rv_vlm *m, const rv_vlm_limits *lim, rv_err *err) {
     rv_dec_acts_release(&P->dec);
     rv_kv_cache_release(&P->cache);
     P->floats = ar.used;
-    P->mem = rvk_alloc(m->k, P->floats);        /* zero-filled: pk_zeros relies on it */
+    P->mem = rvk_alloc(m->k, P->floats);
     P->builds++;
     ar = (rv_arena){.base = P->mem};
     plan_layout(m, P, &ar, lim, m->grads);
+    if (P->pk_zeros) { /* the newline rows' gather ids: written once, never changed */
+        int32_t *z = rv_xcalloc((size_t)P->pk_nl_cap, sizeof *z);
+        rvk_upload_i32(m->k, P->pk_zeros, z, (size_t)P->pk_nl_cap);
+        free(z);
+    }
     return 0;
 }
 
