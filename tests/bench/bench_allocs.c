@@ -59,11 +59,12 @@ static int run(const char *label, int vis_layers, int text_layers) {
     rv_sample smp = {.ids = ids, .len = L, .mask = mask, .images = &im, .n_images = 1};
     rv_sample prm = {.ids = ids, .len = Lp, .images = &im, .n_images = 1};
     rv_weights w;
-    rv_kctx k;
+    rv_kctx *k = NULL;
     rv_vlm m;
-    if (rv_weights_build(&w, &c, &e) || rvk_init(&k, RVK_BACKEND_CPU, 1, &e)) goto fail;
-    rv_weights_init_random(&w, 7, 0.02f);
-    if (rv_vlm_init(&m, &k, &c, &w, true, &e)) goto fail;
+    if (rvk_create(&k, "cpu", &(rvk_cpu_opts){.nthreads = 1}, &e) || rv_weights_build(&w, &c, k, &e) ||
+        rv_weights_init_random(&w, 7, 0.02f, &e))
+        goto fail;
+    if (rv_vlm_init(&m, k, &c, &w, true, &e)) goto fail;
     double loss;
     long a0, a1;
     if (rv_vlm_sft_step(&m, &smp, 1, &loss, &e)) goto fail; /* warm-up */
@@ -88,7 +89,7 @@ static int run(const char *label, int vis_layers, int text_layers) {
            (double)(g[1] - g[0]) / (ns[1] - ns[0]));
     rv_vlm_free(&m);
     rv_weights_free(&w);
-    rvk_free_ctx(&k);
+    rvk_destroy(k);
     free(ids), free(mask), free(pix);
     return 0;
 fail:
