@@ -6,6 +6,7 @@
 #ifndef RADVLM_IO_SHARD_WRITE_H
 #define RADVLM_IO_SHARD_WRITE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,7 @@ typedef struct rv_shard_meta {
     size_t nsources;
     const char *const *split_names;
     size_t nsplits;
+    bool anyres;                       /* pack.image_mode=anyres: originals stored too (below) */
 } rv_shard_meta;
 
 /* One sample row. tokens/mask have ntok entries; boxes has 4*nbox floats
@@ -73,5 +75,19 @@ typedef struct rv_shard_dset {
 } rv_shard_dset;
 extern const rv_shard_dset rv_shard_dsets[];
 extern const size_t rv_shard_ndsets;
+
+/* ---- pack.image_mode=anyres (docs/formats.md "Anyres images") ----
+ * Such shards also hold every image at its original resolution (8-bit grey, after the same
+ * decode and 16->8-bit step as /images/pixels), so the loader can cut upstream's anyres tiles for
+ * any tile size and pinpoint list. The root attribute image_mode = "anyres" marks them; a file
+ * without it is a base file (image_mode "base" is never written, so base outputs are unchanged). */
+extern const rv_shard_dset rv_shard_anyres_dsets[];   /* present only in anyres files */
+extern const size_t rv_shard_anyres_ndsets;
+/* Appends the original of the image just added with rv_shard_add_image (anyres writers only:
+ * one call after each rv_shard_add_image; commit refuses a shard where the counts differ). */
+int rv_shard_add_original(rv_shard_writer *w, const uint8_t *pixels, int height, int width, rv_err *err);
+/* Reads a file's image_mode attribute (file: an open hid_t): absent or "base" -> false, "anyres"
+ * -> true, anything else an error naming the file. */
+int rv_shard_read_image_mode(int64_t file, bool *anyres, const char *where, rv_err *err);
 
 #endif

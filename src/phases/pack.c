@@ -386,6 +386,8 @@ typedef struct sres {
 /* One image group: the resized pixels and its samples. */
 typedef struct gres {
     uint8_t *pixels;  /* size*size, NULL when the image is unusable */
+    uint8_t *orig;    /* pack.image_mode=anyres: the 8-bit original [oh, ow]; else NULL */
+    int oh, ow;
     char *bad;        /* why the image is unusable */
     sres *s;          /* count entries */
 } gres;
@@ -401,8 +403,9 @@ static void sres_free(sres *r) {
 }
 
 /* Reads, decodes (JPEG, PNG, DICOM by magic bytes), brings to 8 bits and resizes one image.
- * The file is read once; JPEGs are decoded from memory. */
-static int image_small(const char *path, int size, uint8_t **out, rv_err *err) {
+ * The file is read once; JPEGs are decoded from memory. With orig, the 8-bit original is handed
+ * over too (the input of the resize: what anyres tiles are cut from). */
+static int image_small(const char *path, int size, uint8_t **out, rv_image *orig, rv_err *err) {
     char *data = NULL;
     size_t len = 0;
     rv_image img = {0}, small = {0};
@@ -426,7 +429,8 @@ static int image_small(const char *path, int size, uint8_t **out, rv_err *err) {
     if (rc != 0) return -1;
     to8(&img);
     rc = rv_image_resize(&img, size, size, RV_RESAMPLE_BICUBIC, &small, err);
-    rv_image_free(&img);
+    if (rc == 0 && orig) *orig = img; /* owned by the caller */
+    else rv_image_free(&img);
     if (rc != 0) return -1;
     *out = small.u8; /* owned by the caller */
     return 0;
@@ -471,19 +475,24 @@ static void pack_sample(const pack_in *in, const prec *p, const tokctx *tc, sres
 }
 
 static void pack_group(const pack_in *in, const size_t *order, const group *G, const tokctx *tc, int size,
-                       gres *out) {
+                       bool anyres, gres *out) {
     rv_err ie;
+    rv_image orig = {0};
     memset(out, 0, sizeof *out);
-    if (image_small(in->r[order[G->start]].image, size, &out->pixels, &ie) != 0) {
+    if (image_small(in->r[order[G->start]].image, size, &out->pixels, anyres ? &orig : NULL, &ie) != 0) {
         out->bad = rv_xstrdup(ie.msg);
         return;
     }
+    out->orig = orig.u8;
+    out->oh = orig.height;
+    out->ow = orig.width;
     out->s = rv_xcalloc(G->count, sizeof *out->s);
     for (size_t k = 0; k < G->count; k++) pack_sample(in, &in->r[order[G->start + k]], tc, &out->s[k]);
 }
 
 static void gres_free(gres *g, size_t count) {
     free(g->pixels);
+    free(g->orig);
     free(g->bad);
     if (g->s)
         for (size_t k = 0; k < count; k++) sres_free(&g->s[k]);
@@ -529,6 +538,7 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
         return rv_fail(err, "pack.threads must be between 0 (all cores of the rank) and 4096 (got %lld)", nthr);
     }
     int threads = nthr > 0 ? (int)nthr : omp_get_max_threads();
+    bool anyres = !strcmp(rv_cfg_str(cfg, "pack.image_mode"), "anyres");
     pack_in in = {.seed = (uint64_t)rv_cfg_int(cfg, "run.seed")};
     rv_tokenizer *tok = NULL;
     char *tokpath = find_tokenizer(ctx), *tokjson = NULL, hash[40];
@@ -614,6 +624,10 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     meta.ntasks = RV_TASK_COUNT + 1;
     meta.source_names = sn;
     meta.nsources = RV_SRC_COUNT + 1;
+    meta.anyres = anyres;
+    if (anyres)
+        rv_info0("pack: pack.image_mode=anyres: each image is also stored at its original resolution (8-bit grey, "
+                 "/images/original) for the anyres tiles");
 
     rv_info0("pack: %zu cells, %zu unique images, %d shard(s) x %d thread(s) -> %s (images %lldx%lld, tokenizer %s, "
              "loss mask %s)", in.n, ngroups, R, threads, out, size, size, hash,
@@ -627,13 +641,14 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
      * writes it in order (so the shard does not depend on the thread count). The batch is
      * capped at about 256 MB of resized pixels. */
     size_t per = (size_t)size * (size_t)size, bmax = (size_t)threads * 8;
+    if (anyres) per += (size_t)3056 * 2544; /* a typical CXR original held until written */
     if (bmax * per > ((size_t)256 << 20)) bmax = ((size_t)256 << 20) / per;
     if (bmax < 1) bmax = 1;
     batch = rv_xcalloc(bmax, sizeof *batch);
     for (size_t g0 = gb; wok && g0 < ge; g0 += bmax) {
         size_t nb = ge - g0 < bmax ? ge - g0 : bmax;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-        for (size_t b = 0; b < nb; b++) pack_group(&in, order, &groups[g0 + b], &tc, (int)size, &batch[b]);
+        for (size_t b = 0; b < nb; b++) pack_group(&in, order, &groups[g0 + b], &tc, (int)size, anyres, &batch[b]);
         for (size_t b = 0; b < nb; b++) {
             const group *G = &groups[g0 + b];
             gres *r = &batch[b];
@@ -646,7 +661,8 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
                 if (rv_badrec_report(&ctx->bad, &local, ipath, "image unusable (%zu sample(s) skipped): %s", G->count,
                                      r->bad) != 0)
                     wok = false;
-            } else if (rv_shard_add_image(w, r->pixels, ipath, &row, &local) != 0) {
+            } else if (rv_shard_add_image(w, r->pixels, ipath, &row, &local) != 0 ||
+                       (anyres && rv_shard_add_original(w, r->orig, r->oh, r->ow, &local) != 0)) {
                 wok = false;
             } else {
                 nimg++;
