@@ -8,6 +8,7 @@
 
 #include "core/fsutil.h"
 #include "io/h5util.h"
+#include "io/image.h"
 #include "io/shard_write.h"
 
 static char *index_path(const char *path) {
@@ -29,6 +30,7 @@ void rv_shardset_close(rv_shardset *s) {
     free(s->split);
     free(s->orig_off);
     free(s->orig_size);
+    free(s->orig_codec);
     free(s);
 }
 
@@ -89,7 +91,8 @@ int rv_shardset_open(const char *path, const char *expect, rv_shardset **out, rv
     if (rv_shard_read_image_mode(f, &s->anyres, wh, err) != 0) goto fail;
     if (s->anyres) {
         uint64_t rows, cols;
-        if (read_n(f, "/images/original_offsets", H5T_NATIVE_INT64, s->nimages + 1, (void **)&s->orig_off, wh, err) != 0)
+        if (read_n(f, "/images/original_offsets", H5T_NATIVE_INT64, s->nimages + 1, (void **)&s->orig_off, wh, err) != 0 ||
+            read_n(f, "/images/original_codec", H5T_NATIVE_UINT8, s->nimages, (void **)&s->orig_codec, wh, err) != 0)
             goto fail;
         if (rv_h5_read_all(f, "/images/original_size", H5T_NATIVE_INT64, (void **)&s->orig_size, &rows, &cols, wh, err) !=
             0)
@@ -100,8 +103,10 @@ int rv_shardset_open(const char *path, const char *expect, rv_shardset **out, rv
             goto fail;
         }
         for (uint64_t r = 0; r < s->nimages; r++) {
-            int64_t oh = s->orig_size[2 * r], ow = s->orig_size[2 * r + 1];
-            if (oh <= 0 || ow <= 0 || oh > INT32_MAX / ow || s->orig_off[r + 1] - s->orig_off[r] != oh * ow) {
+            int64_t oh = s->orig_size[2 * r], ow = s->orig_size[2 * r + 1], nb = s->orig_off[r + 1] - s->orig_off[r];
+            bool raw = s->orig_codec[r] == RV_ORIGINAL_RAW;
+            if (oh <= 0 || ow <= 0 || oh > INT32_MAX / ow || s->orig_codec[r] > RV_ORIGINAL_JPEG || nb <= 0 ||
+                (raw && nb != oh * ow)) {
                 rv_fail(err, "%s: original image %llu: size %lldx%lld does not match its %lld stored bytes; run "
                              "`radvlm-hpc --phase pack --set pack.check=true` for a full report, then re-run the pack phase",
                         wh, (unsigned long long)r, (long long)oh, (long long)ow,
@@ -151,9 +156,25 @@ int rv_shardset_original(const rv_shardset *s, uint64_t row, uint8_t **pixels, i
         free(px);
         return -1;
     }
+    const int oh = (int)s->orig_size[2 * row], ow = (int)s->orig_size[2 * row + 1];
+    if (s->orig_codec[row] == RV_ORIGINAL_JPEG) {
+        char where[64];
+        snprintf(where, sizeof where, "original image %llu", (unsigned long long)row);
+        rv_image img = {0};
+        int rc = rv_jpeg_decode(where, px, (size_t)n, &img, err);
+        free(px);
+        if (rc != 0) return rv_fail_wrap(err, "%s", s->path), -1;
+        if (img.width != ow || img.height != oh || img.bits != 8) {
+            const int dh = img.height, dw = img.width;
+            rv_image_free(&img);
+            return rv_fail(err, "%s: original image %llu decodes to %dx%d, stored size %dx%d; re-run the pack phase",
+                           s->path, (unsigned long long)row, dh, dw, oh, ow);
+        }
+        px = img.u8;
+    }
     *pixels = px;
-    *h = (int)s->orig_size[2 * row];
-    *w = (int)s->orig_size[2 * row + 1];
+    *h = oh;
+    *w = ow;
     return 0;
 }
 
@@ -270,27 +291,38 @@ static void check_anyres(checker *c, hid_t f, const char *path, uint64_t ni) {
         return;
     }
     if (!anyres) return;
-    int64_t rows[3];
+    int64_t rows[4];
     for (size_t k = 0; k < rv_shard_anyres_ndsets; k++) rows[k] = read_through(c, f, path, rv_shard_anyres_dsets[k].name);
     if (rows[0] >= 0) check_offsets(c, f, path, "/images/original_offsets", ni, (uint64_t)rows[0]);
     int64_t *off = NULL, *size = NULL;
-    uint64_t no = 0, ns = 0, cols = 0;
-    if (rows[1] >= 0 && rows[2] >= 0 &&
+    uint8_t *codec = NULL;
+    uint64_t no = 0, ns = 0, cols = 0, nc = 0;
+    if (rows[1] >= 0 && rows[2] >= 0 && rows[3] >= 0 &&
         rv_h5_read_all(f, "/images/original_offsets", H5T_NATIVE_INT64, (void **)&off, &no, NULL, path, &e) == 0 &&
-        rv_h5_read_all(f, "/images/original_size", H5T_NATIVE_INT64, (void **)&size, &ns, &cols, path, &e) == 0) {
-        if (ns != ni || cols != 2)
-            problem(c, "%s: /images/original_size is [%llu, %llu], num_images is %llu", path, (unsigned long long)ns,
-                    (unsigned long long)cols, (unsigned long long)ni);
+        rv_h5_read_all(f, "/images/original_size", H5T_NATIVE_INT64, (void **)&size, &ns, &cols, path, &e) == 0 &&
+        rv_h5_read_all(f, "/images/original_codec", H5T_NATIVE_UINT8, (void **)&codec, &nc, NULL, path, &e) == 0) {
+        if (ns != ni || cols != 2 || nc != ni)
+            problem(c, "%s: /images/original_size is [%llu, %llu] and /images/original_codec [%llu], num_images is %llu",
+                    path, (unsigned long long)ns, (unsigned long long)cols, (unsigned long long)nc,
+                    (unsigned long long)ni);
         else if (no == ni + 1)
-            for (uint64_t i = 0; i < ni; i++)
-                if (size[2 * i] <= 0 || size[2 * i + 1] <= 0 || off[i + 1] - off[i] != size[2 * i] * size[2 * i + 1]) {
-                    problem(c, "%s: original image %llu is %lldx%lld but has %lld bytes", path, (unsigned long long)i,
-                            (long long)size[2 * i], (long long)size[2 * i + 1], (long long)(off[i + 1] - off[i]));
+            for (uint64_t i = 0; i < ni; i++) {
+                int64_t nb = off[i + 1] - off[i];
+                /* raw pixels are exactly height*width bytes; a JPEG's size is checked when it is decoded */
+                if (size[2 * i] <= 0 || size[2 * i + 1] <= 0 || codec[i] > RV_ORIGINAL_JPEG || nb <= 0 ||
+                    (codec[i] == RV_ORIGINAL_RAW && nb != size[2 * i] * size[2 * i + 1])) {
+                    problem(c, "%s: original image %llu (%s) is %lldx%lld but has %lld bytes", path,
+                            (unsigned long long)i, codec[i] <= RV_ORIGINAL_JPEG ? rv_original_codec_names[codec[i]] : "?",
+                            (long long)size[2 * i], (long long)size[2 * i + 1], (long long)nb);
                     break;
                 }
+            }
+    } else if (rows[1] >= 0 && rows[2] >= 0 && rows[3] >= 0) {
+        problem(c, "%s", e.msg);
     }
     free(off);
     free(size);
+    free(codec);
 }
 
 /* Everything in one file (a shard or the index). Returns its (samples, images) or -1s. */

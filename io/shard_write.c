@@ -31,16 +31,16 @@ const rv_shard_dset rv_shard_anyres_dsets[] = {
     {"/images/original", NULL},
     {"/images/original_offsets", "/images/original"},
     {"/images/original_size", NULL},
+    {"/images/original_codec", NULL},
 };
+const char *const rv_original_codec_names[2] = {"raw", "jpeg"};
 const size_t rv_shard_anyres_ndsets = sizeof rv_shard_anyres_dsets / sizeof rv_shard_anyres_dsets[0];
 
-/* /images/original: chunk bytes and deflate level. A read inflates every chunk the image
- * touches (HDF5's chunk cache does not keep them across reads through index.h5), so small chunks
- * keep the waste at the two ends small: on the demo data 64 KiB read 1.5 ms/image, 256 KiB 2.5,
- * 1 MiB 6.9, at the same size. Level 1 compresses grey images as well as 6 or 9 (ratio 1.42 vs
- * 1.41 on the demo data) at 2-4x the speed (docs/formats.md "Anyres images"). */
+/* /images/original chunk bytes: a read checksums every chunk the image touches, so the waste at
+ * the two ends stays small next to a JPEG (~1 MB for a CXR, 20-150 KB on the demo data). No
+ * compression filter: JPEG bytes do not deflate, and deflating raw pixels in the one writer
+ * thread tripled pack's image loop for a 1.4x smaller file (docs/formats.md "Anyres images"). */
 #define ORIGINAL_CHUNK ((hsize_t)1 << 16)
-#define ORIGINAL_DEFLATE 1
 
 #define CHUNK_ROWS 65536
 
@@ -92,6 +92,7 @@ struct rv_shard_writer {
     hid_t original;
     uint64_t orig_bytes, orig_extent;
     vec orig_off, orig_size;   /* int64 [I+1] byte offsets; int64 [I, 2] (height, width) */
+    vec orig_codec;            /* uint8 [I] rv_original_codec */
 };
 
 char *rv_shard_path(const char *dir, int rank, int nshards) {
@@ -109,6 +110,7 @@ int rv_shard_open(rv_shard_writer **out, const char *dir, const rv_shard_meta *m
     w->original = -1;
     vec_init(&w->orig_off, sizeof(int64_t));
     vec_init(&w->orig_size, sizeof(int64_t));
+    vec_init(&w->orig_codec, 1);
     w->file = rv_h5_create(w->tmp, err);
     if (w->file < 0) goto fail;
     if (rv_h5_group(w->file, "/images", w->tmp, err) != 0 || rv_h5_group(w->file, "/samples", w->tmp, err) != 0) goto fail;
@@ -132,14 +134,13 @@ int rv_shard_open(rv_shard_writer **out, const char *dir, const rv_shard_meta *m
         hsize_t dims[1] = {0}, maxd[1] = {H5S_UNLIMITED}, chunk[1] = {ORIGINAL_CHUNK};
         hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
         H5Pset_chunk(dcpl, 1, chunk);
-        H5Pset_deflate(dcpl, ORIGINAL_DEFLATE);
-        H5Pset_fletcher32(dcpl); /* after deflate: the checksum covers the stored bytes */
+        H5Pset_fletcher32(dcpl);
         hid_t sp = H5Screate_simple(1, dims, maxd);
         w->original = H5Dcreate2(w->file, "/images/original", H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
         H5Sclose(sp);
         H5Pclose(dcpl);
         if (w->original < 0) {
-            rv_h5_fail(err, "%s: cannot create /images/original (is the HDF5 deflate filter available?)", w->tmp);
+            rv_h5_fail(err, "%s: cannot create /images/original ", w->tmp);
             goto fail;
         }
         int64_t z0 = 0;
@@ -168,6 +169,7 @@ fail:
     if (w->original >= 0) H5Dclose(w->original);
     vec_free(&w->orig_off);
     vec_free(&w->orig_size);
+    vec_free(&w->orig_codec);
     rv_h5_close_file(w->file);
     if (w->file >= 0) unlink(w->tmp);
     free(w->path);
@@ -191,7 +193,8 @@ int rv_shard_add_image(rv_shard_writer *w, const uint8_t *pixels, const char *pa
     return 0;
 }
 
-int rv_shard_add_original(rv_shard_writer *w, const uint8_t *pixels, int height, int width, rv_err *err) {
+int rv_shard_add_original(rv_shard_writer *w, rv_original_codec codec, const void *data, size_t len, int height,
+                          int width, rv_err *err) {
     if (w->original < 0) return rv_fail(err, "%s: an original image given to a shard opened without anyres", w->tmp);
     if (w->orig_size.n / 2 + 1 != w->nimages)
         return rv_fail(err, "%s: original %llu given after %llu image(s); add each original right after its image",
@@ -199,7 +202,11 @@ int rv_shard_add_original(rv_shard_writer *w, const uint8_t *pixels, int height,
     if (height <= 0 || width <= 0)
         return rv_fail(err, "%s: original image %llu has size %dx%d", w->tmp, (unsigned long long)(w->nimages - 1),
                        height, width);
-    hsize_t n = (hsize_t)height * (hsize_t)width;
+    bool fits = codec == RV_ORIGINAL_JPEG || (codec == RV_ORIGINAL_RAW && len == (size_t)height * (size_t)width);
+    if (!fits || len == 0)
+        return rv_fail(err, "%s: original image %llu: %zu bytes of codec %d for %dx%d pixels", w->tmp,
+                       (unsigned long long)(w->nimages - 1), len, (int)codec, height, width);
+    hsize_t n = (hsize_t)len;
     /* geometric growth, cut to the bytes written at commit (as /images/pixels) */
     if (w->orig_bytes + n > w->orig_extent) {
         uint64_t want = w->orig_extent < ORIGINAL_CHUNK ? ORIGINAL_CHUNK : 2 * w->orig_extent;
@@ -212,7 +219,7 @@ int rv_shard_add_original(rv_shard_writer *w, const uint8_t *pixels, int height,
     hid_t fs = H5Dget_space(w->original);
     H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
     hid_t ms = H5Screate_simple(1, count, NULL);
-    herr_t st = H5Dwrite(w->original, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, pixels);
+    herr_t st = H5Dwrite(w->original, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, data);
     H5Sclose(ms);
     H5Sclose(fs);
     if (st < 0)
@@ -222,6 +229,8 @@ int rv_shard_add_original(rv_shard_writer *w, const uint8_t *pixels, int height,
     int64_t end = (int64_t)w->orig_bytes, hw[2] = {height, width};
     vec_push(&w->orig_off, &end, 1);
     vec_push(&w->orig_size, hw, 2);
+    uint8_t cd = (uint8_t)codec;
+    vec_push(&w->orig_codec, &cd, 1);
     return 0;
 }
 
@@ -271,7 +280,7 @@ static void writer_free(rv_shard_writer *w) {
     csr_free(&w->id);
     csr_free(&w->labels);
     vec *vs[] = {&w->task,    &w->source, &w->split,   &w->image,    &w->tokens,   &w->mask,
-                 &w->tok_off, &w->boxes,  &w->box_off, &w->orig_off, &w->orig_size};
+                 &w->tok_off, &w->boxes,  &w->box_off, &w->orig_off, &w->orig_size, &w->orig_codec};
     for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) vec_free(vs[i]);
     free(w->path);
     free(w->tmp);
@@ -352,6 +361,10 @@ int rv_shard_commit(rv_shard_writer *w, rv_err *err) {
             rv_h5_write(f, "/images/original_size", H5T_STD_I64LE, H5T_NATIVE_INT64, w->orig_size.p,
                         w->orig_size.n / 2, 2, CHUNK_ROWS / 2, wh, err) != 0)
             goto out;
+        hid_t ct = rv_h5_enum_type(rv_original_codec_names, 2);
+        int crc = rv_h5_write(f, "/images/original_codec", ct, ct, w->orig_codec.p, w->orig_codec.n, 0, CHUNK_ROWS, wh, err);
+        H5Tclose(ct);
+        if (crc != 0) goto out;
     }
     if (rv_h5_write(f, "/samples/task", tt, tt, w->task.p, n, 0, CHUNK_ROWS, wh, err) != 0) goto out;
     if (rv_h5_write(f, "/samples/source", st, st, w->source.p, n, 0, CHUNK_ROWS, wh, err) != 0) goto out;

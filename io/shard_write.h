@@ -77,15 +77,21 @@ extern const rv_shard_dset rv_shard_dsets[];
 extern const size_t rv_shard_ndsets;
 
 /* ---- pack.image_mode=anyres (docs/formats.md "Anyres images") ----
- * Such shards also hold every image at its original resolution (8-bit grey, after the same
- * decode and 16->8-bit step as /images/pixels), so the loader can cut upstream's anyres tiles for
- * any tile size and pinpoint list. The root attribute image_mode = "anyres" marks them; a file
- * without it is a base file (image_mode "base" is never written, so base outputs are unchanged). */
+ * Such shards also hold every image at its original resolution, so the loader can cut upstream's
+ * anyres tiles for any tile size and pinpoint list: a JPEG source as its file's bytes (decoded
+ * by the reader with the same libjpeg-turbo call pack uses), anything else as the 8-bit grey
+ * pixels pack decoded (after the 16->8-bit step). The root attribute image_mode = "anyres" marks
+ * them; a file without it is a base file ("base" is never written: base outputs are unchanged). */
 extern const rv_shard_dset rv_shard_anyres_dsets[];   /* present only in anyres files */
 extern const size_t rv_shard_anyres_ndsets;
+typedef enum { RV_ORIGINAL_RAW = 0, RV_ORIGINAL_JPEG = 1 } rv_original_codec;
+extern const char *const rv_original_codec_names[2]; /* "raw", "jpeg": the enum of /images/original_codec */
 /* Appends the original of the image just added with rv_shard_add_image (anyres writers only:
- * one call after each rv_shard_add_image; commit refuses a shard where the counts differ). */
-int rv_shard_add_original(rv_shard_writer *w, const uint8_t *pixels, int height, int width, rv_err *err);
+ * one call after each rv_shard_add_image; commit refuses a shard where the counts differ).
+ * data: len bytes, height*width grey pixels (RV_ORIGINAL_RAW, len must match) or a JPEG file
+ * that decodes to height x width (RV_ORIGINAL_JPEG). */
+int rv_shard_add_original(rv_shard_writer *w, rv_original_codec codec, const void *data, size_t len, int height,
+                          int width, rv_err *err);
 /* Reads a file's image_mode attribute (file: an open hid_t): absent or "base" -> false, "anyres"
  * -> true, anything else an error naming the file. */
 int rv_shard_read_image_mode(int64_t file, bool *anyres, const char *where, rv_err *err);

@@ -386,7 +386,11 @@ typedef struct sres {
 /* One image group: the resized pixels and its samples. */
 typedef struct gres {
     uint8_t *pixels;  /* size*size, NULL when the image is unusable */
-    uint8_t *orig;    /* pack.image_mode=anyres: the 8-bit original [oh, ow]; else NULL */
+    /* pack.image_mode=anyres: what /images/original keeps (JPEG file bytes, or the 8-bit grey
+     * pixels [oh, ow] of other formats); orig is NULL otherwise */
+    rv_original_codec codec;
+    uint8_t *orig;
+    size_t orig_len;
     int oh, ow;
     char *bad;        /* why the image is unusable */
     sres *s;          /* count entries */
@@ -403,16 +407,17 @@ static void sres_free(sres *r) {
 }
 
 /* Reads, decodes (JPEG, PNG, DICOM by magic bytes), brings to 8 bits and resizes one image.
- * The file is read once; JPEGs are decoded from memory. With orig, the 8-bit original is handed
- * over too (the input of the resize: what anyres tiles are cut from). */
-static int image_small(const char *path, int size, uint8_t **out, rv_image *orig, rv_err *err) {
+ * The file is read once; JPEGs are decoded from memory. With g (anyres), the original is handed
+ * over too: a JPEG's file bytes (the reader decodes them as done here), else the 8-bit pixels. */
+static int image_small(const char *path, int size, uint8_t **out, gres *g, rv_err *err) {
     char *data = NULL;
     size_t len = 0;
     rv_image img = {0}, small = {0};
     if (rv_read_file(path, &data, &len, err) != 0) return -1;
     const unsigned char *m = (const unsigned char *)data;
     int rc;
-    if (len >= 3 && m[0] == 0xFF && m[1] == 0xD8) {
+    bool jpeg = len >= 3 && m[0] == 0xFF && m[1] == 0xD8;
+    if (jpeg) {
         rc = rv_jpeg_decode(path, m, len, &img, err);
     } else if (len >= 8 && !memcmp(m, "\x89PNG\r\n\x1a\n", 8)) {
         rc = rv_png_read(path, &img, err);
@@ -425,13 +430,32 @@ static int image_small(const char *path, int size, uint8_t **out, rv_image *orig
     } else {
         rc = rv_fail(err, "%s: not a JPEG, PNG or DICOM file", path);
     }
+    if (rc == 0 && g && jpeg) {
+        *g = (gres){.codec = RV_ORIGINAL_JPEG, .orig = (uint8_t *)data, .orig_len = len}; /* owned by the caller */
+        data = NULL;
+    }
     free(data);
     if (rc != 0) return -1;
     to8(&img);
     rc = rv_image_resize(&img, size, size, RV_RESAMPLE_BICUBIC, &small, err);
-    if (rc == 0 && orig) *orig = img; /* owned by the caller */
-    else rv_image_free(&img);
-    if (rc != 0) return -1;
+    if (rc == 0 && g) {
+        g->oh = img.height;
+        g->ow = img.width;
+        if (!jpeg) {
+            g->codec = RV_ORIGINAL_RAW;
+            g->orig = img.u8; /* owned by the caller */
+            g->orig_len = (size_t)img.width * (size_t)img.height;
+            img.u8 = NULL;
+        }
+    }
+    rv_image_free(&img);
+    if (rc != 0) {
+        if (g) {
+            free(g->orig);
+            g->orig = NULL;
+        }
+        return -1;
+    }
     *out = small.u8; /* owned by the caller */
     return 0;
 }
@@ -477,15 +501,11 @@ static void pack_sample(const pack_in *in, const prec *p, const tokctx *tc, sres
 static void pack_group(const pack_in *in, const size_t *order, const group *G, const tokctx *tc, int size,
                        bool anyres, gres *out) {
     rv_err ie;
-    rv_image orig = {0};
     memset(out, 0, sizeof *out);
-    if (image_small(in->r[order[G->start]].image, size, &out->pixels, anyres ? &orig : NULL, &ie) != 0) {
+    if (image_small(in->r[order[G->start]].image, size, &out->pixels, anyres ? out : NULL, &ie) != 0) {
         out->bad = rv_xstrdup(ie.msg);
         return;
     }
-    out->orig = orig.u8;
-    out->oh = orig.height;
-    out->ow = orig.width;
     out->s = rv_xcalloc(G->count, sizeof *out->s);
     for (size_t k = 0; k < G->count; k++) pack_sample(in, &in->r[order[G->start + k]], tc, &out->s[k]);
 }
@@ -626,8 +646,8 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     meta.nsources = RV_SRC_COUNT + 1;
     meta.anyres = anyres;
     if (anyres)
-        rv_info0("pack: pack.image_mode=anyres: each image is also stored at its original resolution (8-bit grey, "
-                 "/images/original) for the anyres tiles");
+        rv_info0("pack: pack.image_mode=anyres: each image is also stored at its original resolution in "
+                 "/images/original (JPEG sources as their file bytes, others as 8-bit grey) for the anyres tiles");
 
     rv_info0("pack: %zu cells, %zu unique images, %d shard(s) x %d thread(s) -> %s (images %lldx%lld, tokenizer %s, "
              "loss mask %s)", in.n, ngroups, R, threads, out, size, size, hash,
@@ -641,7 +661,7 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
      * writes it in order (so the shard does not depend on the thread count). The batch is
      * capped at about 256 MB of resized pixels. */
     size_t per = (size_t)size * (size_t)size, bmax = (size_t)threads * 8;
-    if (anyres) per += (size_t)3056 * 2544; /* a typical CXR original held until written */
+    if (anyres) per += (size_t)3056 * 2544; /* a CXR original held until written (raw; a JPEG is less) */
     if (bmax * per > ((size_t)256 << 20)) bmax = ((size_t)256 << 20) / per;
     if (bmax < 1) bmax = 1;
     batch = rv_xcalloc(bmax, sizeof *batch);
@@ -662,7 +682,7 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
                                      r->bad) != 0)
                     wok = false;
             } else if (rv_shard_add_image(w, r->pixels, ipath, &row, &local) != 0 ||
-                       (anyres && rv_shard_add_original(w, r->orig, r->oh, r->ow, &local) != 0)) {
+                       (anyres && rv_shard_add_original(w, r->codec, r->orig, r->orig_len, r->oh, r->ow, &local) != 0)) {
                 wok = false;
             } else {
                 nimg++;

@@ -13,8 +13,9 @@ data brought to 8 bits by (v - min) * 255 // (max - min), resized to the stored 
 Image.BICUBIC, within one grey level (the issue's bound); the largest difference is printed.
 
 Anyres (--anyres TILES_DIR --base BASE_SHARD_DIR, for a pack with pack.image_mode=anyres):
-/images/original holds, for every image, Pillow's decode of the original file brought to 8 bits
-as above, exactly, with its size in /images/original_size; the datasets a base pack writes equal
+/images/original holds, for every image, the original JPEG file's bytes (codec jpeg) or Pillow's
+decode of the original file brought to 8 bits as above (codec raw), exactly, with the decoded
+size in /images/original_size; the datasets a base pack writes equal
 those of BASE_SHARD_DIR (the same input packed with pack.image_mode=base); and the tiles the C
 loader made (TILES_DIR, written by `test_anyres --shards`: tile 56, 3x3 grids) equal HF's
 LlavaOnevisionImageProcessor as transcribed with Pillow in tests/fixtures/gen_anyres_fixtures.py,
@@ -78,19 +79,29 @@ def check_anyres(f, tiles_dir, base_dir):
     im = f["images"]
     poff, praw = im["path_offsets"][:], im["path"][:]
     ooff, osz, orig = im["original_offsets"][:], im["original_size"][:], im["original"]
+    codec = im["original_codec"][:]
+    names = {v: k for k, v in h5py.check_enum_dtype(im["original_codec"].dtype).items()}
     n = len(poff) - 1
-    if len(ooff) != n + 1 or osz.shape != (n, 2):
+    if len(ooff) != n + 1 or osz.shape != (n, 2) or len(codec) != n:
         print(f"anyres datasets do not cover the {n} images", file=sys.stderr)
         return bad + 1
+    kinds = {}
     for r in range(n):
         path = bytes(praw[poff[r]:poff[r + 1]]).decode("utf-8")
         want = pillow_grey(path)
         got = orig[ooff[r]:ooff[r + 1]]
-        if tuple(osz[r]) != want.shape or got.size != want.size or not np.array_equal(got.reshape(want.shape), want):
+        kind = names[int(codec[r])]
+        kinds[kind] = kinds.get(kind, 0) + 1
+        if kind == "jpeg":
+            same = open(path, "rb").read() == got.tobytes()
+        else:
+            same = got.size == want.size and np.array_equal(got.reshape(want.shape), want)
+        if tuple(osz[r]) != want.shape or not same:
             bad += 1
-            print(f"image {r} ({path}): stored original {tuple(osz[r])} differs from Pillow's decode {want.shape}",
-                  file=sys.stderr)
-    print(f"originals: {n} images equal Pillow's decode exactly" if not bad else "originals: differences")
+            print(f"image {r} ({path}): stored {kind} original {tuple(osz[r])} differs from the file / Pillow's "
+                  f"decode {want.shape}", file=sys.stderr)
+    print(f"originals: {n} images ({kinds}) equal the JPEG files' bytes or Pillow's decode exactly" if not bad
+          else "originals: differences")
     with h5py.File(f"{base_dir}/index.h5", "r") as b:
         names = []
         b.visit(lambda k: names.append(k) if isinstance(b[k], h5py.Dataset) and not k.startswith("shards/") else None)

@@ -211,9 +211,10 @@ static void test_shard_round_trip(void) {
     rv_shard_writer *w;
     int64_t row = -1;
     int wrote = rv_shard_open(&w, dir, &m, &e) == 0 && rv_shard_add_image(w, base, "/d/a.png", &row, &e) == 0 &&
-                rv_shard_add_original(w, src.u8, 70, 50, &e) == 0;
+                rv_shard_add_original(w, RV_ORIGINAL_RAW, src.u8, 70 * 50, 70, 50, &e) == 0;
     /* a second original for the same image is refused */
-    CHECK(wrote && rv_shard_add_original(w, src.u8, 70, 50, &e) != 0 && strstr(e.msg, "right after its image"));
+    CHECK(wrote && rv_shard_add_original(w, RV_ORIGINAL_RAW, src.u8, 70 * 50, 70, 50, &e) != 0 &&
+          strstr(e.msg, "right after its image"));
     rv_shard_sample s0 = {0, 0, 0, row, tok, NULL, 3, NULL, 0, "[]", "mimic-train_0", ""};
     uint8_t mask[3] = {0, 0, 1};
     s0.mask = mask;
