@@ -5,6 +5,8 @@
 # (check_pack.py; skipped with a message without those Python libraries); the quirk option,
 # a tokenizer without <image>, DICOM input; a killed pack leaves no complete-looking shard,
 # damaged shards are reported, bad input is counted, and the docs/formats.md h5py example runs.
+# pack.image_mode=anyres: the originals are stored and covered by the index (1 = 2 ranks), every
+# sample reads back through rv_loader_read_sample, and its tiles equal HF's processor.
 # usage: test_pack.sh BINARY WORKDIR
 set -u
 BIN=$1; WORK=$2
