@@ -431,7 +431,9 @@ static int image_small(const char *path, int size, uint8_t **out, gres *g, rv_er
         rc = rv_fail(err, "%s: not a JPEG, PNG or DICOM file", path);
     }
     if (rc == 0 && g && jpeg) {
-        *g = (gres){.codec = RV_ORIGINAL_JPEG, .orig = (uint8_t *)data, .orig_len = len}; /* owned by the caller */
+        g->codec = RV_ORIGINAL_JPEG;
+        g->orig = (uint8_t *)data; /* owned by the caller */
+        g->orig_len = len;
         data = NULL;
     }
     free(data);
