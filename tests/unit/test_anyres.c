@@ -238,6 +238,7 @@ static void test_shard_round_trip(void) {
             CHECK(worst <= 1);
         }
         CHECK(ls.len == 2 + rv_vlm_image_tokens(&c, 3, 70, 50));
+        CHECK(rv_loader_sample_len(set, 0, &c) == ls.len && rv_loader_sample_len(set, 1, &c) == -1);
         rv_loader_sample_free(&ls);
         rv_shardset_close(set);
         rv_sb rep;
@@ -290,6 +291,7 @@ static int dump_packed(const char *dir, const char *outdir) {
         int nt = rv_vlm_image_tiles(&c, oh, ow);
         CHECK(ls.image.n_tiles == nt && ls.image.orig_h == oh && ls.image.orig_w == ow);
         CHECK((size_t)ls.len == rv_shardset_ntokens(set, i) - 1 + (size_t)rv_vlm_image_tokens(&c, nt, oh, ow));
+        CHECK(rv_loader_sample_len(set, i, &c) == ls.len);
         if (!done[r] && ls.image.n_tiles == nt) {
             done[r] = 1;
             char *p = rv_xasprintf("%s/tiles_%lld.pgm", outdir, (long long)r);

@@ -101,6 +101,17 @@ int rv_loader_read_sample(const rv_shardset *set, uint64_t i, const rv_model_cfg
     return rc ? -1 : 0;
 }
 
+int64_t rv_loader_sample_len(const rv_shardset *set, uint64_t i, const rv_model_cfg *c) {
+    if (i >= set->nsamples) return -1;
+    int run = rv_vlm_image_tokens(c, 1, set->height, set->width);
+    if (set->anyres) {
+        const int64_t *hw = &set->orig_size[2 * set->image[i]];
+        int oh = (int)hw[0], ow = (int)hw[1];
+        run = rv_vlm_image_tokens(c, rv_vlm_image_tiles(c, oh, ow), oh, ow);
+    }
+    return (int64_t)rv_shardset_ntokens(set, i) - 1 + run;
+}
+
 rv_sample rv_loader_sample_view(const rv_loader_sample *s) {
     return (rv_sample){.ids = s->ids, .len = s->len, .mask = s->mask, .images = &s->image, .n_images = 1};
 }

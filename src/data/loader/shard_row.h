@@ -53,6 +53,12 @@ int rv_loader_sample_from_row(const rv_model_cfg *c, const rv_pixel_norm *n, con
  * index file and the sample. */
 int rv_loader_read_sample(const rv_shardset *set, uint64_t i, const rv_model_cfg *c, const rv_pixel_norm *n,
                           rv_loader_sample *out, rv_err *err);
+/* The model-input length of sample i of set (its ids with the image placeholder expanded to
+ * rv_vlm_image_tokens rows: base tile only, or anyres from the stored original size), from the
+ * set's metadata alone, without reading tokens or pixels: for the sampler's lengths and token
+ * budgets. Equals rv_loader_read_sample's out->len for every sample that reads without error
+ * (one placeholder per row); -1 for i out of range. */
+int64_t rv_loader_sample_len(const rv_shardset *set, uint64_t i, const rv_model_cfg *c);
 /* The rv_sample view of s (points into s: keep s alive and in place while it is used). */
 rv_sample rv_loader_sample_view(const rv_loader_sample *s);
 void rv_loader_sample_free(rv_loader_sample *s);
