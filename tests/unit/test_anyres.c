@@ -257,6 +257,66 @@ static void test_shard_round_trip(void) {
     grey_free(&want);
 }
 
+/* The tiny model (random weights) takes an anyres sample as the loader makes it: the 400x600
+ * fixture at tile 56 (canvas 112x168, 7 tiles) goes through rv_vlm_forward with finite log-probs
+ * on its targets; one placeholder row fewer is refused by the model's packing (the run length
+ * is what it checks). */
+static void test_model_takes_anyres_sample(void) {
+    rv_model_cfg c;
+    CHECK(cfg_for_tile(56, 3, &c) == 0);
+    rv_pixel_norm n = rv_pixel_norm_siglip();
+    rv_err e;
+    grey src = {0};
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fixtures/anyres/src_400x600.png", RADVLM_SOURCE_DIR);
+    if (read_grey_png(path, &src) != 0) {
+        CHECK(!"fixture read");
+        return;
+    }
+    const int32_t ids[5] = {7, RV_SHARD_IMAGE_TOKEN, 8, 9, 10};
+    const uint8_t mask[5] = {0, 0, 1, 1, 1};
+    rv_shard_row row = {.ids = ids, .mask = mask, .len = 5, .orig = src.u8, .orig_h = 400, .orig_w = 600};
+    rv_loader_sample ls;
+    CHECK(rv_loader_sample_from_row(&c, &n, &row, &ls, &e) == 0);
+    rv_kctx k;
+    rv_weights w;
+    rv_vlm m;
+    CHECK(rvk_init(&k, RVK_BACKEND_CPU, 1, &e) == 0);
+    CHECK(rv_weights_build(&w, &c, &e) == 0);
+    rv_weights_init_random(&w, 5, 0.02f);
+    int ok = rv_vlm_init(&m, &k, &c, &w, false, &e) == 0;
+    CHECK(ok);
+    if (ok && ls.image.n_tiles == 7) {
+        rv_sample smp = rv_loader_sample_view(&ls);
+        rv_vlm_pass *p = NULL;
+        int rc = rv_vlm_forward(&m, &smp, 1, false, &p, &e);
+        CHECK(rc == 0);
+        if (rc) fprintf(stderr, "forward: %s\n", e.msg);
+        if (rc == 0) {
+            const float *lp = rv_vlm_pass_logp(p, 0);
+            int finite = 0;
+            for (int t = ls.len - 3; t < ls.len; t++) finite += isfinite(lp[t]) && lp[t] < 0;
+            CHECK(finite == 3);
+            rv_vlm_pass_free(&m, p);
+        }
+        smp.len = ls.len - 1; /* drop the last text token: the run now holds one row too many */
+        int32_t *short_ids = malloc((size_t)ls.len * sizeof *short_ids);
+        memcpy(short_ids, ls.ids, (size_t)ls.len * sizeof *short_ids);
+        memmove(short_ids + 1, short_ids + 2, (size_t)(ls.len - 2) * sizeof *short_ids); /* one placeholder fewer */
+        smp.ids = short_ids;
+        p = NULL;
+        CHECK(rv_vlm_forward(&m, &smp, 1, false, &p, &e) != 0);
+        CHECK(strstr(e.msg, "but the images need 120 rows") != NULL); /* 1 + 7 tiles' rows, unpadded */
+        if (p) rv_vlm_pass_free(&m, p);
+        free(short_ids);
+        rv_vlm_free(&m);
+    }
+    rv_weights_free(&w);
+    rvk_free_ctx(&k);
+    rv_loader_sample_free(&ls);
+    grey_free(&src);
+}
+
 /* ---- end-to-end helper (test_pack.sh) ---- */
 
 static int dump_packed(const char *dir, const char *outdir) {
@@ -325,5 +385,6 @@ int main(int argc, char **argv) {
     test_counts_worked_examples();
     test_parity_with_hf_processor();
     test_shard_round_trip();
+    test_model_takes_anyres_sample();
     return check_summary("test_anyres");
 }
