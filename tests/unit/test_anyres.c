@@ -306,7 +306,9 @@ static void test_model_takes_anyres_sample(void) {
         smp.ids = short_ids;
         p = NULL;
         CHECK(rv_vlm_forward(&m, &smp, 1, false, &p, &e) != 0);
-        CHECK(strstr(e.msg, "but the images need 120 rows") != NULL); /* 1 + 7 tiles' rows, unpadded */
+        /* 4x4 base rows + the 8x12 grid map (112x168 canvas / 14; 600/400 = 12/8: nothing unpadded, no cap)
+         * with a newline per row: 16 + 8 * 13 = 120 */
+        CHECK(strstr(e.msg, "but the images need 120 rows") != NULL);
         if (p) rv_vlm_pass_free(&m, p);
         free(short_ids);
         rv_vlm_free(&m);
