@@ -17,6 +17,7 @@ typedef struct rv_opt_piece {
 
 struct rv_optim {
     rv_weights *w;
+    rv_kctx *k;            /* w->k, kept so that freeing does not read w */
     const rv_param_groups *pg;
     const rv_comm *dp;
     rv_optim_cfg cfg;
@@ -96,6 +97,7 @@ int rv_optim_create(rv_optim **out, rv_weights *w, const rv_param_groups *groups
     if (rv_weights_alloc_grads(w, err)) return -1;
     rv_optim *o = rv_xcalloc(1, sizeof *o);
     o->w = w;
+    o->k = w->k;
     o->pg = groups;
     o->dp = dp;
     o->cfg = *cfg;
@@ -129,9 +131,9 @@ int rv_optim_create(rv_optim **out, rv_weights *w, const rv_param_groups *groups
 
 void rv_optim_free(rv_optim *o) {
     if (!o) return;
-    rvk_buf_free(o->w->k, &o->m);
-    rvk_buf_free(o->w->k, &o->v);
-    rvk_buf_free(o->w->k, &o->slots);
+    rvk_buf_free(o->k, &o->m);
+    rvk_buf_free(o->k, &o->v);
+    rvk_buf_free(o->k, &o->slots);
     rv_gx_free(&o->gx);
     free(o->pieces);
     free(o->zeros);
