@@ -225,5 +225,19 @@ int rv_optim_set_moments(rv_optim *o, const float *m, const float *v, int64_t st
     return 0;
 }
 
+size_t rv_optim_state_bytes_plan(const rv_weights *w, const rv_param_groups *groups, int zero, int rank, int nranks) {
+    rv_range r = zero && nranks > 1 ? rv_partition(w->total, rank, nranks) : (rv_range){0, w->total};
+    size_t held = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        int gi = groups->group_of[i];
+        if (gi < 0 || !groups->g[gi].trainable) continue;
+        size_t lo = w->t[i].offset, hi = lo + w->t[i].numel;
+        if (lo < r.off) lo = r.off;
+        if (hi > r.off + r.n) hi = r.off + r.n;
+        if (hi > lo) held += hi - lo;
+    }
+    return 2 * held * sizeof(float);
+}
+
 size_t rv_optim_state_bytes(const rv_optim *o) { return 2 * o->held * sizeof(float); }
 size_t rv_optim_state_bytes_unsharded(const rv_optim *o) { return 2 * o->trainable * sizeof(float); }

@@ -236,6 +236,9 @@ static void unit_adamw_vs_reference(double max_norm) {
     CHECK(bad == 0);
     /* 2 * 4 bytes per trainable element: A 5 + B 3 + C 7 + E 20 = 35 -> 280 (D frozen, padding free) */
     CHECK(rv_optim_state_bytes(o) == 280 && rv_optim_state_bytes_unsharded(o) == 280);
+    CHECK(rv_optim_state_bytes_plan(&w, &pg, 0, 0, 1) == 280);
+    /* as rank 1 of 2 under ZeRO-1: 84 elements = 6 units of 16, rank 1 owns [48, 84): E's 20 -> 160 */
+    CHECK(rv_optim_state_bytes_plan(&w, &pg, 1, 1, 2) == 160 && rv_optim_state_bytes_plan(&w, &pg, 1, 0, 2) == 120);
     rv_optim_free(o);
     rv_param_groups_free(&pg);
     free_table(&w);
@@ -536,6 +539,8 @@ static void mpi_abc(mpi_env *env) {
     CHECK(rv_optim_state_bytes_unsharded(oz) == 8 * trainable);
     CHECK(rv_comm_sum_u64(c, rv_optim_state_bytes(oz)) == 8 * trainable);
     if (R > 1) CHECK(rv_optim_state_bytes(oz) < 8 * trainable / (size_t)(R - 1));
+    CHECK(rv_optim_state_bytes_plan(&wz, &pz, 1, c->rank, R) == rv_optim_state_bytes(oz));
+    CHECK(rv_optim_state_bytes_plan(&wz, &pz, 0, c->rank, R) == 8 * trainable);
     if (c->rank == 0)
         printf("optimizer bytes per rank: %zu without ZeRO-1, %zu with (rank 0 of %d)\n",
                rv_optim_state_bytes_unsharded(oz), rv_optim_state_bytes(oz), R);
