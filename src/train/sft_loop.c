@@ -357,7 +357,8 @@ int rv_sft_train(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_result *out,
         local[2] = flops;
         double glob[3];
         rv_comm_allreduce_f64(dp, local, glob, 3, RV_COMM_SUM);
-        double loss = glob[0], lr_f = rv_sched_factor(&t->sched, step);
+        /* HF steps the schedule only when the optimizer ran: the position is the update count. */
+        double loss = glob[0], lr_f = rv_sched_factor(&t->sched, t->st.optim_steps);
         rv_optim_stats os = {.grad_norm = NAN, .clip_coef = 1};
         bool skipped;
         if (!isfinite(loss)) {
