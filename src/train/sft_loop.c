@@ -455,7 +455,7 @@ int rv_sft_train(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_result *out,
     free(weight);
     if (failed) goto fail;
     out->steps = t->st.step;
-    out->stopped = stop;
+    out->stopped = stop && t->st.step < total; /* a stop at the last step: finished, not "rerun me" */
     double el = t->st.elapsed_s - elapsed0;
     out->tokens_per_s = el > 0 ? tok_here / el : 0;
     rv_signals_restore(&sig);
