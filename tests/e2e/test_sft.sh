@@ -3,7 +3,8 @@
 # one log row per step, held-out rows, final checkpoint); sft.keep keeps the newest checkpoints;
 # resume is bit-exact: a stop by sft.time_budget_min (exit 75) or by SIGUSR1 (exit 75) and a
 # kill -9 between checkpoints, each followed by a resume=auto run, give the same losses (bitwise),
-# the same log rows (no duplicate, none lost) and the same final weights as the uninterrupted run.
+# the same log rows (no duplicate, none lost) and the same final weights as the uninterrupted run;
+# init from a native checkpoint and from a Hugging Face directory; anyres shards train.
 # usage: test_sft.sh BINARY WORKDIR
 set -u
 BIN=$1; WORK=$2
@@ -89,5 +90,17 @@ has "Hugging Face directory $PWD/hf8" ihf.err
 $CHECK same-log ick/log.h5 ihf/log.h5 && ok || bad "checkpoint init and HF init differ"
 l0=$($CHECK col full/log.h5 train loss | cut -d' ' -f1); l1=$($CHECK col ick/log.h5 train loss | cut -d' ' -f1)
 python3 -c "import sys; sys.exit(0 if $l1 < $l0 - 1 else 1)" && ok || bad "init from the trained checkpoint: first loss $l1 not below the random init's $l0"
+
+# Anyres shards (pack.image_mode=anyres, through the loader): the same samples in the same order
+# (the sampler keys on text length), each image now base + grid tiles, so every step has more rows.
+"$BIN" --phase pack --set data.dir="$PWD/data" --set pack.image_size=56 --set pack.image_mode=anyres --run anyb \
+  >anyb.out 2>anyb.err && ok || { bad "anyres pack"; cat anyb.err >&2; }
+rm -rf anyr; mkdir -p anyr; ln -s "$PWD/anyb/shards" anyr/shards
+"$BIN" --phase sft "${SFT_SETS[@]}" --set sft.max_steps=3 --set sft.eval_every=0 --set sft.max_tokens=2048 --run anyr \
+  >anyr.out 2>anyr.err && ok || { bad "sft on anyres shards"; cat anyr.err >&2; }
+python3 -c "
+import h5py,sys
+a=h5py.File('anyr/log.h5')['train'][()]['tokens']; b=h5py.File('full/log.h5')['train'][()]['tokens'][:3]
+sys.exit(0 if len(a) == 3 and all(x > y for x, y in zip(a, b)) else 1)" && ok || bad "anyres: tokens per step $($CHECK col anyr/log.h5 train tokens) not above base"
 
 finish test_sft
