@@ -314,6 +314,9 @@ int rv_sft_train(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_result *out,
              t->st.loss_agg, t->st.order, c->zero, rv_optim_state_bytes(t->opt) / 1048576.0,
              rv_optim_state_bytes_unsharded(t->opt) / 1048576.0, t->peak_gflops, resume_path ? "; resuming from " : "",
              resume_path ? resume_path : "");
+    if (c->eval_every > 0 && t->data.nheld == 0)
+        rv_warn0("sft: sft.eval_every = %lld but there are no held-out samples (no valid split and sft.eval_holdout = "
+                 "%g): no eval rows", (long long)c->eval_every, c->eval_holdout);
     if (!resume_path && log_eval(t, 0, err)) goto fail;
 
     rv_progress *prog = rv_progress_start("sft", (uint64_t)total, c->progress_interval_s);
