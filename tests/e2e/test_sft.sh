@@ -4,7 +4,8 @@
 # resume is bit-exact: a stop by sft.time_budget_min (exit 75) or by SIGUSR1 (exit 75) and a
 # kill -9 between checkpoints, each followed by a resume=auto run, give the same losses (bitwise),
 # the same log rows (no duplicate, none lost) and the same final weights as the uninterrupted run;
-# init from a native checkpoint and from a Hugging Face directory; anyres shards train.
+# sft.resume=PATH from another run; compute.threads changes no bit; init from a native checkpoint
+# and from a Hugging Face directory; anyres shards train.
 # usage: test_sft.sh BINARY WORKDIR
 set -u
 BIN=$1; WORK=$2
@@ -74,6 +75,19 @@ has "stop signal at step" u1.err
 [ $rc -eq 0 ] && ok || { bad "SIGUSR1 resume exit $rc"; cat u2.err >&2; }
 $CHECK same-log usr1/log.h5 ref40/log.h5 && ok || bad "SIGUSR1 + resume: log differs"
 $CHECK same-weights usr1/checkpoints/step-00000040.h5 ref40/checkpoints/step-00000040.h5 && ok || bad "SIGUSR1 + resume: weights differ"
+
+# sft.resume=PATH: another run directory continues the reference run from its step-4 checkpoint and
+# ends with the same weights; its log holds steps 5..8 only.
+sft_run_dir rp
+"$BIN" --phase sft "${SFT_SETS[@]}" --set sft.resume="$PWD/full/checkpoints/step-00000004.h5" --run rp >rp.out 2>rp.err \
+  && ok || { bad "resume=PATH"; cat rp.err >&2; }
+[ "$($CHECK rows rp/log.h5 train)" = "5 6 7 8" ] && ok || bad "resume=PATH: rows $($CHECK rows rp/log.h5 train)"
+$CHECK same-weights rp/checkpoints/step-00000008.h5 full/checkpoints/step-00000008.h5 && ok || bad "resume=PATH: weights differ"
+# compute.threads does not change a bit.
+sft_run_dir th2
+"$BIN" --phase sft "${SFT_SETS[@]}" --set compute.threads=2 --run th2 >th2.out 2>th2.err && ok || bad "threads=2 run"
+$CHECK same-log th2/log.h5 full/log.h5 && ok || bad "compute.threads=2: log differs from 1 thread"
+$CHECK same-weights th2/checkpoints/step-00000008.h5 full/checkpoints/step-00000008.h5 && ok || bad "compute.threads=2: weights differ"
 
 # Init from the trained native checkpoint and from its Hugging Face export (f32): the same weights,
 # so the same first loss, well below the random init's; the tokenizer travels as a side file.
