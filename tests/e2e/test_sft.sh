@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # sft phase end to end on one rank (tiny model, phantom shards): a run finishes (exit 0, "sft: done",
 # one log row per step, held-out rows, final checkpoint); sft.keep keeps the newest checkpoints;
-# resume is bit-exact: a stop by sft.time_budget_min (exit 75) or by SIGUSR1 (exit 75) and a
+# resume is bit-exact: a stop by sft.time_budget_min, SIGUSR1 or SIGTERM (each exit 75) and a
 # kill -9 between checkpoints, each followed by a resume=auto run, give the same losses (bitwise),
 # the same log rows (no duplicate, none lost) and the same final weights as the uninterrupted run;
 # sft.resume=PATH from another run; compute.threads changes no bit; init from a native checkpoint
@@ -75,6 +75,16 @@ has "stop signal at step" u1.err
 [ $rc -eq 0 ] && ok || { bad "SIGUSR1 resume exit $rc"; cat u2.err >&2; }
 $CHECK same-log usr1/log.h5 ref40/log.h5 && ok || bad "SIGUSR1 + resume: log differs"
 $CHECK same-weights usr1/checkpoints/step-00000040.h5 ref40/checkpoints/step-00000040.h5 && ok || bad "SIGUSR1 + resume: weights differ"
+
+# SIGTERM (scancel, preemption) stops the same way: exit 75 after a checkpoint; resume finishes.
+sft_run_dir term
+"$BIN" --phase sft "${SFT_SETS[@]}" --set sft.max_steps=40 --set sft.eval_every=0 --set sft.save_every=0 --set log.progress_interval_s=0.01 --run term >t1.out 2>t1.err &
+pid=$!
+for _ in $(seq 1 400); do grep -q "sft: [0-9]*/40" t1.err 2>/dev/null && break; sleep 0.05; done
+kill -TERM $pid; wait $pid; rc=$?
+[ $rc -eq 75 ] && ok || { bad "SIGTERM: exit $rc, expected 75"; cat t1.err >&2; }
+"$BIN" --phase sft "${SFT_SETS[@]}" --set sft.max_steps=40 --set sft.eval_every=0 --set sft.save_every=0 --run term >t2.out 2>t2.err && ok || bad "SIGTERM resume"
+$CHECK same-log term/log.h5 ref40/log.h5 && ok || bad "SIGTERM + resume: log differs"
 
 # sft.resume=PATH: another run directory continues the reference run from its step-4 checkpoint and
 # ends with the same weights; its log holds steps 5..8 only.
