@@ -263,7 +263,8 @@ static int save(trainer *t, rv_err *err) {
     rv_sampler_save(&t->smp, &cur);
     rv_sft_save_in in = {.run_dir = t->env->run_dir, .w = &t->w, .opt = t->opt, .state = &t->st, .cursor = &cur,
                          .rng = &t->rng, .model = &t->model, .run_config_json = t->env->run_config_json,
-                         .keep = t->c->keep};
+                         .keep = t->c->keep,
+                         .test_kill_after_shards = t->c->test_kill_save >= 0 && t->st.step == t->c->test_kill_save};
     double t0 = rv_now();
     if (rv_sft_save(t->dp, &in, err)) return -1;
     rv_info0("sft: checkpoint step %lld saved in %.1f s", (long long)t->st.step, rv_now() - t0);
