@@ -292,6 +292,9 @@ int rv_sft_train(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_result *out,
     char *resume_path = NULL;
     *out = (rv_sft_result){.final_loss = NAN};
     rv_signals_saved sig = {0};
+    /* First, so a stop signal during a long setup (loading a 7B model) is a flag, not the default
+     * action (SIGUSR1 terminates): the run then stops after its first step, with a checkpoint. */
+    if (rv_signals_install(&sig, err)) return -1;
     int rc = setup(t, &resume_path, err);
     if (!rv_comm_all_ok(dp, rc == 0)) {
         if (!rc) rv_fail(err, "sft: setup failed on another rank (see its error)");
@@ -302,7 +305,6 @@ int rv_sft_train(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_result *out,
         if (!rc) rv_fail(err, "sft: resume failed on another rank (see its error)");
         goto fail;
     }
-    if (rv_signals_install(&sig, err)) goto fail;
     if (open_logs(t, err)) goto fail;
     t->peak_gflops = c->peak_gflops > 0 ? c->peak_gflops : rv_sgemm_peak_gflops(t->k, 512);
 
