@@ -22,6 +22,9 @@
  * images, the packing for 1 and 2 ranks) and DIR/pixels.bin (fp32 tiles) for bench_sft_torch.py,
  * then exits.
  *
+ * The step compute: rv_sft_accumulate (train/sft_step.h, the sft phase's forward + backward over
+ * its micro-batch plan) when the build has it (RV_HAVE_SFT_STEP), else the same calls inline
+ * (rv_vlm_forward, rv_vlm_sft_dlogp with weight 1/G, rv_vlm_backward per micro-batch).
  * The optimizer step: rv_optim (train/optimizer.h) when the build has it (RV_HAVE_OPTIM), else an
  * equivalent sequence over the same calls it makes: bucketed in-place rank-order all-reduce of
  * the gradient arena (rv_comm_allreduce_f32), global norm (rvk_sumsq), clip coefficient
@@ -41,6 +44,9 @@
 #include "core/strbuf.h"
 #include "model/vlm.h"
 #include "train/param_groups.h"
+#ifdef RV_HAVE_SFT_STEP
+#include "train/sft_step.h"
+#endif
 #ifdef RV_HAVE_OPTIM
 #include "train/optimizer.h"
 #endif
@@ -188,6 +194,7 @@ static int export_dir(const char *dir, const rv_model_cfg *c, const shape *sh, c
     return 0;
 }
 
+#ifndef RV_HAVE_OPTIM
 /* The optimizer step without train/optimizer.h: the calls rv_optim_step makes, in its order. */
 typedef struct fallback_opt {
     float *m, *v;
@@ -225,6 +232,7 @@ static void fallback_step(rv_kctx *k, rv_weights *w, const rv_param_groups *pg, 
     }
     rv_weights_zero_grads(w);
 }
+#endif
 
 static int fail(const char *msg) {
     fprintf(stderr, "bench_sft: %s\n", msg);
@@ -321,11 +329,28 @@ int main(int argc, char **argv) {
     int total = warmup + steps;
     double *tstep = calloc((size_t)total, sizeof *tstep), *tfb = calloc((size_t)total, sizeof *tfb);
     rv_sample ms[GLOBAL_BATCH];
+#ifdef RV_HAVE_SFT_STEP
+    float wt[GLOBAL_BATCH];
+    const char *stepname = "rv_sft_accumulate (train/sft_step.h)";
+#else
     float *dl[GLOBAL_BATCH];
+    const char *stepname = "rv_vlm_forward/backward per micro-batch";
+#endif
+    if (dp->rank == 0) printf("step compute: %s\n", stepname);
     rv_weights_zero_grads(&w);
     for (int st = 0; st < total; st++) {
         rv_comm_barrier(dp);
         double t0 = now(), lsum = 0;
+#ifdef RV_HAVE_SFT_STEP
+        /* the phase's own step compute: its micro-batch plan, forward, weighted CE, backward */
+        for (int i = 0; i < nmine; i++) {
+            const bsample *b = &s[order[i]];
+            ms[i] = (rv_sample){.ids = b->ids, .len = b->len, .mask = b->mask, .images = b->has_image ? &b->img : NULL,
+                                .n_images = b->has_image};
+            wt[i] = 1.0f / GLOBAL_BATCH;
+        }
+        if (rv_sft_accumulate(&m, ms, nmine, max_tokens, wt, &lsum, NULL, &e)) rv_die("%s", e.msg);
+#else
         for (int j = 0; j < nmb; j++) {
             int n = mb[j + 1] - mb[j];
             for (int i = 0; i < n; i++) {
@@ -343,6 +368,7 @@ int main(int argc, char **argv) {
             for (int i = 0; i < n; i++) free(dl[i]);
             rv_vlm_pass_free(&m, p);
         }
+#endif
         double t1 = now(), norm;
 #ifdef RV_HAVE_OPTIM
         rv_optim_stats ost;

@@ -19,7 +19,8 @@
 # steps per run, 2), WARMUP (1), REPEAT (runs per side and rank count, 2), MAX_TOKENS (2048),
 # PYTHON (python3 with torch and transformers; /tmp/venv-model/bin/python when python3 lacks them),
 # ATTN (sdpa), LOGITS (all: HF's full logits; targets: lm_head on the targets only, as C),
-# KEEP (a directory to keep the raw logs in).
+# ZERO (1: the C optimizer shards its moments, train.zero=1; needs train/optimizer.h), KEEP (a
+# directory to keep the raw logs in).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-$ROOT/build}
@@ -49,6 +50,7 @@ LIBS="$(pkg-config --libs openblas hdf5 libcjson libturbojpeg libpng) -lm"
 CFLAGS="-O2 -g -std=c11 -fopenmp -I $ROOT/src -I $ROOT $(pkg-config --cflags openblas hdf5)"
 OPTIM=fallback
 if [ -f "$ROOT/src/train/optimizer.h" ]; then CFLAGS="$CFLAGS -DRV_HAVE_OPTIM"; OPTIM=rv_optim; fi
+if [ -f "$ROOT/src/train/sft_step.h" ]; then CFLAGS="$CFLAGS -DRV_HAVE_SFT_STEP"; fi
 mpicc $CFLAGS "$ROOT/tests/bench/bench_sft.c" "$BUILD/libradvlm.a" $LIBS -o "$WORK/bench_sft"
 cc $CFLAGS "$ROOT/tests/bench/bench_sgemm.c" "$BUILD/libradvlm.a" $LIBS -o "$WORK/bench_sgemm"
 MAXW=1
@@ -69,7 +71,7 @@ awk '$1 ~ /^[0-9]+$/ && NF == 4 { if ($3 > p[$2]) p[$2] = $3 }
 for w in $RANKS; do
     for rep in $(seq "$REPEAT"); do
         echo "== $CONFIG, $w rank(s) x $THREADS thread(s), run $rep: C, load $(load) =="
-        OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=$THREADS mpirun -n "$w" --bind-to none "$WORK/bench_sft" \
+        BENCH_ZERO=${ZERO:-0} OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=$THREADS mpirun -n "$w" --bind-to none "$WORK/bench_sft" \
             --config "$CONFIG" --threads "$THREADS" --steps "$STEPS" --warmup "$WARMUP" --max-tokens "$MAX_TOKENS" \
             | tee -a "$RES" | grep -v '^RESULT'
         echo "== $CONFIG, $w rank(s) x $THREADS thread(s), run $rep: PyTorch, load $(load) =="
