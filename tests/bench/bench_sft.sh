@@ -108,7 +108,7 @@ function kv(line, key,   n, i, f, a) {
 }
 /^RESULT/ {
     impl = kv($0, "impl")
-    if (impl == "peak") { peak[kv($0, "threads")] = kv($0, "gflops"); next }
+    if (impl == "peak") { g = kv($0, "gflops") + 0; t = kv($0, "threads"); if (g > peak[t]) peak[t] = g; next }
     if (impl == "torch") { impl = "torch:" kv($0, "logits"); if (!(impl in seenv)) { seenv[impl] = 1; vs[++nv] = impl } }
     w = kv($0, "ranks"); t = kv($0, "tokens_per_s") + 0
     if (t > best[impl, w]) { best[impl, w] = t; step[impl, w] = kv($0, "best_s"); fb[impl, w] = kv($0, "fb_s") }
