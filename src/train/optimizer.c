@@ -201,6 +201,7 @@ void rv_optim_range(const rv_optim *o, size_t *off, size_t *n) {
 }
 
 int rv_optim_get_moments(const rv_optim *o, float *m, float *v, rv_err *err) {
+    if (o->range.n == 0) return 0; /* a rank past the data under ZeRO-1: m and v may be NULL */
     memset(m, 0, o->range.n * sizeof *m);
     memset(v, 0, o->range.n * sizeof *v);
     for (size_t i = 0; i < o->npieces; i++) {

@@ -52,7 +52,8 @@ typedef struct rv_optim_cfg {
 
 typedef struct rv_optim_stats {
     double grad_norm;      /* global L2 norm over all ranks, before clipping (NaN/inf if non-finite) */
-    double clip_coef;      /* min(1, max_norm / (norm + 1e-6)) as PyTorch's clip_grad_norm_ */
+    double clip_coef;      /* min(1, max_norm / (norm + 1e-6)) as PyTorch's clip_grad_norm_ (the fp32
+                              factor applied; 1 without clipping; NaN when skipped) */
     bool skipped;          /* non-finite norm: no update, step count unchanged */
 } rv_optim_stats;
 
