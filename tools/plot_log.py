@@ -104,12 +104,11 @@ def plot(train, ev, out, smooth, title):
         gn = [g if (ok and math.isfinite(g) and g > 0) else float("nan") for g, ok in zip(train["grad_norm"], good)]
         ax.plot(steps, gn, color="tab:green", lw=1.2, label="grad norm (before clipping)")
         if any(math.isfinite(g) for g in gn):
-            from matplotlib.ticker import ScalarFormatter
+            from matplotlib.ticker import NullFormatter, ScalarFormatter
 
             ax.set_yscale("log")
-            for axis in (ax.yaxis,):  # plain numbers on the log axis, not 4x10^0
-                axis.set_major_formatter(ScalarFormatter())
-                axis.set_minor_formatter(ScalarFormatter())
+            ax.yaxis.set_major_formatter(ScalarFormatter())  # plain numbers on the log axis, not 10^0
+            ax.yaxis.set_minor_formatter(NullFormatter())  # unlabelled minor ticks: labels would overlap
         ax.legend(loc="upper right")
     ax.set_ylabel("gradient norm")
     ax.set_xlabel("optimizer step")
