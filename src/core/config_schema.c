@@ -78,7 +78,7 @@ const rv_cfg_key rv_cfg_schema[] = {
     /* ---- sft (docs/training.md) ---- */
     {"sft.shards", RV_CFG_STR, "", NULL, "packed shard directory (index.h5) to train on; empty = RUN/shards"},
     {"sft.init", RV_CFG_STR, "random:tiny", NULL,
-     "start model: a native checkpoint (.h5), a Hugging Face directory (config.json + safetensors), or random:<preset> (tiny, 0.5b, 7b)"},
+     "start model: a native checkpoint (.h5), a Hugging Face directory (config.json + safetensors), or random:<preset> (tiny, 100m, 0.5b, 7b)"},
     {"sft.init_std", RV_CFG_NUM, "0.02", NULL, "std of the normal init of matrices for random:<preset>"},
     {"sft.tokenizer", RV_CFG_STR, "", NULL,
      "the model's tokenizer.json; empty = the one of the init (checkpoint side file, HF dir), else DATA_DIR/tokenizer.json or RUN/tokenizer.json; its hash must equal the shards'"},

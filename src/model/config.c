@@ -47,6 +47,21 @@ int rv_model_cfg_preset(const char *name, rv_model_cfg *c, rv_err *err) {
         c->image_token_id = 3;
         c->anyres_max = 9;
         set_pinpoints_grid(c, 56, 3);
+    } else if (strcmp(name, "100m") == 0) {
+        /* the benchmarks' ~100M model (docs/performance.md): tiny's structure at 768 x 12 layers;
+         * ids as in tiny are replaced from the caller's tokenizer */
+        if (rv_model_cfg_preset("tiny", c, err)) return -1;
+        snprintf(c->name, sizeof c->name, "%s", name);
+        rv_vision_cfg *v = &c->vision;
+        v->hidden = 384; v->layers = 4; v->heads = 6; v->intermediate = 1536;
+        v->patch = 14; v->image_size = 224;
+        t->hidden = 768; t->layers = 12; t->heads = 12; t->kv_heads = 2; t->head_dim = 64;
+        t->intermediate = 2048; t->vocab = 32000; t->tie_embeddings = true; t->max_pos = 4096;
+        t->rope_theta = 1e6; t->bos_id = 1; t->eos_id = 2; t->pad_id = 0;
+        c->image_token_id = 31999;
+        c->anyres_max = 9;
+        c->n_pinpoints = 1;
+        c->pinpoints[0][0] = c->pinpoints[0][1] = 224;
     } else if (strcmp(name, "0.5b") == 0) {
         siglip_so400m_26(&c->vision);
         t->hidden = 896; t->layers = 24; t->heads = 14; t->kv_heads = 2; t->head_dim = 64;
@@ -62,7 +77,7 @@ int rv_model_cfg_preset(const char *name, rv_model_cfg *c, rv_err *err) {
         c->anyres_max = 9;
         set_pinpoints_grid(c, 384, 6);
     } else {
-        return rv_fail(err, "model preset '%s' is unknown: use tiny, 0.5b or 7b, or point model.config at an HF "
+        return rv_fail(err, "model preset '%s' is unknown: use tiny, 100m, 0.5b or 7b, or point model.config at an HF "
                             "config.json", name);
     }
     return 0;

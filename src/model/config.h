@@ -1,5 +1,5 @@
 /* LLaVA-OneVision model configuration: SigLIP vision tower, projector, Qwen2 decoder
- * (reference/model.md §2). Filled from a preset (tiny, 0.5b, 7b) or from a Hugging Face
+ * (reference/model.md §2). Filled from a preset (tiny, 100m, 0.5b, 7b) or from a Hugging Face
  * llava_onevision config.json. Sizes read from a checkpoint always win over the preset: the
  * importer checks tensor shapes against the table built from this struct. */
 #ifndef RADVLM_MODEL_CONFIG_H

@@ -147,7 +147,7 @@ int rv_sft_model_resolve(rv_sft_model *m, const rv_sft_init_opts *o, rv_err *err
         m->source = rv_xasprintf("checkpoint %s", init);
     } else {
         rc = rv_fail(err, "sft.init = %s: no such file or directory; give a native checkpoint (.h5), a Hugging Face "
-                          "directory or random:<preset> (tiny, 0.5b, 7b)", init);
+                          "directory or random:<preset> (tiny, 100m, 0.5b, 7b)", init);
     }
     if (!rc && o->tokenizer && o->tokenizer[0]) rc = read_tokenizer_file(m, o->tokenizer, err);
     if (!rc && !m->tokenizer && m->kind == RV_SFT_INIT_RANDOM) {

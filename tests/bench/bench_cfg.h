@@ -27,19 +27,7 @@ static int make_cfg(const char *name, rv_model_cfg *c, shape *s, rv_err *err) {
         return 0;
     }
     if (strcmp(name, "100m") == 0) {
-        if (rv_model_cfg_preset("tiny", c, err)) return -1;
-        snprintf(c->name, sizeof c->name, "100m");
-        rv_vision_cfg *v = &c->vision;
-        v->hidden = 384; v->layers = 4; v->heads = 6; v->intermediate = 1536;
-        v->patch = 14; v->image_size = 224;
-        rv_text_cfg *t = &c->text;
-        t->hidden = 768; t->layers = 12; t->heads = 12; t->kv_heads = 2; t->head_dim = 64;
-        t->intermediate = 2048; t->vocab = 32000; t->tie_embeddings = true; t->max_pos = 4096;
-        t->rope_theta = 1e6; t->bos_id = 1; t->eos_id = 2; t->pad_id = 0;
-        c->image_token_id = 31999;
-        c->anyres_max = 9;
-        c->n_pinpoints = 1;
-        c->pinpoints[0][0] = c->pinpoints[0][1] = 224;
+        if (rv_model_cfg_preset("100m", c, err)) return -1;
         /* 224 px image -> 2 tiles -> 256 + 16*17 = 528 image rows; L = 8 + 528 + 264 = 800 */
         *s = (shape){.img = 224, .pre = 8, .post = 264, .n_target = 200, .gen_tail = 8, .gen_new = 32};
         return 0;

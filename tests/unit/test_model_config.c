@@ -125,6 +125,13 @@ int main(void) {
     const char *bad3 = "{\"text_config\":{\"hidden_size\":\"big\"}}";
     CHECK(rv_model_cfg_from_hf_text("b.json", bad3, strlen(bad3), &c, &e) == -1);
     CHECK(strstr(e.msg, "text_config.hidden_size") != NULL);
+    /* The benchmarks' 100m preset, counted by hand (tied 32000 x 768 embedding):
+     *   per Qwen2 layer: q 768*768+768 + k,v 2*(768*128+128) + o 768*768 + MLP 3*768*2048 + 2 norms
+     *                    = 590592 + 196864 + 589824 + 4718592 + 1536 = 6097408; x 12 = 73168896
+     *   LM = 24576000 + 73168896 + final norm 768 = 97745664
+     *   projector 384*768+768 + 768*768+768 = 886272, image_newline 768 */
+    size_t vis100 = 0;
+    CHECK(total_params("100m", &vis100) - vis100 == 97745664u + 886272u + 768u);
     CHECK(rv_model_cfg_preset("13b", &c, &e) == -1);
     return check_summary("test_model_config");
 }
