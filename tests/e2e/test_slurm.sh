@@ -2,7 +2,10 @@
 # Slurm end to end: starts a one-node Slurm (slurmctld + slurmd + munge, Debian packages) with a
 # private configuration, submits the real slurm/demo.sbatch with `sbatch --wait`, and checks
 # its outputs; then slurm/import.sbatch and slurm/export.sbatch on a tiny Hugging Face
-# checkpoint (tests/fixtures/ckpt/gen_ckpt_fixture.py, plain python3). Runs when root under CI (CI=true) or with RADVLM_TEST_SLURM=1; skips otherwise,
+# checkpoint (tests/fixtures/ckpt/gen_ckpt_fixture.py, plain python3); then one
+# signal -> requeue -> resume cycle of slurm/sft.sbatch on the demo shards (SIGUSR1 to the batch
+# shell as Slurm's --signal=B:USR1 sends it, the job requeues itself, resumes, finishes with 0,
+# and RUN/log.h5 holds every step exactly once). Runs when root under CI (CI=true) or with RADVLM_TEST_SLURM=1; skips otherwise,
 # because it installs packages and starts daemons (exit 77: ctest reports it as skipped). When it
 # runs, a missing package or daemon is a failure, not a skip.
 # usage: test_slurm.sh BINARY WORKDIR
@@ -33,6 +36,7 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
 fi
 
 host=$(hostname -s)
+CRED_EXPIRE=10
 mem=$(awk '/MemAvailable/ {print int($2/1024*0.8)}' /proc/meminfo)
 cat > slurm.conf <<CONF
 ClusterName=radvlmtest
@@ -53,6 +57,10 @@ SlurmctldLogFile=$WORK/log/ctld.log
 SlurmdLogFile=$WORK/log/d.log
 SlurmctldPort=6917
 SlurmdPort=6918
+# A requeued job may start again once its old credential expired (default 120 s); a short
+# lifetime and a frequent scheduler pass keep the requeue cycle below a minute.
+AuthInfo=cred_expire=$CRED_EXPIRE
+SchedulerParameters=sched_interval=2
 NodeName=$host CPUs=$(nproc) RealMemory=$mem State=UNKNOWN
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE
 CONF
@@ -65,7 +73,9 @@ sinfo -h -o %T | grep -q idle || { echo "test_slurm: node not idle"; cat log/*.l
 # The real template, from a copy of the repository root so outputs land in WORK.
 mkdir -p repo/build; cp -r "$ROOT"/{slurm,jobs} repo/; ln -s "$BIN" repo/build/radvlm-hpc
 cd repo
-sbatch --wait --ntasks=2 --output=demo.out slurm/demo.sbatch --set synth.images_per_source=12 >/dev/null
+# Tiny SFT settings for the test (the demo's own settings are jobs/sft-demo.json).
+SFT_TINY=(--set sft.max_steps=4 --set sft.save_every=2 --set sft.eval_every=0)
+sbatch --wait --ntasks=2 --output=demo.out slurm/demo.sbatch --set synth.images_per_source=12 "${SFT_TINY[@]}" >/dev/null
 rc=$?
 cat demo.out | tail -5
 fail=0
@@ -74,6 +84,7 @@ fail=0
 [ -f runs/demo/config.json ] || { echo "FAIL: runs/demo/config.json missing"; fail=1; }
 [ -s runs/demo/shards/index.h5 ] || { echo "FAIL: runs/demo/shards/index.h5 missing"; fail=1; }
 grep -q "on 2 ranks" demo.out || { echo "FAIL: the job did not run on 2 ranks"; fail=1; }
+grep -q "^sft: done" demo.out || { echo "FAIL: the demo's SFT stage did not finish ('sft: done')"; fail=1; }
 
 # import -> export through their templates. Their #SBATCH lines ask for a real model's memory
 # and cores; the command line overrides them for this one-node test cluster.
@@ -87,5 +98,60 @@ sbatch "${small[@]}" --output=export.out slurm/export.sbatch --run runs/ie --set
   { echo "FAIL: export.sbatch"; cat export.out; fail=1; }
 [ -s hf16.out/model.safetensors ] && cmp -s hf16/tokenizer.json hf16.out/tokenizer.json ||
   { echo "FAIL: export.sbatch wrote no model.safetensors + tokenizer.json"; ls hf16.out; fail=1; }
+# sft.sbatch: one signal -> requeue -> resume cycle. The job trains SFT_STEPS steps on the demo
+# shards into RUN, checkpointing every 2 steps; once its first checkpoint exists the test sends
+# SIGUSR1 to the batch shell only (scancel --batch), as --signal=B:USR1@300 does before the time
+# limit. Expected: the shell forwards it to mpirun and the ranks, the phase checkpoints and exits
+# 75, the job requeues itself (Restarts=1), the second start resumes from that checkpoint and
+# finishes (COMPLETED, exit 0), and RUN/log.h5's train table holds steps 1..SFT_STEPS once each.
+SFT_STEPS=16
+RUN=$PWD/runs/requeue
+jid=$(sbatch --parsable --ntasks=2 --cpus-per-task=1 --output=sft.out slurm/sft.sbatch --run "$RUN" \
+  --set sft.shards="$PWD/runs/demo/shards" "${SFT_TINY[@]}" --set sft.max_steps=$SFT_STEPS)
+[ -n "$jid" ] || { echo "FAIL: sbatch slurm/sft.sbatch"; fail=1; }
+job_field() { scontrol show job -o "$jid" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+signalled=0
+for i in $(seq 600); do # 0.2 s polls, 120 s at most: the first checkpoint, then the signal
+  if compgen -G "$RUN/checkpoints/step-*.h5" >/dev/null; then
+    scancel --batch --signal=USR1 "$jid" && signalled=1
+    break
+  fi
+  case "$(job_field JobState)" in PENDING | RUNNING | CONFIGURING) sleep 0.2 ;; *) break ;; esac
+done
+[ $signalled -eq 1 ] || { echo "FAIL: sft.sbatch wrote no checkpoint to signal after (state $(job_field JobState))"; fail=1; }
+for i in $(seq 300); do # 180 s at most: stop, requeue, pending (cred_expire), resume, finish
+  case "$(job_field JobState)" in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY) break ;; esac
+  sleep 0.6
+done
+state=$(job_field JobState); restarts=$(job_field Restarts); exitcode=$(job_field ExitCode)
+echo "sft.sbatch job $jid: state $state, restarts $restarts, exit $exitcode"
+tail -4 sft.out
+[ "$state" = COMPLETED ] && [ "$exitcode" = 0:0 ] ||
+  { echo "FAIL: sft.sbatch job ended $state (exit $exitcode), expected COMPLETED (0:0)"; cat sft.out; fail=1; }
+[ "$restarts" = 1 ] || { echo "FAIL: sft.sbatch job restarted ${restarts:-?} times, expected 1 (requeue)"; fail=1; }
+grep -q "SIGUSR1 received" sft.out || { echo "FAIL: the batch shell did not trap SIGUSR1"; fail=1; }
+grep -q "requeueing job $jid" sft.out || { echo "FAIL: sft.sbatch did not requeue itself"; fail=1; }
+grep -q "job $jid start 2 " sft.out || { echo "FAIL: no second start of job $jid in sft.out"; fail=1; }
+# The resumed start names the step it continues from; that step lies strictly inside the run
+# (the signal interrupted it) and the first start logged no 'sft: done'.
+first=$(sed -n "/job $jid start 1 /,/job $jid start 2 /p" sft.out)
+resume_step=$(sed -n "/job $jid start 2 /,\$p" sft.out | grep -i 'resum' | grep -o 'step[ -]0*[0-9]*' | head -1 | grep -o '[1-9][0-9]*$')
+[ -n "$resume_step" ] && [ "$resume_step" -gt 0 ] && [ "$resume_step" -lt $SFT_STEPS ] ||
+  { echo "FAIL: the second start shows no resume from a step in 1..$((SFT_STEPS - 1)) ('${resume_step}')"; fail=1; }
+! grep -q "^sft: done" <<<"$first" || { echo "FAIL: the first start finished before the signal stopped it"; fail=1; }
+[ "$(grep -c '^sft: done' sft.out)" = 1 ] || { echo "FAIL: expected one 'sft: done' in sft.out"; fail=1; }
+# RUN/log.h5: the train table's step column is exactly 1..SFT_STEPS (no duplicated or lost row
+# across the requeue). h5py when the Python at hand has it, else h5dump's text.
+steps=
+if python3 -c 'import h5py' 2>/dev/null; then
+  steps=$(python3 -c 'import h5py, sys; print(" ".join(str(s) for s in h5py.File(sys.argv[1], "r")["train"]["step"]))' "$RUN/log.h5")
+elif command -v h5dump >/dev/null; then # the first field of each record, one '{' line before it
+  steps=$(h5dump -d /train -y -w 0 "$RUN/log.h5" | awk 'rec { gsub(/[ ,]/, ""); printf "%s ", $0; rec = 0 }
+    /\{$/ && !/DATA|DATASET|DATATYPE|HDF5/ { rec = 1 }' | sed 's/ $//')
+else
+  echo "FAIL: neither h5py nor h5dump to read $RUN/log.h5"; fail=1
+fi
+[ "$steps" = "$(seq -s ' ' 1 $SFT_STEPS)" ] ||
+  { echo "FAIL: $RUN/log.h5 train steps are '$steps', expected 1..$SFT_STEPS once each"; fail=1; }
 if [ $fail -eq 0 ]; then echo "test_slurm: 1 passed, 0 failed"; else echo "test_slurm: 0 passed, 1 failed"; fi
 exit $fail
