@@ -77,6 +77,8 @@ typedef struct rvk_backend_ops {
     void (*adamw_step)(rv_kctx *k, float *param, const float *grad, float *m, float *v, size_t n,
                        const rvk_adamw_hp *hp, int flags);
     void (*sumsq_acc)(rv_kctx *k, double *acc, const float *x, size_t n);
+    void (*sample)(rv_kctx *k, int32_t *ids, const float *logits, const double *u, int N, int V, float temperature,
+                   int top_k, float top_p);
 } rvk_backend_ops;
 
 struct rv_kctx {

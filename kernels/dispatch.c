@@ -110,6 +110,11 @@ void rvk_softmax(rv_kctx *k, float *p, const float *logits, int N, int V, float 
     k->ops->softmax(k, p, logits, N, V, temperature);
 }
 
+void rvk_sample(rv_kctx *k, int32_t *ids, const float *logits, const double *u, int N, int V, float temperature,
+                int top_k, float top_p) {
+    k->ops->sample(k, ids, logits, u, N, V, temperature, top_k, top_p);
+}
+
 void rvk_adamw_step(rv_kctx *k, float *param, const float *grad, float *m, float *v, size_t n,
                     const rvk_adamw_hp *hp, int flags) {
     k->ops->adamw_step(k, param, grad, m, v, n, hp, flags);

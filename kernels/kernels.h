@@ -324,6 +324,21 @@ void rvk_sumsq_acc(rv_kctx *k, double *acc, const float *x, size_t n);
 /* Clip factor for a global norm: min(1, max_norm / (norm + 1e-6)); 1 when max_norm <= 0. */
 float rvk_clip_scale(double norm, float max_norm);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Sampling                                                                                    */
+
+/* One token per row of logits: [N, V] (backend memory) into ids: [N] (backend memory), so only
+ * the ids need to leave the device. temperature <= 0: greedy (argmax, first index on ties; u
+ * unused, may be NULL). Otherwise p = softmax(logits / temperature) (as rvk_softmax), top-k
+ * (top_k <= 0 or >= V disables), then top-p over the renormalised top-k (top_p outside (0, 1)
+ * disables; the smallest prefix whose mass reaches top_p, at least one token), then the first
+ * token, in order of decreasing p (lower id first on ties), whose cumulative probability
+ * exceeds u[n] * (kept mass), all sums in double in that order. u: [N] uniform draws in [0, 1)
+ * (a HOST array of per-row parameters, like the scalar arguments). Partial selection: never
+ * sorts the whole vocabulary when top-k is set, and only as far as the draw needs otherwise. */
+void rvk_sample(rv_kctx *k, int32_t *ids, const float *logits, const double *u, int N, int V, float temperature,
+                int top_k, float top_p);
+
 #ifdef __cplusplus
 }
 #endif

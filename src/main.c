@@ -158,5 +158,6 @@ int main(int argc, char **argv) {
     if (!ok) rv_log0(RV_LOG_ERROR, "phase %s failed; see the error%s above", phase->name, w->size > 1 ? "s (by rank)" : "");
     else rv_info0("phase %s done", phase->name);
     rv_config_free(cfg);
-    return finish(ok ? 0 : 1);
+    /* Every rank returns the same status (sft's 75 is decided collectively). */
+    return finish(ok ? ctx.exit_code : 1);
 }

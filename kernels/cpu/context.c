@@ -147,6 +147,7 @@ static const rvk_backend_ops cpu_ops = {
     .softmax = rvk_cpu_softmax,
     .adamw_step = rvk_cpu_adamw_step,
     .sumsq_acc = rvk_cpu_sumsq_acc,
+    .sample = rvk_cpu_sample,
 };
 
 static void apply_defaults(rvk_cpu_opts *o) {

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "comm/transport.h"
-#include "comm/world.h"
+#include "comm/die.h"
 
 static const char *name_of(const rv_comm *c) { return c->impl ? c->impl->name : "(no transport)"; }
 

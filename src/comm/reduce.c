@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "comm/transport.h"
-#include "comm/world.h"
+#include "comm/die.h"
 
 /* Bytes of one round's receive buffer (size blocks of `chunk` elements). */
 #define ROUND_BYTES ((size_t)64 << 20)

@@ -1,12 +1,8 @@
 #include "comm/world.h"
 
 #include <mpi.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 #include "comm/transport.h"
-#include "core/log.h"
 
 /* The process-wide MPI context (allowed global state). Without rv_world_init (unit tests)
  * the world is one rank without transport and the collectives are local. */
@@ -32,15 +28,3 @@ void rv_world_finalize(void) {
 }
 
 const rv_comm *rv_comm_world(void) { return &g_world.world; }
-
-_Noreturn void rv_die(const char *fmt, ...) {
-    char msg[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    rv_error("%s", msg);
-    fflush(stderr);
-    if (g_world.mpi && g_world.world.size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
-    exit(1);
-}

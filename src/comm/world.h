@@ -1,5 +1,5 @@
 /* The process-wide MPI context: started once by main, it provides the whole job's communicator
- * (rv_comm_world, comm/comm.h) and rv_die. It is the one piece of global state comm/ keeps;
+ * (rv_comm_world, comm/comm.h); rv_die lives in comm/die.h. It is the one piece of global state comm/ keeps;
  * everything else is handed an rv_comm.
  * Failure protocol: a phase returns -1 on error; main agrees on the outcome with rv_comm_all_ok
  * so every rank exits non-zero together. A rank that fails alone while others wait in a
@@ -8,6 +8,7 @@
 #define RADVLM_COMM_WORLD_H
 
 #include "comm/comm.h"
+#include "comm/die.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -17,9 +18,6 @@ extern "C" {
 int rv_world_init(int *argc, char ***argv);
 /* Frees the world communicator and finalizes MPI (no-op without rv_world_init). */
 void rv_world_finalize(void);
-
-/* Logs the message as an error and ends the job with exit code 1 on every rank. */
-_Noreturn void rv_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,8 @@
 struct rv_progress {
     char label[64];
     uint64_t total, done, printed; /* printed: done at the last line, to not repeat it */
+    uint64_t base;                 /* done when this process started (a resumed job) */
+    char note[256];
     double start, last_print, interval;
     int tty, active;
 };
@@ -44,7 +46,7 @@ static void fmt_eta(double s, char *buf, size_t n) {
 static void print(rv_progress *p, int final) {
     p->printed = p->done;
     double el = rv_now() - p->start;
-    double rate = el > 0 ? (double)p->done / el : 0;
+    double rate = el > 0 && p->done >= p->base ? (double)(p->done - p->base) / el : 0;
     double frac = p->total ? (double)p->done / (double)p->total : 1.0;
     char eta[32];
     fmt_eta(rate > 0 ? (double)(p->total - (p->done < p->total ? p->done : p->total)) / rate : -1, eta, sizeof eta);
@@ -53,12 +55,12 @@ static void print(rv_progress *p, int final) {
         int filled = (int)(frac * 30);
         for (int i = 0; i < 30; i++) bar[i] = i < filled ? '#' : '.';
         bar[30] = 0;
-        fprintf(stderr, "\r%s [%s] %llu/%llu %5.1f%% %.1f/s ETA %s%s", p->label, bar, (unsigned long long)p->done,
-                (unsigned long long)p->total, 100 * frac, rate, eta, final ? "\n" : "");
+        fprintf(stderr, "\r%s [%s] %llu/%llu %5.1f%% %.1f/s ETA %s%s%s%s", p->label, bar, (unsigned long long)p->done,
+                (unsigned long long)p->total, 100 * frac, rate, eta, p->note[0] ? " " : "", p->note, final ? "\n" : "");
         fflush(stderr);
     } else {
-        rv_info("%s: %llu/%llu (%.1f%%) %.1f/s ETA %s", p->label, (unsigned long long)p->done,
-                (unsigned long long)p->total, 100 * frac, rate, eta);
+        rv_info("%s: %llu/%llu (%.1f%%) %.1f/s ETA %s%s%s", p->label, (unsigned long long)p->done,
+                (unsigned long long)p->total, 100 * frac, rate, eta, p->note[0] ? " " : "", p->note);
     }
 }
 
@@ -72,6 +74,16 @@ void rv_progress_update(rv_progress *p, uint64_t done) {
         p->last_print = now;
         print(p, 0);
     }
+}
+
+void rv_progress_resume_at(rv_progress *p, uint64_t done) {
+    if (!p) return;
+    p->base = p->done = done;
+}
+
+void rv_progress_note(rv_progress *p, const char *note) {
+    if (!p) return;
+    snprintf(p->note, sizeof p->note, "%s", note);
 }
 
 void rv_progress_finish(rv_progress *p) {

@@ -51,72 +51,78 @@ int rv_decoder_bind(rv_decoder *d, const rv_text_cfg *c, const rv_weights *w, rv
 
 static float **ptrs(int n) { return rv_xcalloc((size_t)(n > 0 ? n : 1), sizeof(float *)); }
 
-static void release(rv_kctx *k, float **p) {
-    if (*p) rvk_free(k, *p);
-    *p = NULL;
+void rv_dec_acts_layout(const rv_decoder *d, rv_dec_acts *a, rv_arena *ar, int maxN, bool train) {
+    memset(a, 0, sizeof *a);
+    const rv_text_cfg *c = &d->c;
+    const int n = c->layers;
+    const size_t ND = (size_t)maxN * c->hidden, NQ = (size_t)maxN * d->qd, NKV = (size_t)maxN * d->kvd;
+    const size_t NI = (size_t)maxN * c->intermediate, NH = (size_t)maxN * c->heads;
+    a->maxN = maxN;
+    a->train = train;
+    a->x = ptrs(n + 1);
+    float ***all[] = {&a->a, &a->q, &a->k, &a->v, &a->o, &a->lse, &a->xm, &a->m, &a->gt, &a->up, &a->h,
+                      &a->rstd1, &a->rstd2};
+    const size_t size[] = {ND, NQ, NKV, NKV, NQ, NH, ND, ND, NI, NI, NI, (size_t)maxN, (size_t)maxN};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) *all[i] = ptrs(n);
+    /* inference: one set of layer buffers for all layers, the residual stream alternating between
+     * two buffers (layer l reads x[l] and writes x[l+1], never the same buffer) */
+    const int nset = train ? n : (n > 0 ? 1 : 0), nres = train ? n + 1 : 2;
+    for (int l = 0; l < nset; l++)
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) (*all[i])[l] = rv_arena_take(ar, size[i]);
+    for (int l = nset; l < n; l++)
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) (*all[i])[l] = (*all[i])[0];
+    for (int l = 0; l < nres && l <= n; l++) a->x[l] = rv_arena_take(ar, ND);
+    for (int l = nres; l <= n; l++) a->x[l] = a->x[l % 2];
+    a->xf = rv_arena_take(ar, ND);
+    a->rstdf = rv_arena_take(ar, (size_t)maxN);
+    if (train) {
+        a->dt = rv_arena_take(ar, ND > NQ ? ND : NQ);
+        a->dq = rv_arena_take(ar, NQ);
+        a->dk = rv_arena_take(ar, NKV);
+        a->dv = rv_arena_take(ar, NKV);
+        a->dg = rv_arena_take(ar, NI);
+        a->du = rv_arena_take(ar, NI);
+    }
 }
 
-/* Frees layer l's saved buffers (all but the residual stream). */
-static void free_layer(rv_kctx *k, rv_dec_acts *a, int l) {
-    float **all[] = {&a->a[l], &a->q[l], &a->k[l], &a->v[l], &a->o[l], &a->lse[l], &a->xm[l],
-                     &a->m[l], &a->gt[l], &a->up[l], &a->h[l], &a->rstd1[l], &a->rstd2[l]};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++) release(k, all[i]);
-}
-
-void rv_dec_acts_free(rv_kctx *k, const rv_decoder *d, rv_dec_acts *a) {
-    int n = d->c.layers;
-    if (a->a)
-        for (int l = 0; l < n; l++) free_layer(k, a, l);
-    if (a->x)
-        for (int l = 0; l <= n; l++) release(k, &a->x[l]);
+void rv_dec_acts_release(rv_dec_acts *a) {
     float ***all[] = {&a->x, &a->a, &a->q, &a->k, &a->v, &a->o, &a->lse, &a->xm, &a->m, &a->gt, &a->up, &a->h,
                       &a->rstd1, &a->rstd2};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(*all[i]);
-    release(k, &a->xf);
-    release(k, &a->rstdf);
     memset(a, 0, sizeof *a);
 }
 
-int rv_kv_cache_init(rv_kctx *k, rv_kv_cache *c, const rv_text_cfg *t, int nseq, int cap, rv_err *err) {
+void rv_kv_cache_layout(rv_kv_cache *c, const rv_text_cfg *t, rv_arena *ar, size_t rows) {
     memset(c, 0, sizeof *c);
-    if (nseq <= 0 || cap <= 0) return rv_fail(err, "model: KV cache needs nseq > 0 and capacity > 0");
-    c->nseq = nseq;
-    c->cap = cap;
     c->layers = t->layers;
+    c->rows = rows;
+    if (rows == 0) return;
     c->k = ptrs(t->layers);
     c->v = ptrs(t->layers);
-    size_t n = (size_t)nseq * cap * t->kv_heads * t->head_dim;
+    const size_t n = rows * t->kv_heads * t->head_dim;
     for (int l = 0; l < t->layers; l++) {
-        c->k[l] = rvk_alloc(k, n);
-        c->v[l] = rvk_alloc(k, n);
+        c->k[l] = rv_arena_take(ar, n);
+        c->v[l] = rv_arena_take(ar, n);
     }
-    return 0;
 }
 
-void rv_kv_cache_free(rv_kctx *k, rv_kv_cache *c) {
-    for (int l = 0; c->k && l < c->layers; l++) {
-        rvk_free(k, c->k[l]);
-        rvk_free(k, c->v[l]);
-    }
+void rv_kv_cache_release(rv_kv_cache *c) {
     free(c->k);
     free(c->v);
     memset(c, 0, sizeof *c);
 }
 
-int rv_decoder_forward(rv_kctx *k, const rv_decoder *d, float *x0, const int32_t *pos, const int32_t *cu, int nseq,
-                       int N, rv_dec_acts *a, bool keep, rv_kv_cache *cache, const int32_t *cache_rows,
+int rv_decoder_forward(rv_kctx *k, const rv_decoder *d, const int32_t *pos, const int32_t *cu, int nseq, int N,
+                       rv_dec_acts *a, bool keep, rv_kv_cache *cache, const int32_t *cache_rows,
                        const int32_t *cu_cache, const int32_t *len_k, rv_err *err) {
-    memset(a, 0, sizeof *a);
     const rv_text_cfg *c = &d->c;
     const int D = c->hidden, I = c->intermediate, n = c->layers, hd = c->head_dim;
-    const size_t ND = (size_t)N * D, NQ = (size_t)N * d->qd, NKV = (size_t)N * d->kvd, NI = (size_t)N * I;
-    if (cache) keep = false;
+    const size_t ND = (size_t)N * D, NI = (size_t)N * I;
+    if (N > a->maxN)
+        return rv_fail(err, "decoder: %d rows exceed the activation plan's %d (a caller bug: plan first)", N, a->maxN);
+    if (keep && (cache || !a->train))
+        return rv_fail(err, "decoder: keep needs a training layout and no KV cache");
     a->N = N;
-    a->x = ptrs(n + 1);
-    float ***all[] = {&a->a, &a->q, &a->k, &a->v, &a->o, &a->lse, &a->xm, &a->m, &a->gt, &a->up, &a->h,
-                      &a->rstd1, &a->rstd2};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++) *all[i] = ptrs(n);
-    a->x[0] = x0;
     rvk_attn at = {.nseq = nseq, .cu_q = cu, .Tq = N, .Tk = N, .Hq = c->heads, .Hkv = c->kv_heads, .D = hd,
                    .scale = 1.0f / sqrtf((float)hd), .causal = 1};
     if (cache) {
@@ -126,12 +132,7 @@ int rv_decoder_forward(rv_kctx *k, const rv_decoder *d, float *x0, const int32_t
     }
     for (int l = 0; l < n; l++) {
         const rv_dec_layer *L = &d->L[l];
-        a->a[l] = rvk_alloc(k, ND);
-        a->rstd1[l] = rvk_alloc(k, (size_t)N);
         rvk_rmsnorm_fwd(k, a->a[l], a->rstd1[l], a->x[l], L->in_norm.p, N, D, c->rms_eps);
-        a->q[l] = rvk_alloc(k, NQ);
-        a->k[l] = rvk_alloc(k, NKV);
-        a->v[l] = rvk_alloc(k, NKV);
         rvk_matmul_fwd(k, a->q[l], a->a[l], L->q_w.p, L->q_b.p, N, D, d->qd);
         rvk_matmul_fwd(k, a->k[l], a->a[l], L->k_w.p, L->k_b.p, N, D, d->kvd);
         rvk_matmul_fwd(k, a->v[l], a->a[l], L->v_w.p, L->v_b.p, N, D, d->kvd);
@@ -146,32 +147,17 @@ int rv_decoder_forward(rv_kctx *k, const rv_decoder *d, float *x0, const int32_t
             kk = cache->k[l];
             vv = cache->v[l];
         }
-        a->o[l] = rvk_alloc(k, NQ);
-        a->lse[l] = rvk_alloc(k, (size_t)N * c->heads);
         if (rvk_attention_fwd(k, a->o[l], a->lse[l], a->q[l], kk, vv, &at, err))
             return rv_fail_wrap(err, "decoder layer %d attention", l);
-        a->xm[l] = rvk_alloc(k, ND);
         rvk_matmul_fwd(k, a->xm[l], a->o[l], L->o_w.p, NULL, N, d->qd, D);
         rvk_axpy(k, a->xm[l], 1.0f, a->x[l], ND);
-        a->m[l] = rvk_alloc(k, ND);
-        a->rstd2[l] = rvk_alloc(k, (size_t)N);
         rvk_rmsnorm_fwd(k, a->m[l], a->rstd2[l], a->xm[l], L->post_norm.p, N, D, c->rms_eps);
-        a->gt[l] = rvk_alloc(k, NI);
-        a->up[l] = rvk_alloc(k, NI);
-        a->h[l] = rvk_alloc(k, NI);
         rvk_matmul_fwd(k, a->gt[l], a->m[l], L->gate.p, NULL, N, D, I);
         rvk_matmul_fwd(k, a->up[l], a->m[l], L->up.p, NULL, N, D, I);
         rvk_swiglu_fwd(k, a->h[l], a->gt[l], a->up[l], NI);
-        a->x[l + 1] = rvk_alloc(k, ND);
         rvk_matmul_fwd(k, a->x[l + 1], a->h[l], L->down.p, NULL, N, I, D);
         rvk_axpy(k, a->x[l + 1], 1.0f, a->xm[l], ND);
-        if (!keep) {
-            free_layer(k, a, l);
-            release(k, &a->x[l]);
-        }
     }
-    a->xf = rvk_alloc(k, ND);
-    a->rstdf = rvk_alloc(k, (size_t)N);
     rvk_rmsnorm_fwd(k, a->xf, a->rstdf, a->x[n], d->norm.p, N, D, c->rms_eps);
     return 0;
 }
@@ -180,12 +166,11 @@ int rv_decoder_backward(rv_kctx *k, const rv_decoder *d, rv_dec_acts *a, const i
                         const float *dxf, float *dx0, rv_err *err) {
     const rv_text_cfg *c = &d->c;
     const int D = c->hidden, I = c->intermediate, n = c->layers, hd = c->head_dim, N = a->N;
-    const size_t ND = (size_t)N * D, NQ = (size_t)N * d->qd, NKV = (size_t)N * d->kvd, NI = (size_t)N * I;
+    const size_t NI = (size_t)N * I;
     if (!d->norm.g) return rv_fail(err, "model: decoder backward without gradient buffers");
-    if (n > 0 && !a->a[0]) return rv_fail(err, "model: decoder backward after a forward that kept no activations");
+    if (!a->train) return rv_fail(err, "model: decoder backward needs a training layout of the activations");
     float *dres = dx0;
-    float *dt = rvk_alloc(k, ND > NQ ? ND : NQ), *dq = rvk_alloc(k, NQ), *dk = rvk_alloc(k, NKV), *dv = rvk_alloc(k, NKV);
-    float *dg = rvk_alloc(k, NI), *du = rvk_alloc(k, NI);
+    float *dt = a->dt, *dq = a->dq, *dk = a->dk, *dv = a->dv, *dg = a->dg, *du = a->du;
     rvk_rmsnorm_bwd(k, dres, d->norm.g, dxf, a->x[n], d->norm.p, a->rstdf, N, D, 0);
     rvk_attn at = {.nseq = nseq, .cu_q = cu, .Tq = N, .Tk = N, .Hq = c->heads, .Hkv = c->kv_heads, .D = hd,
                    .scale = 1.0f / sqrtf((float)hd), .causal = 1};
@@ -211,11 +196,5 @@ int rv_decoder_backward(rv_kctx *k, const rv_decoder *d, rv_dec_acts *a, const i
         rvk_matmul_bwd(k, dt, L->v_w.g, L->v_b.g, dv, a->a[l], L->v_w.p, N, D, d->kvd, 1);
         rvk_rmsnorm_bwd(k, dres, L->in_norm.g, dt, a->x[l], L->in_norm.p, a->rstd1[l], N, D, 1);
     }
-    rvk_free(k, dt);
-    rvk_free(k, dq);
-    rvk_free(k, dk);
-    rvk_free(k, dv);
-    rvk_free(k, dg);
-    rvk_free(k, du);
     return rc;
 }

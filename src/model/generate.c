@@ -5,63 +5,13 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "model/plan.h"
 
 void rv_gen_out_free(rv_gen_out *out, int B) {
     for (int b = 0; out && b < B; b++) {
         free(out[b].tokens);
         out[b].tokens = NULL;
     }
-}
-
-typedef struct cand {
-    float p;
-    int32_t id;
-} cand;
-
-static int cand_desc(const void *a, const void *b) {
-    const cand *x = a, *y = b;
-    if (x->p != y->p) return x->p < y->p ? 1 : -1;
-    return x->id < y->id ? -1 : (x->id > y->id);
-}
-
-/* probs: softmax(logits / T) of one row. Applies top-k then top-p (keeping at least one
- * token) and draws from the renormalised rest. */
-static int32_t sample_row(const float *probs, int V, const rv_gen_opts *o, rv_rng *r, cand *buf) {
-    for (int v = 0; v < V; v++) {
-        buf[v].p = probs[v];
-        buf[v].id = v;
-    }
-    qsort(buf, (size_t)V, sizeof *buf, cand_desc);
-    int keep = V;
-    if (o->top_k > 0 && o->top_k < keep) keep = o->top_k;
-    if (o->top_p > 0 && o->top_p < 1) {
-        /* renormalise after top-k as transformers does (its top-p sees the top-k-masked softmax) */
-        double tot = 0;
-        for (int i = 0; i < keep; i++) tot += buf[i].p;
-        double cum = 0;
-        int n = 0;
-        for (int i = 0; i < keep; i++) {
-            n = i + 1;
-            cum += buf[i].p / tot;
-            if (cum >= o->top_p) break;
-        }
-        keep = n;
-    }
-    double tot = 0;
-    for (int i = 0; i < keep; i++) tot += buf[i].p;
-    double u = rv_rng_uniform(r) * tot, cum = 0;
-    for (int i = 0; i < keep; i++) {
-        cum += buf[i].p;
-        if (u < cum) return buf[i].id;
-    }
-    return buf[keep - 1].id;
-}
-
-static int32_t argmax_row(const float *x, int V) {
-    int32_t best = 0;
-    for (int v = 1; v < V; v++)
-        if (x[v] > x[best]) best = v;
-    return best;
 }
 
 int rv_vlm_generate(rv_vlm *m, const rv_sample *prompts, int B, const rv_gen_opts *o, rv_gen_out *out, rv_err *err) {
@@ -80,8 +30,18 @@ int rv_vlm_generate(rv_vlm *m, const rv_sample *prompts, int B, const rv_gen_opt
         if (c > cap) cap = c;
         N += prompts[b].len;
     }
-    rv_kv_cache cache;
-    if (rv_kv_cache_init(k, &cache, tc, B, cap, err)) return -1;
+    int tiles = 0;
+    for (int b = 0; b < B; b++)
+        for (int q = 0; q < prompts[b].n_images; q++) {
+            if (prompts[b].images[q].n_tiles < 1) return rv_fail(err, "generate: prompt %d image %d has no tiles", b, q);
+            tiles += prompts[b].images[q].n_tiles;
+        }
+    if (rv_vlm_plan_fit(m, N, tiles, B, cap, err)) return -1;
+    rv_act_plan *P = m->plan;
+    /* the cache viewed as B slots of cap rows (rows past a sequence's length are never read) */
+    rv_kv_cache cache = P->cache;
+    cache.nseq = B;
+    cache.cap = cap;
     int32_t *cur = rv_xcalloc((size_t)B, sizeof *cur); /* tokens in the cache */
     int32_t *next = rv_xcalloc((size_t)B, sizeof *next);
     int *live = rv_xcalloc((size_t)B, sizeof *live);
@@ -92,8 +52,8 @@ int rv_vlm_generate(rv_vlm *m, const rv_sample *prompts, int B, const rv_gen_opt
     int32_t *lenk = rv_xmalloc((size_t)B * sizeof *lenk);
     int32_t *last = rv_xmalloc((size_t)B * sizeof *last);
     int *who = rv_xmalloc((size_t)B * sizeof *who);
-    float *logits_h = rv_xmalloc((size_t)B * V * sizeof *logits_h);
-    cand *buf = o->temperature > 0 ? rv_xmalloc((size_t)V * sizeof *buf) : NULL;
+    int32_t *tok = rv_xmalloc((size_t)B * sizeof *tok);
+    double *u = rv_xmalloc((size_t)B * sizeof *u);
     rv_rng *rng = rv_xmalloc((size_t)B * sizeof *rng);
     for (int b = 0; b < B; b++) {
         rv_rng_init(&rng[b], o->seed, o->stream, (uint32_t)b);
@@ -122,57 +82,39 @@ int rv_vlm_generate(rv_vlm *m, const rv_sample *prompts, int B, const rv_gen_opt
         }
         if (A == 0 || step == o->max_new_tokens) break;
         cuk[A] = (who[A - 1] + 1) * cap;
-        float *x0 = rvk_alloc(k, (size_t)T * D);
         if (step == 0) {
-            rc = rv_vlm_embed(m, prompts, B, x0, err);
+            /* prompts: token rows and image rows into the plan's dec.x[0] */
+            rc = rv_vlm_embed(m, prompts, B, P->dec.x[0], err);
         } else {
-            int32_t *ids_d = rvk_alloc_i32(k, (size_t)A);
-            int32_t *tok = rv_xmalloc((size_t)A * sizeof *tok);
             for (int a = 0; a < A; a++) tok[a] = next[who[a]];
-            rvk_upload_i32(k, ids_d, tok, (size_t)A);
-            free(tok);
-            rc = rvk_embedding_fwd(k, x0, m->dec.embed.p, ids_d, A, D, V, err);
-            rvk_free(k, ids_d);
+            rvk_upload_i32(k, P->g_ids, tok, (size_t)A);
+            rc = rvk_embedding_fwd(k, P->dec.x[0], m->dec.embed.p, P->g_ids, A, D, V, err);
         }
-        if (rc) {
-            rvk_free(k, x0);
-            break;
-        }
-        int32_t *pos_d = rvk_alloc_i32(k, (size_t)T), *rows_d = rvk_alloc_i32(k, (size_t)T);
-        int32_t *cu_d = rvk_alloc_i32(k, (size_t)A + 1), *cuk_d = rvk_alloc_i32(k, (size_t)A + 1);
-        int32_t *lenk_d = rvk_alloc_i32(k, (size_t)A), *last_d = rvk_alloc_i32(k, (size_t)A);
-        rvk_upload_i32(k, pos_d, pos, (size_t)T);
-        rvk_upload_i32(k, rows_d, rows, (size_t)T);
-        rvk_upload_i32(k, cu_d, cu, (size_t)A + 1);
-        rvk_upload_i32(k, cuk_d, cuk, (size_t)A + 1);
-        rvk_upload_i32(k, lenk_d, lenk, (size_t)A);
-        rvk_upload_i32(k, last_d, last, (size_t)A);
-        rv_dec_acts acts;
-        rc = rv_decoder_forward(k, &m->dec, x0, pos_d, cu_d, A, T, &acts, false, &cache, rows_d, cuk_d, lenk_d, err);
+        if (rc) break;
+        P->live = true;
+        rvk_upload_i32(k, P->g_pos, pos, (size_t)T);
+        rvk_upload_i32(k, P->g_rows, rows, (size_t)T);
+        rvk_upload_i32(k, P->g_cu, cu, (size_t)A + 1);
+        rvk_upload_i32(k, P->g_cuk, cuk, (size_t)A + 1);
+        rvk_upload_i32(k, P->g_lenk, lenk, (size_t)A);
+        rvk_upload_i32(k, P->g_last, last, (size_t)A);
+        rc = rv_decoder_forward(k, &m->dec, P->g_pos, P->g_cu, A, T, &P->dec, false, &cache, P->g_rows, P->g_cuk,
+                                P->g_lenk, err);
+        if (!rc) rc = rvk_embedding_fwd(k, P->g_h, P->dec.xf, P->g_last, A, D, T, err);
         if (!rc) {
-            float *h = rvk_alloc(k, (size_t)A * D), *lg = rvk_alloc(k, (size_t)A * V);
-            rc = rvk_embedding_fwd(k, h, acts.xf, last_d, A, D, T, err);
-            if (!rc) {
-                rvk_matmul_fwd(k, lg, h, m->dec.lm_head.p, NULL, A, D, V);
-                if (o->temperature > 0) rvk_softmax(k, lg, lg, A, V, o->temperature);
-                rvk_download(k, logits_h, lg, (size_t)A * V);
-            }
-            rvk_free(k, h);
-            rvk_free(k, lg);
+            /* one draw per live sequence from its own stream; only the chosen ids leave the device */
+            rvk_matmul_fwd(k, P->g_logits, P->g_h, m->dec.lm_head.p, NULL, A, D, V);
+            if (o->temperature > 0)
+                for (int a = 0; a < A; a++) u[a] = rv_rng_uniform(&rng[who[a]]);
+            rvk_sample(k, P->g_tok, P->g_logits, u, A, V, o->temperature, o->top_k, o->top_p);
+            rvk_download_i32(k, tok, P->g_tok, (size_t)A);
         }
-        rv_dec_acts_free(k, &m->dec, &acts);
-        rvk_free(k, pos_d);
-        rvk_free(k, rows_d);
-        rvk_free(k, cu_d);
-        rvk_free(k, cuk_d);
-        rvk_free(k, lenk_d);
-        rvk_free(k, last_d);
+        P->live = false;
         if (rc) break;
         for (int a = 0; a < A; a++) {
             int b = who[a];
             cur[b] = lenk[a];
-            const float *row = logits_h + (size_t)a * V;
-            int32_t t = o->temperature > 0 ? sample_row(row, V, o, &rng[b], buf) : argmax_row(row, V);
+            int32_t t = tok[a];
             out[b].tokens[out[b].n++] = t;
             next[b] = t;
             for (int s = 0; s < o->n_stop; s++)
@@ -183,7 +125,6 @@ int rv_vlm_generate(rv_vlm *m, const rv_sample *prompts, int B, const rv_gen_opt
             if (out[b].n >= o->max_new_tokens) live[b] = 0;
         }
     }
-    rv_kv_cache_free(k, &cache);
     free(cur);
     free(next);
     free(live);
@@ -194,8 +135,8 @@ int rv_vlm_generate(rv_vlm *m, const rv_sample *prompts, int B, const rv_gen_opt
     free(lenk);
     free(last);
     free(who);
-    free(logits_h);
-    free(buf);
+    free(tok);
+    free(u);
     free(rng);
     if (rc) rv_gen_out_free(out, B);
     return rc;

@@ -2,7 +2,8 @@
  * then one token per live sequence per step. Greedy when temperature <= 0, otherwise
  * temperature -> top-k -> top-p filtering (the transformers order) and a draw from the
  * counter-based RNG: sequence b uses stream (seed, stream, b), so its tokens do not depend on
- * what else is in the batch. */
+ * what else is in the batch. The choice runs on the device logits (rvk_sample); only the ids are
+ * downloaded. All buffers, the KV cache included, come from the model's activation plan. */
 #ifndef RADVLM_MODEL_GENERATE_H
 #define RADVLM_MODEL_GENERATE_H
 

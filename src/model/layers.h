@@ -17,6 +17,24 @@ typedef struct rv_pg {
     float *p, *g;
 } rv_pg;
 
+/* A bump allocator over one backend allocation (the activation plan, vlm.c): every buffer of a
+ * forward/backward is carved from it once and reused by every later pass. A first pass with
+ * base == NULL only sums the sizes (take returns NULL), so the size and the layout come from the
+ * same code. Buffers are rounded up to 16 floats (64 bytes) to keep rows vector-aligned. */
+typedef struct rv_arena {
+    float *base;   /* NULL: sizing pass */
+    size_t used;   /* floats handed out so far */
+} rv_arena;
+
+static inline float *rv_arena_take(rv_arena *a, size_t n) {
+    n = n ? (n + 15) / 16 * 16 : 16;
+    float *p = a->base ? a->base + a->used : NULL;
+    a->used += n;
+    return p;
+}
+/* int32 buffers come from the same arena (4-byte elements; each region has one type only). */
+static inline int32_t *rv_arena_take_i32(rv_arena *a, size_t n) { return (int32_t *)(void *)rv_arena_take(a, n); }
+
 /* Resolves name (printf format) to p/g, checking the element count. */
 int rv_pg_bind(rv_pg *pg, const rv_weights *w, size_t numel, rv_err *err, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -37,26 +55,34 @@ typedef struct rv_vision {
     int32_t *im2col;   /* [npatch * kdim] pixel offsets inside one tile (backend memory) */
 } rv_vision;
 
-/* Saved activations of one forward over T tiles (N = T * npatch rows). */
+/* Activations of one forward over T tiles (N = T * npatch rows), carved once from the plan for
+ * up to maxT tiles. train: every layer has its own buffers (saved for backward) plus the backward
+ * scratch; otherwise one set of layer buffers serves every layer and the residual stream
+ * alternates between two buffers (x[l] = x[l % 2]). */
 typedef struct rv_vis_acts {
-    int T, N;
+    int T, N, maxT;
+    bool train;
     float *patches;    /* [N, kdim] */
     float **x;         /* [nrun + 1][N, C] residual stream at each layer input (x[nrun] = output) */
     float **h1, **q, **k, **v, **o, **lse, **xm, **h2, **f, **g;
     float **mean1, **rstd1, **mean2, **rstd2;
     float *feat;       /* [N, C] the features (x[nrun] or post-LN of it) */
     float *pmean, *prstd;
-    int32_t *cu;       /* [T + 1] tile offsets */
+    int32_t *cu;       /* [maxT + 1] tile offsets t * npatch (uploaded once) */
+    float *dres, *dt, *dq, *dk, *dv, *dI; /* backward scratch [N, C] ([N, I] for dI); train only */
 } rv_vis_acts;
 
 int rv_vision_bind(rv_kctx *k, rv_vision *v, const rv_vision_cfg *c, const rv_weights *w, rv_err *err);
 void rv_vision_unbind(rv_kctx *k, rv_vision *v);
-/* pixels: [T, channels, S, S] (backend memory). Fills a->feat; a is owned by the caller and
- * released with rv_vision_acts_free. */
+/* Carves a's buffers for up to maxT tiles from ar (sizing pass when ar->base is NULL; then
+ * nothing is written). With memory, uploads the tile offsets. Host pointer arrays are malloc'd:
+ * release them with rv_vision_acts_release. */
+void rv_vision_acts_layout(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, rv_arena *ar, int maxT, bool train);
+void rv_vision_acts_release(rv_vis_acts *a);
+/* pixels: [T, channels, S, S] (backend memory), T <= a->maxT. Fills a->feat. */
 int rv_vision_forward(rv_kctx *k, const rv_vision *v, const float *pixels, int T, rv_vis_acts *a, rv_err *err);
-/* dfeat: [N, C]. Accumulates parameter gradients. */
+/* dfeat: [N, C]. Accumulates parameter gradients. Needs a train layout. */
 int rv_vision_backward(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, const float *dfeat, rv_err *err);
-void rv_vision_acts_free(rv_kctx *k, const rv_vision *v, rv_vis_acts *a);
 
 /* ---- projector: linear -> GELU -> linear ---- */
 
@@ -71,13 +97,15 @@ typedef struct rv_proj_acts {
     const float *x;  /* [N, in] (not owned) */
     float *y1, *g;   /* [N, out] */
     float *y;        /* [N, out] output */
+    float *dg;       /* [N, out] backward scratch (train only) */
 } rv_proj_acts;
 
 int rv_projector_bind(rv_projector *p, const rv_model_cfg *c, const rv_weights *w, rv_err *err);
+/* Carves a's buffers for up to maxN rows from ar (see rv_arena). */
+void rv_proj_acts_layout(const rv_projector *p, rv_proj_acts *a, rv_arena *ar, int maxN, bool train);
 void rv_projector_forward(rv_kctx *k, const rv_projector *p, const float *x, int N, rv_proj_acts *a);
 /* dx may be NULL (frozen vision tower). */
 void rv_projector_backward(rv_kctx *k, const rv_projector *p, rv_proj_acts *a, const float *dy, float *dx);
-void rv_proj_acts_free(rv_kctx *k, rv_proj_acts *a);
 
 /* ---- Qwen2 decoder ---- */
 
@@ -92,36 +120,48 @@ typedef struct rv_decoder {
     rv_dec_layer *L;
 } rv_decoder;
 
+/* Decoder activations for up to maxN rows, carved once from the plan (train / inference layouts
+ * as rv_vis_acts). x[0] is the input: the caller writes the embeddings there. */
 typedef struct rv_dec_acts {
-    int N;
+    int N, maxN;
+    bool train;
     float **x;                  /* [layers + 1][N, D] */
     float **a, **q, **k, **v, **o, **lse, **xm, **m, **gt, **up, **h, **rstd1, **rstd2;
     float *xf, *rstdf;          /* final RMSNorm output [N, D] and its rstd */
+    float *dt, *dq, *dk, *dv, *dg, *du; /* backward scratch (train only) */
 } rv_dec_acts;
 
-/* KV cache for generation: per layer [nseq * cap, kv_heads, head_dim] for K and V. */
+/* KV cache for generation: per layer [nseq * cap, kv_heads, head_dim] for K and V, carved from the
+ * plan for up to `rows` rows per layer; a generate call views it as nseq slots of cap rows
+ * (nseq * cap <= rows). Rows past a sequence's length are never read, so the cache is not cleared
+ * between calls. */
 typedef struct rv_kv_cache {
     int nseq, cap, layers;
+    size_t rows;
     float **k, **v;
 } rv_kv_cache;
 
 int rv_decoder_bind(rv_decoder *d, const rv_text_cfg *c, const rv_weights *w, rv_err *err);
-/* x0: [N, D] input embeddings (consumed: becomes a->x[0]); pos: [N] positions; cu: [nseq+1]
- * sequence offsets (backend memory). Without a cache: self-attention within each sequence,
- * activations saved for backward when keep (otherwise each layer's buffers are freed as soon as
- * the next layer has its input; only a->xf survives). With a cache: the N new rows of sequence s are written at
- * cache rows s*cap + len_before[s] ... and attend to the whole cache (len_after = len_k). */
-int rv_decoder_forward(rv_kctx *k, const rv_decoder *d, float *x0, const int32_t *pos, const int32_t *cu, int nseq,
-                       int N, rv_dec_acts *a, bool keep, rv_kv_cache *cache, const int32_t *cache_rows, const int32_t *cu_cache,
-                       const int32_t *len_k, rv_err *err);
+/* Carves a's buffers for up to maxN rows from ar (see rv_arena); host pointer arrays are malloc'd
+ * (rv_dec_acts_release). */
+void rv_dec_acts_layout(const rv_decoder *d, rv_dec_acts *a, rv_arena *ar, int maxN, bool train);
+void rv_dec_acts_release(rv_dec_acts *a);
+/* Input: a->x[0] [N, D] (the embeddings, written by the caller), N <= a->maxN; pos: [N] positions;
+ * cu: [nseq+1] sequence offsets (backend memory). Without a cache: self-attention within each
+ * sequence; keep (needs a train layout) leaves every layer's activations for backward. With a
+ * cache: the N new rows of sequence s are written at cache rows s*cap + len_before[s] ... and
+ * attend to the whole cache (len_after = len_k). Output: a->xf. */
+int rv_decoder_forward(rv_kctx *k, const rv_decoder *d, const int32_t *pos, const int32_t *cu, int nseq, int N,
+                       rv_dec_acts *a, bool keep, rv_kv_cache *cache, const int32_t *cache_rows,
+                       const int32_t *cu_cache, const int32_t *len_k, rv_err *err);
 /* dxf: [N, D] gradient at the final-norm output (dt is [N, max(D, qd)] inside). dx0: [N, D] gradient of the input embeddings
  * (written). */
 int rv_decoder_backward(rv_kctx *k, const rv_decoder *d, rv_dec_acts *a, const int32_t *pos, const int32_t *cu,
                         int nseq,
                         const float *dxf, float *dx0, rv_err *err);
-void rv_dec_acts_free(rv_kctx *k, const rv_decoder *d, rv_dec_acts *a);
 
-int rv_kv_cache_init(rv_kctx *k, rv_kv_cache *c, const rv_text_cfg *t, int nseq, int cap, rv_err *err);
-void rv_kv_cache_free(rv_kctx *k, rv_kv_cache *c);
+/* Carves K and V for `rows` rows per layer from ar (host pointer arrays: rv_kv_cache_release). */
+void rv_kv_cache_layout(rv_kv_cache *c, const rv_text_cfg *t, rv_arena *ar, size_t rows);
+void rv_kv_cache_release(rv_kv_cache *c);
 
 #endif

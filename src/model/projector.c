@@ -19,14 +19,19 @@ int rv_projector_bind(rv_projector *p, const rv_model_cfg *c, const rv_weights *
     return 0;
 }
 
-void rv_projector_forward(rv_kctx *k, const rv_projector *p, const float *x, int N, rv_proj_acts *a) {
+void rv_proj_acts_layout(const rv_projector *p, rv_proj_acts *a, rv_arena *ar, int maxN, bool train) {
     memset(a, 0, sizeof *a);
+    const size_t NO = (size_t)maxN * p->out;
+    a->y1 = rv_arena_take(ar, NO);
+    a->g = rv_arena_take(ar, NO);
+    a->y = rv_arena_take(ar, NO);
+    if (train) a->dg = rv_arena_take(ar, NO);
+}
+
+void rv_projector_forward(rv_kctx *k, const rv_projector *p, const float *x, int N, rv_proj_acts *a) {
     const size_t NO = (size_t)N * p->out;
     a->N = N;
     a->x = x;
-    a->y1 = rvk_alloc(k, NO);
-    a->g = rvk_alloc(k, NO);
-    a->y = rvk_alloc(k, NO);
     rvk_matmul_fwd(k, a->y1, x, p->w1.p, p->b1.p, N, p->in, p->out);
     rvk_gelu_fwd(k, a->g, a->y1, NO, p->act);
     rvk_matmul_fwd(k, a->y, a->g, p->w2.p, p->b2.p, N, p->out, p->out);
@@ -34,16 +39,8 @@ void rv_projector_forward(rv_kctx *k, const rv_projector *p, const float *x, int
 
 void rv_projector_backward(rv_kctx *k, const rv_projector *p, rv_proj_acts *a, const float *dy, float *dx) {
     const size_t NO = (size_t)a->N * p->out;
-    float *dg = rvk_alloc(k, NO);
+    float *dg = a->dg;
     rvk_matmul_bwd(k, dg, p->w2.g, p->b2.g, dy, a->g, p->w2.p, a->N, p->out, p->out, 0);
     rvk_gelu_bwd(k, dg, dg, a->y1, NO, p->act, 0);
     rvk_matmul_bwd(k, dx, p->w1.g, p->b1.g, dg, a->x, p->w1.p, a->N, p->in, p->out, 0);
-    rvk_free(k, dg);
-}
-
-void rv_proj_acts_free(rv_kctx *k, rv_proj_acts *a) {
-    if (a->y1) rvk_free(k, a->y1);
-    if (a->g) rvk_free(k, a->g);
-    if (a->y) rvk_free(k, a->y);
-    memset(a, 0, sizeof *a);
 }

@@ -94,54 +94,74 @@ void rv_vision_unbind(rv_kctx *k, rv_vision *v) {
 
 static float **ptrs(int n) { return rv_xcalloc((size_t)(n > 0 ? n : 1), sizeof(float *)); }
 
-static void free_ptrs(rv_kctx *k, float **p, int n) {
-    if (!p) return;
-    for (int i = 0; i < n; i++)
-        if (p[i]) rvk_free(k, p[i]);
-    free(p);
-}
-
-void rv_vision_acts_free(rv_kctx *k, const rv_vision *v, rv_vis_acts *a) {
-    int n = v->nrun;
-    if (a->feat && a->x && a->feat != a->x[n]) rvk_free(k, a->feat);
-    if (a->patches) rvk_free(k, a->patches);
-    free_ptrs(k, a->x, n + 1);
+void rv_vision_acts_layout(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, rv_arena *ar, int maxT, bool train) {
+    memset(a, 0, sizeof *a);
+    const int n = v->nrun, NP = v->npatch;
+    const size_t N = (size_t)maxT * NP, NC = N * v->c.hidden, NI = N * v->c.intermediate, NH = N * v->c.heads;
+    a->maxT = maxT;
+    a->train = train;
+    a->patches = rv_arena_take(ar, N * v->kdim);
+    a->x = ptrs(n + 1);
     float ***all[] = {&a->h1, &a->q, &a->k, &a->v, &a->o, &a->lse, &a->xm, &a->h2, &a->f, &a->g,
                       &a->mean1, &a->rstd1, &a->mean2, &a->rstd2};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++) free_ptrs(k, *all[i], n);
-    if (a->pmean) rvk_free(k, a->pmean);
-    if (a->prstd) rvk_free(k, a->prstd);
-    if (a->cu) rvk_free(k, a->cu);
+    const size_t size[] = {NC, NC, NC, NC, NC, NH, NC, NC, NI, NI, N, N, N, N};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) *all[i] = ptrs(n);
+    /* inference: one set of layer buffers, the residual stream alternating between two buffers */
+    const int nset = train ? n : (n > 0 ? 1 : 0), nres = train ? n + 1 : 2;
+    for (int l = 0; l < nset; l++)
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) (*all[i])[l] = rv_arena_take(ar, size[i]);
+    for (int l = nset; l < n; l++)
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) (*all[i])[l] = (*all[i])[0];
+    for (int l = 0; l < nres && l <= n; l++) a->x[l] = rv_arena_take(ar, NC);
+    for (int l = nres; l <= n; l++) a->x[l] = a->x[l % 2];
+    if (v->c.post_ln) {
+        a->feat = rv_arena_take(ar, NC);
+        a->pmean = rv_arena_take(ar, N);
+        a->prstd = rv_arena_take(ar, N);
+    } else {
+        a->feat = a->x[n];
+    }
+    a->cu = rv_arena_take_i32(ar, (size_t)maxT + 1);
+    if (train) {
+        a->dres = rv_arena_take(ar, NC);
+        a->dt = rv_arena_take(ar, NC);
+        a->dq = rv_arena_take(ar, NC);
+        a->dk = rv_arena_take(ar, NC);
+        a->dv = rv_arena_take(ar, NC);
+        a->dI = rv_arena_take(ar, NI);
+    }
+    if (ar->base) { /* tile t's rows start at t * npatch: the same prefix for any T <= maxT */
+        int32_t *cu_h = rv_xmalloc(((size_t)maxT + 1) * sizeof *cu_h);
+        for (int t = 0; t <= maxT; t++) cu_h[t] = t * NP;
+        rvk_upload_i32(k, a->cu, cu_h, (size_t)maxT + 1);
+        free(cu_h);
+    }
+}
+
+void rv_vision_acts_release(rv_vis_acts *a) {
+    float ***all[] = {&a->x, &a->h1, &a->q, &a->k, &a->v, &a->o, &a->lse, &a->xm, &a->h2, &a->f, &a->g,
+                      &a->mean1, &a->rstd1, &a->mean2, &a->rstd2};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(*all[i]);
     memset(a, 0, sizeof *a);
 }
 
 static rvk_gelu_kind gelu_kind(rv_act a) { return a == RV_ACT_GELU_ERF ? RVK_GELU_ERF : RVK_GELU_TANH; }
 
 int rv_vision_forward(rv_kctx *k, const rv_vision *v, const float *pixels, int T, rv_vis_acts *a, rv_err *err) {
-    memset(a, 0, sizeof *a);
     const int C = v->c.hidden, I = v->c.intermediate, H = v->c.heads, NP = v->npatch, n = v->nrun;
     const int N = T * NP;
     const size_t NC = (size_t)N * C, tile = (size_t)v->c.channels * v->c.image_size * v->c.image_size;
     if (v->c.act == RV_ACT_SILU) return rv_fail(err, "model: the vision MLP activation must be a GELU");
+    if (T > a->maxT)
+        return rv_fail(err, "vision: %d tiles exceed the activation plan's %d (a caller bug: plan first)", T, a->maxT);
     a->T = T;
     a->N = N;
-    a->patches = rvk_alloc(k, (size_t)N * v->kdim);
     for (int t = 0; t < T; t++)
         if (rvk_embedding_fwd(k, a->patches + (size_t)t * NP * v->kdim, pixels + t * tile, v->im2col, NP * v->kdim, 1,
                               (int)tile, err))
             return rv_fail_wrap(err, "vision im2col");
-    a->x = ptrs(n + 1);
-    float ***L1[] = {&a->h1, &a->q, &a->k, &a->v, &a->o, &a->xm, &a->h2};
-    for (size_t i = 0; i < sizeof L1 / sizeof *L1; i++) *L1[i] = ptrs(n);
-    a->lse = ptrs(n); a->f = ptrs(n); a->g = ptrs(n);
-    a->mean1 = ptrs(n); a->rstd1 = ptrs(n); a->mean2 = ptrs(n); a->rstd2 = ptrs(n);
-    int32_t cu_h[T + 1];
-    for (int t = 0; t <= T; t++) cu_h[t] = t * NP;
-    a->cu = rvk_alloc_i32(k, (size_t)T + 1);
-    rvk_upload_i32(k, a->cu, cu_h, (size_t)T + 1);
 
     /* embeddings: patches W^T + b, + position row p of every tile */
-    a->x[0] = rvk_alloc(k, NC);
     rvk_matmul_fwd(k, a->x[0], a->patches, v->patch_w.p, v->patch_b.p, N, v->kdim, C);
     for (int t = 0; t < T; t++) rvk_axpy(k, a->x[0] + (size_t)t * NP * C, 1.0f, v->pos.p, (size_t)NP * C);
 
@@ -150,44 +170,23 @@ int rv_vision_forward(rv_kctx *k, const rv_vision *v, const float *pixels, int T
     for (int l = 0; l < n; l++) {
         const rv_vis_layer *Lw = &v->L[l];
         float *x = a->x[l];
-        a->h1[l] = rvk_alloc(k, NC);
-        a->mean1[l] = rvk_alloc(k, (size_t)N);
-        a->rstd1[l] = rvk_alloc(k, (size_t)N);
         rvk_layernorm_fwd(k, a->h1[l], a->mean1[l], a->rstd1[l], x, Lw->ln1_w.p, Lw->ln1_b.p, N, C, v->c.ln_eps);
-        a->q[l] = rvk_alloc(k, NC);
-        a->k[l] = rvk_alloc(k, NC);
-        a->v[l] = rvk_alloc(k, NC);
         rvk_matmul_fwd(k, a->q[l], a->h1[l], Lw->q_w.p, Lw->q_b.p, N, C, C);
         rvk_matmul_fwd(k, a->k[l], a->h1[l], Lw->k_w.p, Lw->k_b.p, N, C, C);
         rvk_matmul_fwd(k, a->v[l], a->h1[l], Lw->v_w.p, Lw->v_b.p, N, C, C);
-        a->o[l] = rvk_alloc(k, NC);
-        a->lse[l] = rvk_alloc(k, (size_t)N * H);
         if (rvk_attention_fwd(k, a->o[l], a->lse[l], a->q[l], a->k[l], a->v[l], &at, err))
             return rv_fail_wrap(err, "vision layer %d attention", l);
-        a->xm[l] = rvk_alloc(k, NC);
         rvk_matmul_fwd(k, a->xm[l], a->o[l], Lw->o_w.p, Lw->o_b.p, N, C, C);
         rvk_axpy(k, a->xm[l], 1.0f, x, NC);
-        a->h2[l] = rvk_alloc(k, NC);
-        a->mean2[l] = rvk_alloc(k, (size_t)N);
-        a->rstd2[l] = rvk_alloc(k, (size_t)N);
         rvk_layernorm_fwd(k, a->h2[l], a->mean2[l], a->rstd2[l], a->xm[l], Lw->ln2_w.p, Lw->ln2_b.p, N, C,
                           v->c.ln_eps);
-        a->f[l] = rvk_alloc(k, (size_t)N * I);
-        a->g[l] = rvk_alloc(k, (size_t)N * I);
         rvk_matmul_fwd(k, a->f[l], a->h2[l], Lw->fc1_w.p, Lw->fc1_b.p, N, C, I);
         rvk_gelu_fwd(k, a->g[l], a->f[l], (size_t)N * I, gelu_kind(v->c.act));
-        a->x[l + 1] = rvk_alloc(k, NC);
         rvk_matmul_fwd(k, a->x[l + 1], a->g[l], Lw->fc2_w.p, Lw->fc2_b.p, N, I, C);
         rvk_axpy(k, a->x[l + 1], 1.0f, a->xm[l], NC);
     }
-    if (v->c.post_ln) {
-        a->feat = rvk_alloc(k, NC);
-        a->pmean = rvk_alloc(k, (size_t)N);
-        a->prstd = rvk_alloc(k, (size_t)N);
+    if (v->c.post_ln)
         rvk_layernorm_fwd(k, a->feat, a->pmean, a->prstd, a->x[n], v->post_w.p, v->post_b.p, N, C, v->c.ln_eps);
-    } else {
-        a->feat = a->x[n];
-    }
     return 0;
 }
 
@@ -195,10 +194,10 @@ int rv_vision_backward(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, const flo
     const int C = v->c.hidden, I = v->c.intermediate, H = v->c.heads, n = v->nrun, N = a->N;
     const size_t NC = (size_t)N * C;
     if (!v->patch_w.g) return rv_fail(err, "model: vision backward without gradient buffers");
-    float *dres = rvk_alloc(k, NC);   /* gradient of the residual stream */
-    float *dt = rvk_alloc(k, NC);     /* scratch [N, C] */
-    float *dq = rvk_alloc(k, NC), *dk = rvk_alloc(k, NC), *dv = rvk_alloc(k, NC);
-    float *dI = rvk_alloc(k, (size_t)N * I);
+    if (!a->train) return rv_fail(err, "model: vision backward needs a training layout of the activations");
+    float *dres = a->dres;   /* gradient of the residual stream */
+    float *dt = a->dt;       /* scratch [N, C] */
+    float *dq = a->dq, *dk = a->dk, *dv = a->dv, *dI = a->dI;
     if (v->c.post_ln)
         rvk_layernorm_bwd(k, dres, v->post_w.g, v->post_b.g, dfeat, a->x[n], v->post_w.p, a->pmean, a->prstd, N, C, 0);
     else
@@ -232,11 +231,5 @@ int rv_vision_backward(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, const flo
             rvk_axpy(k, v->pos.g, 1.0f, dres + (size_t)t * v->npatch * C, (size_t)v->npatch * C);
         rvk_matmul_bwd(k, NULL, v->patch_w.g, v->patch_b.g, dres, a->patches, v->patch_w.p, N, v->kdim, C, 0);
     }
-    rvk_free(k, dres);
-    rvk_free(k, dt);
-    rvk_free(k, dq);
-    rvk_free(k, dk);
-    rvk_free(k, dv);
-    rvk_free(k, dI);
     return rc;
 }

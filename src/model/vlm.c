@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/plan.h"
+
 /* ---- image packing plan (host arithmetic on sizes, no tensor math) ---- */
 
 typedef struct img_plan {
@@ -177,11 +179,173 @@ int rv_vlm_init(rv_vlm *m, rv_kctx *k, const rv_model_cfg *cfg, rv_weights *w, b
     return 0;
 }
 
+/* ---- activation plan ---- */
+
+static void plan_release(rv_kctx *k, rv_act_plan *P) {
+    rv_vision_acts_release(&P->vis);
+    rv_dec_acts_release(&P->dec);
+    rv_kv_cache_release(&P->cache);
+    if (P->mem) rvk_free(k, P->mem);
+    int builds = P->builds;
+    memset(P, 0, sizeof *P);
+    P->builds = builds;
+}
+
+/* Largest grid side (in tiles) among the pinpoints: bounds an anyres image's unpadded map. */
+static int max_grid_side(const rv_model_cfg *c) {
+    int s = 1;
+    for (int i = 0; i < c->n_pinpoints; i++)
+        for (int j = 0; j < 2; j++)
+            if (c->pinpoints[i][j] / c->vision.image_size > s) s = c->pinpoints[i][j] / c->vision.image_size;
+    return s;
+}
+
+/* Carves every buffer for lim out of ar (sizing pass when ar->base is NULL). The image-packing
+ * bounds: an anyres image of t tiles has an unpadded map h x w <= (t - 1) npatch cells with
+ * h <= grid (t - 1), and at most max_tiles / 2 images are anyres (>= 2 tiles each). */
+static void plan_layout(const rv_vlm *m, rv_act_plan *P, rv_arena *ar, const rv_vlm_limits *lim, bool train) {
+    const rv_model_cfg *c = &m->cfg;
+    const int D = c->text.hidden, V = c->text.vocab, G = rv_vision_grid(&c->vision), NP = G * G;
+    const size_t N = (size_t)lim->max_tokens, S = (size_t)lim->max_seqs, T = (size_t)lim->max_tiles;
+    const size_t Y = T * NP, tile = (size_t)c->vision.channels * c->vision.image_size * c->vision.image_size;
+    const size_t cells = T > 1 ? (T - 1) * NP : 1, side = (size_t)max_grid_side(c) * G;
+    P->lim = *lim;
+    P->train = train;
+    rv_dec_acts_layout(&m->dec, &P->dec, ar, lim->max_tokens, train);
+    P->ids_d = rv_arena_take_i32(ar, N);
+    P->targets_d = rv_arena_take_i32(ar, N);
+    P->pos_d = rv_arena_take_i32(ar, N);
+    P->img_pos_d = rv_arena_take_i32(ar, N);
+    P->cu_d = rv_arena_take_i32(ar, S + 1);
+    P->loss_d = rv_arena_take(ar, N);
+    P->lse_d = rv_arena_take(ar, N);
+    if (train) {
+        P->dloss_d = rv_arena_take(ar, N);
+        P->dxf = rv_arena_take(ar, N * D);
+        P->dx0 = rv_arena_take(ar, N * D);
+    }
+    if (T > 0) {
+        rv_vision_acts_layout(m->k, &m->vis, &P->vis, ar, lim->max_tiles, train);
+        rv_proj_acts_layout(&m->proj, &P->proj, ar, (int)Y, train);
+        P->pixels_d = rv_arena_take(ar, T * tile);
+        P->F = rv_arena_take(ar, N * D);
+        if (train) {
+            P->dY = rv_arena_take(ar, Y * D);
+            P->dfeat = rv_arena_take(ar, Y * c->vision.hidden);
+        }
+        P->pk_idx_cap = T * (2 * (size_t)NP + G);
+        P->pk_R_cap = T * side * side;
+        P->pk_nl_cap = (int)(T * G + 1);
+        P->pk_idx = rv_arena_take_i32(ar, P->pk_idx_cap);
+        P->pk_R = rv_arena_take(ar, P->pk_R_cap);
+        P->pk_G = rv_arena_take(ar, cells * D);
+        P->pk_T1 = rv_arena_take(ar, cells * D);
+        P->pk_Gd = rv_arena_take(ar, cells * D);
+        P->pk_NL = rv_arena_take(ar, (size_t)P->pk_nl_cap * D);
+        P->pk_zeros = rv_arena_take_i32(ar, (size_t)P->pk_nl_cap);
+    }
+    if (lim->max_cache > 0) {
+        rv_kv_cache_layout(&P->cache, &c->text, ar, S * (size_t)lim->max_cache);
+        P->g_pos = rv_arena_take_i32(ar, N);
+        P->g_rows = rv_arena_take_i32(ar, N);
+        P->g_cu = rv_arena_take_i32(ar, S + 1);
+        P->g_cuk = rv_arena_take_i32(ar, S + 1);
+        P->g_lenk = rv_arena_take_i32(ar, S);
+        P->g_last = rv_arena_take_i32(ar, S);
+        P->g_ids = rv_arena_take_i32(ar, S);
+        P->g_tok = rv_arena_take_i32(ar, S);
+        P->g_h = rv_arena_take(ar, S * D);
+        P->g_logits = rv_arena_take(ar, S * V);
+    }
+}
+
+static int check_limits(const rv_vlm_limits *lim, rv_err *err) {
+    if (lim->max_tokens < 1 || lim->max_seqs < 1 || lim->max_tiles < 0 || lim->max_cache < 0)
+        return rv_fail(err, "activation plan: limits need max_tokens >= 1, max_seqs >= 1, max_tiles >= 0 and "
+                            "max_cache >= 0 (got %d, %d, %d, %d)",
+                       lim->max_tokens, lim->max_seqs, lim->max_tiles, lim->max_cache);
+    return 0;
+}
+
+size_t rv_vlm_plan_bytes(const rv_vlm *m, const rv_vlm_limits *lim) {
+    rv_act_plan P;
+    memset(&P, 0, sizeof P);
+    rv_arena ar = {0};
+    plan_layout(m, &P, &ar, lim, m->grads);
+    rv_vision_acts_release(&P.vis);
+    rv_dec_acts_release(&P.dec);
+    rv_kv_cache_release(&P.cache);
+    return ar.used * sizeof(float);
+}
+
+int rv_vlm_plan(rv_vlm *m, const rv_vlm_limits *lim, rv_err *err) {
+    if (check_limits(lim, err)) return -1;
+    if (m->plan && m->plan->live)
+        return rv_fail(err, "activation plan: a pass is still live; rv_vlm_pass_free it before re-planning");
+    if (!m->plan) m->plan = rv_xcalloc(1, sizeof *m->plan);
+    rv_act_plan *P = m->plan;
+    plan_release(m->k, P);
+    rv_arena ar = {0};
+    plan_layout(m, P, &ar, lim, m->grads);      /* sizing pass */
+    rv_vision_acts_release(&P->vis);
+    rv_dec_acts_release(&P->dec);
+    rv_kv_cache_release(&P->cache);
+    P->floats = ar.used;
+    P->mem = rvk_alloc(m->k, P->floats);
+    P->builds++;
+    ar = (rv_arena){.base = P->mem};
+    plan_layout(m, P, &ar, lim, m->grads);
+    if (P->pk_zeros) { /* the newline rows' gather ids: written once, never changed */
+        int32_t *z = rv_xcalloc((size_t)P->pk_nl_cap, sizeof *z);
+        rvk_upload_i32(m->k, P->pk_zeros, z, (size_t)P->pk_nl_cap);
+        free(z);
+    }
+    return 0;
+}
+
+int rv_vlm_plan_fit(rv_vlm *m, int tokens, int tiles, int seqs, int cache, rv_err *err) {
+    rv_act_plan *P = m->plan;
+    if (P && P->live)
+        return rv_fail(err, "model: a forward pass is still live; rv_vlm_pass_free it before the next forward or "
+                            "generate call (the activation plan's buffers are reused)");
+    if (P && P->mem && tokens <= P->lim.max_tokens && tiles <= P->lim.max_tiles && seqs <= P->lim.max_seqs &&
+        cache <= P->lim.max_cache)
+        return 0;
+    rv_vlm_limits want = {.max_tokens = tokens, .max_tiles = tiles, .max_seqs = seqs, .max_cache = cache};
+    if (P && P->mem) {
+        const rv_vlm_limits *h = &P->lim;
+        if (h->fixed)
+            return rv_fail(err, "model: the batch needs %d tokens, %d image tiles, %d sequences and %d cache rows per "
+                                "sequence, but the activation plan is fixed at %d, %d, %d and %d; raise the limits "
+                                "given to rv_vlm_plan (or make the batch smaller)",
+                           tokens, tiles, seqs, cache, h->max_tokens, h->max_tiles, h->max_seqs, h->max_cache);
+        want.max_tokens = tokens > h->max_tokens ? tokens : h->max_tokens;
+        want.max_tiles = tiles > h->max_tiles ? tiles : h->max_tiles;
+        want.max_seqs = seqs > h->max_seqs ? seqs : h->max_seqs;
+        want.max_cache = cache > h->max_cache ? cache : h->max_cache;
+    }
+    return rv_vlm_plan(m, &want, err);
+}
+
+void rv_vlm_plan_get(const rv_vlm *m, rv_vlm_plan_info *out) {
+    memset(out, 0, sizeof *out);
+    if (!m->plan) return;
+    out->lim = m->plan->lim;
+    out->bytes = m->plan->floats * sizeof(float);
+    out->builds = m->plan->builds;
+}
+
 void rv_vlm_free(rv_vlm *m) {
+    if (m->plan) {
+        plan_release(m->k, m->plan);
+        free(m->plan);
+    }
     rv_vision_unbind(m->k, &m->vis);
     free(m->dec.L);
     memset(m, 0, sizeof *m);
 }
+
+/* ---- passes ---- */
 
 struct rv_vlm_pass {
     int n, N;
@@ -189,153 +353,151 @@ struct rv_vlm_pass {
     int *off, *len;            /* host [n+1], [n] */
     int32_t *targets_h;        /* host [N] */
     float **logp;              /* host per sample [len] */
-    int32_t *ids_d, *targets_d, *pos_d, *cu_d;
-    float *loss_d, *lse_d;
-    rv_dec_acts dec;
     /* images */
     int n_images, n_tiles, img_rows;
     img_plan *plans;
-    int32_t *img_pos_d;        /* [img_rows] stream position of each image row */
-    bool has_vis;
-    rv_vis_acts vis;
-    rv_proj_acts proj;
-    float *pixels_d;
+    const float **R1_d, **R2_d; /* per image: its bilinear matrices in the plan (NULL without the cap) */
+    const int32_t **idx_d;     /* per image: grid_src, cell_dst, nl_dst in the plan, back to back */
 };
 
-static int32_t *up_i32(rv_kctx *k, const int32_t *h, size_t n) {
-    int32_t *d = rvk_alloc_i32(k, n ? n : 1);
-    if (n) rvk_upload_i32(k, d, h, n);
-    return d;
+/* Image i's index arrays on the device: grid_src [h*w], cell_dst [h2*w2], nl_dst [h2]. */
+static const int32_t *img_src_d(const rv_vlm_pass *p, int i) { return p->idx_d[i]; }
+static const int32_t *img_dst_d(const rv_vlm_pass *p, int i) {
+    return p->idx_d[i] + (size_t)p->plans[i].h * p->plans[i].w;
+}
+static const int32_t *img_nl_d(const rv_vlm_pass *p, int i) {
+    return img_dst_d(p, i) + (size_t)p->plans[i].h2 * p->plans[i].w2;
 }
 
-static float *up_f32(rv_kctx *k, const float *h, size_t n) {
-    float *d = rvk_alloc(k, n ? n : 1);
-    if (n) rvk_upload(k, d, h, n);
-    return d;
-}
-
-/* Builds one image's rows Fi [rows, D] from projected features Y. */
-static int pack_image_fwd(rv_vlm *m, const img_plan *p, const float *Y, int Yrows, float *Fi, rv_err *err) {
+/* Uploads every anyres image's index arrays and bilinear matrices into the plan, once per batch
+ * (the backward reuses them). */
+static int upload_packing(rv_vlm *m, rv_vlm_pass *p, rv_err *err) {
     rv_kctx *k = m->k;
-    const int D = m->cfg.text.hidden, P = m->vis.npatch;
+    rv_act_plan *P = m->plan;
+    size_t ni = 0, nr = 0;
+    p->idx_d = rv_xcalloc((size_t)p->n_images, sizeof *p->idx_d);
+    p->R1_d = rv_xcalloc((size_t)p->n_images, sizeof *p->R1_d);
+    p->R2_d = rv_xcalloc((size_t)p->n_images, sizeof *p->R2_d);
+    for (int i = 0; i < p->n_images; i++) {
+        const img_plan *q = &p->plans[i];
+        if (q->n_tiles == 1) continue;
+        size_t a = (size_t)q->h * q->w, b = (size_t)q->h2 * q->w2, r1 = (size_t)q->h2 * q->h, r2 = (size_t)q->w2 * q->w;
+        if (ni + a + b + q->h2 > P->pk_idx_cap || (q->R1 && nr + r1 + r2 > P->pk_R_cap) || q->h2 + 1 > P->pk_nl_cap ||
+            a > (size_t)(P->lim.max_tiles - 1) * m->vis.npatch)
+            return rv_fail(err, "image packing: image %d (%dx%d cells) exceeds the activation plan's packing buffers "
+                                "(an internal bound is wrong; please report)", i, q->h, q->w);
+        int32_t *d = P->pk_idx + ni;
+        rvk_upload_i32(k, d, q->grid_src, a);
+        rvk_upload_i32(k, d + a, q->cell_dst, b);
+        rvk_upload_i32(k, d + a + b, q->nl_dst, (size_t)q->h2);
+        p->idx_d[i] = d;
+        ni += a + b + q->h2;
+        if (q->R1) {
+            rvk_upload(k, P->pk_R + nr, q->R1, r1);
+            rvk_upload(k, P->pk_R + nr + r1, q->R2, r2);
+            p->R1_d[i] = P->pk_R + nr;
+            p->R2_d[i] = P->pk_R + nr + r1;
+            nr += r1 + r2;
+        }
+    }
+    return 0;
+}
+
+/* Builds image q's rows Fi [rows, D] from projected features Y. */
+static int pack_image_fwd(rv_vlm *m, const rv_vlm_pass *pp, int q, const float *Y, int Yrows, float *Fi,
+                          rv_err *err) {
+    rv_kctx *k = m->k;
+    rv_act_plan *P = m->plan;
+    const img_plan *p = &pp->plans[q];
+    const int D = m->cfg.text.hidden, NP = m->vis.npatch;
     const float *nl = rv_weights_param(m->w, "image_newline");
-    rvk_copy(k, Fi, Y + (size_t)p->tile0 * P * D, (size_t)P * D);
+    rvk_copy(k, Fi, Y + (size_t)p->tile0 * NP * D, (size_t)NP * D);
     if (p->n_tiles == 1) {
-        rvk_copy(k, Fi + (size_t)P * D, nl, (size_t)D);
+        rvk_copy(k, Fi + (size_t)NP * D, nl, (size_t)D);
         return 0;
     }
-    int rc = 0;
-    int32_t *src = up_i32(k, p->grid_src, (size_t)p->h * p->w);
-    int32_t *dst = up_i32(k, p->cell_dst, (size_t)p->h2 * p->w2);
-    int32_t *nld = up_i32(k, p->nl_dst, (size_t)p->h2);
-    int32_t *zeros = rvk_alloc_i32(k, (size_t)p->h2 + 1);
-    float *G = rvk_alloc(k, (size_t)p->h * p->w * D);
-    float *Gd = G, *T1 = NULL, *R1 = NULL, *R2 = NULL;
-    float *NL = rvk_alloc(k, (size_t)(p->h2 + 1) * D);
-    if (rvk_embedding_fwd(k, G, Y, src, p->h * p->w, D, Yrows, err)) rc = -1;
-    if (!rc && p->R1) {
-        R1 = up_f32(k, p->R1, (size_t)p->h2 * p->h);
-        R2 = up_f32(k, p->R2, (size_t)p->w2 * p->w);
-        T1 = rvk_alloc(k, (size_t)p->h2 * p->w * D);
-        Gd = rvk_alloc(k, (size_t)p->h2 * p->w2 * D);
+    float *G = P->pk_G, *Gd = G, *T1 = P->pk_T1, *NL = P->pk_NL;
+    if (rvk_embedding_fwd(k, G, Y, img_src_d(pp, q), p->h * p->w, D, Yrows, err)) return -1;
+    if (p->R1) {
+        const float *R1 = pp->R1_d[q], *R2 = pp->R2_d[q];
+        Gd = P->pk_Gd;
         /* rows: T1[h2, w*D] = R1 G ; columns: Gd[i] [w2, D] = R2 T1[i] */
         rvk_gemm(k, 0, 0, p->h2, p->w * D, p->h, 1.0f, R1, p->h, G, p->w * D, 0.0f, T1, p->w * D);
         for (int i = 0; i < p->h2; i++)
             rvk_gemm(k, 0, 0, p->w2, D, p->w, 1.0f, R2, p->w, T1 + (size_t)i * p->w * D, D, 0.0f,
                      Gd + (size_t)i * p->w2 * D, D);
     }
-    if (!rc && (rvk_rows_scatter(k, Fi, dst, Gd, p->h2 * p->w2, D, p->rows, err) ||
-                rvk_embedding_fwd(k, NL, nl, zeros, p->h2, D, 1, err) ||
-                rvk_rows_scatter(k, Fi, nld, NL, p->h2, D, p->rows, err)))
-        rc = -1;
-    if (Gd != G) rvk_free(k, Gd);
-    if (T1) rvk_free(k, T1);
-    if (R1) rvk_free(k, R1);
-    if (R2) rvk_free(k, R2);
-    rvk_free(k, G);
-    rvk_free(k, NL);
-    rvk_free(k, src);
-    rvk_free(k, dst);
-    rvk_free(k, nld);
-    rvk_free(k, zeros);
-    return rc;
+    if (rvk_rows_scatter(k, Fi, img_dst_d(pp, q), Gd, p->h2 * p->w2, D, p->rows, err) ||
+        rvk_embedding_fwd(k, NL, nl, P->pk_zeros, p->h2, D, 1, err) ||
+        rvk_rows_scatter(k, Fi, img_nl_d(pp, q), NL, p->h2, D, p->rows, err))
+        return -1;
+    return 0;
 }
 
-/* dFi [rows, D] -> dY (accumulated) and the image_newline gradient. */
-static int pack_image_bwd(rv_vlm *m, const img_plan *p, const float *dFi, float *dY, int Yrows, rv_err *err) {
+/* dFi [rows, D] of image q -> dY (accumulated) and the image_newline gradient. */
+static int pack_image_bwd(rv_vlm *m, const rv_vlm_pass *pp, int q, const float *dFi, float *dY, int Yrows,
+                          rv_err *err) {
     rv_kctx *k = m->k;
-    const int D = m->cfg.text.hidden, P = m->vis.npatch;
+    rv_act_plan *P = m->plan;
+    const img_plan *p = &pp->plans[q];
+    const int D = m->cfg.text.hidden, NP = m->vis.npatch;
     float *dnl = rv_weights_grad(m->w, "image_newline");
-    rvk_axpy(k, dY + (size_t)p->tile0 * P * D, 1.0f, dFi, (size_t)P * D);
+    rvk_axpy(k, dY + (size_t)p->tile0 * NP * D, 1.0f, dFi, (size_t)NP * D);
     if (p->n_tiles == 1) {
-        rvk_axpy(k, dnl, 1.0f, dFi + (size_t)P * D, (size_t)D);
+        rvk_axpy(k, dnl, 1.0f, dFi + (size_t)NP * D, (size_t)D);
         return 0;
     }
-    int rc = 0;
-    int32_t *src = up_i32(k, p->grid_src, (size_t)p->h * p->w);
-    int32_t *dst = up_i32(k, p->cell_dst, (size_t)p->h2 * p->w2);
-    int32_t *nld = up_i32(k, p->nl_dst, (size_t)p->h2);
-    int32_t *zeros = rvk_alloc_i32(k, (size_t)p->h2 + 1);
-    float *dGd = rvk_alloc(k, (size_t)p->h2 * p->w2 * D);
-    float *dNL = rvk_alloc(k, (size_t)(p->h2 + 1) * D);
-    float *dG = dGd, *dT1 = NULL, *R1 = NULL, *R2 = NULL;
-    if (rvk_embedding_fwd(k, dGd, dFi, dst, p->h2 * p->w2, D, p->rows, err) ||
-        rvk_embedding_fwd(k, dNL, dFi, nld, p->h2, D, p->rows, err) ||
-        rvk_embedding_bwd(k, dnl, dNL, zeros, p->h2, D, 1, err))
-        rc = -1;
-    if (!rc && p->R1) {
-        R1 = up_f32(k, p->R1, (size_t)p->h2 * p->h);
-        R2 = up_f32(k, p->R2, (size_t)p->w2 * p->w);
-        dT1 = rvk_alloc(k, (size_t)p->h2 * p->w * D);
-        dG = rvk_alloc(k, (size_t)p->h * p->w * D);
+    float *dGd = P->pk_Gd, *dNL = P->pk_NL, *dG = dGd, *dT1 = P->pk_T1;
+    if (rvk_embedding_fwd(k, dGd, dFi, img_dst_d(pp, q), p->h2 * p->w2, D, p->rows, err) ||
+        rvk_embedding_fwd(k, dNL, dFi, img_nl_d(pp, q), p->h2, D, p->rows, err) ||
+        rvk_embedding_bwd(k, dnl, dNL, P->pk_zeros, p->h2, D, 1, err))
+        return -1;
+    if (p->R1) {
+        const float *R1 = pp->R1_d[q], *R2 = pp->R2_d[q];
+        dG = P->pk_G;
         for (int i = 0; i < p->h2; i++)
             rvk_gemm(k, 1, 0, p->w, D, p->w2, 1.0f, R2, p->w, dGd + (size_t)i * p->w2 * D, D, 0.0f,
                      dT1 + (size_t)i * p->w * D, D);
         rvk_gemm(k, 1, 0, p->h, p->w * D, p->h2, 1.0f, R1, p->h, dT1, p->w * D, 0.0f, dG, p->w * D);
     }
-    if (!rc && rvk_embedding_bwd(k, dY, dG, src, p->h * p->w, D, Yrows, err)) rc = -1;
-    if (dG != dGd) rvk_free(k, dG);
-    if (dT1) rvk_free(k, dT1);
-    if (R1) rvk_free(k, R1);
-    if (R2) rvk_free(k, R2);
-    rvk_free(k, dGd);
-    rvk_free(k, dNL);
-    rvk_free(k, src);
-    rvk_free(k, dst);
-    rvk_free(k, nld);
-    rvk_free(k, zeros);
-    return rc;
+    return rvk_embedding_bwd(k, dY, dG, img_src_d(pp, q), p->h * p->w, D, Yrows, err);
 }
 
 void rv_vlm_pass_free(rv_vlm *m, rv_vlm_pass *p) {
     if (!p) return;
-    rv_kctx *k = m->k;
+    if (m->plan) m->plan->live = false;
     for (int i = 0; p->logp && i < p->n; i++) free(p->logp[i]);
     free(p->logp);
     free(p->off);
     free(p->len);
     free(p->targets_h);
-    int32_t *iv[] = {p->ids_d, p->targets_d, p->pos_d, p->cu_d, p->img_pos_d};
-    for (size_t i = 0; i < sizeof iv / sizeof *iv; i++)
-        if (iv[i]) rvk_free(k, iv[i]);
-    if (p->loss_d) rvk_free(k, p->loss_d);
-    if (p->lse_d) rvk_free(k, p->lse_d);
-    if (p->pixels_d) rvk_free(k, p->pixels_d);
-    rv_dec_acts_free(k, &m->dec, &p->dec);
-    if (p->has_vis) {
-        rv_vision_acts_free(k, &m->vis, &p->vis);
-        rv_proj_acts_free(k, &p->proj);
-    }
     for (int i = 0; p->plans && i < p->n_images; i++) plan_free(&p->plans[i]);
     free(p->plans);
+    free(p->idx_d);
+    free(p->R1_d);
+    free(p->R2_d);
     free(p);
 }
 
-/* Embeds the packed stream: token rows, then image rows at the placeholder positions. x0 [N, D]. */
-static int embed_stream(rv_vlm *m, rv_vlm_pass *p, const rv_sample *s, float *x0, rv_err *err) {
+/* Tiles of n samples (checked >= 1 per image). */
+static int count_tiles(const rv_sample *s, int n, int *tiles, rv_err *err) {
+    *tiles = 0;
+    for (int i = 0; i < n; i++)
+        for (int q = 0; q < s[i].n_images; q++) {
+            if (s[i].images[q].n_tiles < 1) return rv_fail(err, "sample %d image %d: n_tiles must be >= 1", i, q);
+            *tiles += s[i].images[q].n_tiles;
+        }
+    return 0;
+}
+
+/* Embeds the packed stream into the plan's dec.x[0] [N, D]: token rows, then image rows at the
+ * placeholder positions. */
+static int embed_stream(rv_vlm *m, rv_vlm_pass *p, const rv_sample *s, rv_err *err) {
     rv_kctx *k = m->k;
+    rv_act_plan *P = m->plan;
+    float *x0 = P->dec.x[0];
     const int D = m->cfg.text.hidden, V = m->cfg.text.vocab, img_id = m->cfg.image_token_id;
-    const int P = m->vis.npatch;
+    const int NP = m->vis.npatch;
     const size_t tile = (size_t)m->cfg.vision.channels * m->cfg.vision.image_size * m->cfg.vision.image_size;
     int32_t *ids_emb = rv_xmalloc((size_t)p->N * sizeof *ids_emb);
     int32_t *img_pos = rv_xmalloc((size_t)(p->N > 0 ? p->N : 1) * sizeof *img_pos);
@@ -387,9 +549,9 @@ static int embed_stream(rv_vlm *m, rv_vlm_pass *p, const rv_sample *s, float *x0
         free(img_pos);
         return -1;
     }
-    p->ids_d = up_i32(k, ids_emb, (size_t)p->N);
+    rvk_upload_i32(k, P->ids_d, ids_emb, (size_t)p->N);
     free(ids_emb);
-    if (rvk_embedding_fwd(k, x0, m->dec.embed.p, p->ids_d, p->N, D, V, err)) {
+    if (rvk_embedding_fwd(k, x0, m->dec.embed.p, P->ids_d, p->N, D, V, err)) {
         free(img_pos);
         return -1;
     }
@@ -397,39 +559,28 @@ static int embed_stream(rv_vlm *m, rv_vlm_pass *p, const rv_sample *s, float *x0
         free(img_pos);
         return 0;
     }
-    p->img_pos_d = up_i32(k, img_pos, (size_t)p->img_rows);
+    rvk_upload_i32(k, P->img_pos_d, img_pos, (size_t)p->img_rows);
     free(img_pos);
+    if (upload_packing(m, p, err)) return -1;
     /* vision + projector over all tiles of the batch */
-    p->pixels_d = rvk_alloc(k, (size_t)p->n_tiles * tile);
     size_t at = 0;
     for (int i = 0; i < p->n; i++)
         for (int q = 0; q < s[i].n_images; q++) {
             const rv_image *im = &s[i].images[q];
-            rvk_upload(k, p->pixels_d + at, im->tiles, (size_t)im->n_tiles * tile);
+            rvk_upload(k, P->pixels_d + at, im->tiles, (size_t)im->n_tiles * tile);
             at += (size_t)im->n_tiles * tile;
         }
-    p->has_vis = true;
-    if (rv_vision_forward(k, &m->vis, p->pixels_d, p->n_tiles, &p->vis, err)) return -1;
-    const int Yrows = p->n_tiles * P;
-    rv_projector_forward(k, &m->proj, p->vis.feat, Yrows, &p->proj);
-    float *F = rvk_alloc(k, (size_t)p->img_rows * D);
+    if (rv_vision_forward(k, &m->vis, P->pixels_d, p->n_tiles, &P->vis, err)) return -1;
+    const int Yrows = p->n_tiles * NP;
+    rv_projector_forward(k, &m->proj, P->vis.feat, Yrows, &P->proj);
     for (int q = 0; q < p->n_images && !rc; q++)
-        rc = pack_image_fwd(m, &p->plans[q], p->proj.y, Yrows, F + (size_t)p->plans[q].row0 * D, err);
-    if (!rc) rc = rvk_rows_scatter(k, x0, p->img_pos_d, F, p->img_rows, D, p->N, err);
-    rvk_free(k, F);
-    if (!p->keep) { /* nothing downstream needs the image activations */
-        rv_vision_acts_free(k, &m->vis, &p->vis);
-        rv_proj_acts_free(k, &p->proj);
-        p->has_vis = false;
-    }
+        rc = pack_image_fwd(m, p, q, P->proj.y, Yrows, P->F + (size_t)p->plans[q].row0 * D, err);
+    if (!rc) rc = rvk_rows_scatter(k, x0, P->img_pos_d, P->F, p->img_rows, D, p->N, err);
     return rc;
 }
 
-int rv_vlm_forward(rv_vlm *m, const rv_sample *s, int n, bool keep, rv_vlm_pass **out, rv_err *err) {
-    rv_kctx *k = m->k;
-    *out = NULL;
-    if (n <= 0) return rv_fail(err, "model forward: empty batch");
-    if (keep && !m->grads) return rv_fail(err, "model forward: keep=true needs a model initialised with gradients");
+/* Host part of a pass: offsets and lengths of n samples (length 1..max_pos). */
+static rv_vlm_pass *pass_new(const rv_vlm *m, const rv_sample *s, int n, bool keep, rv_err *err) {
     rv_vlm_pass *p = rv_xcalloc(1, sizeof *p);
     p->n = n;
     p->keep = keep;
@@ -438,15 +589,35 @@ int rv_vlm_forward(rv_vlm *m, const rv_sample *s, int n, bool keep, rv_vlm_pass 
     p->off[0] = 0;
     for (int i = 0; i < n; i++) {
         if (s[i].len < 1 || s[i].len > m->cfg.text.max_pos) {
-            rv_vlm_pass_free(m, p);
-            return rv_fail(err, "sample %d: length %d must be in 1..%d (max_position_embeddings)", i, s[i].len,
-                           m->cfg.text.max_pos);
+            rv_fail(err, "sample %d: length %d must be in 1..%d (max_position_embeddings)", i, s[i].len,
+                    m->cfg.text.max_pos);
+            free(p->off);
+            free(p->len);
+            free(p);
+            return NULL;
         }
         p->len[i] = s[i].len;
         p->off[i + 1] = p->off[i] + s[i].len;
     }
-    const int N = p->off[n], D = m->cfg.text.hidden, V = m->cfg.text.vocab;
-    p->N = N;
+    p->N = p->off[n];
+    return p;
+}
+
+int rv_vlm_forward(rv_vlm *m, const rv_sample *s, int n, bool keep, rv_vlm_pass **out, rv_err *err) {
+    rv_kctx *k = m->k;
+    *out = NULL;
+    if (n <= 0) return rv_fail(err, "model forward: empty batch");
+    if (keep && !m->grads) return rv_fail(err, "model forward: keep=true needs a model initialised with gradients");
+    int tiles;
+    rv_vlm_pass *p = pass_new(m, s, n, keep, err);
+    if (!p) return -1;
+    if (count_tiles(s, n, &tiles, err) || rv_vlm_plan_fit(m, p->N, tiles, n, 0, err)) {
+        rv_vlm_pass_free(m, p);
+        return -1;
+    }
+    rv_act_plan *P = m->plan;
+    P->live = true;
+    const int N = p->N, D = m->cfg.text.hidden, V = m->cfg.text.vocab;
     int32_t *pos = rv_xmalloc((size_t)N * sizeof *pos);
     p->targets_h = rv_xmalloc((size_t)N * sizeof *p->targets_h);
     for (int i = 0; i < n; i++)
@@ -460,32 +631,22 @@ int rv_vlm_forward(rv_vlm *m, const rv_sample *s, int n, bool keep, rv_vlm_pass 
             }
             p->targets_h[g] = tg;
         }
-    p->pos_d = up_i32(k, pos, (size_t)N);
+    rvk_upload_i32(k, P->pos_d, pos, (size_t)N);
     free(pos);
-    p->targets_d = up_i32(k, p->targets_h, (size_t)N);
+    rvk_upload_i32(k, P->targets_d, p->targets_h, (size_t)N);
     int32_t *cu = rv_xmalloc((size_t)(n + 1) * sizeof *cu);
     for (int i = 0; i <= n; i++) cu[i] = p->off[i];
-    p->cu_d = up_i32(k, cu, (size_t)n + 1);
+    rvk_upload_i32(k, P->cu_d, cu, (size_t)n + 1);
     free(cu);
 
-    float *x0 = rvk_alloc(k, (size_t)N * D);
-    if (embed_stream(m, p, s, x0, err)) {
-        rvk_free(k, x0);
-        rv_vlm_pass_free(m, p);
-        return -1;
-    }
-    if (rv_decoder_forward(k, &m->dec, x0, p->pos_d, p->cu_d, n, N, &p->dec, keep, NULL, NULL, NULL, NULL, err)) {
-        rv_vlm_pass_free(m, p);
-        return -1;
-    }
-    p->loss_d = rvk_alloc(k, (size_t)N);
-    p->lse_d = rvk_alloc(k, (size_t)N);
-    if (rvk_xent_fwd(k, p->loss_d, p->lse_d, p->dec.xf, m->dec.lm_head.p, p->targets_d, N, D, V, err)) {
+    if (embed_stream(m, p, s, err) ||
+        rv_decoder_forward(k, &m->dec, P->pos_d, P->cu_d, n, N, &P->dec, keep, NULL, NULL, NULL, NULL, err) ||
+        rvk_xent_fwd(k, P->loss_d, P->lse_d, P->dec.xf, m->dec.lm_head.p, P->targets_d, N, D, V, err)) {
         rv_vlm_pass_free(m, p);
         return -1;
     }
     float *loss = rv_xmalloc((size_t)N * sizeof *loss);
-    rvk_download(k, loss, p->loss_d, (size_t)N);
+    rvk_download(k, loss, P->loss_d, (size_t)N);
     p->logp = rv_xcalloc((size_t)n, sizeof *p->logp);
     for (int i = 0; i < n; i++) {
         p->logp[i] = rv_xcalloc((size_t)s[i].len, sizeof(float));
@@ -498,17 +659,16 @@ int rv_vlm_forward(rv_vlm *m, const rv_sample *s, int n, bool keep, rv_vlm_pass 
 }
 
 int rv_vlm_embed(rv_vlm *m, const rv_sample *s, int n, float *x0, rv_err *err) {
-    rv_vlm_pass *p = rv_xcalloc(1, sizeof *p);
-    p->n = n;
-    p->off = rv_xmalloc((size_t)(n + 1) * sizeof *p->off);
-    p->len = rv_xmalloc((size_t)n * sizeof *p->len);
-    p->off[0] = 0;
-    for (int i = 0; i < n; i++) {
-        p->len[i] = s[i].len;
-        p->off[i + 1] = p->off[i] + s[i].len;
+    int tiles;
+    if (n <= 0) return rv_fail(err, "model embed: empty batch");
+    rv_vlm_pass *p = pass_new(m, s, n, false, err);
+    if (!p) return -1;
+    int rc = count_tiles(s, n, &tiles, err) || rv_vlm_plan_fit(m, p->N, tiles, n, 0, err) ? -1 : 0;
+    if (!rc) {
+        m->plan->live = true;
+        rc = embed_stream(m, p, s, err);
+        if (!rc && x0 != m->plan->dec.x[0]) rvk_copy(m->k, x0, m->plan->dec.x[0], (size_t)p->N * m->cfg.text.hidden);
     }
-    p->N = p->off[n];
-    int rc = embed_stream(m, p, s, x0, err);
     rv_vlm_pass_free(m, p);
     return rc;
 }
@@ -518,8 +678,9 @@ const float *rv_vlm_pass_logp(const rv_vlm_pass *p, int i) { return (i >= 0 && i
 int rv_vlm_pass_logits(rv_vlm *m, const rv_vlm_pass *p, int i, float *out, rv_err *err) {
     if (i < 0 || i >= p->n) return rv_fail(err, "logits: sample %d is not in the batch of %d", i, p->n);
     const int D = m->cfg.text.hidden, V = m->cfg.text.vocab, L = p->len[i];
+    /* full [L, V] logits are an inspection/eval tool, not a step: a one-off buffer */
     float *lg = rvk_alloc(m->k, (size_t)L * V);
-    rvk_matmul_fwd(m->k, lg, p->dec.xf + (size_t)p->off[i] * D, m->dec.lm_head.p, NULL, L, D, V);
+    rvk_matmul_fwd(m->k, lg, m->plan->dec.xf + (size_t)p->off[i] * D, m->dec.lm_head.p, NULL, L, D, V);
     rvk_download(m->k, out, lg, (size_t)L * V);
     rvk_free(m->k, lg);
     return 0;
@@ -527,6 +688,7 @@ int rv_vlm_pass_logits(rv_vlm *m, const rv_vlm_pass *p, int i, float *out, rv_er
 
 int rv_vlm_backward(rv_vlm *m, rv_vlm_pass *p, const float *const *dlogp, rv_err *err) {
     rv_kctx *k = m->k;
+    rv_act_plan *P = m->plan;
     if (!p->keep) return rv_fail(err, "model backward: the forward ran with keep=false");
     const int N = p->N, D = m->cfg.text.hidden, V = m->cfg.text.vocab;
     float *dloss = rv_xcalloc((size_t)N, sizeof *dloss);
@@ -535,32 +697,25 @@ int rv_vlm_backward(rv_vlm *m, rv_vlm_pass *p, const float *const *dlogp, rv_err
             int g = p->off[i] + t - 1;
             if (p->targets_h[g] >= 0) dloss[g] = -dlogp[i][t]; /* loss_t = -logp */
         }
-    float *dloss_d = up_f32(k, dloss, (size_t)N);
+    rvk_upload(k, P->dloss_d, dloss, (size_t)N);
     free(dloss);
-    float *dxf = rvk_alloc(k, (size_t)N * D), *dx0 = rvk_alloc(k, (size_t)N * D);
-    int rc = rvk_xent_bwd(k, dxf, m->dec.lm_head.g, p->dec.xf, m->dec.lm_head.p, p->targets_d, p->lse_d, dloss_d, N,
-                          D, V, 0, err);
-    if (!rc) rc = rv_decoder_backward(k, &m->dec, &p->dec, p->pos_d, p->cu_d, p->n, dxf, dx0, err);
-    if (!rc) rc = rvk_embedding_bwd(k, m->dec.embed.g, dx0, p->ids_d, N, D, V, err);
+    float *dxf = P->dxf, *dx0 = P->dx0;
+    int rc = rvk_xent_bwd(k, dxf, m->dec.lm_head.g, P->dec.xf, m->dec.lm_head.p, P->targets_d, P->lse_d, P->dloss_d,
+                          N, D, V, 0, err);
+    if (!rc) rc = rv_decoder_backward(k, &m->dec, &P->dec, P->pos_d, P->cu_d, p->n, dxf, dx0, err);
+    if (!rc) rc = rvk_embedding_bwd(k, m->dec.embed.g, dx0, P->ids_d, N, D, V, err);
     if (!rc && p->n_images > 0) {
         const int Yrows = p->n_tiles * m->vis.npatch;
-        float *dF = rvk_alloc(k, (size_t)p->img_rows * D);
-        float *dY = rvk_alloc(k, (size_t)Yrows * D);
-        float *dfeat = rvk_alloc(k, (size_t)Yrows * m->cfg.vision.hidden);
-        rc = rvk_embedding_fwd(k, dF, dx0, p->img_pos_d, p->img_rows, D, N, err);
+        float *dF = P->F, *dY = P->dY, *dfeat = P->dfeat;
+        rvk_fill(k, dY, 0.0f, (size_t)Yrows * D); /* the packing backward accumulates into dY */
+        rc = rvk_embedding_fwd(k, dF, dx0, P->img_pos_d, p->img_rows, D, N, err);
         for (int q = 0; q < p->n_images && !rc; q++)
-            rc = pack_image_bwd(m, &p->plans[q], dF + (size_t)p->plans[q].row0 * D, dY, Yrows, err);
+            rc = pack_image_bwd(m, p, q, dF + (size_t)p->plans[q].row0 * D, dY, Yrows, err);
         if (!rc) {
-            rv_projector_backward(k, &m->proj, &p->proj, dY, dfeat);
-            rc = rv_vision_backward(k, &m->vis, &p->vis, dfeat, err);
+            rv_projector_backward(k, &m->proj, &P->proj, dY, dfeat);
+            rc = rv_vision_backward(k, &m->vis, &P->vis, dfeat, err);
         }
-        rvk_free(k, dF);
-        rvk_free(k, dY);
-        rvk_free(k, dfeat);
     }
-    rvk_free(k, dloss_d);
-    rvk_free(k, dxf);
-    rvk_free(k, dx0);
     return rc;
 }
 

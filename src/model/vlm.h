@@ -7,6 +7,12 @@
  *   - scoring / GRPO:  rv_vlm_forward(..., keep = false / true) and rv_vlm_pass_logp;
  *   - generation:      model/generate.h.
  *
+ * Memory: every backend buffer of a forward, backward or generate call comes from one activation
+ * plan sized once from the config and the largest batch (rv_vlm_plan; model.md "Activation
+ * plan") and reused, so a steady-state micro-step or generated token allocates nothing. Without
+ * rv_vlm_plan the first call sizes it, and a larger batch grows it. One pass is live at a time:
+ * free it (rv_vlm_pass_free) before the next forward or generate call.
+ *
  * A batch is n samples packed into one token stream (attention never crosses samples). Each
  * sample's ids already hold each image's placeholder run: rv_vlm_image_tokens says how long
  * the run is (data/loader/placeholders.h does the expansion). Image rows replace the
@@ -39,6 +45,17 @@ typedef struct rv_sample {
     int n_images;
 } rv_sample;
 
+/* What the activation plan is sized for. */
+typedef struct rv_vlm_limits {
+    int max_tokens;  /* packed tokens of one forward (sum of sample lengths) or one generate prefill */
+    int max_tiles;   /* image tiles of one forward or prefill (0: text only) */
+    int max_seqs;    /* samples of one forward, prompts of one generate call */
+    int max_cache;   /* KV-cache rows per sequence (longest prompt + max_new_tokens); 0: no generation */
+    bool fixed;      /* true: a batch beyond a limit fails; false: the plan grows to fit it */
+} rv_vlm_limits;
+
+struct rv_act_plan;
+
 typedef struct rv_vlm {
     rv_model_cfg cfg;
     rv_kctx *k;
@@ -47,12 +64,27 @@ typedef struct rv_vlm {
     rv_projector proj;
     rv_decoder dec;
     bool grads;           /* bound with gradient pointers */
+    struct rv_act_plan *plan; /* activation plan (NULL until the first call or rv_vlm_plan) */
 } rv_vlm;
 
 /* Binds the model to a weights table built from cfg (rv_weights_build + import or init).
  * want_grads allocates w->grads (if needed) so backward can run. */
 int rv_vlm_init(rv_vlm *m, rv_kctx *k, const rv_model_cfg *cfg, rv_weights *w, bool want_grads, rv_err *err);
 void rv_vlm_free(rv_vlm *m);
+
+/* Sizes the activation plan for these limits now (one backend allocation), replacing any plan.
+ * A model with gradients gets the training layout (every layer's activations kept for backward),
+ * otherwise the inference one (one layer's buffers reused by every layer). Fails while a pass is
+ * live or when a limit is negative / max_tokens or max_seqs < 1. */
+int rv_vlm_plan(rv_vlm *m, const rv_vlm_limits *lim, rv_err *err);
+/* Backend bytes a plan with these limits takes for m (the memory formula of model.md). */
+size_t rv_vlm_plan_bytes(const rv_vlm *m, const rv_vlm_limits *lim);
+typedef struct rv_vlm_plan_info {
+    rv_vlm_limits lim;  /* the current limits (all 0 before the first plan) */
+    size_t bytes;       /* backend bytes held */
+    int builds;         /* backend allocations made for the plan so far (1 after planning once) */
+} rv_vlm_plan_info;
+void rv_vlm_plan_get(const rv_vlm *m, rv_vlm_plan_info *out);
 
 /* ---- images ---- */
 
@@ -68,7 +100,8 @@ int rv_vlm_image_tokens(const rv_model_cfg *c, int n_tiles, int orig_h, int orig
 typedef struct rv_vlm_pass rv_vlm_pass;
 
 /* Forward over n samples. keep = true saves activations for rv_vlm_backward (needs grads);
- * false keeps only what log-probs and logits need. */
+ * false keeps only what log-probs and logits need. The pass uses the plan's buffers until
+ * rv_vlm_pass_free; a second forward while one is live fails. */
 int rv_vlm_forward(rv_vlm *m, const rv_sample *s, int n, bool keep, rv_vlm_pass **out, rv_err *err);
 /* logp of sample i: [len] host array; logp[t] = log p(ids[t] | ids[<t]) for targets, 0 elsewhere. */
 const float *rv_vlm_pass_logp(const rv_vlm_pass *p, int i);

@@ -9,6 +9,7 @@ const rv_phase rv_phases[] = {
     {"import", rv_phase_import, "Hugging Face safetensors model (+ config.json, tokenizer.json) -> native checkpoint in RUN/checkpoints/", "import.", 0},
     {"export", rv_phase_export, "latest native checkpoint in RUN -> Hugging Face directory (llava-hf safetensors, config.json, tokenizer.json)", "export.", 0},
     {"score", rv_phase_score, "score finished generations (*_output.json) with the metrics of their task", "score.", 0},
+    {"sft", rv_phase_sft, "supervised fine-tuning on RUN/shards (data parallel, ZeRO-1, resumable; exit 75 = checkpointed after a stop, rerun)", "sft.", 0},
     {NULL, NULL, NULL, NULL, 0},
 };
 

@@ -264,6 +264,9 @@ int main(int argc, char **argv) {
             return 1;
         }
         double warm = now() - t0, loss0 = loss;
+        rv_vlm_plan_info pi;
+        rv_vlm_plan_get(&m, &pi);
+        printf("activation plan (training layout, sized by the warm-up step): %.1f MB\n", pi.bytes / 1e6);
         int reps = warm > 0.3 ? 1 : (int)ceil(0.3 / fmax(warm, 1e-6));
         for (int r = 0; r < trials; r++) {
             double fb = 0, op = 0;

@@ -8,6 +8,8 @@
 /* RNG stream names: "SMPL" for the epoch shuffle, "SMPB" for the batch order in a window. */
 #define STREAM_SHUFFLE 0x534d504cu
 #define STREAM_BATCHES 0x534d5042u
+/* "SMPM": group_by_modality_length; substreams 0 (image samples), 1 (text samples), 2 (mega-batches). */
+#define STREAM_MODALITY 0x534d504du
 
 int rv_sampler_init(rv_sampler *s, const rv_comm *dp, const rv_sampler_opts *o, const uint64_t *items,
                     const uint32_t *lengths, size_t n, rv_err *err) {
@@ -28,6 +30,11 @@ int rv_sampler_init(rv_sampler *s, const rv_comm *dp, const rv_sampler_opts *o, 
     s->len = rv_xmalloc(n * sizeof *s->len);
     memcpy(s->items, items, n * sizeof *items);
     memcpy(s->len, lengths, n * sizeof *lengths);
+    if (o->text_only) {
+        s->text_only = rv_xmalloc(n);
+        memcpy(s->text_only, o->text_only, n);
+    }
+    s->o.text_only = NULL; /* the copy above is the one used */
     s->global_batch = g;
     s->steps_per_epoch = n / g;
     s->order = rv_xmalloc(s->steps_per_epoch * g * sizeof *s->order);
@@ -38,6 +45,7 @@ int rv_sampler_init(rv_sampler *s, const rv_comm *dp, const rv_sampler_opts *o, 
 void rv_sampler_free(rv_sampler *s) {
     free(s->items);
     free(s->len);
+    free(s->text_only);
     free(s->order);
     memset(s, 0, sizeof *s);
 }
@@ -92,8 +100,95 @@ static void build_epoch(rv_sampler *s, uint64_t epoch) {
     s->order_epoch = epoch;
 }
 
+/* Sort key of a mega-batch: length descending, then permutation position ascending (torch's
+ * sort of a mega-batch by length, reverse=True, is stable in Python: ties keep their order). */
+static void sort_megabatch(const rv_sampler *s, const size_t *pos, size_t m, key *k, uint64_t *dst) {
+    for (size_t i = 0; i < m; i++) k[i] = (key){s->len[pos[i]], i, pos[i]};
+    qsort(k, m, sizeof *k, cmp_key);
+    for (size_t i = 0; i < m; i++) dst[i] = k[i].item; /* positions, mapped to items by the caller */
+}
+
+/* get_length_grouped_indices over the positions sub[0..m): a permutation cut into mega-batches of
+ * g, each sorted longest first; out[0..m) receives positions. */
+static void length_grouped(const rv_sampler *s, const size_t *sub, size_t m, uint64_t epoch, uint32_t which,
+                           uint64_t *out) {
+    size_t g = s->global_batch;
+    size_t *perm = rv_xmalloc((m ? m : 1) * sizeof *perm), *pos = rv_xmalloc(g * sizeof *pos);
+    key *k = rv_xmalloc(g * sizeof *k);
+    rv_rng r;
+    rv_rng_init(&r, s->o.seed ^ (epoch * 0x9e3779b97f4a7c15ull), STREAM_MODALITY, which);
+    rv_rng_permutation(&r, perm, m);
+    for (size_t b = 0; b < m; b += g) {
+        size_t mb = m - b < g ? m - b : g;
+        for (size_t i = 0; i < mb; i++) pos[i] = sub[perm[b + i]];
+        sort_megabatch(s, pos, mb, k, out + b);
+    }
+    free(k);
+    free(pos);
+    free(perm);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Upstream's group_by_modality_length (sampler.h): positions into the item list, then items. */
+static void build_epoch_modality(rv_sampler *s, uint64_t epoch) {
+    size_t n = s->n, g = s->global_batch, used = s->steps_per_epoch * g;
+    uint64_t *flat = rv_xmalloc(n * sizeof *flat);
+    size_t nimg = 0, ntxt = 0;
+    for (size_t i = 0; i < n; i++) (s->text_only && s->text_only[i]) ? ntxt++ : nimg++;
+    if (ntxt == 0 || nimg == 0) {
+        /* One modality: get_length_grouped_indices over everything. */
+        size_t *all = rv_xmalloc(n * sizeof *all);
+        for (size_t i = 0; i < n; i++) all[i] = i;
+        length_grouped(s, all, n, epoch, 0, flat);
+        free(all);
+    } else {
+        size_t *img = rv_xmalloc(nimg * sizeof *img), *txt = rv_xmalloc(ntxt * sizeof *txt);
+        nimg = ntxt = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (s->text_only[i]) txt[ntxt++] = i;
+            else img[nimg++] = i;
+        }
+        uint64_t *oi = rv_xmalloc(nimg * sizeof *oi), *ot = rv_xmalloc(ntxt * sizeof *ot);
+        length_grouped(s, img, nimg, epoch, 0, oi);
+        length_grouped(s, txt, ntxt, epoch, 1, ot);
+        /* Mega-batches of both but each list's last one (full or not) go in a shuffled list; the
+         * two last ones merge into an extra batch, sorted by index, appended at the end. */
+        size_t mi = (nimg + g - 1) / g, mt = (ntxt + g - 1) / g, nfull = mi - 1 + mt - 1;
+        size_t *mperm = rv_xmalloc((nfull ? nfull : 1) * sizeof *mperm);
+        rv_rng r;
+        rv_rng_init(&r, s->o.seed ^ (epoch * 0x9e3779b97f4a7c15ull), STREAM_MODALITY, 2);
+        rv_rng_permutation(&r, mperm, nfull);
+        size_t f = 0;
+        for (size_t b = 0; b < nfull; b++) {
+            size_t q = mperm[b];
+            const uint64_t *src = q < mi - 1 ? oi + q * g : ot + (q - (mi - 1)) * g;
+            memcpy(flat + f, src, g * sizeof *src);
+            f += g;
+        }
+        size_t li = nimg - (mi - 1) * g, lt = ntxt - (mt - 1) * g;
+        memcpy(flat + f, oi + (mi - 1) * g, li * sizeof *oi);
+        memcpy(flat + f + li, ot + (mt - 1) * g, lt * sizeof *ot);
+        qsort(flat + f, li + lt, sizeof *flat, cmp_u64);
+        free(mperm);
+        free(oi);
+        free(ot);
+        free(img);
+        free(txt);
+    }
+    for (size_t i = 0; i < used; i++) s->order[i] = s->items[flat[i]];
+    free(flat);
+    s->order_epoch = epoch;
+}
+
 void rv_sampler_next(rv_sampler *s, uint64_t *out) {
-    if (s->order_epoch != s->epoch) build_epoch(s, s->epoch);
+    if (s->order_epoch != s->epoch) {
+        if (s->o.order == RV_SAMPLER_MODALITY_LENGTH) build_epoch_modality(s, s->epoch);
+        else build_epoch(s, s->epoch);
+    }
     const uint64_t *batch = s->order + s->step * s->global_batch;
     size_t w = (size_t)s->nranks, r = (size_t)s->rank;
     for (size_t j = 0; j < s->o.batch_per_rank; j++) out[j] = batch[r + j * w];

@@ -13,12 +13,30 @@
 #include "comm/comm.h"
 #include "core/error.h"
 
+/* The order of an epoch. */
+typedef enum rv_sampler_order {
+    /* A seeded shuffle, optionally length-grouped by group_factor (below). */
+    RV_SAMPLER_SHUFFLE = 0,
+    /* Upstream's group_by_modality_length (reference/train.md A.7; LLaVA's LengthGroupedSampler
+     * with world_size = the global batch): a seeded permutation cut into mega-batches of one
+     * global batch, each sorted by length, longest first (ties keep the permutation's order).
+     * When some samples are text-only (opts.text_only), image and text samples are permuted and
+     * cut separately, the full mega-batches of both are shuffled together, and the two partial
+     * remainders are merged into one last mega-batch, as get_modality_length_grouped_indices
+     * does; the tail that does not fill a global batch is dropped (drop_last). group_factor is
+     * not used. */
+    RV_SAMPLER_MODALITY_LENGTH = 1,
+} rv_sampler_order;
+
 typedef struct rv_sampler_opts {
     uint64_t seed;
     size_t batch_per_rank;   /* micro-batch size b; the global batch is b * ranks */
     size_t group_factor;     /* length grouping: sort windows of group_factor global batches by
                                 length (longest first), then shuffle the batches of each window;
                                 0 or 1 = no grouping */
+    rv_sampler_order order;  /* 0 (RV_SAMPLER_SHUFFLE) unless set */
+    const uint8_t *text_only; /* [n] 1 for a sample without image (RV_SAMPLER_MODALITY_LENGTH), or
+                                 NULL: every sample has an image. Copied at init. */
 } rv_sampler_opts;
 
 typedef struct rv_sampler_cursor {
@@ -30,6 +48,7 @@ typedef struct rv_sampler {
     int rank, nranks;        /* this rank's place in the data-parallel group (from its communicator) */
     size_t n;                /* candidate items */
     uint64_t *items;         /* item ids (e.g. sample rows of the train split) */
+    uint8_t *text_only;      /* [n] or NULL (copy of opts.text_only) */
     uint32_t *len;           /* their lengths (tokens) */
     size_t global_batch, steps_per_epoch;
     uint64_t epoch, step;    /* cursor: the next batch is (epoch, step) */

@@ -1,0 +1,92 @@
+#include "train/sft_memory.h"
+
+#include <string.h>
+
+#include "core/log.h"
+#include "model/vlm.h"
+#include "train/param_groups.h"
+#include "train/partition.h"
+#include "train/sft_init.h"
+
+static double gib(size_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
+
+int rv_sft_dry_run(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_memory *mem, rv_err *err) {
+    memset(mem, 0, sizeof *mem);
+    rv_sft_init_opts io = {c->init, c->tokenizer, env->data_dir, env->run_dir, false};
+    rv_sft_model model;
+    if (rv_sft_model_resolve(&model, &io, err)) return -1;
+    rv_weights w;
+    rv_param_groups pg;
+    rv_kctx *k = NULL;
+    rv_vlm m;
+    bool m_ok = false, pg_ok = false;
+    int rc = rv_weights_layout(&w, &model.cfg, err);
+    if (rc) {
+        rv_sft_model_free(&model);
+        return -1;
+    }
+    rv_pg_config pc = {.lr = {c->vision_lr, c->projector_lr, c->lr}, .weight_decay = c->weight_decay};
+    rc = rv_tunable_parts_parse(c->tunable_parts, pc.trainable, err);
+    if (!rc) rc = rv_param_groups_build(&pg, &w, &pc, err);
+    pg_ok = rc == 0;
+    int R = env->dp->size;
+    if (!rc) {
+        mem->params = rv_weights_numel(&w, -1, 0);
+        mem->trainable = rv_pg_trainable_numel(&pg);
+        mem->weights = w.total * sizeof(float);
+        mem->grads = w.total * sizeof(float);
+        mem->moments = 2 * mem->trainable * sizeof(float);
+        /* ZeRO-1: the largest share of trainable elements in one rank's partition range. */
+        size_t worst = 0;
+        for (int r = 0; r < R; r++) {
+            rv_range p = rv_partition(w.total, r, R);
+            size_t n = 0;
+            for (size_t i = 0; i < w.n; i++) {
+                if (pg.group_of[i] < 0 || !pg.g[pg.group_of[i]].trainable) continue;
+                size_t a = w.t[i].offset, b = a + w.t[i].numel;
+                size_t lo = a > p.off ? a : p.off, hi = b < p.off + p.n ? b : p.off + p.n;
+                if (hi > lo) n += hi - lo;
+            }
+            if (n > worst) worst = n;
+        }
+        mem->moments_zero1 = 2 * worst * sizeof(float);
+        /* The plan of one micro-batch of max_tokens rows: image rows come from at most
+         * ceil(max_tokens / patches per tile) + 1 tiles; one sample per 64 tokens at most. */
+        int P = rv_vision_grid(&model.cfg.vision);
+        P *= P;
+        mem->plan_tokens = (int)c->max_tokens;
+        mem->plan_tiles = (int)((c->max_tokens + P - 1) / P) + 1;
+        mem->plan_seqs = (int)(c->max_tokens / 64 > 0 ? c->max_tokens / 64 : 1);
+        /* Binding the model to the layout-only table resolves no memory; only sizes are read. */
+        rvk_cpu_opts co = {.nthreads = 1};
+        rc = rvk_create(&k, "cpu", &co, err);
+        if (!rc) rc = rv_vlm_init(&m, k, &model.cfg, &w, false, err);
+        m_ok = rc == 0;
+        if (!rc) {
+            m.grads = true; /* the training layout */
+            rv_vlm_limits lim = {.max_tokens = mem->plan_tokens, .max_tiles = mem->plan_tiles,
+                                 .max_seqs = mem->plan_seqs, .max_cache = 0, .fixed = true};
+            mem->plan = rv_vlm_plan_bytes(&m, &lim);
+            m.grads = false;
+        }
+    }
+    if (!rc) {
+        size_t base = mem->weights + mem->grads + mem->plan;
+        rv_info0("sft dry run: model %s: %zu tensors, %.3f B parameters (%.3f B trainable; sft.tunable_parts=%s)",
+                 model.source, w.n, mem->params / 1e9, mem->trainable / 1e9, c->tunable_parts);
+        rv_info0("sft dry run: per rank of %d (fp32): weights %.2f GiB, gradients %.2f GiB, AdamW moments %.2f GiB "
+                 "(ZeRO-1: %.2f GiB), activation plan %.2f GiB (%d tokens, %d tiles, %d samples per micro-batch)",
+                 R, gib(mem->weights), gib(mem->grads), gib(mem->moments), gib(mem->moments_zero1), gib(mem->plan),
+                 mem->plan_tokens, mem->plan_tiles, mem->plan_seqs);
+        rv_info0("sft dry run: total per rank %.2f GiB without ZeRO-1, %.2f GiB with ZeRO-1 (train.zero=%d); "
+                 "global batch %lld = %lld per rank; nothing allocated",
+                 gib(base + mem->moments), gib(base + mem->moments_zero1), c->zero, (long long)c->global_batch,
+                 (long long)(c->global_batch / R));
+    }
+    if (m_ok) rv_vlm_free(&m);
+    if (k) rvk_destroy(k);
+    if (pg_ok) rv_param_groups_free(&pg);
+    rv_weights_free(&w);
+    rv_sft_model_free(&model);
+    return rc;
+}

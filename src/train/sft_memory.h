@@ -1,0 +1,23 @@
+/* sft.dry_run: configure, build the weights table (layout only) and report the memory one rank
+ * needs (weights, gradients, AdamW moments with and without ZeRO-1, the activation plan of one
+ * micro-batch), without allocating any of it. */
+#ifndef RADVLM_TRAIN_SFT_MEMORY_H
+#define RADVLM_TRAIN_SFT_MEMORY_H
+
+#include <stddef.h>
+
+#include "core/error.h"
+#include "train/sft_loop.h"
+
+typedef struct rv_sft_memory {
+    size_t params, trainable;          /* elements */
+    size_t weights, grads;             /* bytes per rank */
+    size_t moments, moments_zero1;     /* bytes per rank: every rank holds all / the largest ZeRO-1 share */
+    size_t plan;                       /* activation plan bytes */
+    int plan_tokens, plan_tiles, plan_seqs;
+} rv_sft_memory;
+
+/* Fills mem for the run c would make on env->dp->size ranks and prints it on rank 0. */
+int rv_sft_dry_run(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_memory *mem, rv_err *err);
+
+#endif
