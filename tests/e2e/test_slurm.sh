@@ -84,7 +84,9 @@ fail=0
 [ -f runs/demo/config.json ] || { echo "FAIL: runs/demo/config.json missing"; fail=1; }
 [ -s runs/demo/shards/index.h5 ] || { echo "FAIL: runs/demo/shards/index.h5 missing"; fail=1; }
 grep -q "on 2 ranks" demo.out || { echo "FAIL: the job did not run on 2 ranks"; fail=1; }
-grep -q "^sft: done" demo.out || { echo "FAIL: the demo's SFT stage did not finish ('sft: done')"; fail=1; }
+grep -q "sft: done" demo.out || { echo "FAIL: the demo's SFT stage did not finish ('sft: done')"; fail=1; }
+[ -s runs/demo/log.h5 ] && compgen -G "runs/demo/checkpoints/step-*.h5" >/dev/null ||
+  { echo "FAIL: the demo's SFT stage wrote no runs/demo/log.h5 or checkpoint"; fail=1; }
 
 # import -> export through their templates. Their #SBATCH lines ask for a real model's memory
 # and cores; the command line overrides them for this one-node test cluster.
@@ -104,7 +106,7 @@ sbatch "${small[@]}" --output=export.out slurm/export.sbatch --run runs/ie --set
 # limit. Expected: the shell forwards it to mpirun and the ranks, the phase checkpoints and exits
 # 75, the job requeues itself (Restarts=1), the second start resumes from that checkpoint and
 # finishes (COMPLETED, exit 0), and RUN/log.h5's train table holds steps 1..SFT_STEPS once each.
-SFT_STEPS=16
+SFT_STEPS=20
 RUN=$PWD/runs/requeue
 jid=$(sbatch --parsable --ntasks=2 --cpus-per-task=1 --output=sft.out slurm/sft.sbatch --run "$RUN" \
   --set sft.shards="$PWD/runs/demo/shards" "${SFT_TINY[@]}" --set sft.max_steps=$SFT_STEPS)
@@ -132,26 +134,41 @@ tail -4 sft.out
 grep -q "SIGUSR1 received" sft.out || { echo "FAIL: the batch shell did not trap SIGUSR1"; fail=1; }
 grep -q "requeueing job $jid" sft.out || { echo "FAIL: sft.sbatch did not requeue itself"; fail=1; }
 grep -q "job $jid start 2 " sft.out || { echo "FAIL: no second start of job $jid in sft.out"; fail=1; }
-# The resumed start names the step it continues from; that step lies strictly inside the run
-# (the signal interrupted it) and the first start logged no 'sft: done'.
+# The first start stopped on the signal at some step N inside the run ("stop signal at step N")
+# and did not finish; the second start resumes from checkpoint step-N (its "resuming from" names
+# the file) and finishes once.
 first=$(sed -n "/job $jid start 1 /,/job $jid start 2 /p" sft.out)
-resume_step=$(sed -n "/job $jid start 2 /,\$p" sft.out | grep -i 'resum' | grep -o 'step[ -]0*[0-9]*' | head -1 | grep -o '[1-9][0-9]*$')
-[ -n "$resume_step" ] && [ "$resume_step" -gt 0 ] && [ "$resume_step" -lt $SFT_STEPS ] ||
-  { echo "FAIL: the second start shows no resume from a step in 1..$((SFT_STEPS - 1)) ('${resume_step}')"; fail=1; }
-! grep -q "^sft: done" <<<"$first" || { echo "FAIL: the first start finished before the signal stopped it"; fail=1; }
-[ "$(grep -c '^sft: done' sft.out)" = 1 ] || { echo "FAIL: expected one 'sft: done' in sft.out"; fail=1; }
+stop_step=$(grep -i 'stop signal' <<<"$first" | grep -o 'step [0-9]*' | head -1 | grep -o '[0-9]*$')
+resume_step=$(sed -n "/job $jid start 2 /,\$p" sft.out | grep -i 'resuming from' | grep -o 'step-[0-9]*' | head -1 |
+  sed 's/^step-0*//')
+[ -n "$stop_step" ] && [ "$stop_step" -gt 0 ] && [ "$stop_step" -lt $SFT_STEPS ] ||
+  { echo "FAIL: the first start shows no stop on the signal at a step in 1..$((SFT_STEPS - 1)) ('$stop_step')"; fail=1; }
+[ -n "$resume_step" ] && [ "$resume_step" = "$stop_step" ] ||
+  { echo "FAIL: the second start resumes from step '$resume_step', expected the stop step $stop_step"; fail=1; }
+! grep -q "sft: done" <<<"$first" || { echo "FAIL: the first start finished before the signal stopped it"; fail=1; }
+[ "$(grep -c 'sft: done' sft.out)" = 1 ] || { echo "FAIL: expected one 'sft: done' in sft.out"; fail=1; }
 # RUN/log.h5: the train table's step column is exactly 1..SFT_STEPS (no duplicated or lost row
-# across the requeue). h5py when the Python at hand has it, else h5dump's text.
-steps=
-if python3 -c 'import h5py' 2>/dev/null; then
-  steps=$(python3 -c 'import h5py, sys; print(" ".join(str(s) for s in h5py.File(sys.argv[1], "r")["train"]["step"]))' "$RUN/log.h5")
-elif command -v h5dump >/dev/null; then # the first field of each record, one '{' line before it
-  steps=$(h5dump -d /train -y -w 0 "$RUN/log.h5" | awk 'rec { gsub(/[ ,]/, ""); printf "%s ", $0; rec = 0 }
-    /\{$/ && !/DATA|DATASET|DATATYPE|HDF5/ { rec = 1 }' | sed 's/ $//')
-else
-  echo "FAIL: neither h5py nor h5dump to read $RUN/log.h5"; fail=1
-fi
+# across the requeue), and its losses are those of the same run without interruption (mpirun
+# directly, sft.resume=never; resume is bit-exact on the CPU backend, so every printed digit
+# agrees). train_column FILE NAME INDEX prints a column of table train: h5py when the Python at
+# hand has it, else h5dump's text (the INDEX-th field of each record, 1-based; step is field 1).
+train_column() {
+  if python3 -c 'import h5py' 2>/dev/null; then
+    python3 -c 'import h5py, sys; print(" ".join(repr(v.item()) for v in h5py.File(sys.argv[1], "r")["train"][sys.argv[2]]))' "$1" "$2"
+  else
+    h5dump -d /train -y -w 0 -m '%.17g' "$1" | awk -v k="$3" '/\{$/ && !/DATA|DATASET|DATATYPE|HDF5/ { f = 1; next }
+      /^ *\}/ { f = 0; next } f { if (f == k) { gsub(/[ ,]/, ""); printf "%s ", $0 } f++ }' | sed 's/ $//'
+  fi
+}
+python3 -c 'import h5py' 2>/dev/null || command -v h5dump >/dev/null || { echo "FAIL: neither h5py nor h5dump to read log.h5"; fail=1; }
+steps=$(train_column "$RUN/log.h5" step 1)
 [ "$steps" = "$(seq -s ' ' 1 $SFT_STEPS)" ] ||
   { echo "FAIL: $RUN/log.h5 train steps are '$steps', expected 1..$SFT_STEPS once each"; fail=1; }
+mpirun -n 2 "$BIN" --phase sft --config jobs/sft-demo.json --run "$PWD/runs/reference" --set sft.resume=never \
+  --set sft.shards="$PWD/runs/demo/shards" "${SFT_TINY[@]}" --set sft.max_steps=$SFT_STEPS >reference.out 2>&1 ||
+  { echo "FAIL: the uninterrupted reference run"; tail -5 reference.out; fail=1; }
+loss=$(train_column "$RUN/log.h5" loss 2); loss_ref=$(train_column runs/reference/log.h5 loss 2)
+[ -n "$loss" ] && [ "$loss" = "$loss_ref" ] ||
+  { echo "FAIL: losses after signal + requeue + resume differ from the uninterrupted run:"; echo " $loss"; echo " $loss_ref"; fail=1; }
 if [ $fail -eq 0 ]; then echo "test_slurm: 1 passed, 0 failed"; else echo "test_slurm: 0 passed, 1 failed"; fi
 exit $fail
