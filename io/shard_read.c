@@ -9,6 +9,7 @@
 #include "core/fsutil.h"
 #include "core/hash.h"
 #include "io/h5util.h"
+#include "io/image.h"
 #include "io/shard_write.h"
 
 static char *index_path(const char *path) {
@@ -28,6 +29,9 @@ void rv_shardset_close(rv_shardset *s) {
     free(s->task);
     free(s->source);
     free(s->split);
+    free(s->orig_off);
+    free(s->orig_size);
+    free(s->orig_codec);
     free(s);
 }
 
@@ -86,6 +90,33 @@ int rv_shardset_open(const char *path, const char *expect, rv_shardset **out, rv
         read_n(f, "/samples/source", H5T_NATIVE_UINT8, n, (void **)&s->source, wh, err) != 0 ||
         read_n(f, "/samples/split", H5T_NATIVE_UINT8, n, (void **)&s->split, wh, err) != 0)
         goto fail;
+    if (rv_shard_read_image_mode(f, &s->anyres, wh, err) != 0) goto fail;
+    if (s->anyres) {
+        uint64_t rows, cols;
+        if (read_n(f, "/images/original_offsets", H5T_NATIVE_INT64, s->nimages + 1, (void **)&s->orig_off, wh, err) != 0 ||
+            read_n(f, "/images/original_codec", H5T_NATIVE_UINT8, s->nimages, (void **)&s->orig_codec, wh, err) != 0)
+            goto fail;
+        if (rv_h5_read_all(f, "/images/original_size", H5T_NATIVE_INT64, (void **)&s->orig_size, &rows, &cols, wh, err) !=
+            0)
+            goto fail;
+        if (rows != s->nimages || cols != 2) {
+            rv_fail(err, "%s: /images/original_size is [%llu, %llu], expected [%llu, 2]; re-run the pack phase", wh,
+                    (unsigned long long)rows, (unsigned long long)cols, (unsigned long long)s->nimages);
+            goto fail;
+        }
+        for (uint64_t r = 0; r < s->nimages; r++) {
+            int64_t oh = s->orig_size[2 * r], ow = s->orig_size[2 * r + 1], nb = s->orig_off[r + 1] - s->orig_off[r];
+            bool raw = s->orig_codec[r] == RV_ORIGINAL_RAW;
+            if (oh <= 0 || ow <= 0 || oh > INT32_MAX / ow || s->orig_codec[r] > RV_ORIGINAL_JPEG || nb <= 0 ||
+                (raw && nb != oh * ow)) {
+                rv_fail(err, "%s: original image %llu: size %lldx%lld does not match its %lld stored bytes; run "
+                             "`radvlm-hpc --phase pack --set pack.check=true` for a full report, then re-run the pack phase",
+                        wh, (unsigned long long)r, (long long)oh, (long long)ow,
+                        (long long)(s->orig_off[r + 1] - s->orig_off[r]));
+                goto fail;
+            }
+        }
+    }
     for (uint64_t i = 0; i < n; i++) {
         if (s->token_off[i + 1] < s->token_off[i] || s->box_off[i + 1] < s->box_off[i] || s->image[i] < 0 ||
             (uint64_t)s->image[i] >= s->nimages) {
@@ -113,6 +144,40 @@ int rv_shardset_tokens(const rv_shardset *s, uint64_t i, int32_t *ids, uint8_t *
 int rv_shardset_image(const rv_shardset *s, uint64_t row, uint8_t *pixels, rv_err *err) {
     if (row >= s->nimages) return rv_fail(err, "%s: image %llu out of range", s->path, (unsigned long long)row);
     return rv_h5_read_rows((hid_t)s->hid, "/images/pixels", H5T_NATIVE_UINT8, row, 1, pixels, s->path, err);
+}
+
+int rv_shardset_original(const rv_shardset *s, uint64_t row, uint8_t **pixels, int *h, int *w, rv_err *err) {
+    *pixels = NULL;
+    if (!s->anyres)
+        return rv_fail(err, "%s: no original-resolution images (packed with pack.image_mode=base); anyres tiles need "
+                            "them: re-run the pack phase with pack.image_mode=anyres", s->path);
+    if (row >= s->nimages) return rv_fail(err, "%s: image %llu out of range", s->path, (unsigned long long)row);
+    uint64_t a = (uint64_t)s->orig_off[row], n = (uint64_t)(s->orig_off[row + 1] - s->orig_off[row]);
+    uint8_t *px = rv_xmalloc(n ? (size_t)n : 1);
+    if (rv_h5_read_rows((hid_t)s->hid, "/images/original", H5T_NATIVE_UINT8, a, n, px, s->path, err) != 0) {
+        free(px);
+        return -1;
+    }
+    const int oh = (int)s->orig_size[2 * row], ow = (int)s->orig_size[2 * row + 1];
+    if (s->orig_codec[row] == RV_ORIGINAL_JPEG) {
+        char where[64];
+        snprintf(where, sizeof where, "original image %llu", (unsigned long long)row);
+        rv_image img = {0};
+        int rc = rv_jpeg_decode(where, px, (size_t)n, &img, err);
+        free(px);
+        if (rc != 0) return rv_fail_wrap(err, "%s", s->path), -1;
+        if (img.width != ow || img.height != oh || img.bits != 8) {
+            const int dh = img.height, dw = img.width;
+            rv_image_free(&img);
+            return rv_fail(err, "%s: original image %llu decodes to %dx%d, stored size %dx%d; re-run the pack phase",
+                           s->path, (unsigned long long)row, dh, dw, oh, ow);
+        }
+        px = img.u8;
+    }
+    *pixels = px;
+    *h = oh;
+    *w = ow;
+    return 0;
 }
 
 int rv_shardset_boxes(const rv_shardset *s, uint64_t i, float **boxes, size_t *n, rv_err *err) {
@@ -218,6 +283,50 @@ static void check_offsets(checker *c, hid_t f, const char *path, const char *nam
     free(o);
 }
 
+/* The anyres datasets of a file marked image_mode=anyres: read through, offsets over the flat
+ * bytes, one (height, width) per image, each image's byte count = height * width. */
+static void check_anyres(checker *c, hid_t f, const char *path, uint64_t ni) {
+    rv_err e;
+    bool anyres = false;
+    if (rv_shard_read_image_mode(f, &anyres, path, &e) != 0) {
+        problem(c, "%s", e.msg);
+        return;
+    }
+    if (!anyres) return;
+    int64_t rows[4];
+    for (size_t k = 0; k < rv_shard_anyres_ndsets; k++) rows[k] = read_through(c, f, path, rv_shard_anyres_dsets[k].name);
+    if (rows[0] >= 0) check_offsets(c, f, path, "/images/original_offsets", ni, (uint64_t)rows[0]);
+    int64_t *off = NULL, *size = NULL;
+    uint8_t *codec = NULL;
+    uint64_t no = 0, ns = 0, cols = 0, nc = 0;
+    if (rows[1] >= 0 && rows[2] >= 0 && rows[3] >= 0 &&
+        rv_h5_read_all(f, "/images/original_offsets", H5T_NATIVE_INT64, (void **)&off, &no, NULL, path, &e) == 0 &&
+        rv_h5_read_all(f, "/images/original_size", H5T_NATIVE_INT64, (void **)&size, &ns, &cols, path, &e) == 0 &&
+        rv_h5_read_all(f, "/images/original_codec", H5T_NATIVE_UINT8, (void **)&codec, &nc, NULL, path, &e) == 0) {
+        if (ns != ni || cols != 2 || nc != ni)
+            problem(c, "%s: /images/original_size is [%llu, %llu] and /images/original_codec [%llu], num_images is %llu",
+                    path, (unsigned long long)ns, (unsigned long long)cols, (unsigned long long)nc,
+                    (unsigned long long)ni);
+        else if (no == ni + 1)
+            for (uint64_t i = 0; i < ni; i++) {
+                int64_t nb = off[i + 1] - off[i];
+                /* raw pixels are exactly height*width bytes; a JPEG's size is checked when it is decoded */
+                if (size[2 * i] <= 0 || size[2 * i + 1] <= 0 || codec[i] > RV_ORIGINAL_JPEG || nb <= 0 ||
+                    (codec[i] == RV_ORIGINAL_RAW && nb != size[2 * i] * size[2 * i + 1])) {
+                    problem(c, "%s: original image %llu (%s) is %lldx%lld but has %lld bytes", path,
+                            (unsigned long long)i, codec[i] <= RV_ORIGINAL_JPEG ? rv_original_codec_names[codec[i]] : "?",
+                            (long long)size[2 * i], (long long)size[2 * i + 1], (long long)nb);
+                    break;
+                }
+            }
+    } else if (rows[1] >= 0 && rows[2] >= 0 && rows[3] >= 0) {
+        problem(c, "%s", e.msg);
+    }
+    free(off);
+    free(size);
+    free(codec);
+}
+
 /* Everything in one file (a shard or the index). Returns its (samples, images) or -1s. */
 static void check_file(checker *c, const char *path, int64_t counts[2], char **hash, int64_t size[2]) {
     rv_err e;
@@ -239,6 +348,7 @@ static void check_file(checker *c, const char *path, int64_t counts[2], char **h
     }
     if (schema != RV_SHARD_SCHEMA)
         problem(c, "%s: schema version %lld (expected %d); re-run the pack phase", path, (long long)schema, RV_SHARD_SCHEMA);
+    check_anyres(c, f, path, (uint64_t)counts[1]);
     int64_t rows[32];
     for (size_t k = 0; k < rv_shard_ndsets; k++) rows[k] = read_through(c, f, path, rv_shard_dsets[k].name);
     uint64_t ns = (uint64_t)counts[0], ni = (uint64_t)counts[1];
@@ -364,9 +474,11 @@ int rv_shards_digest(const char *dir, char out[17], rv_err *err) {
         return -1;
     }
     uint64_t h = SHARDS_DIGEST_SEED;
-    int rc = 0;
-    for (size_t k = 0; k < rv_shard_ndsets && rc == 0; k++) {
-        const char *nm = rv_shard_dsets[k].name;
+    bool anyres = false;
+    int rc = rv_shard_read_image_mode(f, &anyres, ipath, err);
+    size_t nd = rv_shard_ndsets + (anyres ? rv_shard_anyres_ndsets : 0); /* base sets: the digest is unchanged */
+    for (size_t k = 0; k < nd && rc == 0; k++) {
+        const char *nm = k < rv_shard_ndsets ? rv_shard_dsets[k].name : rv_shard_anyres_dsets[k - rv_shard_ndsets].name;
         uint64_t dims[3];
         int rank = rv_h5_shape(f, nm, dims, ipath, err);
         if (rank < 0) { rc = -1; break; }

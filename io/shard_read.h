@@ -24,6 +24,11 @@ typedef struct rv_shardset {
     int64_t *box_off;            /* nsamples + 1 */
     int64_t *image;              /* nsamples: global image row */
     uint8_t *task, *source, *split;
+    /* pack.image_mode=anyres sets (docs/formats.md "Anyres images"); false / NULL otherwise */
+    bool anyres;
+    int64_t *orig_off;           /* nimages + 1: byte offsets into /images/original */
+    int64_t *orig_size;          /* [nimages, 2]: original (height, width) */
+    uint8_t *orig_codec;         /* nimages: rv_original_codec (raw pixels or JPEG bytes) */
 } rv_shardset;
 
 /* path: index.h5 or the directory holding it. expect_tokenizer_hash: NULL accepts any.
@@ -38,6 +43,10 @@ static inline size_t rv_shardset_ntokens(const rv_shardset *s, uint64_t i) {
 int rv_shardset_tokens(const rv_shardset *s, uint64_t i, int32_t *ids, uint8_t *mask, rv_err *err);
 /* pixels: room for height*width bytes. */
 int rv_shardset_image(const rv_shardset *s, uint64_t image_row, uint8_t *pixels, rv_err *err);
+/* The original-resolution image of an anyres set: *pixels (malloc'd, h*w grey, row-major; a JPEG
+ * original decoded as pack decodes it) and its size. Errors: a base set (pack with
+ * pack.image_mode=anyres), a row out of range, a JPEG that does not decode to its stored size. */
+int rv_shardset_original(const rv_shardset *s, uint64_t image_row, uint8_t **pixels, int *h, int *w, rv_err *err);
 /* Boxes of sample i (malloc'd, 4 floats each); *n receives the count. */
 int rv_shardset_boxes(const rv_shardset *s, uint64_t i, float **boxes, size_t *n, rv_err *err);
 /* Conversation text (or id, labels) of sample i, malloc'd NUL-terminated. */

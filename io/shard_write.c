@@ -27,6 +27,21 @@ const rv_shard_dset rv_shard_dsets[] = {
 };
 const size_t rv_shard_ndsets = sizeof rv_shard_dsets / sizeof rv_shard_dsets[0];
 
+const rv_shard_dset rv_shard_anyres_dsets[] = {
+    {"/images/original", NULL},
+    {"/images/original_offsets", "/images/original"},
+    {"/images/original_size", NULL},
+    {"/images/original_codec", NULL},
+};
+const char *const rv_original_codec_names[2] = {"raw", "jpeg"};
+const size_t rv_shard_anyres_ndsets = sizeof rv_shard_anyres_dsets / sizeof rv_shard_anyres_dsets[0];
+
+/* /images/original chunk bytes: a read checksums every chunk the image touches, so the waste at
+ * the two ends stays small next to a JPEG (~1 MB for a CXR, 20-150 KB on the demo data). No
+ * compression filter: JPEG bytes do not deflate, and deflating raw pixels in the one writer
+ * thread tripled pack's image loop for a 1.4x smaller file (docs/formats.md "Anyres images"). */
+#define ORIGINAL_CHUNK ((hsize_t)1 << 16)
+
 #define CHUNK_ROWS 65536
 
 /* Growable array of fixed-size elements. */
@@ -73,6 +88,11 @@ struct rv_shard_writer {
     uint64_t nimages, extent; /* images written; current rows of /images/pixels */
     csr paths, text, id, labels;
     vec task, source, split, image, tokens, mask, tok_off, boxes, box_off;
+    /* anyres: /images/original grows as originals come (bytes written, current extent) */
+    hid_t original;
+    uint64_t orig_bytes, orig_extent;
+    vec orig_off, orig_size;   /* int64 [I+1] byte offsets; int64 [I, 2] (height, width) */
+    vec orig_codec;            /* uint8 [I] rv_original_codec */
 };
 
 char *rv_shard_path(const char *dir, int rank, int nshards) {
@@ -87,6 +107,10 @@ int rv_shard_open(rv_shard_writer **out, const char *dir, const rv_shard_meta *m
     w->path = rv_shard_path(dir, meta->rank, meta->nshards);
     w->tmp = rv_xasprintf("%s.tmp-%ld", w->path, (long)getpid());
     w->pixels = -1;
+    w->original = -1;
+    vec_init(&w->orig_off, sizeof(int64_t));
+    vec_init(&w->orig_size, sizeof(int64_t));
+    vec_init(&w->orig_codec, 1);
     w->file = rv_h5_create(w->tmp, err);
     if (w->file < 0) goto fail;
     if (rv_h5_group(w->file, "/images", w->tmp, err) != 0 || rv_h5_group(w->file, "/samples", w->tmp, err) != 0) goto fail;
@@ -105,6 +129,22 @@ int rv_shard_open(rv_shard_writer **out, const char *dir, const rv_shard_meta *m
             rv_h5_fail(err, "%s: cannot create /images/pixels", w->tmp);
             goto fail;
         }
+    }
+    if (meta->anyres) {
+        hsize_t dims[1] = {0}, maxd[1] = {H5S_UNLIMITED}, chunk[1] = {ORIGINAL_CHUNK};
+        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        H5Pset_chunk(dcpl, 1, chunk);
+        H5Pset_fletcher32(dcpl);
+        hid_t sp = H5Screate_simple(1, dims, maxd);
+        w->original = H5Dcreate2(w->file, "/images/original", H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        H5Sclose(sp);
+        H5Pclose(dcpl);
+        if (w->original < 0) {
+            rv_h5_fail(err, "%s: cannot create /images/original ", w->tmp);
+            goto fail;
+        }
+        int64_t z0 = 0;
+        vec_push(&w->orig_off, &z0, 1);
     }
     csr_init(&w->paths);
     csr_init(&w->text);
@@ -126,6 +166,10 @@ int rv_shard_open(rv_shard_writer **out, const char *dir, const rv_shard_meta *m
     return 0;
 fail:
     if (w->pixels >= 0) H5Dclose(w->pixels);
+    if (w->original >= 0) H5Dclose(w->original);
+    vec_free(&w->orig_off);
+    vec_free(&w->orig_size);
+    vec_free(&w->orig_codec);
     rv_h5_close_file(w->file);
     if (w->file >= 0) unlink(w->tmp);
     free(w->path);
@@ -147,6 +191,63 @@ int rv_shard_add_image(rv_shard_writer *w, const uint8_t *pixels, const char *pa
     csr_push(&w->paths, path);
     *row = (int64_t)w->nimages++;
     return 0;
+}
+
+int rv_shard_add_original(rv_shard_writer *w, rv_original_codec codec, const void *data, size_t len, int height,
+                          int width, rv_err *err) {
+    if (w->original < 0) return rv_fail(err, "%s: an original image given to a shard opened without anyres", w->tmp);
+    if (w->orig_size.n / 2 + 1 != w->nimages)
+        return rv_fail(err, "%s: original %llu given after %llu image(s); add each original right after its image",
+                       w->tmp, (unsigned long long)(w->orig_size.n / 2), (unsigned long long)w->nimages);
+    if (height <= 0 || width <= 0)
+        return rv_fail(err, "%s: original image %llu has size %dx%d", w->tmp, (unsigned long long)(w->nimages - 1),
+                       height, width);
+    bool fits = codec == RV_ORIGINAL_JPEG || (codec == RV_ORIGINAL_RAW && len == (size_t)height * (size_t)width);
+    if (!fits || len == 0)
+        return rv_fail(err, "%s: original image %llu: %zu bytes of codec %d for %dx%d pixels", w->tmp,
+                       (unsigned long long)(w->nimages - 1), len, (int)codec, height, width);
+    hsize_t n = (hsize_t)len;
+    /* geometric growth, cut to the bytes written at commit (as /images/pixels) */
+    if (w->orig_bytes + n > w->orig_extent) {
+        uint64_t want = w->orig_extent < ORIGINAL_CHUNK ? ORIGINAL_CHUNK : 2 * w->orig_extent;
+        while (want < w->orig_bytes + n) want *= 2;
+        hsize_t d[1] = {want};
+        if (H5Dset_extent(w->original, d) < 0) return rv_h5_fail(err, "%s: cannot extend /images/original", w->tmp);
+        w->orig_extent = want;
+    }
+    hsize_t start[1] = {w->orig_bytes}, count[1] = {n};
+    hid_t fs = H5Dget_space(w->original);
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+    hid_t ms = H5Screate_simple(1, count, NULL);
+    herr_t st = H5Dwrite(w->original, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, data);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    if (st < 0)
+        return rv_h5_fail(err, "%s: cannot write original image %llu (disk full?)", w->tmp,
+                          (unsigned long long)(w->nimages - 1));
+    w->orig_bytes += n;
+    int64_t end = (int64_t)w->orig_bytes, hw[2] = {height, width};
+    vec_push(&w->orig_off, &end, 1);
+    vec_push(&w->orig_size, hw, 2);
+    uint8_t cd = (uint8_t)codec;
+    vec_push(&w->orig_codec, &cd, 1);
+    return 0;
+}
+
+int rv_shard_read_image_mode(int64_t file, bool *anyres, const char *where, rv_err *err) {
+    *anyres = false;
+    htri_t has = H5Aexists((hid_t)file, "image_mode");
+    if (has < 0) return rv_h5_fail(err, "%s: cannot read the root attributes", where);
+    if (!has) return 0;
+    char *mode = NULL;
+    if (rv_h5_attr_str_get((hid_t)file, "image_mode", &mode, where, err) != 0) return -1;
+    int rc = 0;
+    if (!strcmp(mode, "anyres")) *anyres = true;
+    else if (strcmp(mode, "base") != 0)
+        rc = rv_fail(err, "%s: image_mode '%s' is unknown (base or anyres); written by a newer radvlm-hpc? re-run the "
+                          "pack phase with this version", where, mode);
+    free(mode);
+    return rc;
 }
 
 int rv_shard_add_sample(rv_shard_writer *w, const rv_shard_sample *s, rv_err *err) {
@@ -178,7 +279,8 @@ static void writer_free(rv_shard_writer *w) {
     csr_free(&w->text);
     csr_free(&w->id);
     csr_free(&w->labels);
-    vec *vs[] = {&w->task, &w->source, &w->split, &w->image, &w->tokens, &w->mask, &w->tok_off, &w->boxes, &w->box_off};
+    vec *vs[] = {&w->task,    &w->source, &w->split,   &w->image,    &w->tokens,   &w->mask,
+                 &w->tok_off, &w->boxes,  &w->box_off, &w->orig_off, &w->orig_size, &w->orig_codec};
     for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) vec_free(vs[i]);
     free(w->path);
     free(w->tmp);
@@ -188,6 +290,7 @@ static void writer_free(rv_shard_writer *w) {
 void rv_shard_abort(rv_shard_writer *w) {
     if (!w) return;
     if (w->pixels >= 0) H5Dclose(w->pixels);
+    if (w->original >= 0) H5Dclose(w->original);
     rv_h5_close_file(w->file);
     unlink(w->tmp);
     writer_free(w);
@@ -204,6 +307,7 @@ static int write_attrs(hid_t f, const rv_shard_meta *m, const int64_t counts[2],
     if (rv_h5_attr_i64_set(f, "shard", sh, 2, where, err) != 0) return -1;
     if (rv_h5_attr_i64_set(f, "num_samples", &counts[0], 1, where, err) != 0) return -1;
     if (rv_h5_attr_i64_set(f, "num_images", &counts[1], 1, where, err) != 0) return -1;
+    if (m->anyres && rv_h5_attr_str_set(f, "image_mode", "anyres", where, err) != 0) return -1;
 #ifdef RADVLM_VERSION
     if (rv_h5_attr_str_set(f, "writer", "radvlm-hpc " RADVLM_VERSION, where, err) != 0) return -1;
 #endif
@@ -241,6 +345,27 @@ int rv_shard_commit(rv_shard_writer *w, rv_err *err) {
         goto out;
     }
     if (write_csr(f, "/images/path", "/images/path_offsets", &w->paths, wh, err) != 0) goto out;
+    if (m->anyres) {
+        hsize_t od[1] = {w->orig_bytes};
+        if (w->orig_size.n / 2 != w->nimages) {
+            rv_fail(err, "%s: %llu original image(s) for %llu image(s); the writer was fed inconsistently", wh,
+                    (unsigned long long)(w->orig_size.n / 2), (unsigned long long)w->nimages);
+            goto out;
+        }
+        if (H5Dset_extent(w->original, od) < 0) {
+            rv_h5_fail(err, "%s: cannot set the final extent of /images/original", wh);
+            goto out;
+        }
+        if (rv_h5_write(f, "/images/original_offsets", H5T_STD_I64LE, H5T_NATIVE_INT64, w->orig_off.p, w->orig_off.n, 0,
+                        CHUNK_ROWS, wh, err) != 0 ||
+            rv_h5_write(f, "/images/original_size", H5T_STD_I64LE, H5T_NATIVE_INT64, w->orig_size.p,
+                        w->orig_size.n / 2, 2, CHUNK_ROWS / 2, wh, err) != 0)
+            goto out;
+        hid_t ct = rv_h5_enum_type(rv_original_codec_names, 2);
+        int crc = rv_h5_write(f, "/images/original_codec", ct, ct, w->orig_codec.p, w->orig_codec.n, 0, CHUNK_ROWS, wh, err);
+        H5Tclose(ct);
+        if (crc != 0) goto out;
+    }
     if (rv_h5_write(f, "/samples/task", tt, tt, w->task.p, n, 0, CHUNK_ROWS, wh, err) != 0) goto out;
     if (rv_h5_write(f, "/samples/source", st, st, w->source.p, n, 0, CHUNK_ROWS, wh, err) != 0) goto out;
     if (rv_h5_write(f, "/samples/split", pt, pt, w->split.p, n, 0, CHUNK_ROWS, wh, err) != 0) goto out;
@@ -272,6 +397,8 @@ out:
     H5Tclose(pt);
     H5Dclose(w->pixels);
     w->pixels = -1;
+    if (w->original >= 0) H5Dclose(w->original);
+    w->original = -1;
     if (H5Fclose(f) < 0 && rc == 0) rc = rv_h5_fail(err, "%s: closing failed (disk full?)", wh);
     w->file = -1;
     if (rc == 0) rc = fsync_path(w->tmp, err);
@@ -290,9 +417,14 @@ typedef struct shard_info {
     uint64_t cols[32];
 } shard_info;
 
+/* Entry k of the datasets an index covers: rv_shard_dsets, then (anyres sets) rv_shard_anyres_dsets. */
+static const rv_shard_dset *dset_at(size_t k) {
+    return k < rv_shard_ndsets ? &rv_shard_dsets[k] : &rv_shard_anyres_dsets[k - rv_shard_ndsets];
+}
+
 static int dset_index(const char *name) {
-    for (size_t i = 0; i < rv_shard_ndsets; i++)
-        if (strcmp(rv_shard_dsets[i].name, name) == 0) return (int)i;
+    for (size_t i = 0; i < rv_shard_ndsets + rv_shard_anyres_ndsets; i++)
+        if (strcmp(dset_at(i)->name, name) == 0) return (int)i;
     return -1;
 }
 
@@ -371,13 +503,15 @@ static int write_rebased(hid_t idx, const char *name, const char *base_of, shard
 }
 
 int rv_shard_write_index(const char *dir, int nshards, rv_err *err) {
-    if (nshards < 1 || rv_shard_ndsets > 32) return rv_fail(err, "index: bad shard count %d", nshards);
+    if (nshards < 1 || rv_shard_ndsets + rv_shard_anyres_ndsets > 32) return rv_fail(err, "index: bad shard count %d", nshards);
     char *path = rv_path_join(dir, "index.h5");
     char *tmp = rv_xasprintf("%s.tmp-%ld", path, (long)getpid());
     shard_info *sh = rv_xcalloc((size_t)nshards, sizeof *sh);
     hid_t ref = -1, idx = -1;
     char *hash0 = NULL, *cfg = NULL;
     int64_t size0[2] = {0, 0}, schema = 0;
+    bool anyres0 = false;
+    size_t ndsets = rv_shard_ndsets; /* + the anyres datasets when the set has them */
     int rc = -1;
     int64_t totals[2] = {0, 0};
     for (int s = 0; s < nshards; s++) {
@@ -387,6 +521,7 @@ int rv_shard_write_index(const char *dir, int nshards, rv_err *err) {
         if (f < 0) goto out;
         char *hash = NULL;
         int64_t size[2], sc = 0, ns = 0, ni = 0;
+        bool anyres = false;
         int frc = 0;
         if (rv_h5_attr_i64_get(f, "schema_version", &sc, 1, sh[s].path, err) != 0 ||
             rv_h5_attr_str_get(f, "tokenizer_hash", &hash, sh[s].path, err) != 0 ||
@@ -394,9 +529,18 @@ int rv_shard_write_index(const char *dir, int nshards, rv_err *err) {
             rv_h5_attr_i64_get(f, "num_samples", &ns, 1, sh[s].path, err) != 0 ||
             rv_h5_attr_i64_get(f, "num_images", &ni, 1, sh[s].path, err) != 0)
             frc = -1;
-        for (size_t k = 0; frc == 0 && k < rv_shard_ndsets; k++) {
+        if (frc == 0 && rv_shard_read_image_mode(f, &anyres, sh[s].path, err) != 0) frc = -1;
+        else if (frc == 0 && s == 0 && anyres) {
+            anyres0 = true;
+            ndsets += rv_shard_anyres_ndsets;
+        } else if (frc == 0 && anyres != anyres0) {
+            frc = rv_fail(err, "%s: image_mode %s but %s is %s; the directory mixes shards of different pack runs; "
+                               "re-run the pack phase into an empty directory",
+                          sh[s].path, anyres ? "anyres" : "base", sh[0].path, anyres0 ? "anyres" : "base");
+        }
+        for (size_t k = 0; frc == 0 && k < ndsets; k++) {
             uint64_t dims[3];
-            if (rv_h5_shape(f, rv_shard_dsets[k].name, dims, sh[s].path, err) < 0) frc = -1;
+            if (rv_h5_shape(f, dset_at(k)->name, dims, sh[s].path, err) < 0) frc = -1;
             sh[s].rows[k] = dims[0];
             sh[s].cols[k] = dims[1];
         }
@@ -424,8 +568,8 @@ int rv_shard_write_index(const char *dir, int nshards, rv_err *err) {
     if (rv_h5_group(idx, "/images", tmp, err) != 0 || rv_h5_group(idx, "/samples", tmp, err) != 0 ||
         rv_h5_group(idx, "/shards", tmp, err) != 0)
         goto out;
-    for (size_t k = 0; k < rv_shard_ndsets; k++) {
-        const rv_shard_dset *d = &rv_shard_dsets[k];
+    for (size_t k = 0; k < ndsets; k++) {
+        const rv_shard_dset *d = dset_at(k);
         int r;
         if (d->offsets_of) r = write_rebased(idx, d->name, d->offsets_of, sh, nshards, true, tmp, err);
         else if (strcmp(d->name, "/samples/image") == 0)
@@ -461,7 +605,7 @@ int rv_shard_write_index(const char *dir, int nshards, rv_err *err) {
     }
     {
         rv_shard_meta m = {.rank = -1, .nshards = nshards, .height = (int)size0[0], .width = (int)size0[1],
-                           .tokenizer_hash = hash0, .config_json = cfg};
+                           .tokenizer_hash = hash0, .config_json = cfg, .anyres = anyres0};
         if (write_attrs(idx, &m, totals, tmp, err) != 0) goto out;
     }
     rv_h5_close_file(idx);

@@ -6,6 +6,7 @@
 #ifndef RADVLM_IO_SHARD_WRITE_H
 #define RADVLM_IO_SHARD_WRITE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,7 @@ typedef struct rv_shard_meta {
     size_t nsources;
     const char *const *split_names;
     size_t nsplits;
+    bool anyres;                       /* pack.image_mode=anyres: originals stored too (below) */
 } rv_shard_meta;
 
 /* One sample row. tokens/mask have ntok entries; boxes has 4*nbox floats
@@ -76,5 +78,25 @@ typedef struct rv_shard_dset {
 } rv_shard_dset;
 extern const rv_shard_dset rv_shard_dsets[];
 extern const size_t rv_shard_ndsets;
+
+/* ---- pack.image_mode=anyres (docs/formats.md "Anyres images") ----
+ * Such shards also hold every image at its original resolution, so the loader can cut upstream's
+ * anyres tiles for any tile size and pinpoint list: a JPEG source as its file's bytes (decoded
+ * by the reader with the same libjpeg-turbo call pack uses), anything else as the 8-bit grey
+ * pixels pack decoded (after the 16->8-bit step). The root attribute image_mode = "anyres" marks
+ * them; a file without it is a base file ("base" is never written: base outputs are unchanged). */
+extern const rv_shard_dset rv_shard_anyres_dsets[];   /* present only in anyres files */
+extern const size_t rv_shard_anyres_ndsets;
+typedef enum { RV_ORIGINAL_RAW = 0, RV_ORIGINAL_JPEG = 1 } rv_original_codec;
+extern const char *const rv_original_codec_names[2]; /* "raw", "jpeg": the enum of /images/original_codec */
+/* Appends the original of the image just added with rv_shard_add_image (anyres writers only:
+ * one call after each rv_shard_add_image; commit refuses a shard where the counts differ).
+ * data: len bytes, height*width grey pixels (RV_ORIGINAL_RAW, len must match) or a JPEG file
+ * that decodes to height x width (RV_ORIGINAL_JPEG). */
+int rv_shard_add_original(rv_shard_writer *w, rv_original_codec codec, const void *data, size_t len, int height,
+                          int width, rv_err *err);
+/* Reads a file's image_mode attribute (file: an open hid_t): absent or "base" -> false, "anyres"
+ * -> true, anything else an error naming the file. */
+int rv_shard_read_image_mode(int64_t file, bool *anyres, const char *where, rv_err *err);
 
 #endif

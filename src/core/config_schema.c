@@ -52,6 +52,9 @@ const rv_cfg_key rv_cfg_schema[] = {
     {"pack.llava_split", RV_CFG_ENUM, "train", "train|valid|test", "split recorded for cells of pack.llava_json (test_<task>.json files are always test)"},
     {"pack.tests", RV_CFG_BOOL, "false", NULL, "when building from DATA_DIR, also pack the evaluation sets (split = test)"},
     {"pack.image_size", RV_CFG_INT, "384", NULL, "stored image side in pixels (grey uint8, Pillow BICUBIC resize; the model's input size)"},
+    {"pack.image_mode", RV_CFG_ENUM, "base", "base|anyres",
+     "base: only the pack.image_size resize; anyres: also each image at its original resolution (8-bit grey), for "
+     "upstream's anyres_max_9 tiles (docs/formats.md)"},
     {"pack.tokenizer", RV_CFG_STR, "", NULL,
      "Hugging Face tokenizer.json used for token ids and loss masks; empty = DATA_DIR/tokenizer.json, DATA_DIR/tokenizer/tokenizer.json or RUN/tokenizer.json"},
     {"pack.max_samples", RV_CFG_INT, "0", NULL, "pack only the first N cells (0 = all; for trials and benchmarks)"},

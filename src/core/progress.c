@@ -94,3 +94,8 @@ void rv_progress_finish(rv_progress *p) {
     }
     free(p);
 }
+
+void rv_progress_abandon(rv_progress *p) {
+    if (p && p->active && p->tty) fputc('\n', stderr);
+    free(p);
+}

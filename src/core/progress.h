@@ -16,6 +16,8 @@ void rv_progress_resume_at(rv_progress *p, uint64_t done);
  * copied, truncated to 255 bytes. */
 void rv_progress_note(rv_progress *p, const char *note);
 void rv_progress_finish(rv_progress *p);
+/* Frees p without a final line (the work failed: the bar must not claim 100%). */
+void rv_progress_abandon(rv_progress *p);
 
 /* Monotonic seconds. */
 double rv_now(void);

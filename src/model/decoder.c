@@ -59,20 +59,10 @@ void rv_dec_acts_layout(const rv_decoder *d, rv_dec_acts *a, rv_arena *ar, int m
     const size_t NI = (size_t)maxN * c->intermediate, NH = (size_t)maxN * c->heads;
     a->maxN = maxN;
     a->train = train;
-    a->x = ptrs(n + 1);
-    float ***all[] = {&a->a, &a->q, &a->k, &a->v, &a->o, &a->lse, &a->xm, &a->m, &a->gt, &a->up, &a->h,
-                      &a->rstd1, &a->rstd2};
+    float ***const all[] = {&a->a, &a->q, &a->k, &a->v, &a->o, &a->lse, &a->xm, &a->m, &a->gt, &a->up, &a->h,
+                            &a->rstd1, &a->rstd2};
     const size_t size[] = {ND, NQ, NKV, NKV, NQ, NH, ND, ND, NI, NI, NI, (size_t)maxN, (size_t)maxN};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++) *all[i] = ptrs(n);
-    /* inference: one set of layer buffers for all layers, the residual stream alternating between
-     * two buffers (layer l reads x[l] and writes x[l+1], never the same buffer) */
-    const int nset = train ? n : (n > 0 ? 1 : 0), nres = train ? n + 1 : 2;
-    for (int l = 0; l < nset; l++)
-        for (size_t i = 0; i < sizeof all / sizeof *all; i++) (*all[i])[l] = rv_arena_take(ar, size[i]);
-    for (int l = nset; l < n; l++)
-        for (size_t i = 0; i < sizeof all / sizeof *all; i++) (*all[i])[l] = (*all[i])[0];
-    for (int l = 0; l < nres && l <= n; l++) a->x[l] = rv_arena_take(ar, ND);
-    for (int l = nres; l <= n; l++) a->x[l] = a->x[l % 2];
+    rv_arena_layers(ar, all, size, sizeof all / sizeof *all, &a->x, ND, n, train);
     a->xf = rv_arena_take(ar, ND);
     a->rstdf = rv_arena_take(ar, (size_t)maxN);
     if (train) {

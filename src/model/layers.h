@@ -35,6 +35,14 @@ static inline float *rv_arena_take(rv_arena *a, size_t n) {
 /* int32 buffers come from the same arena (4-byte elements; each region has one type only). */
 static inline int32_t *rv_arena_take_i32(rv_arena *a, size_t n) { return (int32_t *)(void *)rv_arena_take(a, n); }
 
+/* The per-layer buffers of an n-layer stack: *bufs[i] becomes a malloc'd [n] pointer array whose
+ * entries are carved with size[i] floats each, and x a malloc'd [n + 1] residual stream of xsize
+ * floats each. Training keeps every layer's buffers (backward reads them); inference shares one
+ * set of layer buffers and alternates the residual stream between two (layer l reads x[l] and
+ * writes x[l + 1], never the same buffer). */
+void rv_arena_layers(rv_arena *ar, float ***const bufs[], const size_t size[], size_t nbuf, float ***x, size_t xsize,
+                     int n, bool train);
+
 /* Resolves name (printf format) to p/g, checking the element count. */
 int rv_pg_bind(rv_pg *pg, const rv_weights *w, size_t numel, rv_err *err, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -11,7 +11,8 @@
 typedef struct rv_act_plan {
     rv_vlm_limits lim;     /* what the buffers hold */
     bool train;            /* training layout (per-layer activations + backward scratch) */
-    float *mem;            /* the one backend allocation */
+    rvk_buf buf;           /* the one backend allocation */
+    float *mem;            /* rvk_buf_f32(&buf) */
     size_t floats;         /* its size in floats */
     int builds;            /* times mem was (re)allocated */
     bool live;             /* a rv_vlm_pass (or a generate call) is using the buffers */

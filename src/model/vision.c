@@ -92,8 +92,6 @@ void rv_vision_unbind(rv_kctx *k, rv_vision *v) {
     memset(v, 0, sizeof *v);
 }
 
-static float **ptrs(int n) { return rv_xcalloc((size_t)(n > 0 ? n : 1), sizeof(float *)); }
-
 void rv_vision_acts_layout(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, rv_arena *ar, int maxT, bool train) {
     memset(a, 0, sizeof *a);
     const int n = v->nrun, NP = v->npatch;
@@ -101,19 +99,10 @@ void rv_vision_acts_layout(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, rv_ar
     a->maxT = maxT;
     a->train = train;
     a->patches = rv_arena_take(ar, N * v->kdim);
-    a->x = ptrs(n + 1);
-    float ***all[] = {&a->h1, &a->q, &a->k, &a->v, &a->o, &a->lse, &a->xm, &a->h2, &a->f, &a->g,
-                      &a->mean1, &a->rstd1, &a->mean2, &a->rstd2};
+    float ***const all[] = {&a->h1, &a->q, &a->k, &a->v, &a->o, &a->lse, &a->xm, &a->h2, &a->f, &a->g,
+                            &a->mean1, &a->rstd1, &a->mean2, &a->rstd2};
     const size_t size[] = {NC, NC, NC, NC, NC, NH, NC, NC, NI, NI, N, N, N, N};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++) *all[i] = ptrs(n);
-    /* inference: one set of layer buffers, the residual stream alternating between two buffers */
-    const int nset = train ? n : (n > 0 ? 1 : 0), nres = train ? n + 1 : 2;
-    for (int l = 0; l < nset; l++)
-        for (size_t i = 0; i < sizeof all / sizeof *all; i++) (*all[i])[l] = rv_arena_take(ar, size[i]);
-    for (int l = nset; l < n; l++)
-        for (size_t i = 0; i < sizeof all / sizeof *all; i++) (*all[i])[l] = (*all[i])[0];
-    for (int l = 0; l < nres && l <= n; l++) a->x[l] = rv_arena_take(ar, NC);
-    for (int l = nres; l <= n; l++) a->x[l] = a->x[l % 2];
+    rv_arena_layers(ar, all, size, sizeof all / sizeof *all, &a->x, NC, n, train);
     if (v->c.post_ln) {
         a->feat = rv_arena_take(ar, NC);
         a->pmean = rv_arena_take(ar, N);

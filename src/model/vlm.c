@@ -185,7 +185,7 @@ static void plan_release(rv_kctx *k, rv_act_plan *P) {
     rv_vision_acts_release(&P->vis);
     rv_dec_acts_release(&P->dec);
     rv_kv_cache_release(&P->cache);
-    if (P->mem) rvk_free(k, P->mem);
+    rvk_buf_free(k, &P->buf);
     int builds = P->builds;
     memset(P, 0, sizeof *P);
     P->builds = builds;
@@ -291,7 +291,10 @@ int rv_vlm_plan(rv_vlm *m, const rv_vlm_limits *lim, rv_err *err) {
     rv_dec_acts_release(&P->dec);
     rv_kv_cache_release(&P->cache);
     P->floats = ar.used;
-    P->mem = rvk_alloc(m->k, P->floats);
+    if (rvk_buf_alloc(m->k, &P->buf, RVK_MEM_DEVICE, RVK_F32, P->floats ? P->floats : 1, err))
+        return rv_fail_wrap(err, "activation plan (%d tokens, %d tiles, %d sequences, cache %d)", lim->max_tokens,
+                            lim->max_tiles, lim->max_seqs, lim->max_cache);
+    P->mem = rvk_buf_f32(&P->buf);
     P->builds++;
     ar = (rv_arena){.base = P->mem};
     plan_layout(m, P, &ar, lim, m->grads);

@@ -233,11 +233,15 @@ static bool ends_with(const char *s, const char *suf) {
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
+size_t rv_weights_max_numel(const rv_weights *w) {
+    size_t most = 1;
+    for (size_t i = 0; i < w->n; i++) most = w->t[i].numel > most ? w->t[i].numel : most;
+    return most;
+}
+
 int rv_weights_init_random(rv_weights *w, uint64_t seed, float std, rv_err *err) {
     if (!w->params) return rv_fail(err, "weights: random init needs a table built on a backend (rv_weights_build)");
-    size_t most = 0;
-    for (size_t i = 0; i < w->n; i++) most = w->t[i].numel > most ? w->t[i].numel : most;
-    float *p = rv_xmalloc((most ? most : 1) * sizeof *p); /* host staging, one tensor at a time */
+    float *p = rv_xmalloc(rv_weights_max_numel(w) * sizeof *p); /* host staging, one tensor at a time */
     int rc = 0;
     for (size_t i = 0; i < w->n && !rc; i++) {
         rv_wtensor *t = &w->t[i];

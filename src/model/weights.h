@@ -92,6 +92,9 @@ int rv_weights_need(const rv_weights *w, const char *name, size_t numel, float *
 int rv_weights_download_tensor(const rv_weights *w, size_t i, float *host, rv_err *err);
 int rv_weights_upload_tensor(rv_weights *w, size_t i, const float *host, rv_err *err);
 
+/* Elements of the largest tensor (>= 1): sizes a one-tensor host staging buffer. */
+size_t rv_weights_max_numel(const rv_weights *w);
+
 /* Elements of the tensors matching module (-1 = all) whose flags include all of `flags`. */
 size_t rv_weights_numel(const rv_weights *w, int module, unsigned flags);
 

@@ -377,6 +377,12 @@ typedef struct sres {
 /* One image group: the resized pixels and its samples. */
 typedef struct gres {
     uint8_t *pixels;  /* size*size, NULL when the image is unusable */
+    /* pack.image_mode=anyres: what /images/original keeps (JPEG file bytes, or the 8-bit grey
+     * pixels [oh, ow] of other formats); orig is NULL otherwise */
+    rv_original_codec codec;
+    uint8_t *orig;
+    size_t orig_len;
+    int oh, ow;
     char *bad;        /* why the image is unusable */
     sres *s;          /* count entries */
 } gres;
@@ -392,15 +398,17 @@ static void sres_free(sres *r) {
 }
 
 /* Reads, decodes (JPEG, PNG, DICOM by magic bytes), brings to 8 bits and resizes one image.
- * The file is read once; JPEGs are decoded from memory. */
-static int image_small(const char *path, int size, uint8_t **out, rv_err *err) {
+ * The file is read once; JPEGs are decoded from memory. With g (anyres), the original is handed
+ * over too: a JPEG's file bytes (the reader decodes them as done here), else the 8-bit pixels. */
+static int image_small(const char *path, int size, uint8_t **out, gres *g, rv_err *err) {
     char *data = NULL;
     size_t len = 0;
     rv_image img = {0}, small = {0};
     if (rv_read_file(path, &data, &len, err) != 0) return -1;
     const unsigned char *m = (const unsigned char *)data;
     int rc;
-    if (len >= 3 && m[0] == 0xFF && m[1] == 0xD8) {
+    bool jpeg = len >= 3 && m[0] == 0xFF && m[1] == 0xD8;
+    if (jpeg) {
         rc = rv_jpeg_decode(path, m, len, &img, err);
     } else if (len >= 8 && !memcmp(m, "\x89PNG\r\n\x1a\n", 8)) {
         rc = rv_png_read(path, &img, err);
@@ -413,12 +421,34 @@ static int image_small(const char *path, int size, uint8_t **out, rv_err *err) {
     } else {
         rc = rv_fail(err, "%s: not a JPEG, PNG or DICOM file", path);
     }
+    if (rc == 0 && g && jpeg) {
+        g->codec = RV_ORIGINAL_JPEG;
+        g->orig = (uint8_t *)data; /* owned by the caller */
+        g->orig_len = len;
+        data = NULL;
+    }
     free(data);
     if (rc != 0) return -1;
     to8(&img);
     rc = rv_image_resize(&img, size, size, RV_RESAMPLE_BICUBIC, &small, err);
+    if (rc == 0 && g) {
+        g->oh = img.height;
+        g->ow = img.width;
+        if (!jpeg) {
+            g->codec = RV_ORIGINAL_RAW;
+            g->orig = img.u8; /* owned by the caller */
+            g->orig_len = (size_t)img.width * (size_t)img.height;
+            img.u8 = NULL;
+        }
+    }
     rv_image_free(&img);
-    if (rc != 0) return -1;
+    if (rc != 0) {
+        if (g) {
+            free(g->orig);
+            g->orig = NULL;
+        }
+        return -1;
+    }
     *out = small.u8; /* owned by the caller */
     return 0;
 }
@@ -462,10 +492,10 @@ static void pack_sample(const pack_in *in, const prec *p, const tokctx *tc, sres
 }
 
 static void pack_group(const pack_in *in, const size_t *order, const group *G, const tokctx *tc, int size,
-                       gres *out) {
+                       bool anyres, gres *out) {
     rv_err ie;
     memset(out, 0, sizeof *out);
-    if (image_small(in->r[order[G->start]].image, size, &out->pixels, &ie) != 0) {
+    if (image_small(in->r[order[G->start]].image, size, &out->pixels, anyres ? out : NULL, &ie) != 0) {
         out->bad = rv_xstrdup(ie.msg);
         return;
     }
@@ -475,6 +505,7 @@ static void pack_group(const pack_in *in, const size_t *order, const group *G, c
 
 static void gres_free(gres *g, size_t count) {
     free(g->pixels);
+    free(g->orig);
     free(g->bad);
     if (g->s)
         for (size_t k = 0; k < count; k++) sres_free(&g->s[k]);
@@ -504,6 +535,7 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
         return rv_fail(err, "pack.threads must be between 0 (all cores of the rank) and 4096 (got %lld)", nthr);
     }
     int threads = nthr > 0 ? (int)nthr : omp_get_max_threads();
+    bool anyres = !strcmp(rv_cfg_str(cfg, "pack.image_mode"), "anyres");
     pack_in in = {.seed = (uint64_t)rv_cfg_int(cfg, "run.seed")};
     rv_tokenizer *tok = NULL;
     char *tokpath = find_tokenizer(ctx), *tokjson = NULL, hash[40];
@@ -589,6 +621,10 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     meta.ntasks = RV_TASK_COUNT + 1;
     meta.source_names = sn;
     meta.nsources = RV_SRC_COUNT + 1;
+    meta.anyres = anyres;
+    if (anyres)
+        rv_info0("pack: pack.image_mode=anyres: each image is also stored at its original resolution in "
+                 "/images/original (JPEG sources as their file bytes, others as 8-bit grey) for the anyres tiles");
 
     rv_info0("pack: %zu cells, %zu unique images, %d shard(s) x %d thread(s) -> %s (images %lldx%lld, tokenizer %s, "
              "loss mask %s)", in.n, ngroups, R, threads, out, size, size, hash,
@@ -602,13 +638,14 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
      * writes it in order (so the shard does not depend on the thread count). The batch is
      * capped at about 256 MB of resized pixels. */
     size_t per = (size_t)size * (size_t)size, bmax = (size_t)threads * 8;
+    if (anyres) per += (size_t)3056 * 2544; /* a CXR original held until written (raw; a JPEG is less) */
     if (bmax * per > ((size_t)256 << 20)) bmax = ((size_t)256 << 20) / per;
     if (bmax < 1) bmax = 1;
     batch = rv_xcalloc(bmax, sizeof *batch);
     for (size_t g0 = gb; wok && g0 < ge; g0 += bmax) {
         size_t nb = ge - g0 < bmax ? ge - g0 : bmax;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-        for (size_t b = 0; b < nb; b++) pack_group(&in, order, &groups[g0 + b], &tc, (int)size, &batch[b]);
+        for (size_t b = 0; b < nb; b++) pack_group(&in, order, &groups[g0 + b], &tc, (int)size, anyres, &batch[b]);
         for (size_t b = 0; b < nb; b++) {
             const group *G = &groups[g0 + b];
             gres *r = &batch[b];
@@ -621,7 +658,8 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
                 if (rv_badrec_report(&ctx->bad, &local, ipath, "image unusable (%zu sample(s) skipped): %s", G->count,
                                      r->bad) != 0)
                     wok = false;
-            } else if (rv_shard_add_image(w, r->pixels, ipath, &row, &local) != 0) {
+            } else if (rv_shard_add_image(w, r->pixels, ipath, &row, &local) != 0 ||
+                       (anyres && rv_shard_add_original(w, r->codec, r->orig, r->orig_len, r->oh, r->ow, &local) != 0)) {
                 wok = false;
             } else {
                 nimg++;

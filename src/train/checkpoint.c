@@ -117,9 +117,7 @@ static int write_body(hid_t f, const char *ckpath, const rv_ckpt_data *d, int ns
     for (int i = 0; i < 3; i++)
         if (texts[i][1] && write_bytes(f, texts[i][0], texts[i][1], strlen(texts[i][1]), err)) return -1;
     char path[600];
-    size_t most = 1;
-    for (size_t i = 0; i < w->n; i++) most = w->t[i].numel > most ? w->t[i].numel : most;
-    float *host = rv_xmalloc(most * sizeof(float)); /* one tensor staged at a time */
+    float *host = rv_xmalloc(rv_weights_max_numel(w) * sizeof(float)); /* one tensor staged at a time */
     int rc = 0;
     for (size_t i = 0; i < w->n && !rc; i++) {
         const rv_wtensor *t = &w->t[i];
@@ -602,9 +600,7 @@ static int check_no_extra(rv_ckpt *c, const char *group, const rv_weights *w, rv
 
 int rv_ckpt_load_weights(rv_ckpt *c, rv_weights *w, rv_err *err) {
     if (!h5_exists(c->f, "/weights")) return rv_fail(err, "%s: group /weights is missing", c->path);
-    size_t most = 1;
-    for (size_t i = 0; i < w->n; i++) most = w->t[i].numel > most ? w->t[i].numel : most;
-    float *host = rv_xmalloc(most * sizeof(float)); /* one tensor staged at a time */
+    float *host = rv_xmalloc(rv_weights_max_numel(w) * sizeof(float)); /* one tensor staged at a time */
     int rc = 0;
     for (size_t i = 0; i < w->n && !rc; i++)
         rc = read_tensor(c, "/weights", &w->t[i], host, err) || rv_weights_upload_tensor(w, i, host, err) ? -1 : 0;
@@ -620,9 +616,7 @@ static int load_adam_v1(rv_ckpt *c, const rv_weights *w, size_t off, size_t n, f
         if (check_no_extra(c, "/adam/m", w, err) || check_no_extra(c, "/adam/v", w, err)) return -1;
         c->v1_checked = true;
     }
-    size_t most = 1;
-    for (size_t i = 0; i < w->n; i++) most = w->t[i].numel > most ? w->t[i].numel : most;
-    float *host = rv_xmalloc(most * sizeof(float)); /* one tensor staged at a time */
+    float *host = rv_xmalloc(rv_weights_max_numel(w) * sizeof(float)); /* one tensor staged at a time */
     int rc = 0;
     for (size_t i = 0; i < w->n && !rc; i++) {
         const rv_wtensor *t = &w->t[i];

@@ -17,6 +17,7 @@ typedef struct rv_opt_piece {
 
 struct rv_optim {
     rv_weights *w;
+    rv_kctx *k;            /* w->k, kept so that freeing does not read w */
     const rv_param_groups *pg;
     const rv_comm *dp;
     rv_optim_cfg cfg;
@@ -96,6 +97,7 @@ int rv_optim_create(rv_optim **out, rv_weights *w, const rv_param_groups *groups
     if (rv_weights_alloc_grads(w, err)) return -1;
     rv_optim *o = rv_xcalloc(1, sizeof *o);
     o->w = w;
+    o->k = w->k;
     o->pg = groups;
     o->dp = dp;
     o->cfg = *cfg;
@@ -129,9 +131,9 @@ int rv_optim_create(rv_optim **out, rv_weights *w, const rv_param_groups *groups
 
 void rv_optim_free(rv_optim *o) {
     if (!o) return;
-    rvk_buf_free(o->w->k, &o->m);
-    rvk_buf_free(o->w->k, &o->v);
-    rvk_buf_free(o->w->k, &o->slots);
+    rvk_buf_free(o->k, &o->m);
+    rvk_buf_free(o->k, &o->v);
+    rvk_buf_free(o->k, &o->slots);
     rv_gx_free(&o->gx);
     free(o->pieces);
     free(o->zeros);
@@ -199,6 +201,7 @@ void rv_optim_range(const rv_optim *o, size_t *off, size_t *n) {
 }
 
 int rv_optim_get_moments(const rv_optim *o, float *m, float *v, rv_err *err) {
+    if (o->range.n == 0) return 0; /* a rank past the data under ZeRO-1: m and v may be NULL */
     memset(m, 0, o->range.n * sizeof *m);
     memset(v, 0, o->range.n * sizeof *v);
     for (size_t i = 0; i < o->npieces; i++) {
@@ -221,6 +224,20 @@ int rv_optim_set_moments(rv_optim *o, const float *m, const float *v, int64_t st
     if (rvk_sync(o->w->k, err)) return rv_fail_wrap(err, "optimizer: restoring the AdamW moments");
     o->steps = step_count;
     return 0;
+}
+
+size_t rv_optim_state_bytes_plan(const rv_weights *w, const rv_param_groups *groups, int zero, int rank, int nranks) {
+    rv_range r = zero && nranks > 1 ? rv_partition(w->total, rank, nranks) : (rv_range){0, w->total};
+    size_t held = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        int gi = groups->group_of[i];
+        if (gi < 0 || !groups->g[gi].trainable) continue;
+        size_t lo = w->t[i].offset, hi = lo + w->t[i].numel;
+        if (lo < r.off) lo = r.off;
+        if (hi > r.off + r.n) hi = r.off + r.n;
+        if (hi > lo) held += hi - lo;
+    }
+    return 2 * held * sizeof(float);
 }
 
 size_t rv_optim_state_bytes(const rv_optim *o) { return 2 * o->held * sizeof(float); }

@@ -52,7 +52,8 @@ typedef struct rv_optim_cfg {
 
 typedef struct rv_optim_stats {
     double grad_norm;      /* global L2 norm over all ranks, before clipping (NaN/inf if non-finite) */
-    double clip_coef;      /* min(1, max_norm / (norm + 1e-6)) as PyTorch's clip_grad_norm_ */
+    double clip_coef;      /* min(1, max_norm / (norm + 1e-6)) as PyTorch's clip_grad_norm_ (the fp32
+                              factor applied; 1 without clipping; NaN when skipped) */
     bool skipped;          /* non-finite norm: no update, step count unchanged */
 } rv_optim_stats;
 
@@ -83,5 +84,9 @@ int rv_optim_set_moments(rv_optim *o, const float *m, const float *v, int64_t st
 
 size_t rv_optim_state_bytes(const rv_optim *o);          /* optimizer bytes held by this rank */
 size_t rv_optim_state_bytes_unsharded(const rv_optim *o); /* what it would be without ZeRO-1 */
+/* The same figure before any allocation (a layout-only table is enough: dry runs, memory plans):
+ * the bytes rank `rank` of `nranks` would hold, with ZeRO-1 (zero = 1) or without (zero = 0, the
+ * unsharded figure). 8 bytes (m and v, fp32) per trainable element of the rank's range. */
+size_t rv_optim_state_bytes_plan(const rv_weights *w, const rv_param_groups *groups, int zero, int rank, int nranks);
 
 #endif

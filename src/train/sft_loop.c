@@ -83,7 +83,8 @@ static int load_samples(trainer *t, const uint64_t *rows, int n, rv_loader_sampl
     for (int i = 0; i < n; i++) {
         if (rv_loader_read_sample(t->data.set, rows[i], &t->model.cfg, &t->norm, &ls[i], err)) {
             for (int j = 0; j < i; j++) rv_loader_sample_free(&ls[j]);
-            return rv_fail_wrap(err, "sft.shards = %s", t->c->shards);
+            return rv_fail_wrap(err, "sft.shards = %s (a damaged shard? radvlm-hpc --phase pack --set pack.check=true "
+                                     "--set pack.out=%s lists the damage)", t->c->shards, t->c->shards);
         }
         s[i] = rv_loader_sample_view(&ls[i]);
     }
@@ -356,7 +357,8 @@ int rv_sft_train(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_result *out,
         local[2] = flops;
         double glob[3];
         rv_comm_allreduce_f64(dp, local, glob, 3, RV_COMM_SUM);
-        double loss = glob[0], lr_f = rv_sched_factor(&t->sched, step);
+        /* HF steps the schedule only when the optimizer ran: the position is the update count. */
+        double loss = glob[0], lr_f = rv_sched_factor(&t->sched, t->st.optim_steps);
         rv_optim_stats os = {.grad_norm = NAN, .clip_coef = 1};
         bool skipped;
         if (!isfinite(loss)) {
@@ -440,7 +442,8 @@ int rv_sft_train(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_result *out,
         }
         if (at_end && log_eval(t, t->st.step, err)) { failed = true; break; }
     }
-    rv_progress_finish(prog);
+    if (failed) rv_progress_abandon(prog);
+    else rv_progress_finish(prog);
     free(rows);
     free(ls);
     free(s);

@@ -5,7 +5,7 @@
 #include "core/log.h"
 #include "model/vlm.h"
 #include "train/param_groups.h"
-#include "train/partition.h"
+#include "train/optimizer.h"
 #include "train/sft_init.h"
 
 static double gib(size_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
@@ -35,21 +35,14 @@ int rv_sft_dry_run(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_memory *me
         mem->trainable = rv_pg_trainable_numel(&pg);
         mem->weights = w.total * sizeof(float);
         mem->grads = w.total * sizeof(float);
-        mem->moments = 2 * mem->trainable * sizeof(float);
-        /* ZeRO-1: the largest share of trainable elements in one rank's partition range. */
+        /* ZeRO-1: the largest share among the ranks (train/optimizer.h's plan figure). */
         size_t worst = 0;
         for (int r = 0; r < R; r++) {
-            rv_range p = rv_partition(w.total, r, R);
-            size_t n = 0;
-            for (size_t i = 0; i < w.n; i++) {
-                if (pg.group_of[i] < 0 || !pg.g[pg.group_of[i]].trainable) continue;
-                size_t a = w.t[i].offset, b = a + w.t[i].numel;
-                size_t lo = a > p.off ? a : p.off, hi = b < p.off + p.n ? b : p.off + p.n;
-                if (hi > lo) n += hi - lo;
-            }
-            if (n > worst) worst = n;
+            size_t b = rv_optim_state_bytes_plan(&w, &pg, 1, r, R);
+            if (b > worst) worst = b;
         }
-        mem->moments_zero1 = 2 * worst * sizeof(float);
+        mem->moments = rv_optim_state_bytes_plan(&w, &pg, 0, 0, R);
+        mem->moments_zero1 = worst;
         /* The plan of one micro-batch of max_tokens rows: image rows come from at most
          * ceil(max_tokens / patches per tile) + 1 tiles; one sample per 64 tokens at most. */
         int P = rv_vision_grid(&model.cfg.vision);

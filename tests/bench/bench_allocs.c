@@ -1,5 +1,5 @@
 /* Counts backend allocations (rvk_alloc + rvk_alloc_i32) per SFT micro-step and per generated
- * token, by wrapping the two functions at link time. Shapes are bench_model's tiny ones (one
+ * token, by wrapping rvk_alloc, rvk_alloc_i32 and rvk_buf_alloc at link time. Shapes are bench_model's tiny ones (one
  * 56 px image = base + 1 grid tile, 136-token sample with 64 targets; 52-token prompt), at the
  * tiny width, with the tiny depth and with the 7B depth (SigLIP 26 layers, Qwen2 28 layers, untied
  * head). The first step/call is a warm-up (it may size the activation plan); the figure is the
@@ -7,7 +7,7 @@
  *
  *   cc -O2 -std=c11 -fopenmp -I src -I . $(pkg-config --cflags openblas) tests/bench/bench_allocs.c \
  *      build/libradvlm.a $(pkg-config --libs openblas hdf5 libcjson libturbojpeg libpng) -lm \
- *      -Wl,--wrap=rvk_alloc -Wl,--wrap=rvk_alloc_i32 -o /tmp/bench_allocs && /tmp/bench_allocs */
+ *      -Wl,--wrap=rvk_alloc -Wl,--wrap=rvk_alloc_i32 -Wl,--wrap=rvk_buf_alloc -o /tmp/bench_allocs && /tmp/bench_allocs */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +22,12 @@ int32_t *__real_rvk_alloc_i32(rv_kctx *k, size_t n);
 float *__wrap_rvk_alloc(rv_kctx *k, size_t n) {
     n_alloc++;
     return __real_rvk_alloc(k, n);
+}
+int __real_rvk_buf_alloc(rv_kctx *k, rvk_buf *b, rvk_space space, rvk_dtype dtype, size_t n, rv_err *err);
+int __wrap_rvk_buf_alloc(rv_kctx *k, rvk_buf *b, rvk_space space, rvk_dtype dtype, size_t n, rv_err *err);
+int __wrap_rvk_buf_alloc(rv_kctx *k, rvk_buf *b, rvk_space space, rvk_dtype dtype, size_t n, rv_err *err) {
+    n_alloc++;
+    return __real_rvk_buf_alloc(k, b, space, dtype, n, err);
 }
 int32_t *__wrap_rvk_alloc_i32(rv_kctx *k, size_t n) {
     n_alloc++;

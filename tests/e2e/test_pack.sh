@@ -5,6 +5,8 @@
 # (check_pack.py; skipped with a message without those Python libraries); the quirk option,
 # a tokenizer without <image>, DICOM input; a killed pack leaves no complete-looking shard,
 # damaged shards are reported, bad input is counted, and the docs/formats.md h5py example runs.
+# pack.image_mode=anyres: the originals are stored and covered by the index (1 = 2 ranks), every
+# sample reads back through rv_loader_read_sample, and its tiles equal HF's processor.
 # usage: test_pack.sh BINARY WORKDIR
 set -u
 BIN=$1; WORK=$2
@@ -71,6 +73,34 @@ if python3 -c 'import h5py, tokenizers, PIL, numpy' 2>/dev/null; then
     && ok || { bad "check_pack (tokenizer without <image>)"; cat py3.out >&2; }
 else
   echo "SKIP: python3 with h5py, tokenizers, Pillow and numpy is not available; HF token and Pillow pixel parity not checked"
+fi
+
+# pack.image_mode=anyres: each image also at its original resolution (/images/original, covered
+# by index.h5 over 2 shards, read back by pack.check; 1 and 2 ranks give the same content). Every
+# sample goes through rv_loader_read_sample with the tiny model's tiling (test_anyres --shards);
+# check_pack.py --anyres compares the originals with Pillow's decode, the loader's tiles with HF's
+# LlavaOnevisionImageProcessor transcribed with Pillow, and the base datasets with the base pack.
+for n in 1 2; do
+  mpirun -n $n "$BIN" --phase pack --set data.dir="$PWD/data" --set pack.image_mode=anyres --run ar$n >ar$n.out 2>ar$n.err \
+    && ok || { bad "pack anyres -n $n"; cat ar$n.err >&2; }
+  "$BIN" --phase pack --run ar$n --set pack.check=true >car$n.out 2>car$n.err && ok || { bad "check anyres r$n"; cat car$n.err >&2; }
+done
+has "pack.image_mode=anyres" ar2.err
+da1=$(sed -n 's/.*digest \([0-9a-f]*\).*/\1/p' car1.out); da2=$(sed -n 's/.*digest \([0-9a-f]*\).*/\1/p' car2.out)
+[ -n "$da1" ] && [ "$da1" = "$da2" ] && ok || bad "anyres digests differ across rank counts: '$da1' '$da2'"
+[ "$da1" != "$1" ] && ok || bad "anyres digest equals the base digest (originals not covered?)"
+TA="$(dirname "$BIN")/test_anyres"
+if [ -x "$TA" ]; then
+  mkdir -p artiles
+  "$TA" --shards ar2/shards --dump artiles >ta.out 2>&1 && ok || { bad "anyres shards through rv_loader_read_sample"; cat ta.out >&2; }
+  has "samples read through rv_loader_read_sample" ta.out
+  if python3 -c 'import h5py, tokenizers, PIL, numpy' 2>/dev/null; then
+    python3 "$SRC/tests/e2e/check_pack.py" ar2/shards data/tokenizer.json --quirk on --anyres artiles --base r2/shards >py4.out 2>&1 \
+      && ok || { bad "check_pack (anyres)"; cat py4.out >&2; }
+    cat py4.out
+  fi
+else
+  echo "SKIP: $TA not built; anyres shards not read through the loader"
 fi
 
 # The index is plain HDF5: h5dump reads the virtual datasets through to the shards.

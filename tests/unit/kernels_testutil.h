@@ -163,6 +163,7 @@ static inline void *kt_arg(kt_map *m, const void *host, size_t n, rvk_dtype dt, 
 #define KT_IN(m, p, n) ((const float *)kt_arg(m, p, n, RVK_F32, 0))
 #define KT_OUT(m, p, n) ((float *)kt_arg(m, p, n, RVK_F32, 1))
 #define KT_I32(m, p, n) ((const int32_t *)kt_arg(m, p, n, RVK_I32, 0))
+#define KT_OUT_I32(m, p, n) ((int32_t *)kt_arg(m, p, n, RVK_I32, 1))
 
 static inline void kt_end(kt_map *m) {
     for (int i = 0; i < m->n; i++)
@@ -388,6 +389,14 @@ static inline void kt_softmax(rv_kctx *k, float *p, const float *logits, int N, 
     kt_map m = kt_begin(k);
     float *dp = KT_OUT(&m, p, (size_t)N * V);
     rvk_softmax(k, dp, KT_IN(&m, logits, (size_t)N * V), N, V, temperature);
+    kt_end(&m);
+}
+/* u stays a host array: it is a per-row parameter, like the scalar arguments. */
+static inline void kt_sample(rv_kctx *k, int32_t *ids, const float *logits, const double *u, int N, int V,
+                             float temperature, int top_k, float top_p) {
+    kt_map m = kt_begin(k);
+    int32_t *dids = KT_OUT_I32(&m, ids, (size_t)N);
+    rvk_sample(k, dids, KT_IN(&m, logits, (size_t)N * V), u, N, V, temperature, top_k, top_p);
     kt_end(&m);
 }
 static inline void kt_adamw_step(rv_kctx *k, float *param, const float *grad, float *mm, float *v, size_t n,

@@ -13,6 +13,7 @@
 #include "check.h"
 #include "core/rng.h"
 #include "kernels/kernels.h"
+#include "kernels_testutil.h"
 
 typedef struct cand {
     float p;
@@ -71,10 +72,8 @@ static void make_row(float *x, int V, int kind, rv_rng *r) {
     }
 }
 
-int main(void) {
-    rv_err e;
-    rv_kctx *k = NULL;
-    CHECK(rvk_create(&k, "cpu", &(rvk_cpu_opts){.nthreads = 1}, &e) == 0);
+/* One backend: every op goes through upload -> op -> download (kernels_testutil.h). */
+static void conform(rv_kctx *k) {
     const int Vs[] = {7, 1000, 40000};
     const float temps[] = {0.3f, 1.0f, 1.7f};
     const float top_ps[] = {1.0f, 0.95f, 0.5f, 0.999999f, 0.0f};
@@ -91,7 +90,7 @@ int main(void) {
             for (int n = 0; n < N; n++) make_row(lg + (size_t)n * V, V, kind, &r);
             /* greedy */
             int32_t ids[3];
-            rvk_sample(k, ids, lg, NULL, N, V, 0.0f, 0, 1.0f);
+            kt_sample(k, ids, lg, NULL, N, V, 0.0f, 0, 1.0f);
             for (int n = 0; n < N; n++) {
                 const float *x = lg + (size_t)n * V;
                 int32_t best = 0;
@@ -108,9 +107,9 @@ int main(void) {
                         double u[3];
                         for (int n = 0; n < N; n++) u[n] = rv_rng_uniform(&r);
                         if (ki == 0 && pi == 0) u[0] = 0.0, u[1] = 1.0 - 0x1p-53; /* the ends of [0, 1) */
-                        rvk_sample(k, ids, lg, u, N, V, temps[ti], top_ks[ki], top_ps[pi]);
+                        kt_sample(k, ids, lg, u, N, V, temps[ti], top_ks[ki], top_ps[pi]);
                         for (int n = 0; n < N; n++) {
-                            rvk_softmax(k, pr, lg + (size_t)n * V, 1, V, temps[ti]);
+                            kt_softmax(k, pr, lg + (size_t)n * V, 1, V, temps[ti]);
                             int32_t want = ref_sample(pr, V, top_ks[ki], top_ps[pi], u[n], buf);
                             cases++;
                             if (ids[n] != want) {
@@ -134,8 +133,8 @@ int main(void) {
             const float tp = rep % 3 == 0 ? 1.0f : 0.9f;
             double u = rep == 0 ? 1.0 - 0x1p-53 : rv_rng_uniform(&r);
             int32_t id;
-            rvk_sample(k, &id, lg, &u, 1, V, 0.8f, tk, tp);
-            rvk_softmax(k, pr, lg, 1, V, 0.8f);
+            kt_sample(k, &id, lg, &u, 1, V, 0.8f, tk, tp);
+            kt_softmax(k, pr, lg, 1, V, 0.8f);
             cases++;
             if (id != ref_sample(pr, V, tk, tp, u, buf)) {
                 bad++;
@@ -150,6 +149,13 @@ int main(void) {
     CHECK(bad == 0);
     CHECK(greedy_cases == 3 * NKINDS * N);
     CHECK(greedy_bad == 0);
-    rvk_destroy(k);
+}
+
+int main(void) {
+    for (int bi = -1; kt_backend_next(&bi);) { /* every built backend: the conformance loop */
+        rv_kctx *k = kt_ctx(1);
+        conform(k);
+        rvk_destroy(k);
+    }
     return check_summary("test_kernels_sample");
 }

@@ -343,6 +343,7 @@ static void test_read_sample(void) {
         rv_loader_sample ls;
         CHECK(rv_loader_read_sample(set, 0, &c, &n, &ls, &e) == 0);
         CHECK(ls.len == 3 + 17 && ls.image.n_tiles == 1);
+        CHECK(rv_loader_sample_len(set, 0, &c) == 20); /* 4 ids, the placeholder -> 17 rows */
         if (ls.len == 20) {
             CHECK(ls.ids[0] == 1 && ls.ids[1] == c.image_token_id && ls.ids[17] == c.image_token_id);
             CHECK(ls.ids[18] == 3 && ls.ids[19] == 4);

@@ -24,6 +24,12 @@ float *__wrap_rvk_alloc(rv_kctx *k, size_t n) {
     n_alloc++;
     return __real_rvk_alloc(k, n);
 }
+int __real_rvk_buf_alloc(rv_kctx *k, rvk_buf *b, rvk_space space, rvk_dtype dtype, size_t n, rv_err *err);
+int __wrap_rvk_buf_alloc(rv_kctx *k, rvk_buf *b, rvk_space space, rvk_dtype dtype, size_t n, rv_err *err);
+int __wrap_rvk_buf_alloc(rv_kctx *k, rvk_buf *b, rvk_space space, rvk_dtype dtype, size_t n, rv_err *err) {
+    n_alloc++;
+    return __real_rvk_buf_alloc(k, b, space, dtype, n, err);
+}
 int32_t *__wrap_rvk_alloc_i32(rv_kctx *k, size_t n) {
     n_alloc++;
     return __real_rvk_alloc_i32(k, n);
@@ -225,6 +231,26 @@ int main(void) {
     rv_weights_free(&w1);
     rv_weights_free(&w2);
     rv_weights_free(&w3);
+    /* Out of backend memory while planning is an error naming the plan, not an abort: a context
+     * whose memory cap leaves room for the weights and gradients but not for 4096 tokens. */
+    {
+        rv_kctx *kl = NULL;
+        rv_weights w4;
+        rv_vlm m4;
+        CHECK(rvk_create(&kl, "cpu", &(rvk_cpu_opts){.nthreads = 1}, &e) == 0);
+        CHECK(rv_weights_build(&w4, &c, kl, &e) == 0 && rv_vlm_init(&m4, kl, &c, &w4, true, &e) == 0);
+        rv_vlm_limits huge = {.max_tokens = 4096, .max_tiles = 1, .max_seqs = 1, .fixed = true};
+        size_t need = rv_vlm_plan_bytes(&m4, &huge);
+        CHECK(need > 1000000); /* the cap below must leave the plan out */
+        rvk_cpu_opts o = {.nthreads = 1, .mem_limit = 2 * 2 * w4.total * sizeof(float) + need / 2};
+        CHECK(rvk_cpu_set_opts(kl, &o, &e) == 0);
+        CHECK(rv_vlm_plan(&m4, &huge, &e) == -1);
+        CHECK(strstr(e.msg, "activation plan (4096 tokens") != NULL);
+        printf("plan out of memory: %s\n", e.msg);
+        rv_vlm_free(&m4);
+        rv_weights_free(&w4);
+        rvk_destroy(kl);
+    }
     outputs *all[] = {&big, &a1, &a1b, &a2, &a3};
     for (int i = 0; i < 5; i++) free(all[i]->logp), free(all[i]->grads);
     for (int i = 0; i < 4; i++) free(P.ids[i]), free(P.mask[i]), free(P.tiles[i]);

@@ -1,10 +1,14 @@
 /* Shard writer + index + reader + integrity check on hand-made data: values read back through
  * index.h5 equal what was written (global offsets rebased by hand below), a flipped byte in
  * an image chunk is reported by the check, and foreign/truncated files, a tokenizer
- * mismatch and a shard set of the old schema version 1 are clear errors. */
+ * mismatch and a shard set of the old schema version 1 are clear errors. Anyres sets
+ * (pack.image_mode=anyres): originals and their sizes read back through index.h5 with offsets
+ * rebased by hand, the check and digest cover them, a mixed directory and writer misuse are
+ * refused. */
 #define _GNU_SOURCE
 #include <hdf5.h>
 #include <stdio.h>
+#include <turbojpeg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -88,6 +92,188 @@ static void flip_pixel_chunk(const char *path) {
     fseek(fp, (long)addr + 2, SEEK_SET);
     fputc(c ^ 0x5a, fp);
     fclose(fp);
+}
+
+/* A 16x8 (HxW) grey gradient as a JPEG (malloc'd by TurboJPEG: tjFree), and its decode by
+ * TurboJPEG called here directly (the reader must give the same pixels). */
+static unsigned char *jpeg_of_gradient(unsigned long *len, uint8_t decoded[128]) {
+    uint8_t px[128];
+    for (int i = 0; i < 128; i++) px[i] = (uint8_t)(2 * i);
+    unsigned char *buf = NULL;
+    tjhandle c = tjInitCompress();
+    if (tjCompress2(c, px, 8, 8, 16, TJPF_GRAY, &buf, len, TJSAMP_GRAY, 90, 0) != 0) buf = NULL;
+    tjDestroy(c);
+    tjhandle d = tjInitDecompress();
+    if (buf && tjDecompress2(d, buf, *len, decoded, 8, 8, 16, TJPF_GRAY, TJFLAG_ACCURATEDCT) != 0) buf = NULL;
+    tjDestroy(d);
+    return buf;
+}
+
+/* pack.image_mode=anyres: originals next to the images, or (anyres = false) the same set without
+ * them. Shard 0: images A (raw original 2x3 = 1..6), B (raw 3x2 = 11..16); shard 1: C (raw 1x4 =
+ * 21..24), D (a 16x8 JPEG, jpeg_of_gradient). shard1_anyres = false writes a base shard 1 (a mixed
+ * directory). */
+static int write_anyres_set(const char *dir, bool anyres, bool shard1_anyres, rv_err *err) {
+    uint8_t px[12] = {0}, oa[6] = {1, 2, 3, 4, 5, 6}, ob[6] = {11, 12, 13, 14, 15, 16}, oc[4] = {21, 22, 23, 24};
+    int32_t t[2] = {5, -200};
+    uint8_t mk[2] = {0, 1};
+    rv_shard_writer *w;
+    rv_shard_meta m = meta(0, 2, "h");
+    m.anyres = anyres;
+    int64_t r;
+    if (rv_shard_open(&w, dir, &m, err) != 0) return -1;
+    for (int i = 0; i < 2; i++) {
+        if (rv_shard_add_image(w, px, i ? "/d/b.png" : "/d/a.jpg", &r, err) != 0 ||
+            (anyres && rv_shard_add_original(w, RV_ORIGINAL_RAW, i ? ob : oa, 6, i ? 3 : 2, i ? 2 : 3, err) != 0))
+            return -1;
+        rv_shard_sample sm = {0, 0, 0, r, t, mk, 2, NULL, 0, "t", "id", ""};
+        if (rv_shard_add_sample(w, &sm, err) != 0) return -1;
+    }
+    if (rv_shard_commit(w, err) != 0) return -1;
+    m = meta(1, 2, "h");
+    m.anyres = anyres && shard1_anyres;
+    if (rv_shard_open(&w, dir, &m, err) != 0 || rv_shard_add_image(w, px, "/d/c.png", &r, err) != 0 ||
+        (m.anyres && rv_shard_add_original(w, RV_ORIGINAL_RAW, oc, 4, 1, 4, err) != 0))
+        return -1;
+    rv_shard_sample sm = {0, 0, 0, r, t, mk, 2, NULL, 0, "t", "id", ""};
+    if (rv_shard_add_sample(w, &sm, err) != 0) return -1;
+    unsigned long jlen = 0;
+    uint8_t dec[128];
+    unsigned char *jpg = jpeg_of_gradient(&jlen, dec);
+    int rc = jpg && rv_shard_add_image(w, px, "/d/d.jpg", &r, err) == 0 &&
+                     (!m.anyres || rv_shard_add_original(w, RV_ORIGINAL_JPEG, jpg, jlen, 16, 8, err) == 0)
+                 ? 0
+                 : -1;
+    tjFree(jpg);
+    sm.image = r;
+    if (rc != 0 || rv_shard_add_sample(w, &sm, err) != 0 || rv_shard_commit(w, err) != 0) return -1;
+    return rv_shard_write_index(dir, 2, err);
+}
+
+static void flip_first_chunk(const char *path, const char *dset) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+    haddr_t addr = 0;
+    hsize_t size = 0, off[3];
+    unsigned mask;
+    hid_t sp = H5Dget_space(d);
+    H5Dget_chunk_info(d, sp, 0, off, &mask, &addr, &size);
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Fclose(f);
+    FILE *fp = fopen(path, "r+b");
+    fseek(fp, (long)addr + 2, SEEK_SET);
+    int c = fgetc(fp);
+    fseek(fp, (long)addr + 2, SEEK_SET);
+    fputc(c ^ 0x5a, fp);
+    fclose(fp);
+}
+
+static void test_anyres_shards(void) {
+    char ta[] = "/tmp/rv_shard_anyres_XXXXXX", tb[] = "/tmp/rv_shard_base_XXXXXX", tm[] = "/tmp/rv_shard_mix_XXXXXX";
+    char *da = mkdtemp(ta), *db = mkdtemp(tb), *dm = mkdtemp(tm);
+    rv_err err;
+    int wa = write_anyres_set(da, true, true, &err);
+    if (wa) fprintf(stderr, "%s\n", err.msg);
+    CHECK(wa == 0);
+    CHECK(write_anyres_set(db, false, false, &err) == 0);
+    rv_shardset *s = NULL;
+    CHECK(rv_shardset_open(da, "h", &s, &err) == 0);
+    if (s) {
+        /* offsets rebased by hand: shard 0 holds 6 + 6 bytes, shard 1's 0, 4, 4 + JPEG start at 12 */
+        unsigned long jlen = 0;
+        uint8_t dec[128];
+        unsigned char *jpg = jpeg_of_gradient(&jlen, dec);
+        CHECK(s->anyres && s->nimages == 4 && jpg);
+        CHECK(s->orig_off[0] == 0 && s->orig_off[1] == 6 && s->orig_off[2] == 12 && s->orig_off[3] == 16 &&
+              s->orig_off[4] == 16 + (int64_t)jlen);
+        CHECK(s->orig_size[0] == 2 && s->orig_size[1] == 3 && s->orig_size[2] == 3 && s->orig_size[3] == 2 &&
+              s->orig_size[4] == 1 && s->orig_size[5] == 4 && s->orig_size[6] == 16 && s->orig_size[7] == 8);
+        CHECK(s->orig_codec[0] == RV_ORIGINAL_RAW && s->orig_codec[2] == RV_ORIGINAL_RAW &&
+              s->orig_codec[3] == RV_ORIGINAL_JPEG);
+        uint8_t *oj = NULL;
+        int hj = 0, wj = 0;
+        CHECK(rv_shardset_original(s, 3, &oj, &hj, &wj, &err) == 0 && hj == 16 && wj == 8 && oj &&
+              memcmp(oj, dec, 128) == 0); /* the JPEG comes back decoded, as TurboJPEG decodes it */
+        free(oj);
+        tjFree(jpg);
+        uint8_t *o = NULL;
+        int h = 0, w = 0;
+        CHECK(rv_shardset_original(s, 2, &o, &h, &w, &err) == 0 && h == 1 && w == 4 && o[0] == 21 && o[3] == 24);
+        free(o);
+        CHECK(rv_shardset_original(s, 1, &o, &h, &w, &err) == 0 && h == 3 && w == 2 && o[0] == 11 && o[5] == 16);
+        free(o);
+        CHECK(rv_shardset_original(s, 4, &o, &h, &w, &err) != 0 && o == NULL);
+        rv_shardset_close(s);
+    }
+    s = NULL;
+    CHECK(rv_shardset_open(db, "h", &s, &err) == 0);
+    if (s) {
+        uint8_t *o = NULL;
+        int h, w;
+        CHECK(!s->anyres && s->orig_off == NULL);
+        CHECK(rv_shardset_original(s, 0, &o, &h, &w, &err) != 0 && strstr(err.msg, "pack.image_mode=anyres"));
+        rv_shardset_close(s);
+    }
+    /* both intact; the digest covers the originals (it differs), the base one stays as before */
+    rv_sb rep;
+    rv_sb_init(&rep);
+    CHECK(rv_shards_check(da, &rep, &err) == 0);
+    CHECK(rv_shards_check(db, &rep, &err) == 0);
+    char dga[17], dgb[17];
+    CHECK(rv_shards_digest(da, dga, &err) == 0 && rv_shards_digest(db, dgb, &err) == 0 && strcmp(dga, dgb) != 0);
+    /* a flipped byte in the originals of shard 1 is reported, naming the dataset */
+    char *p1 = rv_shard_path(da, 1, 2);
+    flip_first_chunk(p1, "/images/original");
+    rv_sb_clear(&rep);
+    CHECK(rv_shards_check(da, &rep, &err) >= 1);
+    CHECK(rep.s && strstr(rep.s, "shard-00001-of-00002.h5") && strstr(rep.s, "/images/original"));
+    free(p1);
+    rv_sb_free(&rep);
+    /* a directory mixing anyres and base shards: no index, a message naming both modes */
+    CHECK(write_anyres_set(dm, true, false, &err) != 0);
+    CHECK(strstr(err.msg, "image_mode base") && strstr(err.msg, "is anyres"));
+    /* writer misuse: an original on a base writer; an image without its original */
+    rv_shard_writer *w;
+    rv_shard_meta m = meta(0, 1, "h");
+    uint8_t px[12] = {0};
+    int64_t r;
+    CHECK(rv_shard_open(&w, dm, &m, &err) == 0);
+    CHECK(rv_shard_add_original(w, RV_ORIGINAL_RAW, px, 12, 3, 4, &err) != 0 && strstr(err.msg, "without anyres"));
+    rv_shard_abort(w);
+    m.anyres = true;
+    CHECK(rv_shard_open(&w, dm, &m, &err) == 0 && rv_shard_add_image(w, px, "/d/x.png", &r, &err) == 0);
+    CHECK(rv_shard_add_original(w, RV_ORIGINAL_RAW, px, 11, 3, 4, &err) != 0 && strstr(err.msg, "11 bytes"));
+    CHECK(rv_shard_commit(w, &err) != 0 && strstr(err.msg, "0 original image(s) for 1 image(s)"));
+    /* a JPEG original that does not decode to its recorded size: the reader says so */
+    {
+        char tj[] = "/tmp/rv_shard_jpeg_XXXXXX";
+        char *dj = mkdtemp(tj);
+        unsigned long jlen = 0;
+        uint8_t dec[128];
+        unsigned char *jpg = jpeg_of_gradient(&jlen, dec);
+        rv_shard_meta mj = meta(0, 1, "h");
+        mj.anyres = true;
+        rv_shard_sample sm = {0, 0, 0, 0, (const int32_t[]){1}, (const uint8_t[]){1}, 1, NULL, 0, "t", "id", ""};
+        CHECK(jpg && rv_shard_open(&w, dj, &mj, &err) == 0 && rv_shard_add_image(w, px, "/d/j.jpg", &r, &err) == 0 &&
+              rv_shard_add_original(w, RV_ORIGINAL_JPEG, jpg, jlen, 16, 9, &err) == 0 &&
+              rv_shard_add_sample(w, &sm, &err) == 0 && rv_shard_commit(w, &err) == 0 &&
+              rv_shard_write_index(dj, 1, &err) == 0);
+        tjFree(jpg);
+        rv_shardset *sj = NULL;
+        CHECK(rv_shardset_open(dj, NULL, &sj, &err) == 0);
+        uint8_t *o = NULL;
+        int h, ww;
+        CHECK(sj && rv_shardset_original(sj, 0, &o, &h, &ww, &err) != 0 &&
+              strstr(err.msg, "original image 0 decodes to 16x8, stored size 16x9"));
+        rv_shardset_close(sj);
+        char *c2 = rv_xasprintf("rm -rf '%s'", dj);
+        CHECK(system(c2) == 0);
+        free(c2);
+    }
+    char *cmd = rv_xasprintf("rm -rf '%s' '%s' '%s'", da, db, dm);
+    CHECK(system(cmd) == 0);
+    free(cmd);
 }
 
 int main(void) {
@@ -205,6 +391,7 @@ int main(void) {
     CHECK(rep.s && strstr(rep.s, "index.h5: schema version 1 (expected 2)"));
     rv_sb_free(&rep);
     free(idx2);
+    test_anyres_shards();
     if (getenv("KEEP")) return check_summary("test_shard_io");
     char *cmd = rv_xasprintf("rm -rf '%s' '%s'", dir, dir2);
     CHECK(system(cmd) == 0);

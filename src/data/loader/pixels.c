@@ -1,8 +1,10 @@
 #include "data/loader/pixels.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/fsutil.h"
 #include "io/image.h"
@@ -125,5 +127,47 @@ int rv_pixels_base_tile(const rv_pixel_norm *n, const uint8_t *grey, int h, int 
     }
     rv_pixels_normalize_tile(n, dst.u8, S, out);
     rv_image_free(&dst);
+    return 0;
+}
+
+int rv_pixels_anyres_grid(const rv_pixel_norm *n, const uint8_t *grey, int h, int w, int S, int ch, int cw, float *out,
+                          rv_err *err) {
+    if (h <= 0 || w <= 0 || S <= 0 || ch <= 0 || cw <= 0 || ch % S || cw % S)
+        return rv_fail(err, "anyres tiles: image %dx%d (HxW), canvas %dx%d, tile %d: sizes must be positive and the "
+                            "canvas a multiple of the tile", h, w, ch, cw, S);
+    /* HF get_patch_output_size, in float64 as Python computes it */
+    double sw = (double)cw / (double)w, sh = (double)ch / (double)h;
+    int nh, nw;
+    if (sw < sh) {
+        nw = cw;
+        nh = (int)fmin(ceil((double)h * sw), (double)ch);
+    } else {
+        nh = ch;
+        nw = (int)fmin(ceil((double)w * sh), (double)cw);
+    }
+    rv_image src = {.width = w, .height = h, .bits = 8, .u8 = (uint8_t *)grey}, fit = {0};
+    const uint8_t *fp = grey;
+    if (nh != h || nw != w) {
+        if (rv_image_resize(&src, nw, nh, RV_RESAMPLE_BICUBIC, &fit, err) < 0) {
+            rv_fail_wrap(err, "anyres tiles: resizing a %dx%d image to %dx%d", h, w, nh, nw);
+            return -1;
+        }
+        fp = fit.u8;
+    }
+    /* the black canvas [ch, cw] with the fitted image at the floor-centred offset */
+    uint8_t *canvas = rv_xcalloc((size_t)ch * (size_t)cw, 1);
+    const int y0 = (ch - nh) / 2, x0 = (cw - nw) / 2;
+    for (int y = 0; y < nh; y++) memcpy(canvas + (size_t)(y0 + y) * cw + x0, fp + (size_t)y * nw, (size_t)nw);
+    rv_image_free(&fit);
+    uint8_t *tile = rv_xmalloc((size_t)S * S);
+    const int nph = ch / S, npw = cw / S;
+    for (int ty = 0; ty < nph; ty++)
+        for (int tx = 0; tx < npw; tx++) {
+            for (int y = 0; y < S; y++)
+                memcpy(tile + (size_t)y * S, canvas + (size_t)(ty * S + y) * cw + (size_t)tx * S, (size_t)S);
+            rv_pixels_normalize_tile(n, tile, S, out + (size_t)(ty * npw + tx) * 3 * S * S);
+        }
+    free(tile);
+    free(canvas);
     return 0;
 }

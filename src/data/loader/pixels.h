@@ -39,4 +39,14 @@ void rv_pixels_normalize_tile(const rv_pixel_norm *n, const uint8_t *grey, int S
  * as Pillow returns a copy), then normalized into out [3, S, S]. grey: [h, w]. */
 int rv_pixels_base_tile(const rv_pixel_norm *n, const uint8_t *grey, int h, int w, int S, float *out, rv_err *err);
 
+/* The anyres grid tiles (train.md A.8; HF LlavaOnevisionImageProcessor.get_image_patches, which
+ * upstream's process_anyres_image equals): grey [h, w] is resized with Pillow's bicubic to fit the
+ * canvas [canvas_h, canvas_w] (the limiting side exactly, the other min(ceil(side * scale), canvas
+ * side); an image already that size is used as is, as Pillow returns a copy), pasted on black
+ * (0) at the floor-centred offset, cut into S x S tiles row-major (rows top to bottom, then
+ * columns), and each tile normalized: out [(canvas_h/S) * (canvas_w/S), 3, S, S]. The canvas
+ * sides must be multiples of S (the model's pinpoints are: model/config.c checks). */
+int rv_pixels_anyres_grid(const rv_pixel_norm *n, const uint8_t *grey, int h, int w, int S, int canvas_h,
+                          int canvas_w, float *out, rv_err *err);
+
 #endif

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# sft phase end to end on one rank (tiny model, phantom shards): a run finishes (exit 0, "sft: done",
+# one log row per step, held-out rows, final checkpoint); sft.keep keeps the newest checkpoints;
+# resume is bit-exact: a stop by sft.time_budget_min (exit 75) or by SIGUSR1 (exit 75) and a
+# kill -9 between checkpoints, each followed by a resume=auto run, give the same losses (bitwise),
+# the same log rows (no duplicate, none lost) and the same final weights as the uninterrupted run.
+# usage: test_sft.sh BINARY WORKDIR
+set -u
+BIN=$1; WORK=$2
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
+source "$SRC/tests/e2e/lib.sh"
+source "$SRC/tests/e2e/sft_lib.sh"
+sft_data
+
+# Uninterrupted reference: 8 steps.
+sft_run_dir full
+"$BIN" --phase sft "${SFT_SETS[@]}" --run full >full.out 2>full.err; rc=$?
+[ $rc -eq 0 ] && ok || { bad "full run exit $rc"; cat full.err >&2; }
+has "sft: done: 8 steps" full.err
+[ "$($CHECK rows full/log.h5 train)" = "1 2 3 4 5 6 7 8" ] && ok || bad "full: train rows $($CHECK rows full/log.h5 train)"
+[ "$($CHECK rows full/log.h5 eval)" = "0 2 4 6 8" ] && ok || bad "full: eval rows $($CHECK rows full/log.h5 eval)"
+[ -f full/checkpoints/step-00000008.h5 ] && [ -f full/checkpoints/step-00000004.h5 ] && ok || bad "full: checkpoints $(ls full/checkpoints)"
+# The loss falls from about ln(V) (random init) within 8 steps.
+python3 -c "
+import h5py,sys,math
+t=h5py.File('full/log.h5')['train'][()]
+sys.exit(0 if t['loss'][0] > 0.8*math.log(2048) and t['loss'][-1] < t['loss'][0] - 1 else 1)" && ok || bad "full: loss did not fall: $($CHECK col full/log.h5 train loss)"
+
+# sft.keep=2 with a checkpoint every 2 steps: step 6 and 8 remain (and their shard directories).
+sft_run_dir keep
+"$BIN" --phase sft "${SFT_SETS[@]}" --set sft.save_every=2 --set sft.keep=2 --run keep >keep.out 2>keep.err && ok || bad "keep run"
+[ "$(ls keep/checkpoints | tr '\n' ' ')" = "step-00000006.h5 step-00000006.optim step-00000008.h5 step-00000008.optim " ] \
+  && ok || bad "keep: $(ls keep/checkpoints | tr '\n' ' ')"
+
+# A time budget stop: checkpoint after step 1, exit 75; resume=auto finishes; bitwise equal.
+sft_run_dir tb
+"$BIN" --phase sft "${SFT_SETS[@]}" --set sft.time_budget_min=0.00001 --run tb >tb1.out 2>tb1.err; rc=$?
+[ $rc -eq 75 ] && ok || { bad "time budget: exit $rc, expected 75"; cat tb1.err >&2; }
+has "sft.time_budget_min reached at step 1" tb1.err
+[ -f tb/checkpoints/step-00000001.h5 ] && ok || bad "time budget: no checkpoint at step 1: $(ls tb/checkpoints)"
+"$BIN" --phase sft "${SFT_SETS[@]}" --run tb >tb2.out 2>tb2.err; rc=$?
+[ $rc -eq 0 ] && ok || { bad "time budget resume exit $rc"; cat tb2.err >&2; }
+has "resuming from" tb2.err
+$CHECK same-log tb/log.h5 full/log.h5 && ok || bad "time budget + resume: log differs from the uninterrupted run"
+$CHECK same-weights tb/checkpoints/step-00000008.h5 full/checkpoints/step-00000008.h5 && ok || bad "time budget + resume: weights differ"
+[ "$($CHECK rows tb/log.h5 eval)" = "0 2 4 6 8" ] && ok || bad "tb: eval rows $($CHECK rows tb/log.h5 eval)"
+
+# kill -9 after step 6's log row (checkpoint at 4): resume redoes 5 and 6; rows not duplicated.
+sft_run_dir kill
+"$BIN" --phase sft "${SFT_SETS[@]}" --set sft.test_kill_step=6 --run kill >k1.out 2>k1.err; rc=$?
+[ $rc -eq 137 ] && ok || bad "kill: exit $rc, expected 137 (SIGKILL)"
+[ "$($CHECK rows kill/log.h5 train)" = "1 2 3 4 5 6" ] && ok || bad "kill: rows before resume $($CHECK rows kill/log.h5 train)"
+"$BIN" --phase sft "${SFT_SETS[@]}" --run kill >k2.out 2>k2.err; rc=$?
+[ $rc -eq 0 ] && ok || { bad "kill resume exit $rc"; cat k2.err >&2; }
+has "resuming from kill/checkpoints/step-00000004.h5" k2.err
+$CHECK same-log kill/log.h5 full/log.h5 && ok || bad "kill -9 + resume: log differs"
+$CHECK same-weights kill/checkpoints/step-00000008.h5 full/checkpoints/step-00000008.h5 && ok || bad "kill -9 + resume: weights differ"
+[ "$($CHECK rows kill/log.h5 eval)" = "0 2 4 6 8" ] && ok || bad "kill: eval rows $($CHECK rows kill/log.h5 eval)"
+
+# SIGUSR1 while running (40 steps so that it is still running): exit 75 after a checkpoint; resume.
+sft_run_dir ref40
+"$BIN" --phase sft "${SFT_SETS[@]}" --set sft.max_steps=40 --set sft.eval_every=0 --set sft.save_every=0 --run ref40 >r40.out 2>r40.err \
+  && ok || bad "40-step reference"
+sft_run_dir usr1
+"$BIN" --phase sft "${SFT_SETS[@]}" --set sft.max_steps=40 --set sft.eval_every=0 --set sft.save_every=0 --set log.progress_interval_s=0.01 --run usr1 >u1.out 2>u1.err &
+pid=$!
+for _ in $(seq 1 400); do grep -q "sft: 1/40\|sft: [0-9]*/40" u1.err 2>/dev/null && break; sleep 0.05; done
+kill -USR1 $pid; wait $pid; rc=$?
+[ $rc -eq 75 ] && ok || { bad "SIGUSR1: exit $rc, expected 75"; cat u1.err >&2; }
+has "stop signal at step" u1.err
+"$BIN" --phase sft "${SFT_SETS[@]}" --set sft.max_steps=40 --set sft.eval_every=0 --set sft.save_every=0 --run usr1 >u2.out 2>u2.err; rc=$?
+[ $rc -eq 0 ] && ok || { bad "SIGUSR1 resume exit $rc"; cat u2.err >&2; }
+$CHECK same-log usr1/log.h5 ref40/log.h5 && ok || bad "SIGUSR1 + resume: log differs"
+$CHECK same-weights usr1/checkpoints/step-00000040.h5 ref40/checkpoints/step-00000040.h5 && ok || bad "SIGUSR1 + resume: weights differ"
+
+finish test_sft

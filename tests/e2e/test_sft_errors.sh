@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# sft phase, bad input and faults (tiny model, phantom shards): missing and damaged shards, a
+# tokenizer that differs from the shards' (both hashes named), an init directory without
+# config.json, a checkpoint of another model shape, errors on every rank; a NaN step is skipped,
+# counted and logged and training goes on; more than sft.max_skipped in a row aborts naming the
+# step and the samples; a damaged newest checkpoint is never half-used (a killed save leaves the
+# previous one loadable); the 7B recipe's dry run reports memory per rank without allocating.
+# usage: test_sft_errors.sh BINARY WORKDIR
+set -u
+BIN=$1; WORK=$2
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
+source "$SRC/tests/e2e/lib.sh"
+source "$SRC/tests/e2e/sft_lib.sh"
+sft_data
+SETS=("${SFT_SETS[@]}" --set sft.eval_every=0 --set sft.max_steps=4)
+fails() { # NAME RANKS sets... : must exit non-zero
+  local name=$1 n=$2; shift 2
+  if mpirun -n "$n" "$BIN" --phase sft "${SETS[@]}" "$@" --run "$name" >"$name.out" 2>"$name.err"; then
+    bad "$name: exit 0, expected an error"
+  else ok; fi
+}
+
+# Missing shards: named, on every rank.
+mkdir -p noshards
+fails noshards 2
+has "sft.shards = noshards/shards" noshards.err
+[ "$(grep -c 'rank [01]/2\] error: sft.shards = noshards/shards' noshards.err)" -eq 2 ] && ok || bad "missing shards: not reported by every rank"
+
+# A damaged shard (bytes overwritten in the middle): the read error names the shard set, the
+# sample and the check that lists the damage.
+sft_run_dir dmg; rm dmg/shards; cp -r base/shards dmg/shards
+sz=$(stat -c %s dmg/shards/shard-00000-of-00001.h5)
+python3 -c "
+f=open('dmg/shards/shard-00000-of-00001.h5','r+b'); f.seek($sz//2); f.write(b'\xff'*($sz//3)); f.close()"
+fails dmg 1
+has "sft.shards = dmg/shards" dmg.err
+has "pack.check=true" dmg.err
+
+# Tokenizer mismatch: both hashes named.
+sed 's/"<|im_end|>"/"<|im_end|>" /' data/tokenizer.json >other_tok.json; echo " " >>other_tok.json
+sft_run_dir tok
+fails tok 2 --set sft.tokenizer="$PWD/other_tok.json"
+has "tokenizer mismatch" tok.err
+hash=$(python3 -c "
+import h5py; print(h5py.File('base/shards/index.h5','r').attrs['tokenizer_hash'].decode())")
+has "$hash" tok.err
+has "other_tok.json" tok.err
+[ "$(grep -c 'tokenizer mismatch' tok.err)" -eq 2 ] && ok || bad "tokenizer mismatch: not on every rank"
+
+# An init directory without config.json.
+mkdir -p emptydir; sft_run_dir noinit
+fails noinit 1 --set sft.init="$PWD/emptydir"
+has "emptydir is a directory without config.json" noinit.err
+
+# A checkpoint of another shape: resume a tiny run with the 0.5b preset.
+sft_run_dir shape
+mpirun -n 1 "$BIN" --phase sft "${SETS[@]}" --run shape >shape0.out 2>shape0.err && ok || bad "shape: first run"
+fails shape 1 --set sft.init=random:0.5b
+has "the checkpoint is of another model shape" shape.err
+
+# A NaN loss at step 2: skipped, counted, logged (skipped = 1, grad_norm NaN); the run finishes.
+sft_run_dir nan
+mpirun -n 2 "$BIN" --phase sft "${SETS[@]}" --set sft.test_nan_step=2 --run nan >nan.out 2>nan.err && ok || { bad "nan run"; cat nan.err >&2; }
+has "step 2 skipped (non-finite loss" nan.err
+[ "$($CHECK col nan/log.h5 train skipped)" = "0 1 0 0" ] && ok || bad "nan: skipped column $($CHECK col nan/log.h5 train skipped)"
+$CHECK col nan/log.h5 train grad_norm | awk '{exit !($2=="nan" && $1!="nan" && $3!="nan")}' && ok || bad "nan: grad_norm $($CHECK col nan/log.h5 train grad_norm)"
+# The skipped step changed nothing: steps 3, 4 differ from a run without it only through the data.
+# Three NaN steps in a row with sft.max_skipped=2: abort at step 4, naming the samples.
+sft_run_dir nan3
+fails nan3 2 --set sft.test_nan_step=2 --set sft.test_nan_count=3 --set sft.max_skipped=2
+has "3 consecutive skipped steps (more than sft.max_skipped = 2), the last at step 4" nan3.err
+[ "$(grep -c "this rank's samples of that step" nan3.err)" -ge 2 ] && ok || bad "max_skipped: samples not named on every rank"
+
+# A damaged newest checkpoint (a save killed before its rename leaves only a temporary file, which
+# is never chosen): the previous complete one is used.
+sft_run_dir ck
+mpirun -n 1 "$BIN" --phase sft "${SETS[@]}" --set sft.save_every=2 --set sft.test_kill_step=3 --run ck >ck1.out 2>ck1.err
+cp ck/checkpoints/step-00000002.h5 ck/checkpoints/step-00000003.h5.tmp-12345
+head -c 1000 ck/checkpoints/step-00000002.h5 > ck/checkpoints/.step-00000003.h5.partial
+mpirun -n 1 "$BIN" --phase sft "${SETS[@]}" --set sft.save_every=2 --run ck >ck2.out 2>ck2.err && ok || { bad "ck resume"; cat ck2.err >&2; }
+has "resuming from ck/checkpoints/step-00000002.h5" ck2.err
+
+# The 7B recipe: dry run on 4 ranks, memory per rank, nothing allocated, no training.
+mkdir -p dry
+mpirun -n 4 "$BIN" --phase sft --config "$SRC/jobs/radvlm-7b-sft.json" --set sft.dry_run=true --set sft.init=random:7b \
+  --set sft.global_batch=32 --run dry >dry.out 2>dry.err && ok || { bad "dry run"; cat dry.err >&2; }
+has "sft dry run: per rank of 4 (fp32): weights" dry.err
+has "ZeRO-1:" dry.err
+has "nothing allocated" dry.err
+[ ! -e dry/log.h5 ] && ok || bad "dry run wrote a log"
+
+finish test_sft_errors
