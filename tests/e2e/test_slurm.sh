@@ -5,9 +5,10 @@
 # checkpoint (tests/fixtures/ckpt/gen_ckpt_fixture.py, plain python3); then one
 # signal -> requeue -> resume cycle of slurm/sft.sbatch on the demo shards (SIGUSR1 to the batch
 # shell as Slurm's --signal=B:USR1 sends it, the job requeues itself, resumes, finishes with 0,
-# and RUN/log.h5 holds every step exactly once). Runs when root under CI (CI=true) or with RADVLM_TEST_SLURM=1; skips otherwise,
-# because it installs packages and starts daemons (exit 77: ctest reports it as skipped). When it
-# runs, a missing package or daemon is a failure, not a skip.
+# and RUN/log.h5 holds every step exactly once, with the losses of an uninterrupted run).
+# About a minute on 2 cores. Runs when root under CI (CI=true) or with RADVLM_TEST_SLURM=1;
+# skips otherwise, because it installs packages and starts daemons (exit 77: ctest reports it as
+# skipped). When it runs, a missing package or daemon is a failure, not a skip.
 # usage: test_slurm.sh BINARY WORKDIR
 set -u
 BIN=$1; WORK=$2
