@@ -23,6 +23,7 @@
 #include "train/sft_ckpt.h"
 #include "train/sft_data.h"
 #include "train/sft_init.h"
+#include "train/sft_memory.h"
 #include "train/sft_step.h"
 #include "train/signals.h"
 
@@ -190,6 +191,10 @@ static int setup(trainer *t, char **resume_path, rv_err *err) {
     }
     if (rv_vlm_init(&t->m, t->k, &t->model.cfg, &t->w, true, err)) return -1;
     t->m_init = true;
+    /* Size the activation plan once for a full micro-batch (a larger one would grow it). */
+    int seqs = (int)(c->global_batch / dp->size) > EVAL_CHUNK ? (int)(c->global_batch / dp->size) : EVAL_CHUNK;
+    rv_vlm_limits lim = rv_sft_plan_limits(&t->model.cfg, (int)c->max_tokens, seqs);
+    if (rv_vlm_plan(&t->m, &lim, err)) return rv_fail_wrap(err, "sft.max_tokens = %lld", (long long)c->max_tokens);
 
     rv_pg_config pc = {.lr = {c->vision_lr, c->projector_lr, c->lr}, .weight_decay = c->weight_decay};
     if (rv_tunable_parts_parse(c->tunable_parts, pc.trainable, err)) return rv_fail_wrap(err, "sft.tunable_parts");
@@ -450,7 +455,7 @@ int rv_sft_train(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_result *out,
     free(weight);
     if (failed) goto fail;
     out->steps = t->st.step;
-    out->stopped = stop;
+    out->stopped = stop && t->st.step < total; /* a stop at the last step: finished, not "rerun me" */
     double el = t->st.elapsed_s - elapsed0;
     out->tokens_per_s = el > 0 ? tok_here / el : 0;
     rv_signals_restore(&sig);

@@ -8,6 +8,14 @@
 #include "train/optimizer.h"
 #include "train/sft_init.h"
 
+rv_vlm_limits rv_sft_plan_limits(const rv_model_cfg *c, int max_tokens, int max_seqs) {
+    int P = rv_vision_grid(&c->vision);
+    P *= P;
+    if (max_seqs > max_tokens) max_seqs = max_tokens;
+    return (rv_vlm_limits){.max_tokens = max_tokens, .max_tiles = (max_tokens + P - 1) / P + 1,
+                           .max_seqs = max_seqs > 0 ? max_seqs : 1, .max_cache = 0, .fixed = false};
+}
+
 static double gib(size_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
 
 int rv_sft_dry_run(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_memory *mem, rv_err *err) {
@@ -43,13 +51,10 @@ int rv_sft_dry_run(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_memory *me
         }
         mem->moments = rv_optim_state_bytes_plan(&w, &pg, 0, 0, R);
         mem->moments_zero1 = worst;
-        /* The plan of one micro-batch of max_tokens rows: image rows come from at most
-         * ceil(max_tokens / patches per tile) + 1 tiles; one sample per 64 tokens at most. */
-        int P = rv_vision_grid(&model.cfg.vision);
-        P *= P;
-        mem->plan_tokens = (int)c->max_tokens;
-        mem->plan_tiles = (int)((c->max_tokens + P - 1) / P) + 1;
-        mem->plan_seqs = (int)(c->max_tokens / 64 > 0 ? c->max_tokens / 64 : 1);
+        rv_vlm_limits lim = rv_sft_plan_limits(&model.cfg, (int)c->max_tokens, (int)(c->global_batch / R));
+        mem->plan_tokens = lim.max_tokens;
+        mem->plan_tiles = lim.max_tiles;
+        mem->plan_seqs = lim.max_seqs;
         /* Binding the model to the layout-only table resolves no memory; only sizes are read. */
         rvk_cpu_opts co = {.nthreads = 1};
         rc = rvk_create(&k, "cpu", &co, err);
@@ -57,8 +62,6 @@ int rv_sft_dry_run(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_memory *me
         m_ok = rc == 0;
         if (!rc) {
             m.grads = true; /* the training layout */
-            rv_vlm_limits lim = {.max_tokens = mem->plan_tokens, .max_tiles = mem->plan_tiles,
-                                 .max_seqs = mem->plan_seqs, .max_cache = 0, .fixed = true};
             mem->plan = rv_vlm_plan_bytes(&m, &lim);
             m.grads = false;
         }

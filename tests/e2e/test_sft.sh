@@ -74,4 +74,20 @@ has "stop signal at step" u1.err
 $CHECK same-log usr1/log.h5 ref40/log.h5 && ok || bad "SIGUSR1 + resume: log differs"
 $CHECK same-weights usr1/checkpoints/step-00000040.h5 ref40/checkpoints/step-00000040.h5 && ok || bad "SIGUSR1 + resume: weights differ"
 
+# Init from the trained native checkpoint and from its Hugging Face export (f32): the same weights,
+# so the same first loss, well below the random init's; the tokenizer travels as a side file.
+"$BIN" --phase export --run full --set export.checkpoint="$PWD/full/checkpoints/step-00000008.h5" --set export.to="$PWD/hf8" \
+  --set export.dtype=f32 >exp.out 2>exp.err && ok || { bad "export"; cat exp.err >&2; }
+sft_run_dir ick
+"$BIN" --phase sft "${SFT_SETS[@]}" --set sft.max_steps=2 --set sft.eval_every=0 --set sft.init="$PWD/full/checkpoints/step-00000008.h5" \
+  --run ick >ick.out 2>ick.err && ok || { bad "init from checkpoint"; cat ick.err >&2; }
+has "checkpoint $PWD/full/checkpoints/step-00000008.h5" ick.err
+sft_run_dir ihf
+"$BIN" --phase sft "${SFT_SETS[@]}" --set sft.max_steps=2 --set sft.eval_every=0 --set sft.init="$PWD/hf8" \
+  --run ihf >ihf.out 2>ihf.err && ok || { bad "init from HF directory"; cat ihf.err >&2; }
+has "Hugging Face directory $PWD/hf8" ihf.err
+$CHECK same-log ick/log.h5 ihf/log.h5 && ok || bad "checkpoint init and HF init differ"
+l0=$($CHECK col full/log.h5 train loss | cut -d' ' -f1); l1=$($CHECK col ick/log.h5 train loss | cut -d' ' -f1)
+python3 -c "import sys; sys.exit(0 if $l1 < $l0 - 1 else 1)" && ok || bad "init from the trained checkpoint: first loss $l1 not below the random init's $l0"
+
 finish test_sft
