@@ -107,7 +107,7 @@ sbatch "${small[@]}" --output=export.out slurm/export.sbatch --run runs/ie --set
 # limit. Expected: the shell forwards it to mpirun and the ranks, the phase checkpoints and exits
 # 75, the job requeues itself (Restarts=1), the second start resumes from that checkpoint and
 # finishes (COMPLETED, exit 0), and RUN/log.h5's train table holds steps 1..SFT_STEPS once each.
-SFT_STEPS=20
+SFT_STEPS=30
 RUN=$PWD/runs/requeue
 jid=$(sbatch --parsable --ntasks=2 --cpus-per-task=1 --output=sft.out slurm/sft.sbatch --run "$RUN" \
   --set sft.shards="$PWD/runs/demo/shards" "${SFT_TINY[@]}" --set sft.max_steps=$SFT_STEPS)
