@@ -171,5 +171,29 @@ mpirun -n 2 "$BIN" --phase sft --config jobs/sft-demo.json --run "$PWD/runs/refe
 loss=$(train_column "$RUN/log.h5" loss 2); loss_ref=$(train_column runs/reference/log.h5 loss 2)
 [ -n "$loss" ] && [ "$loss" = "$loss_ref" ] ||
   { echo "FAIL: losses after signal + requeue + resume differ from the uninterrupted run:"; echo " $loss"; echo " $loss_ref"; fail=1; }
+# scancel is final. Launched with srun (RADVLM_LAUNCHER, the srun route of env.sh), the ranks get
+# the cancel's SIGTERM with KillWait to spare, checkpoint and exit 75 like after the warning; but
+# sft.sbatch must not requeue a cancelled job (scontrol requeue would revive it). (Under mpirun
+# the ranks are killed a second after the SIGTERM and the exit status is not 75.)
+RUN2=$PWD/runs/cancel
+jid=$(RADVLM_LAUNCHER="srun --mpi=pmix" sbatch --parsable --ntasks=2 --cpus-per-task=1 --output=cancel.out slurm/sft.sbatch --run "$RUN2" \
+  --set sft.shards="$PWD/runs/demo/shards" "${SFT_TINY[@]}" --set sft.max_steps=200)
+for i in $(seq 600); do
+  compgen -G "$RUN2/checkpoints/step-*.h5" >/dev/null && break
+  case "$(job_field JobState)" in PENDING | RUNNING | CONFIGURING) sleep 0.2 ;; *) break ;; esac
+done
+scancel "$jid"
+for i in $(seq 100); do # KillWait (30 s) at most, then the state is final
+  case "$(job_field JobState)" in COMPLETED | FAILED | CANCELLED | TIMEOUT) break ;; esac
+  sleep 0.5
+done
+sleep 3 # a wrongful requeue would show here (PENDING, Restarts=1)
+state=$(job_field JobState); restarts=$(job_field Restarts)
+echo "cancelled sft.sbatch job $jid: state $state, restarts $restarts"; grep 'sft.sbatch' cancel.out
+[ "$state" = CANCELLED ] && [ "$restarts" = 0 ] && ! grep -q "requeueing job" cancel.out ||
+  { echo "FAIL: a cancelled sft.sbatch job is $state with $restarts restarts (expected CANCELLED, 0)"; cat cancel.out; fail=1; }
+grep -q "stop signal at step" cancel.out && grep -q "not requeued" cancel.out ||
+  { echo "FAIL: the cancelled job's ranks did not checkpoint on SIGTERM (exit 75) or sft.sbatch did not decline the requeue"; fail=1; }
+scancel "$jid" 2>/dev/null
 if [ $fail -eq 0 ]; then echo "test_slurm: 1 passed, 0 failed"; else echo "test_slurm: 0 passed, 1 failed"; fi
 exit $fail
