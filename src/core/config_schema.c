@@ -116,6 +116,7 @@ const rv_cfg_key rv_cfg_schema[] = {
     {"sft.test_nan_step", RV_CFG_INT, "-1", NULL, "tests only: make the loss of this step (and sft.test_nan_count - 1 more) NaN"},
     {"sft.test_nan_count", RV_CFG_INT, "1", NULL, "tests only: consecutive NaN steps from sft.test_nan_step"},
     {"sft.test_kill_step", RV_CFG_INT, "-1", NULL, "tests only: SIGKILL this process after this step's log row (a crash between checkpoints)"},
+    {"sft.test_kill_save", RV_CFG_INT, "-1", NULL, "tests only: SIGKILL while saving this step's checkpoint, after the optimizer shards, before its completion"},
     /* ---- train (shared by sft and grpo) ---- */
     {"train.zero", RV_CFG_INT, "0", NULL, "1 = ZeRO-1: shard the AdamW moments over the ranks (reduce-scatter + all-gather); 0 = every rank holds them"},
     {NULL, 0, NULL, NULL, NULL},

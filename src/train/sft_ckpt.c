@@ -1,6 +1,8 @@
+#define _POSIX_C_SOURCE 200809L
 #include "train/sft_ckpt.h"
 
 #include <cjson/cJSON.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +69,7 @@ int rv_sft_save(const rv_comm *dp, const rv_sft_save_in *in, rv_err *err) {
     free(v);
     /* Every shard on disk before rank 0 checks and completes the checkpoint. */
     bool ok = rv_comm_all_ok(dp, rc == 0);
+    if (in->test_kill_after_shards) raise(SIGKILL); /* a save killed half way (tests) */
     if (ok && rank == 0) {
         char *state = rv_sft_state_to_json(in->state);
         rv_ckpt_file *files = rv_xcalloc(in->model->nfiles + 1, sizeof *files);

@@ -44,6 +44,7 @@ typedef struct rv_sft_save_in {
     const rv_sft_model *model;   /* config.json and side files */
     const char *run_config_json;
     int64_t keep;                /* newest checkpoints kept (0 = all) */
+    bool test_kill_after_shards; /* tests: SIGKILL once every shard is on disk, before rank 0 completes */
 } rv_sft_save_in;
 
 /* Collective over dp. Returns 0 on every rank when the checkpoint is complete; on failure the

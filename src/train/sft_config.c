@@ -50,6 +50,7 @@ int rv_sft_cfg_read(const rv_config *c, const char *run_dir, int nranks, rv_sft_
     s->test_nan_step = rv_cfg_int(c, "sft.test_nan_step");
     s->test_nan_count = rv_cfg_int(c, "sft.test_nan_count");
     s->test_kill_step = rv_cfg_int(c, "sft.test_kill_step");
+    s->test_kill_save = rv_cfg_int(c, "sft.test_kill_save");
     s->zero = (int)rv_cfg_int(c, "train.zero");
     s->threads = (int)rv_cfg_int(c, "compute.threads");
     s->seed = (uint64_t)rv_cfg_int(c, "run.seed");

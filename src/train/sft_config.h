@@ -27,7 +27,7 @@ typedef struct rv_sft_cfg {
     bool dry_run;
     double peak_gflops;
     int64_t bucket_elems;
-    int64_t test_nan_step, test_nan_count, test_kill_step;
+    int64_t test_nan_step, test_nan_count, test_kill_step, test_kill_save;
     int zero;                     /* train.zero */
     int threads;                  /* compute.threads */
     uint64_t seed;                /* run.seed */

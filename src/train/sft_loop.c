@@ -263,7 +263,8 @@ static int save(trainer *t, rv_err *err) {
     rv_sampler_save(&t->smp, &cur);
     rv_sft_save_in in = {.run_dir = t->env->run_dir, .w = &t->w, .opt = t->opt, .state = &t->st, .cursor = &cur,
                          .rng = &t->rng, .model = &t->model, .run_config_json = t->env->run_config_json,
-                         .keep = t->c->keep};
+                         .keep = t->c->keep,
+                         .test_kill_after_shards = t->c->test_kill_save >= 0 && t->st.step == t->c->test_kill_save};
     double t0 = rv_now();
     if (rv_sft_save(t->dp, &in, err)) return -1;
     rv_info0("sft: checkpoint step %lld saved in %.1f s", (long long)t->st.step, rv_now() - t0);
@@ -291,6 +292,9 @@ int rv_sft_train(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_result *out,
     char *resume_path = NULL;
     *out = (rv_sft_result){.final_loss = NAN};
     rv_signals_saved sig = {0};
+    /* First, so a stop signal during a long setup (loading a 7B model) is a flag, not the default
+     * action (SIGUSR1 terminates): the run then stops after its first step, with a checkpoint. */
+    if (rv_signals_install(&sig, err)) return -1;
     int rc = setup(t, &resume_path, err);
     if (!rv_comm_all_ok(dp, rc == 0)) {
         if (!rc) rv_fail(err, "sft: setup failed on another rank (see its error)");
@@ -301,7 +305,6 @@ int rv_sft_train(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_result *out,
         if (!rc) rv_fail(err, "sft: resume failed on another rank (see its error)");
         goto fail;
     }
-    if (rv_signals_install(&sig, err)) goto fail;
     if (open_logs(t, err)) goto fail;
     t->peak_gflops = c->peak_gflops > 0 ? c->peak_gflops : rv_sgemm_peak_gflops(t->k, 512);
 
@@ -314,6 +317,9 @@ int rv_sft_train(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_result *out,
              t->st.loss_agg, t->st.order, c->zero, rv_optim_state_bytes(t->opt) / 1048576.0,
              rv_optim_state_bytes_unsharded(t->opt) / 1048576.0, t->peak_gflops, resume_path ? "; resuming from " : "",
              resume_path ? resume_path : "");
+    if (c->eval_every > 0 && t->data.nheld == 0)
+        rv_warn0("sft: sft.eval_every = %lld but there are no held-out samples (no valid split and sft.eval_holdout = "
+                 "%g): no eval rows", (long long)c->eval_every, c->eval_holdout);
     if (!resume_path && log_eval(t, 0, err)) goto fail;
 
     rv_progress *prog = rv_progress_start("sft", (uint64_t)total, c->progress_interval_s);

@@ -12,7 +12,14 @@ rv_vlm_limits rv_sft_plan_limits(const rv_model_cfg *c, int max_tokens, int max_
     int P = rv_vision_grid(&c->vision);
     P *= P;
     if (max_seqs > max_tokens) max_seqs = max_tokens;
-    return (rv_vlm_limits){.max_tokens = max_tokens, .max_tiles = (max_tokens + P - 1) / P + 1,
+    int tiles = (max_tokens + P - 1) / P + 1;
+    /* ...and room for one anyres image with the largest pinpoint canvas (base + its grid). */
+    int S = c->vision.image_size;
+    for (int i = 0; i < c->n_pinpoints; i++) {
+        int t = 1 + (c->pinpoints[i][0] / S) * (c->pinpoints[i][1] / S);
+        if (t > tiles) tiles = t;
+    }
+    return (rv_vlm_limits){.max_tokens = max_tokens, .max_tiles = tiles,
                            .max_seqs = max_seqs > 0 ? max_seqs : 1, .max_cache = 0, .fixed = false};
 }
 

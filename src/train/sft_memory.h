@@ -10,9 +10,10 @@
 #include "model/vlm.h"
 #include "train/sft_loop.h"
 
-/* The activation plan of one micro-batch of max_tokens rows: image rows come from at most
- * ceil(max_tokens / patches per tile) + 1 tiles, and at most max_seqs samples (not fixed: a batch
- * beyond it grows the plan). */
+/* The activation plan of one micro-batch of max_tokens rows: image rows from at most
+ * ceil(max_tokens / patches per tile) + 1 tiles, or one anyres image of the largest pinpoint canvas
+ * (1 + its grid tiles) when that is more, and at most max_seqs samples (not fixed: a batch beyond
+ * it grows the plan). */
 rv_vlm_limits rv_sft_plan_limits(const rv_model_cfg *c, int max_tokens, int max_seqs);
 
 typedef struct rv_sft_memory {

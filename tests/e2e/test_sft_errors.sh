@@ -4,7 +4,8 @@
 # config.json, a checkpoint of another model shape, errors on every rank; a NaN step is skipped,
 # counted and logged and training goes on; more than sft.max_skipped in a row aborts naming the
 # step and the samples; a damaged newest checkpoint is never half-used (a killed save leaves the
-# previous one loadable); the 7B recipe's dry run reports memory per rank without allocating.
+# previous one loadable, also when the kill comes after the optimizer shards, and the run then ends
+# bitwise as an uninterrupted one); the 7B recipe's dry run reports memory per rank, allocating nothing.
 # usage: test_sft_errors.sh BINARY WORKDIR
 set -u
 BIN=$1; WORK=$2
@@ -80,6 +81,18 @@ cp ck/checkpoints/step-00000002.h5 ck/checkpoints/step-00000003.h5.tmp-12345
 head -c 1000 ck/checkpoints/step-00000002.h5 > ck/checkpoints/.step-00000003.h5.partial
 mpirun -n 1 "$BIN" --phase sft "${SETS[@]}" --set sft.save_every=2 --run ck >ck2.out 2>ck2.err && ok || { bad "ck resume"; cat ck2.err >&2; }
 has "resuming from ck/checkpoints/step-00000002.h5" ck2.err
+
+# A save killed half way (step 4's shards on disk, its main file not): the step-2 checkpoint is
+# still complete and chosen, and the run ends bitwise where an uninterrupted one does.
+sft_run_dir ks
+mpirun -n 2 "$BIN" --phase sft "${SETS[@]}" --set sft.save_every=2 --set sft.max_steps=6 --set sft.test_kill_save=4 --run ks >ks1.out 2>ks1.err
+[ -d ks/checkpoints/step-00000004.optim ] && [ ! -e ks/checkpoints/step-00000004.h5 ] && ok || bad "killed save: $(ls ks/checkpoints)"
+mpirun -n 2 "$BIN" --phase sft "${SETS[@]}" --set sft.save_every=2 --set sft.max_steps=6 --run ks >ks2.out 2>ks2.err && ok || { bad "resume after a killed save"; cat ks2.err >&2; }
+has "resuming from ks/checkpoints/step-00000002.h5" ks2.err
+sft_run_dir ku
+mpirun -n 2 "$BIN" --phase sft "${SETS[@]}" --set sft.save_every=2 --set sft.max_steps=6 --run ku >ku.out 2>ku.err && ok || bad "uninterrupted 6 steps"
+$CHECK same-log ks/log.h5 ku/log.h5 && ok || bad "killed save + resume: log differs"
+$CHECK same-weights ks/checkpoints/step-00000006.h5 ku/checkpoints/step-00000006.h5 && ok || bad "killed save + resume: weights differ"
 
 # The 7B recipe: dry run on 4 ranks, memory per rank, nothing allocated, no training.
 mkdir -p dry
