@@ -13,13 +13,20 @@ fi
 # radvlm_launch ARGS...: one rank per Slurm task inside an allocation (Open MPI's mpirun reads
 # the allocation; set RADVLM_LAUNCHER="srun --mpi=pmix" where the site prefers srun), or
 # RADVLM_RANKS ranks (default 2) on a workstation.
-radvlm_launch() {
+# radvlm_launch_argv: the same launcher + binary as the array RADVLM_ARGV, for templates that
+# run it in the background and need the launcher's own PID (sft.sbatch forwards signals to it).
+radvlm_launch_argv() {
   if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
   if [ -n "${RADVLM_LAUNCHER:-}" ]; then
-    $RADVLM_LAUNCHER "$RADVLM_BIN" "$@"
+    read -r -a RADVLM_ARGV <<<"$RADVLM_LAUNCHER"
+    RADVLM_ARGV+=("$RADVLM_BIN")
   elif [ -n "${SLURM_JOB_ID:-}" ]; then
-    mpirun "$RADVLM_BIN" "$@"
+    RADVLM_ARGV=(mpirun "$RADVLM_BIN")
   else
-    mpirun -n "${RADVLM_RANKS:-2}" --oversubscribe "$RADVLM_BIN" "$@"
+    RADVLM_ARGV=(mpirun -n "${RADVLM_RANKS:-2}" --oversubscribe "$RADVLM_BIN")
   fi
+}
+radvlm_launch() {
+  radvlm_launch_argv
+  "${RADVLM_ARGV[@]}" "$@"
 }

@@ -2,9 +2,13 @@
 # Slurm end to end: starts a one-node Slurm (slurmctld + slurmd + munge, Debian packages) with a
 # private configuration, submits the real slurm/demo.sbatch with `sbatch --wait`, and checks
 # its outputs; then slurm/import.sbatch and slurm/export.sbatch on a tiny Hugging Face
-# checkpoint (tests/fixtures/ckpt/gen_ckpt_fixture.py, plain python3). Runs when root under CI (CI=true) or with RADVLM_TEST_SLURM=1; skips otherwise,
-# because it installs packages and starts daemons (exit 77: ctest reports it as skipped). When it
-# runs, a missing package or daemon is a failure, not a skip.
+# checkpoint (tests/fixtures/ckpt/gen_ckpt_fixture.py, plain python3); then one
+# signal -> requeue -> resume cycle of slurm/sft.sbatch on the demo shards (SIGUSR1 to the batch
+# shell as Slurm's --signal=B:USR1 sends it, the job requeues itself, resumes, finishes with 0,
+# and RUN/log.h5 holds every step exactly once, with the losses of an uninterrupted run).
+# About a minute on 2 cores. Runs when root under CI (CI=true) or with RADVLM_TEST_SLURM=1;
+# skips otherwise, because it installs packages and starts daemons (exit 77: ctest reports it as
+# skipped). When it runs, a missing package or daemon is a failure, not a skip.
 # usage: test_slurm.sh BINARY WORKDIR
 set -u
 BIN=$1; WORK=$2
@@ -33,6 +37,7 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
 fi
 
 host=$(hostname -s)
+CRED_EXPIRE=10
 mem=$(awk '/MemAvailable/ {print int($2/1024*0.8)}' /proc/meminfo)
 cat > slurm.conf <<CONF
 ClusterName=radvlmtest
@@ -53,6 +58,10 @@ SlurmctldLogFile=$WORK/log/ctld.log
 SlurmdLogFile=$WORK/log/d.log
 SlurmctldPort=6917
 SlurmdPort=6918
+# A requeued job may start again once its old credential expired (default 120 s); a short
+# lifetime and a frequent scheduler pass keep the requeue cycle below a minute.
+AuthInfo=cred_expire=$CRED_EXPIRE
+SchedulerParameters=sched_interval=2
 NodeName=$host CPUs=$(nproc) RealMemory=$mem State=UNKNOWN
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE
 CONF
@@ -65,7 +74,9 @@ sinfo -h -o %T | grep -q idle || { echo "test_slurm: node not idle"; cat log/*.l
 # The real template, from a copy of the repository root so outputs land in WORK.
 mkdir -p repo/build; cp -r "$ROOT"/{slurm,jobs} repo/; ln -s "$BIN" repo/build/radvlm-hpc
 cd repo
-sbatch --wait --ntasks=2 --output=demo.out slurm/demo.sbatch --set synth.images_per_source=12 >/dev/null
+# Tiny SFT settings for the test (the demo's own settings are jobs/sft-demo.json).
+SFT_TINY=(--set sft.max_steps=4 --set sft.save_every=2 --set sft.eval_every=0)
+sbatch --wait --ntasks=2 --output=demo.out slurm/demo.sbatch --set synth.images_per_source=12 "${SFT_TINY[@]}" >/dev/null
 rc=$?
 cat demo.out | tail -5
 fail=0
@@ -74,6 +85,9 @@ fail=0
 [ -f runs/demo/config.json ] || { echo "FAIL: runs/demo/config.json missing"; fail=1; }
 [ -s runs/demo/shards/index.h5 ] || { echo "FAIL: runs/demo/shards/index.h5 missing"; fail=1; }
 grep -q "on 2 ranks" demo.out || { echo "FAIL: the job did not run on 2 ranks"; fail=1; }
+grep -q "sft: done" demo.out || { echo "FAIL: the demo's SFT stage did not finish ('sft: done')"; fail=1; }
+[ -s runs/demo/log.h5 ] && compgen -G "runs/demo/checkpoints/step-*.h5" >/dev/null ||
+  { echo "FAIL: the demo's SFT stage wrote no runs/demo/log.h5 or checkpoint"; fail=1; }
 
 # import -> export through their templates. Their #SBATCH lines ask for a real model's memory
 # and cores; the command line overrides them for this one-node test cluster.
@@ -87,5 +101,99 @@ sbatch "${small[@]}" --output=export.out slurm/export.sbatch --run runs/ie --set
   { echo "FAIL: export.sbatch"; cat export.out; fail=1; }
 [ -s hf16.out/model.safetensors ] && cmp -s hf16/tokenizer.json hf16.out/tokenizer.json ||
   { echo "FAIL: export.sbatch wrote no model.safetensors + tokenizer.json"; ls hf16.out; fail=1; }
+# sft.sbatch: one signal -> requeue -> resume cycle. The job trains SFT_STEPS steps on the demo
+# shards into RUN, checkpointing every 2 steps; once its first checkpoint exists the test sends
+# SIGUSR1 to the batch shell only (scancel --batch), as --signal=B:USR1@300 does before the time
+# limit. Expected: the shell forwards it to mpirun and the ranks, the phase checkpoints and exits
+# 75, the job requeues itself (Restarts=1), the second start resumes from that checkpoint and
+# finishes (COMPLETED, exit 0), and RUN/log.h5's train table holds steps 1..SFT_STEPS once each.
+SFT_STEPS=30
+RUN=$PWD/runs/requeue
+jid=$(sbatch --parsable --ntasks=2 --cpus-per-task=1 --output=sft.out slurm/sft.sbatch --run "$RUN" \
+  --set sft.shards="$PWD/runs/demo/shards" "${SFT_TINY[@]}" --set sft.max_steps=$SFT_STEPS)
+[ -n "$jid" ] || { echo "FAIL: sbatch slurm/sft.sbatch"; fail=1; }
+job_field() { scontrol show job -o "$jid" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+signalled=0
+for i in $(seq 600); do # 0.2 s polls, 120 s at most: the first checkpoint, then the signal
+  if compgen -G "$RUN/checkpoints/step-*.h5" >/dev/null; then
+    scancel --batch --signal=USR1 "$jid" && signalled=1
+    break
+  fi
+  case "$(job_field JobState)" in PENDING | RUNNING | CONFIGURING) sleep 0.2 ;; *) break ;; esac
+done
+[ $signalled -eq 1 ] || { echo "FAIL: sft.sbatch wrote no checkpoint to signal after (state $(job_field JobState))"; fail=1; }
+for i in $(seq 300); do # 180 s at most: stop, requeue, pending (cred_expire), resume, finish
+  case "$(job_field JobState)" in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY) break ;; esac
+  sleep 0.6
+done
+state=$(job_field JobState); restarts=$(job_field Restarts); exitcode=$(job_field ExitCode)
+echo "sft.sbatch job $jid: state $state, restarts $restarts, exit $exitcode"
+tail -4 sft.out
+[ "$state" = COMPLETED ] && [ "$exitcode" = 0:0 ] ||
+  { echo "FAIL: sft.sbatch job ended $state (exit $exitcode), expected COMPLETED (0:0)"; cat sft.out; fail=1; }
+[ "$restarts" = 1 ] || { echo "FAIL: sft.sbatch job restarted ${restarts:-?} times, expected 1 (requeue)"; fail=1; }
+grep -q "SIGUSR1 received" sft.out || { echo "FAIL: the batch shell did not trap SIGUSR1"; fail=1; }
+grep -q "requeueing job $jid" sft.out || { echo "FAIL: sft.sbatch did not requeue itself"; fail=1; }
+grep -q "job $jid start 2 " sft.out || { echo "FAIL: no second start of job $jid in sft.out"; fail=1; }
+# The first start stopped on the signal at some step N inside the run ("stop signal at step N")
+# and did not finish; the second start resumes from checkpoint step-N (its "resuming from" names
+# the file) and finishes once.
+first=$(sed -n "/job $jid start 1 /,/job $jid start 2 /p" sft.out)
+stop_step=$(grep -i 'stop signal' <<<"$first" | grep -o 'step [0-9]*' | head -1 | grep -o '[0-9]*$')
+resume_step=$(sed -n "/job $jid start 2 /,\$p" sft.out | grep -i 'resuming from' | grep -o 'step-[0-9]*' | head -1 |
+  sed 's/^step-0*//')
+[ -n "$stop_step" ] && [ "$stop_step" -gt 0 ] && [ "$stop_step" -lt $SFT_STEPS ] ||
+  { echo "FAIL: the first start shows no stop on the signal at a step in 1..$((SFT_STEPS - 1)) ('$stop_step')"; fail=1; }
+[ -n "$resume_step" ] && [ "$resume_step" = "$stop_step" ] ||
+  { echo "FAIL: the second start resumes from step '$resume_step', expected the stop step $stop_step"; fail=1; }
+! grep -q "sft: done" <<<"$first" || { echo "FAIL: the first start finished before the signal stopped it"; fail=1; }
+[ "$(grep -c 'sft: done' sft.out)" = 1 ] || { echo "FAIL: expected one 'sft: done' in sft.out"; fail=1; }
+# RUN/log.h5: the train table's step column is exactly 1..SFT_STEPS (no duplicated or lost row
+# across the requeue), and its losses are those of the same run without interruption (mpirun
+# directly, sft.resume=never; resume is bit-exact on the CPU backend, so every printed digit
+# agrees). train_column FILE NAME INDEX prints a column of table train: h5py when the Python at
+# hand has it, else h5dump's text (the INDEX-th field of each record, 1-based; step is field 1).
+train_column() {
+  if python3 -c 'import h5py' 2>/dev/null; then
+    python3 -c 'import h5py, sys; print(" ".join(repr(v.item()) for v in h5py.File(sys.argv[1], "r")["train"][sys.argv[2]]))' "$1" "$2"
+  else
+    h5dump -d /train -y -w 0 -m '%.17g' "$1" | awk -v k="$3" '/\{$/ && !/DATA|DATASET|DATATYPE|HDF5/ { f = 1; next }
+      /^ *\}/ { f = 0; next } f { if (f == k) { gsub(/[ ,]/, ""); printf "%s ", $0 } f++ }' | sed 's/ $//'
+  fi
+}
+python3 -c 'import h5py' 2>/dev/null || command -v h5dump >/dev/null || { echo "FAIL: neither h5py nor h5dump to read log.h5"; fail=1; }
+steps=$(train_column "$RUN/log.h5" step 1)
+[ "$steps" = "$(seq -s ' ' 1 $SFT_STEPS)" ] ||
+  { echo "FAIL: $RUN/log.h5 train steps are '$steps', expected 1..$SFT_STEPS once each"; fail=1; }
+mpirun -n 2 "$BIN" --phase sft --config jobs/sft-demo.json --run "$PWD/runs/reference" --set sft.resume=never \
+  --set sft.shards="$PWD/runs/demo/shards" "${SFT_TINY[@]}" --set sft.max_steps=$SFT_STEPS >reference.out 2>&1 ||
+  { echo "FAIL: the uninterrupted reference run"; tail -5 reference.out; fail=1; }
+loss=$(train_column "$RUN/log.h5" loss 2); loss_ref=$(train_column runs/reference/log.h5 loss 2)
+[ -n "$loss" ] && [ "$loss" = "$loss_ref" ] ||
+  { echo "FAIL: losses after signal + requeue + resume differ from the uninterrupted run:"; echo " $loss"; echo " $loss_ref"; fail=1; }
+# scancel is final. Launched with srun (RADVLM_LAUNCHER, the srun route of env.sh), the ranks get
+# the cancel's SIGTERM with KillWait to spare, checkpoint and exit 75 like after the warning; but
+# sft.sbatch must not requeue a cancelled job (scontrol requeue would revive it). (Under mpirun
+# the ranks are killed a second after the SIGTERM and the exit status is not 75.)
+RUN2=$PWD/runs/cancel
+jid=$(RADVLM_LAUNCHER="srun --mpi=pmix" sbatch --parsable --ntasks=2 --cpus-per-task=1 --output=cancel.out slurm/sft.sbatch --run "$RUN2" \
+  --set sft.shards="$PWD/runs/demo/shards" "${SFT_TINY[@]}" --set sft.max_steps=200)
+for i in $(seq 600); do
+  compgen -G "$RUN2/checkpoints/step-*.h5" >/dev/null && break
+  case "$(job_field JobState)" in PENDING | RUNNING | CONFIGURING) sleep 0.2 ;; *) break ;; esac
+done
+scancel "$jid"
+for i in $(seq 100); do # KillWait (30 s) at most, then the state is final
+  case "$(job_field JobState)" in COMPLETED | FAILED | CANCELLED | TIMEOUT) break ;; esac
+  sleep 0.5
+done
+sleep 3 # a wrongful requeue would show here (PENDING, Restarts=1)
+state=$(job_field JobState); restarts=$(job_field Restarts)
+echo "cancelled sft.sbatch job $jid: state $state, restarts $restarts"; grep 'sft.sbatch' cancel.out
+[ "$state" = CANCELLED ] && [ "$restarts" = 0 ] && ! grep -q "requeueing job" cancel.out ||
+  { echo "FAIL: a cancelled sft.sbatch job is $state with $restarts restarts (expected CANCELLED, 0)"; cat cancel.out; fail=1; }
+grep -q "stop signal at step" cancel.out && grep -q "not requeued" cancel.out ||
+  { echo "FAIL: the cancelled job's ranks did not checkpoint on SIGTERM (exit 75) or sft.sbatch did not decline the requeue"; fail=1; }
+scancel "$jid" 2>/dev/null
 if [ $fail -eq 0 ]; then echo "test_slurm: 1 passed, 0 failed"; else echo "test_slurm: 0 passed, 1 failed"; fi
 exit $fail
