@@ -95,6 +95,12 @@ void rv_progress_finish(rv_progress *p) {
     free(p);
 }
 
+void rv_progress_stop(rv_progress *p) {
+    if (!p) return;
+    if (p->active && (p->tty || p->printed != p->done)) print(p, 1);
+    free(p);
+}
+
 void rv_progress_abandon(rv_progress *p) {
     if (p && p->active && p->tty) fputc('\n', stderr);
     free(p);

@@ -16,6 +16,9 @@ void rv_progress_resume_at(rv_progress *p, uint64_t done);
  * copied, truncated to 255 bytes. */
 void rv_progress_note(rv_progress *p, const char *note);
 void rv_progress_finish(rv_progress *p);
+/* Ends a job stopped before its total (a checkpoint-and-exit): the final line shows where it
+ * stopped, not 100%. Frees p. */
+void rv_progress_stop(rv_progress *p);
 /* Frees p without a final line (the work failed: the bar must not claim 100%). */
 void rv_progress_abandon(rv_progress *p);
 

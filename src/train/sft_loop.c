@@ -454,6 +454,7 @@ int rv_sft_train(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_result *out,
         if (at_end && log_eval(t, t->st.step, err)) { failed = true; break; }
     }
     if (failed) rv_progress_abandon(prog);
+    else if (stop) rv_progress_stop(prog);
     else rv_progress_finish(prog);
     free(rows);
     free(ls);

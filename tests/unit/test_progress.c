@@ -28,6 +28,10 @@ int main(void) {
         if (i % 10 == 0) usleep(30000);
     }
     rv_progress_finish(p);
+    /* A job stopped early (checkpoint and exit) ends on the step it reached, not 100%. */
+    p = rv_progress_start("stopped", 30, 10);
+    rv_progress_update(p, 4);
+    rv_progress_stop(p);
     /* Zero interval items still finish with one line. */
     p = rv_progress_start("empty", 0, 10);
     rv_progress_finish(p);
@@ -45,6 +49,8 @@ int main(void) {
         CHECK(strstr(out, "/s ETA ") != NULL);
         CHECK(strchr(out, '\r') == NULL); /* no live bar off a terminal */
         CHECK(count_lines(out, "empty: 0/0") == 1);
+        CHECK(count_lines(out, "stopped: 4/30 (13.3%)") == 1);
+        CHECK(strstr(out, "stopped: 30/30") == NULL);
         if (check_failed_) printf("captured:\n%s", out);
         free(out);
     }
