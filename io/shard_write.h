@@ -17,6 +17,10 @@
  *   2: tokenizer_hash is the standard FNV-1a 64 (core/hash.h); the layout is unchanged. */
 #define RV_SHARD_SCHEMA 2
 
+/* How pack stores the <image> placeholder in /samples/tokens: LLaVA's IMAGE_TOKEN_INDEX
+ * (formats.md "Tokens"); the loader turns it into the model's image_token_id. */
+#define RV_SHARD_IMAGE_TOKEN (-200)
+
 /* What every shard (and the index) records in its root attributes. */
 typedef struct rv_shard_meta {
     int rank, nshards;

@@ -35,7 +35,6 @@
 #include "tokenizer/tokenizer.h"
 
 #define GROUP_IMAGE_WEIGHT 32 /* perf on the demo data: an image costs ~34 samples (render + tokenize) */
-#define IMAGE_TOKEN (-200) /* LLaVA's IMAGE_TOKEN_INDEX: where the model splices the image features */
 
 static const char *const split_names[] = {"train", "valid", "test"};
 enum { SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST };
@@ -227,7 +226,7 @@ static void to8(rv_image *img) {
 
 typedef struct tokctx {
     const rv_tokenizer *t;
-    int32_t image;  /* the tokenizer's <image> id, stored as IMAGE_TOKEN */
+    int32_t image;  /* the tokenizer's <image> id, stored as RV_SHARD_IMAGE_TOKEN */
     bool quirk;     /* pack.mask_upstream_quirk */
 } tokctx;
 
@@ -482,7 +481,7 @@ static void pack_sample(const pack_in *in, const prec *p, const tokctx *tc, sres
         r->bad = rv_xstrdup(ce.msg);
     } else {
         for (size_t j = 0; j < r->ids.n; j++)
-            if (r->ids.v[j] == tc->image) r->ids.v[j] = IMAGE_TOKEN; /* its mask is already 0 */
+            if (r->ids.v[j] == tc->image) r->ids.v[j] = RV_SHARD_IMAGE_TOKEN; /* its mask is already 0 */
         const cJSON *lab = cJSON_GetObjectItemCaseSensitive(cell, "labels");
         cJSON_ArrayForEach(t, lab) if (cJSON_IsString(t)) rv_sb_printf(&r->labels, "%s%s", r->labels.len ? "\n" : "", t->valuestring);
         rv_pyjson_dump(&r->text, conv, -1, false);
@@ -569,7 +568,7 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     tokctx tc = {tok, rv_tokenizer_token_id(tok, "<image>"), rv_cfg_bool(cfg, "pack.mask_upstream_quirk")};
     if (img_added)
         rv_info0("pack: %s has no <image> token; added as id %d for packing (as upstream's preprocess_qwen), stored as %d",
-                 tokpath, (int)tc.image, IMAGE_TOKEN);
+                 tokpath, (int)tc.image, RV_SHARD_IMAGE_TOKEN);
 
     /* Every rank reads the same input: the cell list is small next to the images, and ranks
      * need all of it to agree on the grouping. */

@@ -10,12 +10,9 @@
 #include "core/error.h"
 #include "data/loader/pixels.h"
 #include "io/shard_read.h"
+#include "io/shard_write.h" /* RV_SHARD_IMAGE_TOKEN */
 #include "model/config.h"
 #include "model/vlm.h"
-
-/* How pack stores the <image> placeholder in /samples/tokens: LLaVA's IMAGE_TOKEN_INDEX
- * (formats.md "Tokens"); the loader turns it into the model's image_token_id. */
-#define RV_SHARD_IMAGE_TOKEN (-200)
 
 /* One row as read from the shards (borrowed). */
 typedef struct rv_shard_row {
