@@ -531,7 +531,7 @@ static int embed_stream(rv_vlm *m, rv_vlm_pass *p, const rv_sample *s, rv_err *e
     p->img_rows = 0;
     for (int i = 0; i < p->n && !rc; i++)
         for (int q = 0; q < s[i].n_images && !rc; q++, j++) {
-            const rv_image *im = &s[i].images[q];
+            const rv_vlm_image *im = &s[i].images[q];
             if (im->n_tiles < 1) {
                 rc = rv_fail(err, "sample %d image %d: n_tiles must be >= 1", i, q);
                 break;
@@ -569,7 +569,7 @@ static int embed_stream(rv_vlm *m, rv_vlm_pass *p, const rv_sample *s, rv_err *e
     size_t at = 0;
     for (int i = 0; i < p->n; i++)
         for (int q = 0; q < s[i].n_images; q++) {
-            const rv_image *im = &s[i].images[q];
+            const rv_vlm_image *im = &s[i].images[q];
             rvk_upload(k, P->pixels_d + at, im->tiles, (size_t)im->n_tiles * tile);
             at += (size_t)im->n_tiles * tile;
         }

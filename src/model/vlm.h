@@ -29,11 +29,11 @@
 #include "model/layers.h"
 #include "model/weights.h"
 
-typedef struct rv_image {
+typedef struct rv_vlm_image {
     const float *tiles;   /* host memory [n_tiles, channels, S, S], normalized pixels (model.md §3) */
     int n_tiles;          /* 1 (base tile only) or 1 + nph*npw (anyres: base + grid tiles, row-major) */
     int orig_h, orig_w;   /* original image size in pixels (anyres packing); unused when n_tiles == 1 */
-} rv_image;
+} rv_vlm_image;
 
 typedef struct rv_sample {
     const int32_t *ids;   /* host memory [len] */
@@ -41,7 +41,7 @@ typedef struct rv_sample {
     /* Loss/score mask: mask[t] != 0 means token t is a target (predicted from position t-1);
      * mask[0] is ignored. NULL: every token 1..len-1 is a target. Only targets get log-probs. */
     const uint8_t *mask;
-    const rv_image *images;
+    const rv_vlm_image *images;
     int n_images;
 } rv_sample;
 

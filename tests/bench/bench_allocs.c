@@ -61,7 +61,7 @@ static int run(const char *label, int vis_layers, int text_layers) {
     size_t npix = (size_t)n_tiles * 3 * S * S;
     float *pix = malloc(npix * sizeof *pix);
     for (size_t i = 0; i < npix; i++) pix[i] = (float)(lcg(&st) % 20000) / 10000.0f - 1.0f;
-    rv_image im = {.tiles = pix, .n_tiles = n_tiles, .orig_h = img, .orig_w = img};
+    rv_vlm_image im = {.tiles = pix, .n_tiles = n_tiles, .orig_h = img, .orig_w = img};
     rv_sample smp = {.ids = ids, .len = L, .mask = mask, .images = &im, .n_images = 1};
     rv_sample prm = {.ids = ids, .len = Lp, .images = &im, .n_images = 1};
     rv_weights w;

@@ -151,7 +151,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < npix; i++) pix[i] = (float)(lcg(&st) % 20000) / 10000.0f - 1.0f;
     uint8_t *mask = calloc((size_t)L, 1);
     for (int t = tgt0; t < L; t++) mask[t] = 1;
-    rv_image img = {.tiles = pix, .n_tiles = n_tiles, .orig_h = sh.img, .orig_w = sh.img};
+    rv_vlm_image img = {.tiles = pix, .n_tiles = n_tiles, .orig_h = sh.img, .orig_w = sh.img};
     rv_sample smp = {.ids = ids, .len = L, .mask = mask, .images = &img, .n_images = 1};
     rv_sample prm = {.ids = gp, .len = Lp, .mask = NULL, .images = &img, .n_images = 1};
 

@@ -73,7 +73,7 @@ typedef struct bsample {
     uint8_t *mask;
     int len, n_target, has_image, n_tiles;
     float *pix;                 /* [n_tiles, 3, S, S] or NULL */
-    rv_image img;
+    rv_vlm_image img;
 } bsample;
 
 /* The workload; see the header comment. */
@@ -99,7 +99,7 @@ static void make_workload(const rv_model_cfg *c, const shape *sh, bsample *s) {
             size_t np = (size_t)n_tiles * 3 * S * S;
             b->pix = malloc(np * sizeof *b->pix);
             for (size_t i = 0; i < np; i++) b->pix[i] = (float)(lcg(&st) % 20000) / 10000.0f - 1.0f;
-            b->img = (rv_image){.tiles = b->pix, .n_tiles = n_tiles, .orig_h = sh->img, .orig_w = sh->img};
+            b->img = (rv_vlm_image){.tiles = b->pix, .n_tiles = n_tiles, .orig_h = sh->img, .orig_w = sh->img};
         } else {
             text_ids(b->ids, b->len, V, c->image_token_id, &st);
         }

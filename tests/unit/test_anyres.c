@@ -79,8 +79,8 @@ static void test_counts_worked_examples(void) {
     CHECK(rv_vlm_image_tokens(&c, 31, 3056, 2544) == 7241);
 }
 
-/* A fixture PNG as 8-bit grey, read with libpng's simplified API (io/image.h's rv_image would
- * clash with the model's rv_image in this file). */
+/* A fixture PNG as 8-bit grey, read with libpng's simplified API (io/image.h's rv_vlm_image would
+ * clash with the model's rv_vlm_image in this file). */
 typedef struct grey {
     int width, height;
     uint8_t *u8;

@@ -176,11 +176,11 @@ static void test_expand(void) {
     const int IMG = c.image_token_id;
     rv_err e;
     /* single tile: 4x4 patches + 1 newline = 17 rows */
-    rv_image one = {.tiles = NULL, .n_tiles = 1};
+    rv_vlm_image one = {.tiles = NULL, .n_tiles = 1};
     /* 14x70 (HxW) -> best canvas 28x84 = 3 grid tiles (+1 base); map 4x12, unpad:
      * newH = int(14*12/70) = 2, pad 1 -> rows 1..2 (2x12); cap anyres_max_1: ratio
      * sqrt(24/16) = 1.22 > 1.1 -> bilinear 1x9; rows 16 + 1*10 = 26 */
-    rv_image wide = {.tiles = NULL, .n_tiles = rv_vlm_image_tiles(&c, 14, 70), .orig_h = 14, .orig_w = 70};
+    rv_vlm_image wide = {.tiles = NULL, .n_tiles = rv_vlm_image_tiles(&c, 14, 70), .orig_h = 14, .orig_w = 70};
     CHECK(wide.n_tiles == 4);
 
     int32_t ids[5] = {5, IMG, 7, 8, 9};
@@ -215,7 +215,7 @@ static void test_expand(void) {
 
     /* two images, expanded in order: wide first (26), then one (17) */
     int32_t two[4] = {IMG, 3, IMG, 4};
-    rv_image imgs[2] = {wide, one};
+    rv_vlm_image imgs[2] = {wide, one};
     CHECK(rv_loader_expand_placeholders(&c, two, NULL, 4, imgs, 2, &xi, &xm, &len, &e) == 0);
     CHECK(len == 26 + 1 + 17 + 1);
     if (len == 45) {
@@ -237,7 +237,7 @@ static void test_expand(void) {
     CHECK(strstr(e.msg, "0 <image> tokens") != NULL && xi == NULL);
     CHECK(rv_loader_expand_placeholders(&c, two, NULL, 4, &one, 1, &xi, &xm, &len, &e) != 0);
     CHECK(strstr(e.msg, "2 <image> tokens") != NULL);
-    rv_image bad = {.n_tiles = 2, .orig_h = 14, .orig_w = 70}; /* needs 4 */
+    rv_vlm_image bad = {.n_tiles = 2, .orig_h = 14, .orig_w = 70}; /* needs 4 */
     CHECK(rv_loader_expand_placeholders(&c, ids, NULL, 5, &bad, 1, &xi, &xm, &len, &e) != 0);
     CHECK(strstr(e.msg, "inconsistent with its size 14x70") != NULL);
 }

@@ -46,7 +46,7 @@ static void randomize(rv_weights *w, uint64_t seed) {
 }
 
 typedef struct batch {
-    rv_image img[2];
+    rv_vlm_image img[2];
     rv_sample s[2];
     float *tiles0, *tiles1;
     int32_t *ids[2];

@@ -117,7 +117,7 @@ int main(void) {
     }
     const int L = (int)nids, V = c.text.vocab;
     const size_t tile = 3 * (size_t)c.vision.image_size * c.vision.image_size;
-    rv_image img = {.tiles = pix, .n_tiles = (int)(npix / tile), .orig_h = hw[0], .orig_w = hw[1]};
+    rv_vlm_image img = {.tiles = pix, .n_tiles = (int)(npix / tile), .orig_h = hw[0], .orig_w = hw[1]};
     CHECK(img.n_tiles == rv_vlm_image_tiles(&c, hw[0], hw[1]));
     uint8_t *mask = calloc((size_t)L, 1);
     for (int t = 0; t < L; t++) mask[t] = labels[t] != -100;

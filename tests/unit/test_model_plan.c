@@ -53,7 +53,7 @@ static void micro_cfg(rv_model_cfg *c) {
 /* Sample i of a pool: image 14x70 (anyres, capped) for even i, single tile for odd i; text
  * length grows with i. */
 typedef struct pool {
-    rv_image img[4];
+    rv_vlm_image img[4];
     rv_sample s[4];
     int32_t *ids[4];
     uint8_t *mask[4];
@@ -65,7 +65,7 @@ static void make_pool(const rv_model_cfg *c, pool *P) {
     rv_rng_init(&r, 3, 1, 0);
     const size_t tile = 3 * 28 * 28;
     for (int i = 0; i < 4; i++) {
-        rv_image *im = &P->img[i];
+        rv_vlm_image *im = &P->img[i];
         im->orig_h = 14;
         im->orig_w = 70;
         im->n_tiles = i % 2 ? 1 : rv_vlm_image_tiles(c, 14, 70);

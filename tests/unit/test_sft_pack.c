@@ -73,7 +73,7 @@ int main(void) {
     /* Five samples, one single-tile image each (16 patches + newline = 17 rows), 4..12 text tokens. */
     rv_rng r;
     rv_rng_init(&r, 3, 0, 0);
-    rv_image img[NS];
+    rv_vlm_image img[NS];
     rv_sample s[NS];
     int32_t *ids[NS];
     uint8_t *mask[NS];
@@ -82,7 +82,7 @@ int main(void) {
     for (int i = 0; i < NS; i++) {
         tiles[i] = malloc(3 * 28 * 28 * sizeof(float));
         for (int p = 0; p < 3 * 28 * 28; p++) tiles[i][p] = (float)rv_rng_range(&r, -1, 1);
-        img[i] = (rv_image){.tiles = tiles[i], .n_tiles = 1};
+        img[i] = (rv_vlm_image){.tiles = tiles[i], .n_tiles = 1};
         int32_t text[16];
         uint8_t mk[16];
         int n = 0;

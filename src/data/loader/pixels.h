@@ -3,7 +3,7 @@
  * (model.md §3). Grey goes to RGB by repeating the channel (PIL convert("RGB")), then each
  * value is rescaled and normalized exactly as HF's image processor computes it:
  *   x = float32(float64(p) * rescale);  y = (x - mean[c]) / std[c]   (float32 arithmetic)
- * This file knows no model types (io/image.h's rv_image is not model/vlm.h's rv_image). */
+ * This file knows no model types (model/vlm.h's image type is rv_vlm_image; this is io/image.h's rv_image). */
 #ifndef RADVLM_DATA_LOADER_PIXELS_H
 #define RADVLM_DATA_LOADER_PIXELS_H
 

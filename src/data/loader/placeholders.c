@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 int rv_loader_expand_placeholders(const rv_model_cfg *c, const int32_t *ids, const uint8_t *mask_in, int len,
-                                  const rv_image *images, int n_images, int32_t **out_ids, uint8_t **out_mask,
+                                  const rv_vlm_image *images, int n_images, int32_t **out_ids, uint8_t **out_mask,
                                   int *out_len, rv_err *err) {
     int nph = 0;
     size_t total = 0;

@@ -16,7 +16,7 @@
  * ([*out_len]) are malloc'd. Fails when the placeholder count differs from n_images or an
  * image's tile count does not fit its size. */
 int rv_loader_expand_placeholders(const rv_model_cfg *c, const int32_t *ids, const uint8_t *mask_in, int len,
-                                  const rv_image *images, int n_images, int32_t **out_ids, uint8_t **out_mask,
+                                  const rv_vlm_image *images, int n_images, int32_t **out_ids, uint8_t **out_mask,
                                   int *out_len, rv_err *err);
 
 #endif

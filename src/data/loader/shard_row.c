@@ -23,12 +23,12 @@ static int make_tiles(const rv_model_cfg *c, const rv_pixel_norm *n, const rv_sh
         if (rv_pixels_base_tile(n, row->orig, row->orig_h, row->orig_w, S, out->tiles, err) < 0 ||
             rv_pixels_anyres_grid(n, row->orig, row->orig_h, row->orig_w, S, bh, bw, out->tiles + tile, err) < 0)
             return -1;
-        out->image = (rv_image){.tiles = out->tiles, .n_tiles = n_tiles, .orig_h = row->orig_h, .orig_w = row->orig_w};
+        out->image = (rv_vlm_image){.tiles = out->tiles, .n_tiles = n_tiles, .orig_h = row->orig_h, .orig_w = row->orig_w};
         return 0;
     }
     out->tiles = rv_xmalloc(tile * sizeof *out->tiles);
     if (rv_pixels_base_tile(n, row->pixels, row->h, row->w, S, out->tiles, err) < 0) return -1;
-    out->image = (rv_image){.tiles = out->tiles, .n_tiles = 1, .orig_h = row->h, .orig_w = row->w};
+    out->image = (rv_vlm_image){.tiles = out->tiles, .n_tiles = 1, .orig_h = row->h, .orig_w = row->w};
     return 0;
 }
 

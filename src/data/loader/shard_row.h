@@ -33,7 +33,7 @@ typedef struct rv_loader_sample {
     uint8_t *mask;            /* [len] 0 on image rows, the shard's loss mask elsewhere */
     int len;
     float *tiles;             /* [n_tiles, 3, S, S] normalized pixels */
-    rv_image image;           /* .tiles = tiles */
+    rv_vlm_image image;           /* .tiles = tiles */
 } rv_loader_sample;
 
 /* Makes the sample of one row for model c. Tiles: without row->orig the base tile only (n_tiles =
