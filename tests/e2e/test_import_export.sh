@@ -126,5 +126,4 @@ has "holds no checkpoint" bad4.log
 "$BIN" --phase import --run bad5 >bad5.log 2>&1 && bad "import without import.from" || ok
 has "import.from" bad5.log
 
-echo "import/export e2e: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish "import/export e2e"
