@@ -97,6 +97,7 @@ int rv_gen_loop(rv_vlm *m, const rv_sample *prompts, const uint64_t *ids, int n,
     int32_t *tok_scratch = rv_xmalloc((size_t)S * o->max_new_tokens * sizeof *tok_scratch);
     float *logp_scratch = rv_xmalloc((size_t)S * o->max_new_tokens * sizeof *logp_scratch);
     int32_t *pos = rv_xmalloc(T_max * sizeof *pos), *rows = rv_xmalloc(T_max * sizeof *rows);
+    int32_t *gather = rv_xmalloc(T_max * sizeof *gather);
     int32_t *cu = rv_xmalloc((size_t)(S + 1) * sizeof *cu), *cuk = rv_xmalloc((size_t)(S + 1) * sizeof *cuk);
     int32_t *lenk = rv_xmalloc((size_t)S * sizeof *lenk), *last = rv_xmalloc((size_t)S * sizeof *last);
     int32_t *tok = rv_xmalloc((size_t)S * sizeof *tok);
@@ -122,7 +123,7 @@ int rv_gen_loop(rv_vlm *m, const rv_sample *prompts, const uint64_t *ids, int n,
                 sl[s].t0 = rv_now();
             }
         /* segments in slot order (the cache offsets must not decrease) */
-        int A = 0, T = 0, any_prefill = 0;
+        int A = 0, T = 0, n_pre = 0, T_pre = 0;
         cu[0] = 0;
         for (int s = 0; s < S; s++) {
             if (sl[s].prompt < 0) continue;
@@ -133,14 +134,13 @@ int rv_gen_loop(rv_vlm *m, const rv_sample *prompts, const uint64_t *ids, int n,
                 rows[T + t] = s * cap + sl[s].cached + t;
             }
             if (sl[s].prefill) {
-                seg[A] = *ps;
-                seg[A].mask = NULL;
-                any_prefill = 1;
+                seg[n_pre] = *ps;
+                seg[n_pre].mask = NULL;
+                n_pre++;
+                T_pre += nq;
             } else {
-                /* a one-token segment: the last generated token */
-                seg[A] = (rv_sample){.ids = &sl[s].r.tokens[sl[s].r.n - 1], .len = 1};
+                tok[A - n_pre] = sl[s].r.tokens[sl[s].r.n - 1]; /* the last generated token */
             }
-            tok[A] = seg[A].ids[seg[A].len - 1];
             T += nq;
             cu[A + 1] = T;
             cuk[A] = s * cap;
@@ -151,11 +151,31 @@ int rv_gen_loop(rv_vlm *m, const rv_sample *prompts, const uint64_t *ids, int n,
         }
         if (A == 0) break;
         cuk[A] = (who[A - 1] + 1) * cap;
-        if (any_prefill) {
-            rc = rv_vlm_embed(m, seg, A, P->dec.x[0], err); /* token rows and image rows */
-        } else {
+        const int n_dec = A - n_pre;
+        if (n_pre == 0) {
             rvk_upload_i32(k, P->g_ids, tok, (size_t)A);
             rc = rvk_embedding_fwd(k, P->dec.x[0], m->dec.embed.p, P->g_ids, A, D, V, err);
+        } else {
+            /* the new prompts (token and image rows) packed first, then the decode tokens, in
+             * dec.xf (free until the decoder's last layer); then one gather into slot order.
+             * Decode tokens bypass rv_vlm_embed: a generated image_token_id is a plain token. */
+            rc = rv_vlm_embed(m, seg, n_pre, P->dec.x[0], err);
+            if (!rc && n_dec > 0) { /* (all prefill: already in slot order) */
+                rvk_copy(k, P->dec.xf, P->dec.x[0], (size_t)T_pre * D);
+                rvk_upload_i32(k, P->g_ids, tok, (size_t)n_dec);
+                rc = rvk_embedding_fwd(k, P->dec.xf + (size_t)T_pre * D, m->dec.embed.p, P->g_ids, n_dec, D, V, err);
+            }
+            if (!rc && n_dec > 0) {
+                int at_pre = 0, at_dec = T_pre; /* source rows in dec.xf */
+                for (int a = 0; a < A; a++) {
+                    const slot_state *q = &sl[who[a]];
+                    int nq = cu[a + 1] - cu[a];
+                    int *at = q->prefill ? &at_pre : &at_dec;
+                    for (int t = 0; t < nq; t++) gather[cu[a] + t] = (*at)++;
+                }
+                rvk_upload_i32(k, P->g_rows, gather, (size_t)T); /* g_rows is uploaded again below */
+                rc = rvk_embedding_fwd(k, P->dec.x[0], P->dec.xf, P->g_rows, T, D, T, err);
+            }
         }
         if (rc) break;
         P->live = true;
@@ -215,6 +235,7 @@ int rv_gen_loop(rv_vlm *m, const rv_sample *prompts, const uint64_t *ids, int n,
     free(logp_scratch);
     free(pos);
     free(rows);
+    free(gather);
     free(cu);
     free(cuk);
     free(lenk);

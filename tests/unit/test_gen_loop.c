@@ -241,6 +241,45 @@ int main(void) {
         for (int a = 0; a < NP; a++)
             for (int b = a + 1; b < NP; b++) overtaken |= log.order[a] > log.order[b];
         CHECK(overtaken);
+        if (!mode) {
+            /* a generated token equal to image_token_id is a plain token (no image rows), also in a
+             * step that prefills a new prompt. Queue: the text prompts, 3 slots. The first of the
+             * first three to stop (after kmin tokens) is refilled in the step that feeds another's
+             * token kmin - 1: that token becomes the image id of a second model with the same weights,
+             * which must give the same outputs. */
+            int text[NP], nt = 0;
+            for (int i = 0; i < NP; i++)
+                if (P.s[i].n_images == 0) text[nt++] = i;
+            int kmin = MAXNEW + 1, jstop = -1, best = -1;
+            for (int i = 0; i < 3; i++)
+                if (s1[text[i]].n < kmin) kmin = s1[text[i]].n, jstop = i;
+            for (int i = 0; i < 3; i++)
+                if (i != jstop && s1[text[i]].n > kmin) best = s1[text[i]].tokens[kmin - 1];
+            CHECK(kmin < MAXNEW && best >= 0);
+            int in_prompt = 0;
+            for (int i = 0; i < nt; i++)
+                for (int t = 0; t < P.s[text[i]].len; t++) in_prompt |= P.s[text[i]].ids[t] == best;
+            CHECK(!in_prompt); /* else the prompts would hold placeholders */
+            rv_model_cfg c2 = c;
+            c2.image_token_id = best;
+            rv_weights w2;
+            rv_vlm m2;
+            CHECK(rv_weights_build(&w2, &c2, k, &e) == 0 && rv_weights_init_random(&w2, 5, 0.2f, &e) == 0);
+            CHECK(rv_vlm_init(&m2, k, &c2, &w2, false, &e) == 0);
+            rv_sample q[NP];
+            uint64_t qid[NP];
+            for (int i = 0; i < nt; i++) q[i] = P.s[text[i]], qid[i] = 1000u + (uint64_t)text[i] * 0x100000001ull;
+            rv_gen_result o2[NP];
+            rv_gen_loop_opts oi = o;
+            oi.on_done = NULL;
+            CHECK(rv_gen_loop(&m2, q, qid, nt, &oi, o2, &e) == 0);
+            for (int i = 0; i < nt; i++)
+                CHECK(o2[i].n == s1[text[i]].n &&
+                      memcmp(o2[i].tokens, s1[text[i]].tokens, (size_t)o2[i].n * sizeof(int32_t)) == 0);
+            rv_gen_results_free(o2, nt);
+            rv_vlm_free(&m2);
+            rv_weights_free(&w2);
+        }
         free_all(r1), free_all(r3), free_all(r8), free_all(rall), free_all(rshuf), free_all(rrev);
         free_all(s1), free_all(s3), free_all(s3r);
     }
