@@ -72,13 +72,18 @@ static void make_prompts(const rv_model_cfg *c, prompts *P) {
 typedef struct done_log {
     int order[NP];
     int n;
+    int ntok[NP];
+    int32_t tok[NP][MAXNEW];
 } done_log;
 
 static void on_done(void *ctx, int i, const rv_gen_result *r) {
     done_log *d = ctx;
-    (void)r;
     if (d->n < NP) d->order[d->n] = i;
     d->n++;
+    if (i >= 0 && i < NP && r->n <= MAXNEW) {
+        d->ntok[i] = r->n;
+        memcpy(d->tok[i], r->tokens, (size_t)r->n * sizeof(int32_t));
+    }
 }
 
 /* Runs the loop over the queue perm (queue position q holds prompt perm[q], id 1000 + perm[q]) and
@@ -92,7 +97,7 @@ static int run(rv_vlm *m, const prompts *P, const int *perm, rv_gen_loop_opts o,
         ids[i] = 1000u + (uint64_t)perm[i] * 0x100000001ull; /* both halves of the id in use */
     }
     rv_gen_result out[NP];
-    done_log local = {{0}, 0};
+    static done_log local;
     o.on_done = on_done;
     o.ctx = log ? log : &local;
     rv_err e;
@@ -211,7 +216,8 @@ int main(void) {
         rv_gen_result s1[NP], s3[NP], s3r[NP];
         o.slots = 1;
         CHECK(run(&m, &P, fwd, o, s1, NULL) == 0);
-        done_log log = {{0}, 0};
+        static done_log log;
+        memset(&log, 0, sizeof log);
         o.slots = 3;
         CHECK(run(&m, &P, fwd, o, s3, &log) == 0);
         CHECK(run(&m, &P, shuf, o, s3r, NULL) == 0);
@@ -282,6 +288,23 @@ int main(void) {
         }
         free_all(r1), free_all(r3), free_all(r8), free_all(rall), free_all(rshuf), free_all(rrev);
         free_all(s1), free_all(s3), free_all(s3r);
+    }
+
+    /* callback only (out = NULL): the results arrive through on_done, as with out */
+    {
+        rv_gen_loop_opts o = {.slots = 4, .max_new_tokens = MAXNEW, .seed = 42, .on_done = on_done};
+        static done_log d;
+        o.ctx = &d;
+        uint64_t ids[NP];
+        for (int i = 0; i < NP; i++) ids[i] = 1000u + (uint64_t)i * 0x100000001ull;
+        rv_gen_result ref[NP];
+        CHECK(rv_gen_loop(&m, P.s, ids, NP, &o, ref, &e) == 0);
+        memset(&d, 0, sizeof d);
+        CHECK(rv_gen_loop(&m, P.s, ids, NP, &o, NULL, &e) == 0);
+        CHECK(d.n == NP);
+        for (int i = 0; i < NP; i++)
+            CHECK(d.ntok[i] == ref[i].n && memcmp(d.tok[i], ref[i].tokens, (size_t)ref[i].n * sizeof(int32_t)) == 0);
+        rv_gen_results_free(ref, NP);
     }
 
     /* max_new_tokens + max_pos: a clear failure, nothing written */
