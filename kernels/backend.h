@@ -74,6 +74,7 @@ typedef struct rvk_backend_ops {
                     const int32_t *targets, const float *lse, const float *dloss, int T, int C, int V, int accum,
                     rv_err *err);
     void (*softmax)(rv_kctx *k, float *p, const float *logits, int N, int V, float temperature);
+    int (*token_logp)(rv_kctx *k, float *logp, const float *logits, const int32_t *ids, int N, int V, rv_err *err);
     void (*adamw_step)(rv_kctx *k, float *param, const float *grad, float *m, float *v, size_t n,
                        const rvk_adamw_hp *hp, int flags);
     void (*sumsq_acc)(rv_kctx *k, double *acc, const float *x, size_t n);

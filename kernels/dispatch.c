@@ -110,6 +110,10 @@ void rvk_softmax(rv_kctx *k, float *p, const float *logits, int N, int V, float 
     k->ops->softmax(k, p, logits, N, V, temperature);
 }
 
+int rvk_token_logp(rv_kctx *k, float *logp, const float *logits, const int32_t *ids, int N, int V, rv_err *err) {
+    return k->ops->token_logp(k, logp, logits, ids, N, V, err);
+}
+
 void rvk_sample(rv_kctx *k, int32_t *ids, const float *logits, const double *u, int N, int V, float temperature,
                 int top_k, float top_p) {
     k->ops->sample(k, ids, logits, u, N, V, temperature, top_k, top_p);

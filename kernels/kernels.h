@@ -292,6 +292,11 @@ int rvk_xent_bwd(rv_kctx *k, float *dhidden, float *dw, const float *hidden, con
 /* Row softmax for sampling: p[n, :] = softmax(logits[n, :] / temperature), temperature > 0.
  * logits, p: [N, V] (in place allowed). */
 void rvk_softmax(rv_kctx *k, float *p, const float *logits, int N, int V, float temperature);
+/* Log-prob of one chosen token per row at temperature 1 (generation's per-token logp, GRPO):
+ * logp[n] = logits[n, ids[n]] - log sum_v exp(logits[n, v]), the sum in double over v in order
+ * (row-independent, so a row's value does not depend on N). logits: [N, V], ids: [N], logp: [N],
+ * all backend memory. Returns -1 (naming n) if an id is outside [0, V). */
+int rvk_token_logp(rv_kctx *k, float *logp, const float *logits, const int32_t *ids, int N, int V, rv_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Optimizer                                                                                   */

@@ -145,6 +145,7 @@ static const rvk_backend_ops cpu_ops = {
     .xent_fwd = rvk_cpu_xent_fwd,
     .xent_bwd = rvk_cpu_xent_bwd,
     .softmax = rvk_cpu_softmax,
+    .token_logp = rvk_cpu_token_logp,
     .adamw_step = rvk_cpu_adamw_step,
     .sumsq_acc = rvk_cpu_sumsq_acc,
     .sample = rvk_cpu_sample,

@@ -90,6 +90,7 @@ int rvk_cpu_xent_bwd(rv_kctx *k, float *dhidden, float *dw, const float *hidden,
                      const int32_t *targets, const float *lse, const float *dloss, int T, int C, int V, int accum,
                      rv_err *err);
 void rvk_cpu_softmax(rv_kctx *k, float *p, const float *logits, int N, int V, float temperature);
+int rvk_cpu_token_logp(rv_kctx *k, float *logp, const float *logits, const int32_t *ids, int N, int V, rv_err *err);
 void rvk_cpu_sample(rv_kctx *k, int32_t *ids, const float *logits, const double *u, int N, int V, float temperature,
                     int top_k, float top_p);
 void rvk_cpu_adamw_step(rv_kctx *k, float *param, const float *grad, float *m, float *v, size_t n,

@@ -391,6 +391,14 @@ static inline void kt_softmax(rv_kctx *k, float *p, const float *logits, int N, 
     rvk_softmax(k, dp, KT_IN(&m, logits, (size_t)N * V), N, V, temperature);
     kt_end(&m);
 }
+static inline int kt_token_logp(rv_kctx *k, float *logp, const float *logits, const int32_t *ids, int N, int V,
+                                rv_err *err) {
+    kt_map m = kt_begin(k);
+    float *dl = KT_OUT(&m, logp, (size_t)N);
+    int rc = rvk_token_logp(k, dl, KT_IN(&m, logits, (size_t)N * V), KT_I32(&m, ids, N), N, V, err);
+    kt_end(&m);
+    return rc;
+}
 /* u stays a host array: it is a per-row parameter, like the scalar arguments. */
 static inline void kt_sample(rv_kctx *k, int32_t *ids, const float *logits, const double *u, int N, int V,
                              float temperature, int top_k, float top_p) {
