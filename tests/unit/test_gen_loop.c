@@ -43,7 +43,7 @@ int32_t *__wrap_rvk_alloc_i32(rv_kctx *k, size_t n) {
 typedef struct prompts {
     rv_sample s[NP];
     int32_t *ids[NP];
-    rv_image img[NP];
+    rv_vlm_image img[NP];
     float *tile;
 } prompts;
 
@@ -58,7 +58,7 @@ static void make_prompts(const rv_model_cfg *c, prompts *P) {
         int img = i == 2 || i == 7;
         int rows = 0;
         if (img) {
-            P->img[i] = (rv_image){.tiles = P->tile, .n_tiles = 1, .orig_h = S, .orig_w = S};
+            P->img[i] = (rv_vlm_image){.tiles = P->tile, .n_tiles = 1, .orig_h = S, .orig_w = S};
             rows = rv_vlm_image_tokens(c, 1, S, S);
         }
         int len = 2 + rows + (int)((i * 7) % 13);
