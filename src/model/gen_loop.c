@@ -179,18 +179,8 @@ int rv_gen_loop(rv_vlm *m, const rv_sample *prompts, const uint64_t *ids, int n,
         }
         if (rc) break;
         P->live = true;
-        rvk_upload_i32(k, P->g_pos, pos, (size_t)T);
-        rvk_upload_i32(k, P->g_rows, rows, (size_t)T);
-        rvk_upload_i32(k, P->g_cu, cu, (size_t)A + 1);
-        rvk_upload_i32(k, P->g_cuk, cuk, (size_t)A + 1);
-        rvk_upload_i32(k, P->g_lenk, lenk, (size_t)A);
-        rvk_upload_i32(k, P->g_last, last, (size_t)A);
-        rc = rv_decoder_forward(k, &m->dec, P->g_pos, P->g_cu, A, T, &P->dec, false, &cache, P->g_rows, P->g_cuk,
-                                P->g_lenk, err);
-        /* g_h: [A, D] the last row of each segment; g_logits: [A, V] */
-        if (!rc) rc = rvk_embedding_fwd(k, P->g_h, P->dec.xf, P->g_last, A, D, T, err);
+        rc = rv_gen_step_logits(m, &cache, pos, rows, T, cu, cuk, lenk, last, A, err);
         if (!rc) {
-            rvk_matmul_fwd(k, P->g_logits, P->g_h, m->dec.lm_head.p, NULL, A, D, V);
             if (o->temperature > 0)
                 for (int a = 0; a < A; a++) {
                     const slot_state *q = &sl[who[a]];

@@ -14,6 +14,26 @@ void rv_gen_out_free(rv_gen_out *out, int B) {
     }
 }
 
+int rv_gen_step_logits(rv_vlm *m, rv_kv_cache *cache, const int32_t *pos, const int32_t *rows, int T,
+                       const int32_t *cu, const int32_t *cuk, const int32_t *lenk, const int32_t *last, int A,
+                       rv_err *err) {
+    rv_kctx *k = m->k;
+    rv_act_plan *P = m->plan;
+    const int D = m->cfg.text.hidden, V = m->cfg.text.vocab;
+    rvk_upload_i32(k, P->g_pos, pos, (size_t)T);
+    rvk_upload_i32(k, P->g_rows, rows, (size_t)T);
+    rvk_upload_i32(k, P->g_cu, cu, (size_t)A + 1);
+    rvk_upload_i32(k, P->g_cuk, cuk, (size_t)A + 1);
+    rvk_upload_i32(k, P->g_lenk, lenk, (size_t)A);
+    rvk_upload_i32(k, P->g_last, last, (size_t)A);
+    int rc = rv_decoder_forward(k, &m->dec, P->g_pos, P->g_cu, A, T, &P->dec, false, cache, P->g_rows, P->g_cuk,
+                                P->g_lenk, err);
+    /* g_h: [A, D] the last row of each segment; g_logits: [A, V] */
+    if (!rc) rc = rvk_embedding_fwd(k, P->g_h, P->dec.xf, P->g_last, A, D, T, err);
+    if (!rc) rvk_matmul_fwd(k, P->g_logits, P->g_h, m->dec.lm_head.p, NULL, A, D, V);
+    return rc;
+}
+
 int rv_vlm_generate(rv_vlm *m, const rv_sample *prompts, int B, const rv_gen_opts *o, rv_gen_out *out, rv_err *err) {
     rv_kctx *k = m->k;
     const rv_text_cfg *tc = &m->cfg.text;
@@ -92,18 +112,9 @@ int rv_vlm_generate(rv_vlm *m, const rv_sample *prompts, int B, const rv_gen_opt
         }
         if (rc) break;
         P->live = true;
-        rvk_upload_i32(k, P->g_pos, pos, (size_t)T);
-        rvk_upload_i32(k, P->g_rows, rows, (size_t)T);
-        rvk_upload_i32(k, P->g_cu, cu, (size_t)A + 1);
-        rvk_upload_i32(k, P->g_cuk, cuk, (size_t)A + 1);
-        rvk_upload_i32(k, P->g_lenk, lenk, (size_t)A);
-        rvk_upload_i32(k, P->g_last, last, (size_t)A);
-        rc = rv_decoder_forward(k, &m->dec, P->g_pos, P->g_cu, A, T, &P->dec, false, &cache, P->g_rows, P->g_cuk,
-                                P->g_lenk, err);
-        if (!rc) rc = rvk_embedding_fwd(k, P->g_h, P->dec.xf, P->g_last, A, D, T, err);
+        rc = rv_gen_step_logits(m, &cache, pos, rows, T, cu, cuk, lenk, last, A, err);
         if (!rc) {
             /* one draw per live sequence from its own stream; only the chosen ids leave the device */
-            rvk_matmul_fwd(k, P->g_logits, P->g_h, m->dec.lm_head.p, NULL, A, D, V);
             if (o->temperature > 0)
                 for (int a = 0; a < A; a++) u[a] = rv_rng_uniform(&rng[who[a]]);
             rvk_sample(k, P->g_tok, P->g_logits, u, A, V, o->temperature, o->top_k, o->top_p);

@@ -52,4 +52,11 @@ typedef struct rv_act_plan {
  * Fails while a pass is live (the buffers are in use). */
 int rv_vlm_plan_fit(rv_vlm *m, int tokens, int tiles, int seqs, int cache, rv_err *err);
 
+/* One decoder step of generation (generate.c, gen_loop.c): uploads the step's host metadata
+ * (pos, rows: [T]; cu, cuk: [A + 1]; lenk, last: [A]), runs the decoder over the T new rows of A
+ * segments against cache, and leaves each segment's last-row logits in P->g_logits: [A, V]. */
+int rv_gen_step_logits(rv_vlm *m, rv_kv_cache *cache, const int32_t *pos, const int32_t *rows, int T,
+                       const int32_t *cu, const int32_t *cuk, const int32_t *lenk, const int32_t *last, int A,
+                       rv_err *err);
+
 #endif
