@@ -16,25 +16,7 @@
 #include "model/gen_loop.h"
 #include "model/weights.h"
 
-static long n_alloc;
-float *__real_rvk_alloc(rv_kctx *k, size_t n);
-int32_t *__real_rvk_alloc_i32(rv_kctx *k, size_t n);
-float *__wrap_rvk_alloc(rv_kctx *k, size_t n);
-int32_t *__wrap_rvk_alloc_i32(rv_kctx *k, size_t n);
-float *__wrap_rvk_alloc(rv_kctx *k, size_t n) {
-    n_alloc++;
-    return __real_rvk_alloc(k, n);
-}
-int __real_rvk_buf_alloc(rv_kctx *k, rvk_buf *b, rvk_space space, rvk_dtype dtype, size_t n, rv_err *err);
-int __wrap_rvk_buf_alloc(rv_kctx *k, rvk_buf *b, rvk_space space, rvk_dtype dtype, size_t n, rv_err *err);
-int __wrap_rvk_buf_alloc(rv_kctx *k, rvk_buf *b, rvk_space space, rvk_dtype dtype, size_t n, rv_err *err) {
-    n_alloc++;
-    return __real_rvk_buf_alloc(k, b, space, dtype, n, err);
-}
-int32_t *__wrap_rvk_alloc_i32(rv_kctx *k, size_t n) {
-    n_alloc++;
-    return __real_rvk_alloc_i32(k, n);
-}
+#include "alloc_count.h"
 
 #define NP 10     /* prompts */
 #define MAXNEW 12
