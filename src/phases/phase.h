@@ -17,7 +17,8 @@ typedef struct rv_phase_ctx {
     const char *data_dir;  /* data.dir, else $DATA_DIR; NULL when neither is set */
     rv_badrec bad;         /* data.on_bad_record policy and counts for this rank */
     int exit_code;         /* process exit status when the phase returns 0 (0 unless the phase sets
-                              it; sft: 75 = checkpointed after a stop, rerun me) */
+                              it; sft: 75 = checkpointed after a stop, rerun me;
+                              eval: 75 = stopped, answers kept, rerun me) */
 } rv_phase_ctx;
 
 typedef int (*rv_phase_fn)(rv_phase_ctx *ctx, rv_err *err);
@@ -41,5 +42,6 @@ int rv_phase_import(rv_phase_ctx *ctx, rv_err *err);
 int rv_phase_export(rv_phase_ctx *ctx, rv_err *err);
 int rv_phase_score(rv_phase_ctx *ctx, rv_err *err);
 int rv_phase_sft(rv_phase_ctx *ctx, rv_err *err);
+int rv_phase_eval(rv_phase_ctx *ctx, rv_err *err);
 
 #endif

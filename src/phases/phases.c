@@ -10,6 +10,7 @@ const rv_phase rv_phases[] = {
     {"export", rv_phase_export, "latest native checkpoint in RUN -> Hugging Face directory (llava-hf safetensors, config.json, tokenizer.json)", "export.", 0},
     {"score", rv_phase_score, "score finished generations (*_output.json) with the metrics of their task", "score.", 0},
     {"sft", rv_phase_sft, "supervised fine-tuning on RUN/shards (data parallel, ZeRO-1, resumable; exit 75 = checkpointed after a stop, rerun)", "sft.", 0},
+    {"eval", rv_phase_eval, "ask a model every test task across the ranks, score with bootstrap intervals; RUN/eval/ (exit 75 = stopped, answers kept, rerun)", "eval.", 0},
     {NULL, NULL, NULL, NULL, 0},
 };
 
