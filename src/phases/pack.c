@@ -22,9 +22,9 @@
 #include "data/instruct/llava_read.h"
 #include "data/sources/readers.h"
 #include "data/instruct/templates.h"
-#include "io/dicom.h"
 #include "io/h5util.h"
 #include "io/image.h"
+#include "io/image_file.h"
 #include "io/json.h"
 #include "io/resize.h"
 #include "io/shard_read.h"
@@ -202,26 +202,6 @@ static void group_by_image(const pack_in *in, size_t **order_out, group **groups
     *ngroups = ng;
 }
 
-/* ---- images ---- */
-
-/* 16-bit -> 8-bit by the image's own range (as upstream's VinDr conversion, with rounding
- * down): (v - min) * 255 / (max - min). A flat image becomes 0. */
-static void to8(rv_image *img) {
-    if (img->bits == 8) return;
-    size_t n = (size_t)img->width * (size_t)img->height;
-    uint16_t lo = 65535, hi = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (img->u16[i] < lo) lo = img->u16[i];
-        if (img->u16[i] > hi) hi = img->u16[i];
-    }
-    uint8_t *o = rv_xmalloc(n ? n : 1);
-    for (size_t i = 0; i < n; i++) o[i] = hi > lo ? (uint8_t)(((uint32_t)(img->u16[i] - lo) * 255u) / (hi - lo)) : 0;
-    free(img->u16);
-    img->u16 = NULL;
-    img->u8 = o;
-    img->bits = 8;
-}
-
 /* ---- text -> tokens (qwen_1_5 chat template, preprocess_qwen loss mask; train.md A.4/A.5) ---- */
 
 typedef struct tokctx {
@@ -265,35 +245,6 @@ static int load_tokenizer(const char *path, const char *json, size_t len, rv_tok
     free(txt);
     *added = rc == 0;
     return rc;
-}
-
-/* Boxes written in the answers: "[a, b, c, d]" with plain decimals (negative allowed, as
- * P11 boxes may be). */
-static void parse_boxes(const char *s, float **boxes, size_t *n, size_t *cap) {
-    for (const char *p = strchr(s, '['); p; p = strchr(p + 1, '[')) {
-        double v[4];
-        const char *q = p + 1;
-        int k = 0;
-        for (; k < 4; k++) {
-            while (k && (*q == ' ' || *q == '\t' || *q == '\n')) q++;
-            const char *st = q;
-            if (*q == '-') q++;
-            while ((*q >= '0' && *q <= '9') || *q == '.') q++;
-            if (q == st || (q == st + 1 && *st == '-')) break;
-            v[k] = strtod(st, NULL);
-            if (k < 3) {
-                if (*q != ',') break;
-                q++;
-            }
-        }
-        if (k < 4 || *q != ']') continue;
-        if (*n == *cap) {
-            *cap = *cap ? 2 * *cap : 8;
-            *boxes = rv_xrealloc(*boxes, *cap * 4 * sizeof **boxes);
-        }
-        for (int j = 0; j < 4; j++) (*boxes)[*n * 4 + j] = (float)v[j];
-        (*n)++;
-    }
 }
 
 /* ---- the phase ---- */
@@ -396,58 +347,33 @@ static void sres_free(sres *r) {
     free(r->boxes);
 }
 
-/* Reads, decodes (JPEG, PNG, DICOM by magic bytes), brings to 8 bits and resizes one image.
- * The file is read once; JPEGs are decoded from memory. With g (anyres), the original is handed
- * over too: a JPEG's file bytes (the reader decodes them as done here), else the 8-bit pixels. */
+/* Reads and decodes one image (io/image_file.h: JPEG, PNG, DICOM by magic bytes, 8-bit grey) and
+ * resizes it. With g (anyres), the original is handed over too: a JPEG's file bytes (the reader
+ * decodes them as done here), else the 8-bit pixels. */
 static int image_small(const char *path, int size, uint8_t **out, gres *g, rv_err *err) {
-    char *data = NULL;
-    size_t len = 0;
     rv_image img = {0}, small = {0};
-    if (rv_read_file(path, &data, &len, err) != 0) return -1;
-    const unsigned char *m = (const unsigned char *)data;
-    int rc;
-    bool jpeg = len >= 3 && m[0] == 0xFF && m[1] == 0xD8;
-    if (jpeg) {
-        rc = rv_jpeg_decode(path, m, len, &img, err);
-    } else if (len >= 8 && !memcmp(m, "\x89PNG\r\n\x1a\n", 8)) {
-        rc = rv_png_read(path, &img, err);
-    } else if (len >= 132 && !memcmp(m + 128, "DICM", 4)) {
-        rv_dicom_info info;
-        /* GDCM is not known to be thread-safe; DICOM sources are rare in pack (VinDr is read as
-         * the JPEGs the instruct/prepare step wrote). */
-#pragma omp critical(pack_gdcm)
-        rc = rv_dicom_read(path, &info, &img, err);
-    } else {
-        rc = rv_fail(err, "%s: not a JPEG, PNG or DICOM file", path);
-    }
-    if (rc == 0 && g && jpeg) {
-        g->codec = RV_ORIGINAL_JPEG;
-        g->orig = (uint8_t *)data; /* owned by the caller */
-        g->orig_len = len;
-        data = NULL;
-    }
-    free(data);
-    if (rc != 0) return -1;
-    to8(&img);
-    rc = rv_image_resize(&img, size, size, RV_RESAMPLE_BICUBIC, &small, err);
+    uint8_t *jpeg = NULL;
+    size_t jlen = 0;
+    if (rv_image_file_read(path, &img, g ? &jpeg : NULL, &jlen, err) != 0) return -1;
+    int rc = rv_image_resize(&img, size, size, RV_RESAMPLE_BICUBIC, &small, err);
     if (rc == 0 && g) {
         g->oh = img.height;
         g->ow = img.width;
-        if (!jpeg) {
+        if (jpeg) {
+            g->codec = RV_ORIGINAL_JPEG;
+            g->orig = jpeg; /* owned by the caller */
+            g->orig_len = jlen;
+            jpeg = NULL;
+        } else {
             g->codec = RV_ORIGINAL_RAW;
             g->orig = img.u8; /* owned by the caller */
             g->orig_len = (size_t)img.width * (size_t)img.height;
             img.u8 = NULL;
         }
     }
+    free(jpeg);
     rv_image_free(&img);
-    if (rc != 0) {
-        if (g) {
-            free(g->orig);
-            g->orig = NULL;
-        }
-        return -1;
-    }
+    if (rc != 0) return -1;
     *out = small.u8; /* owned by the caller */
     return 0;
 }
@@ -468,6 +394,21 @@ static void pack_sample(const pack_in *in, const prec *p, const tokctx *tc, sres
         return;
     }
     const cJSON *conv = cJSON_GetObjectItemCaseSensitive(cell, "conversations"), *t;
+    /* A test cell's unrounded ground truth ("boxes") is stored instead of the answer's 2 decimals. */
+    double *gt = NULL;
+    size_t ngt = 0;
+    int has_gt = rv_llava_cell_boxes(cell, &gt, &ngt);
+    if (has_gt < 0) {
+        r->bad = rv_xstrdup("key 'boxes' is not a list of [x1, y1, x2, y2] number lists");
+        cJSON_Delete(owned);
+        return;
+    }
+    if (has_gt) {
+        r->boxes = rv_xmalloc((ngt ? ngt : 1) * 4 * sizeof *r->boxes);
+        for (size_t j = 0; j < 4 * ngt; j++) r->boxes[j] = (float)gt[j];
+        r->nbox = r->boxcap = ngt;
+    }
+    free(gt);
     size_t n = 0, k = 0;
     cJSON_ArrayForEach(t, conv) n++;
     rv_chat_msg *msgs = rv_xmalloc((n ? n : 1) * sizeof *msgs);
@@ -475,7 +416,7 @@ static void pack_sample(const pack_in *in, const prec *p, const tokctx *tc, sres
         const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "from"), *v = cJSON_GetObjectItemCaseSensitive(t, "value");
         if (!cJSON_IsString(f) || !cJSON_IsString(v)) continue; /* the LLaVA reader has refused such cells */
         msgs[k++] = (rv_chat_msg){f->valuestring, v->valuestring};
-        if (!strcmp(f->valuestring, "gpt")) parse_boxes(v->valuestring, &r->boxes, &r->nbox, &r->boxcap);
+        if (!has_gt && !strcmp(f->valuestring, "gpt")) rv_llava_answer_boxes(v->valuestring, &r->boxes, &r->nbox, &r->boxcap);
     }
     if (rv_chat_tokenize_sft(tc->t, msgs, k, NULL, tc->quirk, &r->ids, &r->mask, &ce) != 0) {
         r->bad = rv_xstrdup(ce.msg);

@@ -217,5 +217,16 @@ for t in ["report_generation", "abnormality_classification", "region_grounding",
     print(f"test_{t}.json: {len(cells)} cells, expected {n}")
     if [c["id"] for c in cells] != [f"{t}_{i}" for i in range(n)]:
         fails.append(f"test_{t}.json: {len(cells)} cells / ids differ from the expected {n}")
+    # Grounding test cells end with their unrounded GT boxes ("boxes"), which the answer shows
+    # rounded to 2 decimals (Python round, as format_boxes), detection grouped by label (so the
+    # comparison ignores order); other tasks have no such key.
+    grounding = t in ("region_grounding", "abnormality_grounding", "abnormality_detection", "phrase_grounding")
+    for c in cells:
+        if grounding != ("boxes" in c) or (grounding and list(c)[-1] != "boxes"):
+            fails.append(f"{c['id']}: 'boxes' key {'missing or not last' if grounding else 'unexpected'}"); break
+        if not grounding: continue
+        shown = [[float(v) for v in m.split(", ")] for m in re.findall(r"\[(-?[\d.]+(?:, -?[\d.]+){3})\]", c["conversations"][1]["value"])]
+        if sorted(shown) != sorted([round(v, 2) for v in b] for b in c["boxes"]) or any(len(b) != 4 for b in c["boxes"]):
+            fails.append(f"{c['id']}: boxes {c['boxes']} do not round to the answer's {shown}"); break
 for f in fails: print("FAIL:", f)
 sys.exit(1 if fails else 0)

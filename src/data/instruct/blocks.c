@@ -307,6 +307,7 @@ int rv_build_test(const rv_reader_ctx *c, const rv_build_opts *o, rv_task task, 
     char *name = rv_xasprintf("test/%s", tn);
     /* Evaluation iterates the test sets unshuffled (data.md §10); the cap keeps the first N. */
     add_block(out, name, tn, task, &p, false, o->test_max[task], o->seed);
+    out->gt_boxes = true;
     free(name);
     free(p.r);
     if (p.names.s) rv_sb_free(&p.names);
@@ -327,6 +328,9 @@ cJSON *rv_render_cell(const rv_cellset *s, size_t global, const rv_templates *t,
     rv_qa qa = {0};
     int rc = 0;
     cJSON *cell = NULL;
+    const rv_box *gt = NULL; /* the grounding cell's boxes (the region drawn, or the item's) */
+    size_t ngt = 0;
+    bool grounding = false;
     switch (d->task) {
     case RV_TASK_REPORT: rc = rv_instr_report(t, &r, it->text, &qa, err); break;
     case RV_TASK_CLASSIFY: rc = rv_instr_classify(t, &r, it->labels, it->nlabels, &qa, err); break;
@@ -334,6 +338,9 @@ cJSON *rv_render_cell(const rv_cellset *s, size_t global, const rv_templates *t,
         /* Upstream picks one region per __getitem__, before the template draws. */
         const rv_region *reg = &it->regions[rv_rng_below(&r, (uint32_t)it->nregions)];
         rc = rv_instr_location(t, &r, &reg->box, 1, reg->name, &qa, err);
+        gt = &reg->box;
+        ngt = 1;
+        grounding = true;
         break;
     }
     case RV_TASK_ABN_GROUND: rc = rv_instr_location(t, &r, it->boxes, it->nboxes, it->text, &qa, err); break;
@@ -347,9 +354,15 @@ cJSON *rv_render_cell(const rv_cellset *s, size_t global, const rv_templates *t,
         break;
     default: rc = rv_fail(err, "unknown task"); break;
     }
+    if (d->task == RV_TASK_ABN_GROUND || d->task == RV_TASK_DETECT || d->task == RV_TASK_PHRASE) {
+        gt = it->boxes;
+        ngt = it->nboxes;
+        grounding = true;
+    }
     if (rc == 0 && !cell)
         cell = rv_llava_cell_qa(it->image, qa.question, qa.answer, id, it->labels, it->nlabels, it->has_labels_field,
                                 d->pathologies);
+    if (cell && grounding && s->gt_boxes) rv_llava_add_boxes(cell, gt, ngt);
     if (rc != 0) rv_fail_wrap(err, "%s (%s, record %s)", id, d->name, it->id ? it->id : "?");
     rv_qa_free(&qa);
     free(id);

@@ -5,6 +5,7 @@
 #ifndef RADVLM_DATA_INSTRUCT_BLOCKS_H
 #define RADVLM_DATA_INSTRUCT_BLOCKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
@@ -35,6 +36,9 @@ typedef struct rv_cellset {
     size_t ncells;
     /* drops: samples that cannot make a cell (no box left, no usable conversation turn) */
     size_t dropped;
+    /* rv_build_test sets it: grounding cells also carry their unrounded ground-truth boxes
+     * ("boxes" key, docs/data.md §10), which the answer text shows with 2 decimals only */
+    bool gt_boxes;
 } rv_cellset;
 
 typedef struct rv_build_opts {

@@ -47,6 +47,16 @@ cJSON *rv_llava_cell_qa(const char *image, const char *question, const char *ans
     return cell;
 }
 
+void rv_llava_add_boxes(cJSON *cell, const rv_box *boxes, size_t n) {
+    cJSON *list = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        cJSON *b = cJSON_CreateArray();
+        for (int k = 0; k < 4; k++) cJSON_AddItemToArray(b, rv_json_float(boxes[i].v[k]));
+        cJSON_AddItemToArray(list, b);
+    }
+    cJSON_AddItemToObject(cell, "boxes", list);
+}
+
 static int kind(const cJSON *e) {
     if (!cJSON_IsObject(e)) return 0;
     if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "from")) &&

@@ -9,11 +9,16 @@
 #include <cjson/cJSON.h>
 
 #include "core/strbuf.h"
+#include "data/sources/sample.h" /* rv_box */
 
 /* Key order: image, conversations, id, labels (when has_labels), pathologies (when
  * pathologies: the 13 CheXpert names). The human turn gets "<image>\n" + question. */
 cJSON *rv_llava_cell_qa(const char *image, const char *question, const char *answer, const char *id,
                         char *const *labels, size_t nlabels, bool has_labels, bool pathologies);
+
+/* Appends the key "boxes": the ground-truth boxes [[x1, y1, x2, y2], ...] unrounded, as Python
+ * floats (test sets of the grounding tasks; the answer text rounds them to 2 decimals). */
+void rv_llava_add_boxes(cJSON *cell, const rv_box *boxes, size_t n);
 
 /* Number of usable turns in a stored conversation (an array, or a single object as upstream
  * wraps it): elements with string "from" and "value" count 1, elements with string "question"

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "data/sources/readers.h"
@@ -107,4 +108,58 @@ void rv_llava_infer(const char *id, int *task, int *source) {
             *source = (int)prefixes[i].source;
             return;
         }
+}
+
+void rv_llava_answer_boxes(const char *s, float **boxes, size_t *n, size_t *cap) {
+    for (const char *p = strchr(s, '['); p; p = strchr(p + 1, '[')) {
+        double v[4];
+        const char *q = p + 1;
+        int k = 0;
+        for (; k < 4; k++) {
+            while (k && (*q == ' ' || *q == '\t' || *q == '\n')) q++;
+            const char *st = q;
+            if (*q == '-') q++;
+            while ((*q >= '0' && *q <= '9') || *q == '.') q++;
+            if (q == st || (q == st + 1 && *st == '-')) break;
+            v[k] = strtod(st, NULL);
+            if (k < 3) {
+                if (*q != ',') break;
+                q++;
+            }
+        }
+        if (k < 4 || *q != ']') continue;
+        if (*n == *cap) {
+            *cap = *cap ? 2 * *cap : 8;
+            *boxes = rv_xrealloc(*boxes, *cap * 4 * sizeof **boxes);
+        }
+        for (int j = 0; j < 4; j++) (*boxes)[*n * 4 + j] = (float)v[j];
+        (*n)++;
+    }
+}
+
+int rv_llava_cell_boxes(const cJSON *cell, double **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(cell, "boxes"), *b, *v;
+    if (!list) return 0;
+    if (!cJSON_IsArray(list)) return -1;
+    size_t cnt = (size_t)cJSON_GetArraySize(list), i = 0;
+    double *o = cnt ? rv_xmalloc(cnt * 4 * sizeof *o) : NULL;
+    cJSON_ArrayForEach(b, list) {
+        int k = 0;
+        if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) != 4) break;
+        cJSON_ArrayForEach(v, b) {
+            if (!cJSON_IsNumber(v)) break;
+            o[i * 4 + k++] = v->valuedouble;
+        }
+        if (k < 4) break;
+        i++;
+    }
+    if (i < cnt) {
+        free(o);
+        return -1;
+    }
+    *out = o;
+    *n = cnt;
+    return 1;
 }
