@@ -51,6 +51,9 @@ const rv_cfg_key rv_cfg_schema[] = {
     {"eval.source", RV_CFG_ENUM, "json", "json|shards",
      "test sets from RUN/llava/test_<task>.json (the instruct phase) or from packed test shards (pack.tests=true)"},
     {"eval.shards", RV_CFG_STR, "", NULL, "shard directory with the test split (eval.source=shards; baseline training data); empty = RUN/shards"},
+    {"eval.image_mode", RV_CFG_ENUM, "auto", "auto|base|anyres",
+     "image tiles: base (the base tile only, as the demo trains) or anyres (upstream's LLaVA-OneVision tiles); auto = "
+     "the shards' mode for eval.source=shards, anyres for a Hugging Face model, base otherwise"},
     {"eval.max_samples", RV_CFG_INT, "0", NULL, "evaluate only the first N questions of each task (0 = all)"},
     {"eval.batch", RV_CFG_INT, "8", NULL, "sequences decoding together per rank (continuous batching; outputs do not depend on it)"},
     {"eval.max_new_tokens", RV_CFG_INT, "0", NULL, "generated tokens per answer; 0 = the per-task default (docs/evaluation.md)"},

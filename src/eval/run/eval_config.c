@@ -56,6 +56,7 @@ int rv_eval_cfg_read(const rv_config *c, const char *run_dir, rv_eval_cfg *o, rv
     o->tokenizer = rv_cfg_str(c, "eval.tokenizer");
     if (parse_tasks(rv_cfg_str(c, "eval.tasks"), o, err)) return -1;
     o->from_shards = !strcmp(rv_cfg_str(c, "eval.source"), "shards");
+    o->image_mode = rv_cfg_str(c, "eval.image_mode");
     const char *sh = rv_cfg_str(c, "eval.shards");
     o->shards = sh && *sh ? rv_xstrdup(sh) : rv_path_join(run_dir, "shards");
     o->max_samples = rv_cfg_int(c, "eval.max_samples");

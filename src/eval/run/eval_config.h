@@ -17,6 +17,7 @@ typedef struct rv_eval_cfg {
     const char *tasks[RV_EVAL_MAX_TASKS];  /* the tasks, in the table's order */
     int ntasks;
     bool from_shards;
+    const char *image_mode;     /* eval.image_mode: auto|base|anyres */
     char *shards;               /* eval.shards, else RUN/shards (malloc'd) */
     int64_t max_samples;
     int batch;

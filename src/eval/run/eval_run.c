@@ -47,6 +47,7 @@ typedef struct evaluator {
     rv_vlm m;
     bool m_init;
     rv_pixel_norm norm;
+    bool anyres;                /* eval.image_mode resolved */
     rv_tokenizer *tok;
     int32_t stop[2];
     int nstop;
@@ -168,12 +169,19 @@ static int setup(evaluator *ev, rv_err *err) {
     } else if (setup_model(ev, err)) {
         return -1;
     }
+    if (!strcmp(c->image_mode, "auto"))
+        ev->anyres = c->from_shards ? ev->shards->anyres : (!ev->baseline && ev->model.kind == RV_SFT_INIT_HF);
+    else
+        ev->anyres = !strcmp(c->image_mode, "anyres");
+    if (c->from_shards && ev->anyres && !ev->shards->anyres)
+        return rv_fail(err, "eval.image_mode = anyres but %s holds base images only: pack with pack.image_mode=anyres, "
+                            "or use eval.source=json", ev->shards->path);
     ev->tag = *c->tag ? rv_xstrdup(c->tag) : derive_tag(ev);
     ev->out_dir = rv_path_join(run, "eval");
     ev->ans_dir = rv_path_join(ev->out_dir, "answers");
-    rv_info0("eval: model %s (tag %s), %d task(s), test sets from %s, batch %d per rank, %s", ev->model_path, ev->tag,
-             c->ntasks, c->from_shards ? c->shards : "RUN/llava/test_<task>.json", c->batch,
-             c->temperature > 0 ? "sampled" : "greedy");
+    rv_info0("eval: model %s (tag %s), %d task(s), test sets from %s, %s images, batch %d per rank, %s", ev->model_path,
+             ev->tag, c->ntasks, c->from_shards ? c->shards : "RUN/llava/test_<task>.json", ev->anyres ? "anyres" : "base",
+             c->batch, c->temperature > 0 ? "sampled" : "greedy");
     return 0;
 }
 
@@ -202,12 +210,10 @@ static uint64_t task_fingerprint(const evaluator *ev, const char *task, const rv
         for (size_t m = 0; m < it->nmsgs; m++) h = rv_fnv1a64_update(h, it->msgs[m].content, strlen(it->msgs[m].content) + 1);
         h = rv_fnv1a64_update(h, it->img_path, strlen(it->img_path) + 1);
     }
-    struct {
-        int max_new, top_k, r1, suffix;
-        float temp, top_p;
-        uint64_t seed;
-    } s = {max_new, c->top_k, c->r1, c->r1 && c->think_suffix, c->temperature, c->top_p, c->seed};
-    return rv_fnv1a64_update(h, &s, sizeof s);
+    /* the settings as one array of doubles (a struct would hash its padding bytes) */
+    double s[8] = {max_new, c->top_k, c->r1, c->r1 && c->think_suffix, ev->anyres, c->temperature, c->top_p,
+                   (double)c->seed};
+    return rv_fnv1a64_update(h, s, sizeof s);
 }
 
 typedef struct chunk_ctx {
@@ -283,7 +289,8 @@ static int answer_mine(evaluator *ev, const char *task, const rv_eval_testset *t
         return 0;
     }
     const int max_pos = ev->model.cfg.text.max_pos;
-    rv_eval_prompt_ctx pc = {.tok = ev->tok, .cfg = &ev->model.cfg, .norm = &ev->norm, .set = ev->c->from_shards ? ev->shards : NULL};
+    rv_eval_prompt_ctx pc = {.tok = ev->tok, .cfg = &ev->model.cfg, .norm = &ev->norm,
+                             .set = ev->c->from_shards ? ev->shards : NULL, .anyres = ev->anyres};
     rv_loader_sample *ls = rv_xcalloc((size_t)CH, sizeof *ls);
     rv_sample *ps = rv_xmalloc((size_t)CH * sizeof *ps);
     size_t *q = rv_xmalloc((size_t)CH * sizeof *q);
