@@ -29,5 +29,7 @@ int rv_jpeg_size(const char *path, int *width, int *height, rv_err *err);
 /* PNG: 8- or 16-bit grayscale (other colour types are converted to gray). */
 int rv_png_read(const char *path, rv_image *img, rv_err *err);
 int rv_png_write(const char *path, const rv_image *img, rv_err *err); /* atomic */
+/* 8-bit RGB: rgb holds height rows of width R,G,B triplets (figures, e.g. eval box grids). */
+int rv_png_write_rgb(const char *path, const uint8_t *rgb, int width, int height, rv_err *err); /* atomic */
 
 #endif

@@ -101,7 +101,10 @@ typedef struct png_write_state {
     rv_sb buf;
 } png_write_state;
 
-static int png_encode(const char *path, const rv_image *img, png_write_state *st, png_errctx *ec, rv_err *err) {
+/* color = PNG_COLOR_TYPE_GRAY (img: 8/16-bit grey) or PNG_COLOR_TYPE_RGB (img->u8 holds
+ * width*height RGB triplets, bits 8) */
+static int png_encode(const char *path, const rv_image *img, int color, png_write_state *st, png_errctx *ec,
+                      rv_err *err) {
     st->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, ec, png_err_fn, png_warn_fn);
     if (!st->png) return rv_fail(err, "%s: cannot initialise libpng", path);
     st->info = png_create_info_struct(st->png);
@@ -109,13 +112,14 @@ static int png_encode(const char *path, const rv_image *img, png_write_state *st
     if (setjmp(png_jmpbuf(st->png))) return rv_fail(err, "%s: PNG encoding failed (%s)", path, ec->msg);
     png_set_write_fn(st->png, &st->buf, png_sb_write, png_sb_flush);
     png_set_IHDR(st->png, st->info, (png_uint_32)img->width, (png_uint_32)img->height, img->bits,
-                 PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+                 color, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_set_compression_level(st->png, 6);
     png_write_info(st->png, st->info);
     if (img->bits == 16) png_set_swap(st->png);
     st->rows = rv_xmalloc(sizeof(png_bytep) * (size_t)img->height);
+    size_t chans = color == PNG_COLOR_TYPE_RGB ? 3 : 1;
     for (int y = 0; y < img->height; y++)
-        st->rows[y] = img->bits == 8 ? (png_bytep)(img->u8 + (size_t)y * img->width)
+        st->rows[y] = img->bits == 8 ? (png_bytep)(img->u8 + (size_t)y * img->width * chans)
                                      : (png_bytep)(img->u16 + (size_t)y * img->width);
     png_write_image(st->png, st->rows);
     png_write_end(st->png, NULL);
@@ -128,7 +132,21 @@ int rv_png_write(const char *path, const rv_image *img, rv_err *err) {
     png_write_state st = {0};
     png_errctx ec = {{0}};
     rv_sb_init(&st.buf);
-    int rc = png_encode(path, img, &st, &ec, err);
+    int rc = png_encode(path, img, PNG_COLOR_TYPE_GRAY, &st, &ec, err);
+    if (st.png) png_destroy_write_struct(&st.png, st.info ? &st.info : NULL);
+    if (rc == 0) rc = rv_write_atomic(path, st.buf.s, st.buf.len, err);
+    free(st.rows);
+    rv_sb_free(&st.buf);
+    return rc;
+}
+
+int rv_png_write_rgb(const char *path, const uint8_t *rgb, int width, int height, rv_err *err) {
+    if (!rgb || width < 1 || height < 1) return rv_fail(err, "%s: PNG output needs an RGB image with pixels", path);
+    rv_image img = {.width = width, .height = height, .bits = 8, .u8 = (uint8_t *)rgb};
+    png_write_state st = {0};
+    png_errctx ec = {{0}};
+    rv_sb_init(&st.buf);
+    int rc = png_encode(path, &img, PNG_COLOR_TYPE_RGB, &st, &ec, err);
     if (st.png) png_destroy_write_struct(&st.png, st.info ? &st.info : NULL);
     if (rc == 0) rc = rv_write_atomic(path, st.buf.s, st.buf.len, err);
     free(st.rows);

@@ -71,7 +71,7 @@ const rv_cfg_key rv_cfg_schema[] = {
     {"eval.test_kill_after", RV_CFG_INT, "-1", NULL, "tests only: SIGKILL this process after it has written N answers (a time-limit kill)"},
     {"score.input", RV_CFG_STR, "", NULL, "upstream-style *_output.json to score (array of records with output and answer/txt)"},
     {"score.task", RV_CFG_ENUM, "report_generation",
-     "report_generation|abnormality_classification|region_grounding|abnormality_grounding|abnormality_detection|phrase_grounding|object_grounding",
+     "report_generation|abnormality_classification|region_grounding|abnormality_grounding|abnormality_detection|phrase_grounding|object_grounding|conversation|conversation_grounded",
      "task whose metrics are computed (decides the metric keys, as upstream)"},
     {"score.bootstrap_samples", RV_CFG_INT, "2000", NULL, "bootstrap resamples for the 95% intervals (0 = none)"},
     {"score.seed", RV_CFG_INT, "0", NULL, "seed of the bootstrap resampling (Philox stream; independent of the rank count)"},

@@ -58,13 +58,14 @@ static double bleu_k(const double *correct, const double *guess, int k, double t
 }
 
 static void test_table(void) {
-    static const char *const names[7] = {"report_generation", "abnormality_classification", "region_grounding",
+    /* the conversation tasks are scored with the report family's reference-based text metrics */
+    static const char *const names[9] = {"report_generation", "abnormality_classification", "region_grounding",
                                          "abnormality_grounding", "abnormality_detection", "phrase_grounding",
-                                         "object_grounding"};
-    static const char *const fam[7] = {"report", "classification", "grounding", "grounding", "grounding",
-                                       "grounding", "grounding"};
-    CHECK(rv_eval_task_count() == 7);
-    for (size_t i = 0; i < 7; i++) {
+                                         "object_grounding", "conversation", "conversation_grounded"};
+    static const char *const fam[9] = {"report", "classification", "grounding", "grounding", "grounding",
+                                       "grounding", "grounding", "report", "report"};
+    CHECK(rv_eval_task_count() == 9);
+    for (size_t i = 0; i < 9; i++) {
         const rv_eval_task *t = rv_eval_task_find(names[i]);
         CHECK(t != NULL && t == rv_eval_task_at(i));
         if (!t) continue;
@@ -73,9 +74,9 @@ static void test_table(void) {
         CHECK(rv_eval_nvalues(t) > 0);
     }
     CHECK(rv_eval_task_find("vqa") == NULL);      /* upstream accepts it on the CLI, then raises */
-    CHECK(rv_eval_task_find("conversation") == NULL);
+    CHECK(rv_eval_task_find("conversations") == NULL);
     CHECK(rv_eval_task_find(NULL) == NULL);
-    CHECK(rv_eval_task_at(7) == NULL);
+    CHECK(rv_eval_task_at(9) == NULL);
     /* the score.task choices of the config schema are exactly the table's names, in its order */
     const char *choices = NULL;
     for (const rv_cfg_key *k = rv_cfg_schema; k->key; k++)

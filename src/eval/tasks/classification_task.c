@@ -10,6 +10,7 @@
 
 /* values[NV]: truth bits, predicted bits (integers below 2^13, exact in a double) */
 enum { V_TRUTH, V_PRED, NV };
+static const char *const value_names[NV] = {"truth_bits", "pred_bits"};
 
 #define NSUMMARY 6
 #define NSTAT (NSUMMARY + RV_CLS_NLABELS)
@@ -95,6 +96,7 @@ const rv_eval_family rv_eval_classification_family = {
     .nstats = NSTAT,
     .needs_corpus = false,
     .stat_key = stat_key,
+    .value_names = value_names,
     .ref_from_json = ref_from_json,
     .score = score,
     .reward = reward,

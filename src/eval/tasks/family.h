@@ -15,6 +15,7 @@ typedef struct rv_eval_family {
     size_t nstats;       /* aggregate statistics */
     bool needs_corpus;   /* CIDEr-D document frequencies over the references */
     const char *(*stat_key)(size_t k);
+    const char *const *value_names; /* [nvalues]: the name of each per-record value */
     /* the reference part of a record (r->in.answer is already set); 0 or 1 with *why */
     int (*ref_from_json)(const cJSON *item, rv_eval_record *r, const char **why);
     void (*score)(const rv_eval_input *in, const rv_cider_df *df, rv_eval_scratch *s, double *values);

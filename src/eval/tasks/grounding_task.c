@@ -13,6 +13,7 @@
 #include "io/json.h"
 
 enum { V_AP, V_IOU_SUM, V_PAIRS, V_NPRED, V_NBAD, NV };
+static const char *const value_names[NV] = {"ap", "iou_sum", "iou_pairs", "n_pred_boxes", "n_unparsable_boxes"};
 
 #define NSTAT 2
 static const char *const keys[NSTAT] = {"mAP_0.5", "avg_iou"};
@@ -84,6 +85,7 @@ const rv_eval_family rv_eval_grounding_family = {
     .nstats = NSTAT,
     .needs_corpus = false,
     .stat_key = stat_key,
+    .value_names = value_names,
     .ref_from_json = ref_from_json,
     .score = score,
     .reward = reward,

@@ -21,6 +21,11 @@
 /* values[NV]: BLEU counts (testlen reflen guess[4] correct[4]) then the per-pair scores */
 enum { V_BLEU = 0, V_BLEU4 = 10, V_R1, V_R2, V_RL, V_CIDER, V_GBLEU, V_REFBITS, V_HYPBITS, NV };
 
+static const char *const value_names[NV] = {
+    "bleu_testlen", "bleu_reflen", "bleu_guess_1", "bleu_guess_2", "bleu_guess_3", "bleu_guess_4",
+    "bleu_correct_1", "bleu_correct_2", "bleu_correct_3", "bleu_correct_4", "bleu4", "rouge1", "rouge2",
+    "rougel", "ciderd", "google_bleu", "labels_ref_bits", "labels_output_bits"};
+
 #define NSTAT 14
 /* upstream order: blue, (bertscore), ciderd, rouge1, rouge2, rougel, then ours */
 static const char *const keys[NSTAT] = {
@@ -143,6 +148,7 @@ const rv_eval_family rv_eval_report_family = {
     .nstats = NSTAT,
     .needs_corpus = true,
     .stat_key = stat_key,
+    .value_names = value_names,
     .ref_from_json = ref_from_json,
     .score = score,
     .reward = reward,

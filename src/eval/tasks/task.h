@@ -35,6 +35,10 @@ const char *rv_eval_task_name(const rv_eval_task *t);
 const char *rv_eval_task_family(const rv_eval_task *t);
 /* Doubles per scored record. */
 size_t rv_eval_nvalues(const rv_eval_task *t);
+/* The name of the k-th per-record value (0 <= k < rv_eval_nvalues(t); NULL beyond): the key
+ * <stem>_scored.json uses where it writes the value as is ("bleu4", "ap", ...), else a name of
+ * its own ("bleu_testlen", "truth_bits", "iou_sum", ...). docs/metrics.md lists them. */
+const char *rv_eval_value_name(const rv_eval_task *t, size_t k);
 
 /* ---- one answer and its reference (all pointers borrowed) ---- */
 typedef struct rv_eval_input {

@@ -14,6 +14,10 @@ static const rv_eval_task tasks[] = {
     {"abnormality_detection", &rv_eval_grounding_family},
     {"phrase_grounding", &rv_eval_grounding_family},
     {"object_grounding", &rv_eval_grounding_family},
+    /* conversations are scored against the reference answer with the report family's text
+     * metrics; upstream's GPT-4o judge score is not computed offline (metrics file: unavailable) */
+    {"conversation", &rv_eval_report_family},
+    {"conversation_grounded", &rv_eval_report_family},
 };
 #define NTASKS (sizeof tasks / sizeof tasks[0])
 
@@ -28,6 +32,9 @@ const rv_eval_task *rv_eval_task_at(size_t i) { return i < NTASKS ? &tasks[i] : 
 const char *rv_eval_task_name(const rv_eval_task *t) { return t->name; }
 const char *rv_eval_task_family(const rv_eval_task *t) { return t->family->name; }
 size_t rv_eval_nvalues(const rv_eval_task *t) { return t->family->nvalues; }
+const char *rv_eval_value_name(const rv_eval_task *t, size_t k) {
+    return k < t->family->nvalues ? t->family->value_names[k] : NULL;
+}
 
 void rv_eval_scratch_free(rv_eval_scratch *s) { rv_ngram_ws_free(&s->ngram); }
 
