@@ -1,3 +1,4 @@
+#define _XOPEN_SOURCE 700 /* mkdtemp */
 /* The eval run's own pieces (no model): the rank plan (every question exactly once, balanced by
  * cost, the same on every rank), the answer store (append, read back by any rank count, a torn
  * last line and a file of other settings ignored, the first answer of a question wins, clear), and

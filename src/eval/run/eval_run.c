@@ -408,8 +408,10 @@ static int write_task_files(evaluator *ev, const rv_eval_testset *ts, const rv_e
     char *met_path = rv_path_join(ev->out_dir, name);
     free(name);
     if (!rc) rc = write_json(met_path, m, err);
-    /* the summary line: the task's main metric with its interval */
+    /* the summary line: the task's main metric with its interval (classification: micro F1) */
     const char *key = rv_eval_stat_key(o->t, 0);
+    for (size_t k = 0; k < rv_eval_nstats(o->t); k++)
+        if (!strcmp(rv_eval_stat_key(o->t, k), "F1 Score(micro)")) key = rv_eval_stat_key(o->t, k);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, key);
     const cJSON *ci = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "bootstrap"), "ci95"), key);
     if (!rc)
