@@ -41,7 +41,7 @@ static size_t count_sub(const char *s, const char *sub) {
 static const char *conv_problem(const cJSON *conv, size_t *nasked) {
     *nasked = 0;
     if (!cJSON_IsArray(conv) || cJSON_GetArraySize(conv) == 0) return "key 'conversations' missing or empty";
-    size_t nimg = 0, j = 0;
+    size_t nimg = 0;
     bool prev_human = false, img_ok = false, seen_gpt = false;
     const cJSON *t;
     cJSON_ArrayForEach(t, conv) {
@@ -58,7 +58,6 @@ static const char *conv_problem(const cJSON *conv, size_t *nasked) {
             seen_gpt = true;
         }
         prev_human = human;
-        j++;
     }
     if (*nasked == 0) return "no gpt turn (nothing to ask)";
     if (nimg != 1 || !img_ok) return "the turns must hold exactly one <image>, in a human turn before the first answer";
