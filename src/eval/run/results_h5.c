@@ -26,12 +26,20 @@ static hid_t utf8_type(void) {
     return t;
 }
 
-/* A 1-D dataset of n strings (NULL written as ""). */
+/* A 1-D dataset of n strings (NULL written as ""). Contiguous and unfiltered: HDF5 cannot
+ * apply the Fletcher32 filter of rv_h5_write to variable-length data. */
 static int write_strings(hid_t g, const char *name, const char *const *s, size_t n, const char *where, rv_err *err) {
     const char **v = rv_xmalloc((n ? n : 1) * sizeof *v);
     for (size_t i = 0; i < n; i++) v[i] = s[i] ? s[i] : "";
-    hid_t t = utf8_type();
-    int rc = rv_h5_write(g, name, t, t, v, n, 0, 1024, where, err);
+    hsize_t dims[1] = {n};
+    hid_t t = utf8_type(), sp = H5Screate_simple(1, dims, NULL);
+    hid_t d = H5Dcreate2(g, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = 0;
+    if (d < 0) rc = rv_h5_fail(err, "%s: cannot create dataset %s", where, name);
+    else if (n && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
+        rc = rv_h5_fail(err, "%s: cannot write dataset %s (disk full?)", where, name);
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(sp);
     H5Tclose(t);
     free(v);
     return rc;
@@ -43,6 +51,18 @@ static int attr_strings(hid_t obj, const char *name, const char *const *s, size_
     hid_t t = utf8_type(), sp = H5Screate_simple(1, dims, NULL);
     hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
     int rc = a < 0 || (n && H5Awrite(a, t, s) < 0) ? rv_h5_fail(err, "%s: cannot write attribute %s", where, name) : 0;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return rc;
+}
+
+/* A scalar string attribute, variable-length UTF-8 (h5py: str, not bytes). */
+static int attr_str(hid_t obj, const char *name, const char *value, const char *where, rv_err *err) {
+    hid_t t = utf8_type(), sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    const char *v = value ? value : "";
+    int rc = a < 0 || H5Awrite(a, t, &v) < 0 ? rv_h5_fail(err, "%s: cannot write attribute %s", where, name) : 0;
     if (a >= 0) H5Aclose(a);
     H5Sclose(sp);
     H5Tclose(t);
@@ -213,11 +233,11 @@ static int write_metrics(hid_t f, const char *gname, const rv_eval_task_result *
 static int write_all(hid_t f, const char *where, const rv_eval_results_meta *meta, const rv_eval_task_result *tasks,
                      size_t ntasks, rv_err *err) {
     int64_t schema = RV_EVAL_RESULTS_SCHEMA;
-    int rc = rv_h5_attr_str_set(f, "format", RV_EVAL_RESULTS_FORMAT, where, err);
+    int rc = attr_str(f, "format", RV_EVAL_RESULTS_FORMAT, where, err);
     if (!rc) rc = rv_h5_attr_i64_set(f, "schema_version", &schema, 1, where, err);
-    if (!rc) rc = rv_h5_attr_str_set(f, "model_tag", meta->model_tag ? meta->model_tag : "", where, err);
-    if (!rc) rc = rv_h5_attr_str_set(f, "model_source", meta->model_source ? meta->model_source : "", where, err);
-    if (!rc) rc = rv_h5_attr_str_set(f, "config", meta->config_json ? meta->config_json : "{}", where, err);
+    if (!rc) rc = attr_str(f, "model_tag", meta->model_tag, where, err);
+    if (!rc) rc = attr_str(f, "model_source", meta->model_source, where, err);
+    if (!rc) rc = attr_str(f, "config", meta->config_json ? meta->config_json : "{}", where, err);
     const char **names = rv_xmalloc((ntasks ? ntasks : 1) * sizeof *names);
     for (size_t i = 0; i < ntasks; i++) names[i] = rv_eval_task_name(tasks[i].task);
     if (!rc) rc = attr_strings(f, "tasks", names, ntasks, where, err);
@@ -239,7 +259,7 @@ static int write_all(hid_t f, const char *where, const rv_eval_results_meta *met
             hid_t gid = H5Gopen2(f, g, H5P_DEFAULT);
             int64_t ni = (int64_t)r->n;
             rc = gid < 0 ? rv_h5_fail(err, "%s: cannot open group %s", where, g)
-                         : rv_h5_attr_str_set(gid, "family", rv_eval_task_family(r->task), where, err);
+                         : attr_str(gid, "family", rv_eval_task_family(r->task), where, err);
             if (!rc) rc = rv_h5_attr_i64_set(gid, "n_items", &ni, 1, where, err);
             if (gid >= 0) H5Gclose(gid);
         }
