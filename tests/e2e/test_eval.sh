@@ -19,9 +19,10 @@ rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
 source "$SRC/tests/e2e/lib.sh"
 python3 -c "import h5py, numpy" 2>/dev/null || skip_all "h5py and numpy are needed to read results.h5"
 CHECK="python3 $SRC/tests/e2e/check_eval_outputs.py"
+SAME_RESULTS="python3 $SRC/tests/e2e/same_results.py"
 
 D=(--set data.dir="$PWD/data")
-"$BIN" --phase synth "${D[@]}" --set synth.images_per_source=8 --run base >synth.log 2>&1 || { cat synth.log; exit 1; }
+"$BIN" --phase synth "${D[@]}" --set synth.images_per_source=40 --run base >synth.log 2>&1 || { cat synth.log; exit 1; }
 "$BIN" --phase instruct "${D[@]}" --run base >instruct.log 2>&1 || { cat instruct.log; exit 1; }
 "$BIN" --phase pack "${D[@]}" --set pack.image_size=56 --set pack.tests=true --run base >pack.log 2>&1 || { cat pack.log; exit 1; }
 "$BIN" --phase sft "${D[@]}" --set sft.init=random:tiny --set sft.global_batch=8 --set sft.max_tokens=1024 \
@@ -32,7 +33,10 @@ CKPT=$PWD/base/checkpoints/step-00000012.h5
 
 # A run directory sharing the test files and shards of base.
 run_dir() { rm -rf "$1"; mkdir -p "$1"; ln -s "$PWD/base/llava" "$1/llava"; ln -s "$PWD/base/shards" "$1/shards"; }
-E=("${D[@]}" --set eval.model="$CKPT" --set eval.tag=m --set eval.max_new_tokens=24 --set eval.bootstrap_samples=200
+# An untrained model, sampled (temperature, top-k): its answers are long and varied (greedy, both it
+# and a 12-step model answer only newlines), so equal files across ranks, batches, sources and
+# restarts say something, and the sampling draws are checked to depend on the question only.
+E=("${D[@]}" --set eval.model=random:tiny --set eval.tag=m --set eval.temperature=0.9 --set eval.top_k=40 --set eval.max_new_tokens=24 --set eval.bootstrap_samples=200
    --set compute.threads=1)
 TASKS=(report_generation abnormality_classification region_grounding abnormality_grounding abnormality_detection
        phrase_grounding conversation conversation_grounded)
@@ -43,11 +47,11 @@ same_files() {
     for f in "m_${t}_output.json" "m_${t}.json"; do cmp -s "$1/eval/$f" "$2/eval/$f" || { d=1; echo "differs: $f" >&2; }; done
   done
   for f in "$1"/eval/*.png; do cmp -s "$f" "$2/eval/$(basename "$f")" || { d=1; echo "differs: $f" >&2; }; done
-  $CHECK same-results "$1/eval/results.h5" "$2/eval/results.h5" || d=1
+  $SAME_RESULTS "$1/eval/results.h5" "$2/eval/results.h5" || d=1
   return $d
 }
 
-# 1 rank, batch 8: the reference.
+# 1 rank, batch 8: the reference. Answers are not degenerate (the checks below would be empty).
 run_dir r1
 "$BIN" --phase eval "${E[@]}" --run r1 >r1.out 2>r1.err; rc=$?
 [ $rc -eq 0 ] && ok || { bad "1 rank: exit $rc"; cat r1.err >&2; }
@@ -57,7 +61,12 @@ for t in region_grounding abnormality_grounding abnormality_detection phrase_gro
 done
 [ -s r1/eval/results.h5 ] && ok || bad "no results.h5"
 has "eval: report_generation" r1.err
-$CHECK layout r1/eval m >check.out 2>&1 && ok || { bad "output layout check"; cat check.out >&2; }
+python3 - r1/eval <<'EOF' && ok || bad "degenerate answers: the invariance checks would prove little"
+import json, sys
+outs = [r["output"] for r in json.load(open(f"{sys.argv[1]}/m_conversation_output.json"))]
+assert len(outs) >= 10 and len(set(outs)) >= len(outs) // 2 and sum(len(o) for o in outs) > 5 * len(outs), outs[:3]
+EOF
+$CHECK r1/eval --bin "$BIN" >check.out 2>&1 && ok || { bad "output layout check"; cat check.out >&2; }
 
 # 2 ranks (batch 8) and 3 ranks (batch 1): the same bytes.
 run_dir r2
@@ -102,6 +111,11 @@ else
   bad "SIGUSR1: exit $rc"; cat rs1.err >&2
 fi
 
+# The trained checkpoint (tag derived from the run and step).
+"$BIN" --phase eval "${D[@]}" --set eval.model="$CKPT" --set eval.max_new_tokens=8 --set eval.tasks=report_generation \
+  --run r1 >ck.out 2>ck.err && ok || { bad "checkpoint eval"; cat ck.err >&2; }
+[ -s r1/eval/base-step-00000012_report_generation.json ] && ok || bad "checkpoint: no base-step-00000012 files: $(ls r1/eval)"
+
 # Trivial baselines and the untrained model, through the same scorer.
 run_dir rb
 "$BIN" --phase eval "${D[@]}" --set eval.model=baseline:prior --run rb >rb.out 2>rb.err && ok || { bad "baseline:prior"; cat rb.err >&2; }
@@ -119,7 +133,7 @@ assert "mAP_0.5" in m and m["n_scored"] > 0, m
 EOF
 "$BIN" --phase eval "${D[@]}" --set eval.model=random:tiny --set eval.max_new_tokens=8 --set eval.tasks=abnormality_classification \
   --run rb >ru.out 2>ru.err && ok || { bad "random:tiny"; cat ru.err >&2; }
-[ -s rb/eval/random-tiny_abnormality_classification.json ] && ok || bad "no metrics for the untrained model"
+[ -s rb/eval/random-tiny_abnormality_classification.json ] && ok || bad "no metrics for the untrained model (tag random-tiny)"
 
 # Bad input: a damaged record and a missing image are reported and skipped, the rest is scored.
 mkdir -p bad/llava; ln -s "$PWD/base/shards" bad/shards
@@ -131,7 +145,7 @@ cells[1]["image"] = "/nonexistent/missing.jpg"                # a missing image
 json.dump(cells, open(sys.argv[2], "w"), indent=4)
 EOF
 n=$(python3 -c "import json; print(len(json.load(open('bad/llava/test_abnormality_classification.json'))))")
-"$BIN" --phase eval "${E[@]}" --set eval.tasks=abnormality_classification --run bad >bad.out 2>bad.err; rc=$?
+"$BIN" --phase eval "${E[@]}" --set eval.model="$CKPT" --set eval.tasks=abnormality_classification --run bad >bad.out 2>bad.err; rc=$?
 [ $rc -eq 0 ] && ok || { bad "bad input: exit $rc"; cat bad.err >&2; }
 has "record 0" bad.err
 has "missing.jpg" bad.err

@@ -155,7 +155,7 @@ static void test_run_info(void) {
                             {.output = "[ 0.1, 0.2, 0.3, 0.4]", .n_tokens = 11, .found = 0},
                             {.output = "", .n_tokens = 1, .found = 0}};
     CHECK(rv_eval_count_unparsed(g, ga, 3) == 2);
-    rv_eval_run_info info = {.model_tag = "demo", .model_source = "RUN/ckpt/step-10", .r1 = true, .seconds = 1.5};
+    rv_eval_run_info info = {.model_tag = "demo", .model_source = "RUN/ckpt/step-10", .r1 = true};
     rv_eval_run_info_count(g, ga, 3, &info);
     CHECK(info.n_items == 3 && info.n_unparsed == 2);
     CHECK(info.n_no_final_answer == 2);     /* found == 0 twice */
@@ -178,7 +178,7 @@ static void test_run_info(void) {
     memcpy(flat + nv, vals[1], nv * sizeof(double));
     rv_eval_tally tally = {.n_records = 2, .boot_samples = 0};
     cJSON *m = rv_eval_metrics_json(v, flat, 2, &tally);
-    rv_eval_run_info vi = {.model_tag = "demo", .n_items = 2, .generated_tokens = 5, .seconds = 0.25};
+    rv_eval_run_info vi = {.model_tag = "demo", .n_items = 2, .generated_tokens = 5};
     rv_eval_metrics_add_run_info(m, v, &vi);
     CHECK_STR(cJSON_GetArrayItem(m, 0)->string, "blue");
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(m, "eval");
@@ -583,7 +583,7 @@ static int write_demo(const char *dir) {
         if (rv_eval_output_json_write(path, t, d[k].items, d[k].answers, n, false, &err)) goto fail;
         rv_eval_tally tally = {.n_records = n, .boot_samples = meta.boot_samples, .boot_seed = meta.boot_seed};
         cJSON *m = rv_eval_metrics_json(t, d[k].values, n, &tally);
-        rv_eval_run_info info = {.model_tag = meta.model_tag, .model_source = meta.model_source, .seconds = 1.25};
+        rv_eval_run_info info = {.model_tag = meta.model_tag, .model_source = meta.model_source};
         rv_eval_run_info_count(t, d[k].answers, n, &info);
         rv_eval_metrics_add_run_info(m, t, &info);
         snprintf(path, sizeof path, "%s/demo_%s.json", dir, d[k].task);

@@ -371,16 +371,6 @@ static int answer_mine(evaluator *ev, const char *task, const rv_eval_testset *t
 
 /* ---- outputs (rank 0) ---- */
 
-static int write_json(const char *path, const cJSON *j, rv_err *err) {
-    rv_sb sb;
-    rv_sb_init(&sb);
-    rv_pyjson_dump(&sb, j, 2, false);
-    rv_sb_putc(&sb, '\n');
-    int rc = rv_write_atomic(path, sb.s, sb.len, err);
-    rv_sb_free(&sb);
-    return rc;
-}
-
 static int png_image(void *ctx, size_t i, rv_image *img, rv_err *err) {
     const rv_eval_item *items = ctx;
     return rv_image_file_read(items[i].img_path, img, NULL, NULL, err);
@@ -389,7 +379,7 @@ static int png_image(void *ctx, size_t i, rv_image *img, rv_err *err) {
 static bool is_grounding_task(const rv_eval_task *t) { return !strcmp(rv_eval_task_family(t), "grounding"); }
 
 /* <tag>_<task>_output.json, <tag>_<task>.json and, for grounding, <tag>_<task>_boxes.png. */
-static int write_task_files(evaluator *ev, const rv_eval_testset *ts, const rv_eval_task_output *o, rv_err *err) {
+static int write_task_files(evaluator *ev, const rv_eval_task_output *o, rv_err *err) {
     const rv_eval_cfg *c = ev->c;
     const char *task = rv_eval_task_name(o->t);
     char *name = rv_xasprintf("%s_%s_output.json", ev->tag, task);
@@ -399,15 +389,13 @@ static int write_task_files(evaluator *ev, const rv_eval_testset *ts, const rv_e
     rv_eval_tally tally = {.n_records = o->n_questions, .bad = o->failed, .n_bad = o->n_failed,
                            .boot_samples = c->bootstrap, .boot_seed = (long long)c->seed};
     cJSON *m = rv_eval_metrics_json(o->t, o->values, o->n, &tally);
-    rv_eval_run_info info = {.model_tag = ev->tag, .model_source = ev->model_path, .r1 = c->r1,
-                             .seconds = o->gen_seconds};
+    rv_eval_run_info info = {.model_tag = ev->tag, .model_source = ev->model_path, .r1 = c->r1};
     rv_eval_run_info_count(o->t, o->ans, o->n, &info);
     rv_eval_metrics_add_run_info(m, o->t, &info);
-    cJSON_AddStringToObject(m, "test_set", ts->source);
     name = rv_xasprintf("%s_%s.json", ev->tag, task);
     char *met_path = rv_path_join(ev->out_dir, name);
     free(name);
-    if (!rc) rc = write_json(met_path, m, err);
+    if (!rc) rc = rv_eval_json_write(met_path, m, false, err);
     /* the summary line: the task's main metric with its interval (classification: micro F1) */
     const char *key = rv_eval_stat_key(o->t, 0);
     for (size_t k = 0; k < rv_eval_nstats(o->t); k++)
@@ -462,8 +450,7 @@ static int load_testset(evaluator *ev, const char *task, rv_eval_testset *ts, rv
     if (ev->c->from_shards) {
         rc = rv_eval_testset_read_shards(ev->shards, tk, bad, ts, err);
         if (!rc && ts->n == 0)
-            rc = rv_fail(err, "eval: %s holds no test sample of %s: pack with pack.tests=true, or use eval.source=json",
-                         ev->shards->path, task);
+            rv_warn0("eval: %s holds no test sample of %s (packed with pack.tests=true?)", ev->shards->path, task);
     } else {
         char *name = rv_xasprintf("llava/test_%s.json", task);
         char *path = rv_path_join(ev->env->run_dir, name);
@@ -481,6 +468,12 @@ static int load_testset(evaluator *ev, const char *task, rv_eval_testset *ts, rv
                  "boxes are read from the reference answer (2 decimals); rerun the instruct phase for exact boxes",
                  ts->source, ts->boxes_from_answer);
     return rc;
+}
+
+static size_t first_missing(const rv_answer_set *as) {
+    for (size_t i = 0; i < as->n; i++)
+        if (!as->state[i]) return i;
+    return as->n;
 }
 
 /* Generates what is missing of one task (every rank), then rank 0 scores and writes it. */
@@ -507,6 +500,13 @@ static int run_task(evaluator *ev, const char *task, int *stopped, rv_err *err) 
     }
     rv_answer_set as;
     if (rv_answer_set_read(&as, ev->ans_dir, ev->tag, task, fp, nq, err)) rc = -1;
+    /* every rank has read the store before any rank appends to it: the plan below depends on what
+     * is already answered, and must be the same on every rank */
+    if (!rv_comm_all_ok(comm, rc == 0)) {
+        rv_answer_set_free(&as);
+        rv_eval_testset_free(&ts);
+        return rc ? -1 : rv_fail(err, "eval: %s: another rank could not read %s", task, ev->ans_dir);
+    }
     /* the questions still without an answer (failed ones are asked again: the image may be back) */
     size_t *todo = rv_xmalloc((nq ? nq : 1) * sizeof *todo), ntodo = 0;
     int64_t *cost = rv_xmalloc((nq ? nq : 1) * sizeof *cost);
@@ -555,12 +555,19 @@ static int run_task(evaluator *ev, const char *task, int *stopped, rv_err *err) 
     }
     if (comm->rank == 0) {
         rv_eval_task_output o;
+        size_t missing = nq;
         if (rv_answer_set_read(&as, ev->ans_dir, ev->tag, task, fp, nq, err)) {
             rc = -1;
+        } else if ((missing = first_missing(&as)) < nq) {
+            /* every rank reported success, so an answer without a line is a lost write */
+            rc = rv_fail(err, "eval: %s: question %zu has no line in %s/%s_%s.r*.jsonl although every rank finished "
+                              "(a lost write on a shared file system?); rerun to ask it again",
+                         task, missing, ev->ans_dir, ev->tag, task);
+            rv_answer_set_free(&as);
         } else {
             rv_eval_task_output_build(&o, t, ts.items, nq, &as, c->r1);
             rv_answer_set_free(&as);
-            rc = write_task_files(ev, &ts, &o, err);
+            rc = write_task_files(ev, &o, err);
             ev->outs.v = rv_xrealloc(ev->outs.v, (ev->outs.n + 1) * sizeof *ev->outs.v);
             ev->outs.v[ev->outs.n++] = o;
         }

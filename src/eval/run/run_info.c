@@ -53,7 +53,6 @@ void rv_eval_metrics_add_run_info(cJSON *m, const rv_eval_task *t, const rv_eval
     if (info->r1) cJSON_AddNumberToObject(e, "n_no_final_answer", (double)info->n_no_final_answer);
     else cJSON_AddNullToObject(e, "n_no_final_answer");
     cJSON_AddNumberToObject(e, "generated_tokens", (double)info->generated_tokens);
-    cJSON_AddItemToObject(e, "seconds", rv_json_float(info->seconds));
     cJSON_AddItemToObject(m, "eval", e);
     if (rv_eval_task_is_conversation(t)) {
         cJSON *un = cJSON_GetObjectItemCaseSensitive(m, "unavailable");

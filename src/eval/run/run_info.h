@@ -20,7 +20,6 @@ typedef struct rv_eval_run_info {
     size_t n_unparsed;           /* rv_eval_count_unparsed */
     size_t n_no_final_answer;    /* eval.r1: answers without \boxed{} or </think> (found == 0) */
     long long generated_tokens;  /* sum of n_tokens */
-    double seconds;              /* wall time of the task (varies run to run) */
 } rv_eval_run_info;
 
 /* Answers the task's parsing rule finds nothing in, which upstream scores as empty:
@@ -30,12 +29,13 @@ bool rv_eval_answer_unparsed(const rv_eval_task *t, const char *output);
 size_t rv_eval_count_unparsed(const rv_eval_task *t, const rv_eval_answer *answers, size_t n);
 
 /* Fills the counts of info (n_items, n_unparsed, n_no_final_answer when r1, generated_tokens)
- * from the answers; the caller sets the model, r1 and seconds. */
+ * from the answers; the caller sets the model and r1. The file holds no timing, so two runs of
+ * the same evaluation write the same bytes (seconds are in results.h5 and the log). */
 void rv_eval_run_info_count(const rv_eval_task *t, const rv_eval_answer *answers, size_t n, rv_eval_run_info *info);
 
 /* Appends to the metrics object m (from rv_eval_metrics_json):
  *   "eval": {"model", "model_source", "r1", "n_items", "n_unparsed", "n_no_final_answer"
- *            (null without r1), "generated_tokens", "seconds"};
+ *            (null without r1), "generated_tokens"};
  * and for the conversation tasks "unavailable"."judge_score" with the reason. */
 void rv_eval_metrics_add_run_info(cJSON *m, const rv_eval_task *t, const rv_eval_run_info *info);
 
