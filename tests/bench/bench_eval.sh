@@ -71,9 +71,9 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cmake --build "$BUILD" --target bench_gen radvlm-hpc -j2 >/dev/null
 load() { cut -d' ' -f1-3 /proc/loadavg; }
-hf() { "$PYTHON" "$ROOT/tests/bench/bench_eval_hf.py" "$@" 2>&1 | grep --line-buffered -v '^Loading weights'; }
+hf() { "$PYTHON" "$ROOT/tests/bench/bench_eval_hf.py" "$@" 2>&1 | grep --line-buffered -v 'Loading weights'; }
 
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores; load average at start: $(load)"
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(getconf _NPROCESSORS_ONLN) cores; load average at start: $(load)"
 echo "transformers: $("$PYTHON" -c 'import torch, transformers; print(transformers.__version__, "torch", torch.__version__)')"
 "$BUILD/radvlm-hpc" --phase export --set export.to="$WORK/tiny" --run "$RUN" 2>&1 | grep -E 'export:|error' || true
 [ -f "$WORK/tiny/config.json" ] || { echo "bench_eval.sh: exporting $RUN failed" >&2; exit 1; }
@@ -107,7 +107,16 @@ for model in $MODELS; do
             hf --compare "$WORK/c-$tag" "$WORK/h-$tag" --model "$dir" --workload "$wl" --label "$tag" | tee -a "$RES"
         done
     done
+    # the prefill alone (max_new_tokens 1) at the largest batch and the first rank count: how much
+    # of the time above is prompt processing (vision tower + decoder over the prompt rows)
     set -- $BATCHES
+    bl=${!#}; w1=${RANKS%% *}
+    echo "== $model prefill only (max_new_tokens 1), $w1 rank(s), batch $bl: C then transformers, load $(load) =="
+    mpirun -n "$w1" --bind-to none "$BUILD/bench_gen" --model "$dir" --tests "$TESTLIST" --per-task "$pt" \
+        --slots "$bl" --max-new 1 --repeat "$REPEAT" --label "$model/prefill" | tee -a "$RES"
+    hf --workload "$wl" --model "$dir" --ranks "$w1" --threads 1 --batch "$bl" --max-new 1 --repeat "$REPEAT" \
+        --attn "$ATTN" --label "$model/prefill" | tee -a "$RES"
+
     if [ $# -gt 1 ]; then
         w1=${RANKS%% *}
         echo "== batching invariance: C batch $1 vs batch ${!#} ($model, $w1 rank(s)) =="
