@@ -8,8 +8,9 @@ Optional tool (standard library only); nothing in the project needs it to run.
 
 Reads the metrics files <tag>_<task>.json that `radvlm-hpc --phase eval` writes (upstream's metric
 keys plus "bootstrap": {"ci95": {key: [lo, hi]}}), one column per tag, one row per task with its
-main metric and 95% interval, and a last column saying whether the first tag (the trained model)
-beats every baseline tag on that task (its value above the best baseline's).
+main metric and 95% interval, and per trained model (every tag that is not a baseline) a column
+saying whether it beats every baseline tag on that task (its value above the best baseline's).
+--secondary adds a table of the grounding tasks' avg_iou (graded where mAP@0.5 is all zeros).
 """
 import argparse
 import glob
@@ -29,12 +30,12 @@ def main_key(task):
     return MAIN.get(task, "mAP_0.5")
 
 
-def read(d, tag, task):
+def read(d, tag, task, key=None):
     p = os.path.join(d, f"{tag}_{task}.json")
     if not os.path.exists(p):
         return None
     m = json.load(open(p))
-    k = main_key(task)
+    k = key or main_key(task)
     if k not in m:
         return None
     ci = m.get("bootstrap", {}).get("ci95", {}).get(k)
@@ -68,23 +69,32 @@ def main():
     ap.add_argument("--tags", nargs="*", help="model tags, the trained model first (default: every tag found)")
     ap.add_argument("--baselines", nargs="*", default=None,
                     help="tags that are baselines (default: tags starting with baseline- or random-)")
+    ap.add_argument("--secondary", action="store_true", help="also the grounding tasks' avg_iou")
     a = ap.parse_args()
     tags = a.tags or tags_in(a.dir)
     if not tags:
         sys.exit(f"{a.dir}: no <tag>_<task>.json metrics files")
     base = a.baselines if a.baselines is not None else [t for t in tags if re.match(r"(baseline|random)-", t)]
-    model = next((t for t in tags if t not in base), None)
-    print("| task | metric | " + " | ".join(tags) + (" | beats every baseline |" if model and base else " |"))
-    print("|---|---|" + "---|" * len(tags) + ("---|" if model and base else ""))
-    for task in TASKS:
-        vals = {t: read(a.dir, t, task) for t in tags}
+    models = [t for t in tags if t not in base]
+    table(a.dir, tags, base, models, TASKS, None)
+    if a.secondary:
+        print()
+        table(a.dir, tags, base, models, [t for t in TASKS if t not in MAIN], "avg_iou")
+
+
+def table(d, tags, base, models, tasks, key):
+    beats = [m for m in models] if base else []
+    print("| task | metric | " + " | ".join(tags) + " |" + "".join(f" {m} beats every baseline |" for m in beats))
+    print("|---|---|" + "---|" * (len(tags) + len(beats)))
+    for task in tasks:
+        vals = {t: read(d, t, task, key) for t in tags}
         if all(v is None for v in vals.values()):
             continue
-        row = f"| {task} | {main_key(task)} | " + " | ".join(fmt(vals[t]) for t in tags) + " |"
-        if model and base:
-            mv = vals.get(model)
-            bv = [vals[t][0] for t in base if vals.get(t)]
-            row += (" yes |" if mv and bv and mv[0] > max(bv) else " no |" if mv and bv else " — |")
+        row = f"| {task} | {key or main_key(task)} | " + " | ".join(fmt(vals[t]) for t in tags) + " |"
+        bv = [vals[t][0] for t in base if vals.get(t)]
+        for m in beats:
+            mv = vals.get(m)
+            row += " yes |" if mv and bv and mv[0] > max(bv) else " no |" if mv and bv else " — |"
         print(row)
 
 

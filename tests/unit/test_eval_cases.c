@@ -166,6 +166,15 @@ static void test_bootstrap(void) {
     double one = 3.0;
     rv_bootstrap(1, 100, 1, 1, rv_boot_mean, &one, 2.5, 97.5, &lo, &hi);
     CHECK(lo == 3.0 && hi == 3.0);
+    /* a statistic undefined on some resamples (NaN) is left out there (numpy.nanpercentile): the
+     * mean of values {NaN, 1}: resamples holding the NaN give NaN, the others exactly 1; so the
+     * interval is [1, 1] and not NaN. Every resample NaN: NaN. */
+    double two[2] = {NAN, 1.0};
+    rv_bootstrap(2, 200, 3, 1, rv_boot_mean, two, 2.5, 97.5, &lo, &hi);
+    CHECK(lo == 1.0 && hi == 1.0);
+    double none = NAN;
+    rv_bootstrap(1, 50, 3, 1, rv_boot_mean, &none, 2.5, 97.5, &lo, &hi);
+    CHECK(isnan(lo) && isnan(hi));
 }
 
 static void test_quirks(void) {

@@ -1,5 +1,6 @@
 #include "eval/metrics/bootstrap.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 #include "core/error.h"
@@ -23,8 +24,14 @@ void rv_bootstrap(size_t n, size_t B, uint64_t seed, size_t nstat, rv_boot_stat_
         for (size_t k = 0; k < nstat; k++) vals[k * B + b] = one[k];
     }
     for (size_t k = 0; k < nstat; k++) {
-        lo[k] = rv_np_percentile(vals + k * B, B, plo);
-        hi[k] = rv_np_percentile(vals + k * B, B, phi);
+        /* a statistic undefined on a resample (NaN: avg_iou of a resample without any box pair)
+         * leaves it out, as numpy.nanpercentile; NaN when no resample defines it */
+        double *v = vals + k * B;
+        size_t m = 0;
+        for (size_t b = 0; b < B; b++)
+            if (!isnan(v[b])) v[m++] = v[b];
+        lo[k] = m ? rv_np_percentile(v, m, plo) : NAN;
+        hi[k] = m ? rv_np_percentile(v, m, phi) : NAN;
     }
     free(one);
     free(vals);

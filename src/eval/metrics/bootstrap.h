@@ -12,7 +12,8 @@
 /* Computes nstat statistics of the resample given by idx[0..n) into out[0..nstat). */
 typedef void (*rv_boot_stat_fn)(const size_t *idx, size_t n, void *user, double *out);
 
-/* lo[k], hi[k] = percentiles plo / phi (e.g. 2.5, 97.5) of statistic k over B resamples. */
+/* lo[k], hi[k] = percentiles plo / phi (e.g. 2.5, 97.5) of statistic k over B resamples; resamples
+ * where a statistic is NaN (undefined) are left out of its percentiles (numpy.nanpercentile). */
 void rv_bootstrap(size_t n, size_t B, uint64_t seed, size_t nstat, rv_boot_stat_fn fn, void *user,
                   double plo, double phi, double *lo, double *hi);
 
