@@ -158,3 +158,29 @@ END {
     print "generated tokens are identical on both sides. hf1p: transformers as one process using all the"
     print "ranks'"'"' cores as threads."
 }' "$RES"
+
+# The eval phase end to end (test sets read, prompts built, generation, scoring, every output
+# file written; process start included): all eight tasks of RUN with its newest checkpoint, batch 8.
+echo
+echo "eval phase, whole process (radvlm-hpc --phase eval, all tasks of $RUN, newest checkpoint, batch 8):"
+for W in $RANKS; do
+    E=$WORK/evalrun-w$W
+    mkdir -p "$E"; ln -sfn "$RUN/llava" "$E/llava"; ln -sfn "$RUN/checkpoints" "$E/checkpoints"
+    t0=$(date +%s.%N)
+    mpirun -n "$W" "$BUILD/radvlm-hpc" --phase eval --run "$E" --set eval.tag=bench --set eval.resume=never \
+        --set eval.batch=8 --set eval.bootstrap_samples=1000 --set compute.threads=1 >"$E/log" 2>&1 ||
+        { echo "  $W rank(s): failed, see $E/log"; continue; }
+    t1=$(date +%s.%N)
+    python3 - "$E/eval" "$W" "$t0" "$t1" <<'PY'
+import glob, json, sys
+d, w, t0, t1 = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+n = tok = 0
+for p in glob.glob(f"{d}/bench_*.json"):
+    if p.endswith("_output.json"):
+        continue
+    m = json.load(open(p))
+    n += m["eval"]["n_items"]; tok += m["eval"]["generated_tokens"]
+s = t1 - t0
+print(f"  {w} rank(s): {n} questions, {tok} generated tokens in {s:.2f} s = {n / s:.1f} samples/s, {tok / s:.0f} tokens/s")
+PY
+done

@@ -2,12 +2,11 @@
  * phase's generator, on real test prompts; the C side of tests/bench/bench_eval.sh, which runs
  * transformers' batched generate (bench_eval_hf.py) on the same prompts and weights.
  *
- * Prompts as the eval phase builds them: the first human turn of the first K cells of each test
- * file (RUN/llava/test_<task>.json), rendered with the CHATML template and the generation prompt
- * (rv_chat_render_qwen), tokenized with the model's tokenizer.json; the `<image>` token becomes the
- * shard placeholder and the image (JPEG/PNG, brought to 8 bits) goes through the data loader
- * (rv_loader_sample_from_row: base tile resized to the model's S, normalized, placeholder expanded
- * to grid^2 + 1 image rows). Not a test: it prints numbers and never fails on them.
+ * Prompts by the eval phase's own code (eval/run/testset.h, prompt.h): the first question of the
+ * first K cells of each test file (RUN/llava/test_<task>.json), CHATML with the generation prompt,
+ * the model's tokenizer.json, the base tile (the image decoded as pack decodes it, resized to the
+ * model's S, normalized, placeholder expanded to grid^2 + 1 image rows). Not a test: it prints
+ * numbers and never fails on them.
  *
  *   bench_gen --preset 100m --tokenizer TOK --save DIR
  *       random weights (seed 7, std 0.02) of a preset saved as an HF directory (rv_hf_save) with
@@ -42,7 +41,9 @@
 #include "model/hf.h"
 #include "model/plan.h"
 #include "model/weights.h"
-#include "tokenizer/chat_template.h"
+#include "data/sources/sample.h"
+#include "eval/run/prompt.h"
+#include "eval/run/testset.h"
 #include "tokenizer/tokenizer.h"
 
 static int fail(const char *msg) {
@@ -55,33 +56,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* A JPEG or PNG test image as 8-bit grey (16-bit PNGs scaled by their own range, as pack does). */
-static int read_grey(const char *path, rv_image *img, rv_err *err) {
-    char *data = NULL;
-    size_t len = 0;
-    if (rv_read_file(path, &data, &len, err)) return -1;
-    const unsigned char *m = (const unsigned char *)data;
-    int rc;
-    if (len >= 3 && m[0] == 0xFF && m[1] == 0xD8) rc = rv_jpeg_decode(path, m, len, img, err);
-    else if (len >= 8 && !memcmp(m, "\x89PNG\r\n\x1a\n", 8)) rc = rv_png_read(path, img, err);
-    else rc = rv_fail(err, "%s: not a JPEG or PNG file", path);
-    free(data);
-    if (rc || img->bits == 8) return rc;
-    size_t n = (size_t)img->width * img->height;
-    uint16_t lo = 65535, hi = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (img->u16[i] < lo) lo = img->u16[i];
-        if (img->u16[i] > hi) hi = img->u16[i];
-    }
-    uint8_t *u8 = malloc(n ? n : 1);
-    for (size_t i = 0; i < n; i++) u8[i] = hi > lo ? (uint8_t)((img->u16[i] - lo) * 255u / (hi - lo)) : 0;
-    free(img->u16);
-    img->u16 = NULL;
-    img->u8 = u8;
-    img->bits = 8;
-    return 0;
 }
 
 typedef struct prompt_set {
@@ -103,65 +77,47 @@ static void prompts_free(prompt_set *P) {
     free(P->name);
 }
 
-/* The first human turn of the first `per_task` cells of each comma-separated test file. */
+/* The first question (turn 0) of the first `per_task` cells of each comma-separated test file
+ * (RUN/llava/test_<task>.json), built by the eval phase's own code (eval/run/testset.h, prompt.h). */
 static int build_prompts(const rv_model_cfg *c, const rv_tokenizer *tok, const char *tests, int per_task,
                          prompt_set *P, rv_err *err) {
     memset(P, 0, sizeof *P);
-    const int32_t img_id = rv_tokenizer_token_id(tok, "<image>"), im_end = rv_tokenizer_token_id(tok, "<|im_end|>");
-    if (img_id < 0 || im_end < 0) return rv_fail(err, "the tokenizer has no <image> or no <|im_end|> token");
+    const int32_t im_end = rv_tokenizer_token_id(tok, "<|im_end|>");
+    if (rv_eval_prompt_check_tokenizer(tok, "the model's tokenizer.json", err)) return -1;
     P->stop[P->n_stop++] = im_end;
     if (c->text.eos_id != im_end) P->stop[P->n_stop++] = c->text.eos_id;
     const rv_pixel_norm norm = rv_pixel_norm_siglip();
+    rv_eval_prompt_ctx pc = {.tok = tok, .cfg = c, .norm = &norm};
+    rv_badrec bad;
+    rv_badrec_init(&bad, rv_comm_world(), true);
     char *list = rv_xstrdup(tests);
     int rc = 0;
     for (char *save = NULL, *f = strtok_r(list, ",", &save); f && !rc; f = strtok_r(NULL, ",", &save)) {
-        char *text = NULL;
-        if (rv_read_file(f, &text, NULL, err)) { rc = -1; break; }
-        cJSON *root = cJSON_Parse(text);
-        free(text);
-        if (!cJSON_IsArray(root)) {
-            cJSON_Delete(root);
-            rc = rv_fail(err, "%s: not a JSON array of test cells", f);
+        const char *base = rv_path_basename(f);
+        char name[128];
+        snprintf(name, sizeof name, "%s", base);
+        char *dot = strstr(name, ".json");
+        if (dot) *dot = 0;
+        rv_task task;
+        if (strncmp(name, "test_", 5) || rv_task_parse(name + 5, &task)) {
+            rc = rv_fail(err, "%s: not a test_<task>.json file", f);
+            break;
+        }
+        rv_eval_testset ts;
+        if (rv_eval_testset_read_json(f, task, &bad, &ts, err)) {
+            rc = -1;
             break;
         }
         int k = 0;
-        const cJSON *cell;
-        cJSON_ArrayForEach(cell, root) {
-            if (k >= per_task) break;
-            const cJSON *im = cJSON_GetObjectItemCaseSensitive(cell, "image");
-            const cJSON *conv = cJSON_GetObjectItemCaseSensitive(cell, "conversations");
-            const cJSON *q = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(conv, 0), "value");
-            const cJSON *id = cJSON_GetObjectItemCaseSensitive(cell, "id");
-            if (!cJSON_IsString(im) || !cJSON_IsString(q)) {
-                rc = rv_fail(err, "%s: cell %d lacks image or conversations[0].value", f, k);
-                break;
-            }
-            rv_chat_msg msg = {"human", q->valuestring};
-            rv_sb sb;
-            rv_sb_init(&sb);
-            rv_chat_render_qwen(&msg, 1, NULL, true, &sb);
-            rv_ids ids = {0};
-            rc = rv_tokenizer_encode(tok, sb.s, sb.len, &ids, err);
-            rv_sb_free(&sb);
-            for (size_t j = 0; j < ids.n; j++)
-                if (ids.v[j] == img_id) ids.v[j] = RV_SHARD_IMAGE_TOKEN;
-            rv_image img = {0};
-            if (!rc) rc = read_grey(im->valuestring, &img, err);
-            if (!rc) {
-                P->s = rv_xrealloc(P->s, (size_t)(P->n + 1) * sizeof *P->s);
-                P->name = rv_xrealloc(P->name, (size_t)(P->n + 1) * sizeof *P->name);
-                rv_shard_row row = {.ids = ids.v, .len = (int)ids.n, .pixels = img.u8, .h = img.height, .w = img.width};
-                rc = rv_loader_sample_from_row(c, &norm, &row, &P->s[P->n], err);
-                if (!rc) {
-                    P->name[P->n] = rv_xstrdup(cJSON_IsString(id) ? id->valuestring : "?");
-                    P->n++;
-                }
-            }
-            rv_image_free(&img);
-            rv_ids_free(&ids);
+        for (size_t i = 0; i < ts.n && k < per_task && !rc; i++) {
+            if (ts.items[i].turn != 0) continue;
+            P->s = rv_xrealloc(P->s, (size_t)(P->n + 1) * sizeof *P->s);
+            P->name = rv_xrealloc(P->name, (size_t)(P->n + 1) * sizeof *P->name);
+            rc = rv_eval_prompt_make(&pc, &ts.items[i], NULL, &P->s[P->n], err);
+            if (!rc) P->name[P->n++] = rv_xstrdup(ts.items[i].id);
             k++;
         }
-        cJSON_Delete(root);
+        rv_eval_testset_free(&ts);
     }
     free(list);
     if (rc) {

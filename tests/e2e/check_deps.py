@@ -26,6 +26,9 @@ FORBIDDEN = [
     ("src/data/synth/", "src/data/loader/", "the demo generator does not load shards"),
     ("src/data/instruct/", "src/data/synth/", "instruction building reads sources, not the generator"),
     ("src/data/instruct/", "src/data/loader/", "instruction building runs before packing"),
+    ("src/eval/metrics/", "src/eval/run/", "metrics know nothing of the eval run"),
+    ("src/eval/tasks/", "src/eval/run/", "the task library serves score, eval and GRPO alike; the eval run uses it"),
+    ("src/model/", "src/eval/", "the model layer must not depend on evaluation"),
 ]
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

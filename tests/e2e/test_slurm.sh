@@ -88,6 +88,13 @@ grep -q "on 2 ranks" demo.out || { echo "FAIL: the job did not run on 2 ranks"; 
 grep -q "sft: done" demo.out || { echo "FAIL: the demo's SFT stage did not finish ('sft: done')"; fail=1; }
 [ -s runs/demo/log.h5 ] && compgen -G "runs/demo/checkpoints/step-*.h5" >/dev/null ||
   { echo "FAIL: the demo's SFT stage wrote no runs/demo/log.h5 or checkpoint"; fail=1; }
+[ "$(grep -c 'phase eval done' demo.out)" = 4 ] && [ -s runs/demo/eval/results.h5 ] ||
+  { echo "FAIL: the demo's four eval stages did not finish ('phase eval done', runs/demo/eval/results.h5)"; fail=1; }
+# eval.sbatch (its stop/requeue cycle is radvlm_requeueable, tested with sft.sbatch below)
+sbatch --wait --ntasks=2 --output=eval.out slurm/eval.sbatch --set eval.tasks=abnormality_classification \
+  --set eval.max_new_tokens=8 --set eval.tag=sb >/dev/null || { echo "FAIL: eval.sbatch"; tail -5 eval.out; fail=1; }
+grep -q "eval.sbatch: eval finished" eval.out && [ -s runs/demo/eval/sb_abnormality_classification.json ] ||
+  { echo "FAIL: eval.sbatch wrote no runs/demo/eval/sb_abnormality_classification.json"; tail -5 eval.out; fail=1; }
 
 # import -> export through their templates. Their #SBATCH lines ask for a real model's memory
 # and cores; the command line overrides them for this one-node test cluster.
