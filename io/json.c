@@ -279,3 +279,13 @@ int rv_json_get_num(const cJSON *obj, const char *key, const char *where, double
     *out = v->valuedouble;
     return 0;
 }
+
+int rv_pyjson_write_file(const char *path, const cJSON *node, int indent, bool ensure_ascii, rv_err *err) {
+    rv_sb sb;
+    rv_sb_init(&sb);
+    rv_pyjson_dump(&sb, node, indent, ensure_ascii);
+    rv_sb_putc(&sb, '\n');
+    int rc = rv_write_atomic(path, sb.s, sb.len, err);
+    rv_sb_free(&sb);
+    return rc;
+}

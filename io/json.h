@@ -32,6 +32,9 @@ void rv_pyfloat_repr(double v, char out[32]);
 void rv_pyjson_dump(rv_sb *out, const cJSON *node, int indent, bool ensure_ascii);
 /* One JSON string literal. */
 void rv_pyjson_string(rv_sb *out, const char *s, bool ensure_ascii);
+/* Writes node to path as Python's json.dump(node, f, indent=indent, ensure_ascii=...) plus a final
+ * newline, atomically (temporary name, then rename). */
+int rv_pyjson_write_file(const char *path, const cJSON *node, int indent, bool ensure_ascii, rv_err *err);
 
 /* Typed lookups that fail with "where: key 'k' missing / must be a string". */
 int rv_json_get_str(const cJSON *obj, const char *key, const char *where, const char **out, rv_err *err);

@@ -24,23 +24,13 @@ static char *out_path(const char *input, const char *suffix) {
     return rv_xasprintf("%.*s%s", (int)l, input, suffix);
 }
 
-static int write_json(const char *path, const cJSON *j, rv_err *err) {
-    rv_sb sb;
-    rv_sb_init(&sb);
-    rv_pyjson_dump(&sb, j, 2, false);
-    rv_sb_putc(&sb, '\n');
-    int rc = rv_write_atomic(path, sb.s, sb.len, err);
-    rv_sb_free(&sb);
-    return rc;
-}
-
 static int write_outputs(const char *input, const rv_eval_task *t, const double *v, const size_t *valid,
                          size_t nvalid, const rv_eval_tally *tally, rv_err *err) {
     cJSON *m = rv_eval_metrics_json(t, v, nvalid, tally);
     cJSON *sc = rv_eval_scored_json(t, v, nvalid, valid);
     char *mp = out_path(input, "_metrics.json"), *sp = out_path(input, "_scored.json");
-    int rc = write_json(mp, m, err);
-    if (rc == 0) rc = write_json(sp, sc, err);
+    int rc = rv_pyjson_write_file(mp, m, 2, false, err);
+    if (rc == 0) rc = rv_pyjson_write_file(sp, sc, 2, false, err);
     if (rc == 0) rv_info0("score: wrote %s and %s (%zu records scored, %zu bad)", mp, sp, nvalid, tally->n_bad);
     free(mp); free(sp);
     cJSON_Delete(m);

@@ -116,6 +116,32 @@ fi
   --run r1 >ck.out 2>ck.err && ok || { bad "checkpoint eval"; cat ck.err >&2; }
 [ -s r1/eval/base-step-00000012_report_generation.json ] && ok || bad "checkpoint: no base-step-00000012 files: $(ls r1/eval)"
 
+# The same checkpoint exported as a Hugging Face directory (fp32) and evaluated from there
+# (imported on the fly; base tiles, as it was trained): the same answers.
+"$BIN" --phase export --run base --set export.checkpoint="$CKPT" --set export.to="$PWD/hfdir" --set export.dtype=f32 \
+  >export.log 2>&1 || { bad "export"; cat export.log >&2; }
+"$BIN" --phase eval "${D[@]}" --set eval.model="$PWD/hfdir" --set eval.image_mode=base --set eval.max_new_tokens=8 \
+  --set eval.tasks=report_generation --run r1 >hf.out 2>hf.err && ok || { bad "HF directory eval"; cat hf.err >&2; }
+python3 - r1/eval <<'EOF' && ok || bad "HF directory: answers differ from the native checkpoint's"
+import json, sys
+a = json.load(open(f"{sys.argv[1]}/hfdir_report_generation_output.json"))
+b = json.load(open(f"{sys.argv[1]}/base-step-00000012_report_generation_output.json"))
+assert len(a) == len(b) > 0 and [r["output"] for r in a] == [r["output"] for r in b]
+EOF
+
+# eval.r1: " /think" on the question, full_output kept, the final answer extracted and counted.
+"$BIN" --phase eval "${E[@]}" --set eval.r1=true --set eval.tasks=abnormality_classification --set eval.tag=r1 --run r1 \
+  >r1think.out 2>r1think.err && ok || { bad "eval.r1"; cat r1think.err >&2; }
+python3 - r1/eval <<'EOF' && ok || bad "eval.r1 records"
+import json, sys
+recs = json.load(open(f"{sys.argv[1]}/r1_abnormality_classification_output.json"))
+assert recs and all(r["instr"].endswith(" /think") and "full_output" in r for r in recs), recs[0]
+# an untrained model writes no \boxed{} and no </think>: the whole text, stripped, counted
+assert all(r["output"] == r["full_output"].strip() for r in recs), recs[0]
+m = json.load(open(f"{sys.argv[1]}/r1_abnormality_classification.json"))
+assert m["eval"]["n_no_final_answer"] == len(recs), m["eval"]
+EOF
+
 # Trivial baselines and the untrained model, through the same scorer.
 run_dir rb
 "$BIN" --phase eval "${D[@]}" --set eval.model=baseline:prior --run rb >rb.out 2>rb.err && ok || { bad "baseline:prior"; cat rb.err >&2; }

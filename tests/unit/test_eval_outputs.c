@@ -587,7 +587,7 @@ static int write_demo(const char *dir) {
         rv_eval_run_info_count(t, d[k].answers, n, &info);
         rv_eval_metrics_add_run_info(m, t, &info);
         snprintf(path, sizeof path, "%s/demo_%s.json", dir, d[k].task);
-        int rc = rv_eval_json_write(path, m, false, &err);
+        int rc = rv_pyjson_write_file(path, m, 2, false, &err);
         cJSON_Delete(m);
         if (rc) goto fail;
         res[k] = (rv_eval_task_result){.task = t, .items = d[k].items, .answers = d[k].answers, .n = n,

@@ -20,6 +20,25 @@ static bool is_task_file(const char *name, const char *prefix) {
     return ln > lp + 6 && strncmp(name, prefix, lp) == 0 && strcmp(name + ln - 6, ".jsonl") == 0;
 }
 
+/* The paths of (tag, task)'s files in dir (malloc'd, *n of them; none when dir does not exist). */
+static int task_files(const char *dir, const char *tag, const char *task, char ***out, size_t *n, rv_err *err) {
+    *out = NULL;
+    *n = 0;
+    if (!rv_is_dir(dir)) return 0;
+    char **names = NULL;
+    size_t nn = 0;
+    if (rv_list_dir(dir, &names, &nn, err)) return -1;
+    char *prefix = prefix_of(tag, task);
+    for (size_t f = 0; f < nn; f++) {
+        if (!is_task_file(names[f], prefix)) continue;
+        *out = rv_xrealloc(*out, (*n + 1) * sizeof **out);
+        (*out)[(*n)++] = rv_path_join(dir, names[f]);
+    }
+    free(prefix);
+    rv_free_strv(names, nn);
+    return 0;
+}
+
 static char *header_line(uint64_t fp, const char *tag, const char *task) {
     rv_sb sb;
     rv_sb_init(&sb);
@@ -164,15 +183,13 @@ int rv_answer_set_read(rv_answer_set *s, const char *dir, const char *tag, const
     s->state = rv_xcalloc(n ? n : 1, 1);
     s->ans = rv_xcalloc(n ? n : 1, sizeof *s->ans);
     s->why = rv_xcalloc(n ? n : 1, sizeof *s->why);
-    if (!rv_is_dir(dir)) return 0;
-    char **names = NULL;
-    size_t nn = 0;
-    if (rv_list_dir(dir, &names, &nn, err)) return -1;
-    char *prefix = prefix_of(tag, task);
+    char **paths = NULL;
+    size_t np = 0;
+    if (task_files(dir, tag, task, &paths, &np, err)) return -1;
     int rc = 0;
-    for (size_t f = 0; f < nn && rc == 0; f++) {
-        if (!is_task_file(names[f], prefix)) continue;
-        char *path = rv_path_join(dir, names[f]), *data = NULL;
+    for (size_t f = 0; f < np && rc == 0; f++) {
+        const char *path = paths[f];
+        char *data = NULL;
         size_t len = 0;
         if (rv_read_file(path, &data, &len, err)) {
             rc = rv_fail_wrap(err, "eval: reading the answers of an earlier run");
@@ -191,10 +208,8 @@ int rv_answer_set_read(rv_answer_set *s, const char *dir, const char *tag, const
             }
             free(data);
         }
-        free(path);
     }
-    free(prefix);
-    rv_free_strv(names, nn);
+    rv_free_strv(paths, np);
     return rc;
 }
 
@@ -210,19 +225,12 @@ void rv_answer_set_free(rv_answer_set *s) {
 }
 
 int rv_answer_store_clear(const char *dir, const char *tag, const char *task, rv_err *err) {
-    if (!rv_is_dir(dir)) return 0;
-    char **names = NULL;
-    size_t nn = 0;
-    if (rv_list_dir(dir, &names, &nn, err)) return -1;
-    char *prefix = prefix_of(tag, task);
+    char **paths = NULL;
+    size_t np = 0;
+    if (task_files(dir, tag, task, &paths, &np, err)) return -1;
     int rc = 0;
-    for (size_t f = 0; f < nn; f++) {
-        if (!is_task_file(names[f], prefix)) continue;
-        char *path = rv_path_join(dir, names[f]);
-        if (unlink(path) != 0 && errno != ENOENT) rc = rv_fail(err, "%s: cannot remove: %s", path, strerror(errno));
-        free(path);
-    }
-    free(prefix);
-    rv_free_strv(names, nn);
+    for (size_t f = 0; f < np; f++)
+        if (unlink(paths[f]) != 0 && errno != ENOENT) rc = rv_fail(err, "%s: cannot remove: %s", paths[f], strerror(errno));
+    rv_free_strv(paths, np);
     return rc;
 }

@@ -395,7 +395,7 @@ static int write_task_files(evaluator *ev, const rv_eval_task_output *o, rv_err 
     name = rv_xasprintf("%s_%s.json", ev->tag, task);
     char *met_path = rv_path_join(ev->out_dir, name);
     free(name);
-    if (!rc) rc = rv_eval_json_write(met_path, m, false, err);
+    if (!rc) rc = rv_pyjson_write_file(met_path, m, 2, false, err);
     /* the summary line: the task's main metric with its interval (classification: micro F1) */
     const char *key = rv_eval_stat_key(o->t, 0);
     for (size_t k = 0; k < rv_eval_nstats(o->t); k++)
@@ -565,6 +565,12 @@ static int run_task(evaluator *ev, const char *task, int *stopped, rv_err *err) 
                          task, missing, ev->ans_dir, ev->tag, task);
             rv_answer_set_free(&as);
         } else {
+            if (c->r1 && c->think_suffix) /* the question as asked (upstream's instr carries it too) */
+                for (size_t i = 0; i < nq; i++) {
+                    char *q = rv_xasprintf("%s%s", ts.items[i].instr, R1_SUFFIX);
+                    free(ts.items[i].instr);
+                    ts.items[i].instr = q;
+                }
             rv_eval_task_output_build(&o, t, ts.items, nq, &as, c->r1);
             rv_answer_set_free(&as);
             rc = write_task_files(ev, &o, err);

@@ -57,20 +57,10 @@ cJSON *rv_eval_output_json(const rv_eval_task *t, const rv_eval_item *items, con
     return arr;
 }
 
-int rv_eval_json_write(const char *path, const cJSON *j, bool ensure_ascii, rv_err *err) {
-    rv_sb sb;
-    rv_sb_init(&sb);
-    rv_pyjson_dump(&sb, j, 2, ensure_ascii);
-    rv_sb_putc(&sb, '\n');
-    int rc = rv_write_atomic(path, sb.s, sb.len, err);
-    rv_sb_free(&sb);
-    return rc;
-}
-
 int rv_eval_output_json_write(const char *path, const rv_eval_task *t, const rv_eval_item *items,
                               const rv_eval_answer *answers, size_t n, bool r1, rv_err *err) {
     cJSON *arr = rv_eval_output_json(t, items, answers, n, r1);
-    int rc = rv_eval_json_write(path, arr, true, err); /* upstream's json.dump: ensure_ascii */
+    int rc = rv_pyjson_write_file(path, arr, 2, true, err); /* upstream's json.dump: ensure_ascii */
     cJSON_Delete(arr);
     return rc;
 }

@@ -32,9 +32,4 @@ cJSON *rv_eval_output_json(const rv_eval_task *t, const rv_eval_item *items, con
 int rv_eval_output_json_write(const char *path, const rv_eval_task *t, const rv_eval_item *items,
                               const rv_eval_answer *answers, size_t n, bool r1, rv_err *err);
 
-/* Any JSON document as Python's json.dump(j, f, indent=2, ensure_ascii=...) plus a newline,
- * atomically (the metrics file <tag>_<task>.json is written this way, as the score phase does,
- * with ensure_ascii false). */
-int rv_eval_json_write(const char *path, const cJSON *j, bool ensure_ascii, rv_err *err);
-
 #endif
