@@ -72,7 +72,7 @@ for i in $(seq 30); do sinfo -h -o %T 2>/dev/null | grep -q idle && break; sleep
 sinfo -h -o %T | grep -q idle || { echo "test_slurm: node not idle"; cat log/*.log; exit 1; }
 
 # The real template, from a copy of the repository root so outputs land in WORK.
-mkdir -p repo/build; cp -r "$ROOT"/{slurm,jobs} repo/; ln -s "$BIN" repo/build/radvlm-hpc
+mkdir -p repo/build; cp -r "$ROOT"/{slurm,jobs,tools} repo/; ln -s "$BIN" repo/build/radvlm-hpc
 cd repo
 # Tiny SFT settings for the test (the demo's own settings are jobs/sft-demo.json).
 SFT_TINY=(--set sft.max_steps=4 --set sft.save_every=2 --set sft.eval_every=0)
@@ -91,7 +91,7 @@ grep -q "sft: done" demo.out || { echo "FAIL: the demo's SFT stage did not finis
 [ "$(grep -c 'phase eval done' demo.out)" = 4 ] && [ -s runs/demo/eval/results.h5 ] ||
   { echo "FAIL: the demo's four eval stages did not finish ('phase eval done', runs/demo/eval/results.h5)"; fail=1; }
 # eval.sbatch (its stop/requeue cycle is radvlm_requeueable, tested with sft.sbatch below)
-sbatch --wait --ntasks=2 --output=eval.out slurm/eval.sbatch --set eval.tasks=abnormality_classification \
+sbatch --wait --ntasks=2 --cpus-per-task=1 --output=eval.out slurm/eval.sbatch --set eval.tasks=abnormality_classification \
   --set eval.max_new_tokens=8 --set eval.tag=sb >/dev/null || { echo "FAIL: eval.sbatch"; tail -5 eval.out; fail=1; }
 grep -q "eval.sbatch: eval finished" eval.out && [ -s runs/demo/eval/sb_abnormality_classification.json ] ||
   { echo "FAIL: eval.sbatch wrote no runs/demo/eval/sb_abnormality_classification.json"; tail -5 eval.out; fail=1; }
