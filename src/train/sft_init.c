@@ -234,3 +234,11 @@ int rv_sft_model_check_tokenizer(const rv_sft_model *m, const char *shards_dir, 
                        shards_dir, shards_hash, m->tokenizer_from, m->tokenizer_hash);
     return 0;
 }
+
+int rv_sft_model_pixel_norm(const rv_sft_model *m, rv_pixel_norm *n, rv_err *err) {
+    for (size_t i = 0; i < m->nfiles; i++)
+        if (strcmp(m->files[i].name, "preprocessor_config.json") == 0)
+            return rv_pixel_norm_from_hf_text("preprocessor_config.json", m->files[i].data, m->files[i].len, n, err);
+    *n = rv_pixel_norm_siglip();
+    return 0;
+}

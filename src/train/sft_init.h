@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "core/error.h"
+#include "data/loader/pixels.h"
 #include "kernels/kernels.h"
 #include "model/config.h"
 #include "model/hf.h"
@@ -52,6 +53,9 @@ int rv_sft_model_load_weights(const rv_sft_model *m, const rv_sft_init_opts *o, 
 /* Fails unless the checkpoint's model config has the same weights table as m (names and shapes),
  * naming the first difference: a resume from a checkpoint of another model. */
 int rv_sft_model_check_ckpt(const rv_sft_model *m, rv_ckpt *ck, rv_err *err);
+
+/* The model's pixel constants: its preprocessor_config.json when it carries one, else SigLIP's. */
+int rv_sft_model_pixel_norm(const rv_sft_model *m, rv_pixel_norm *n, rv_err *err);
 
 /* Fails unless the shards' tokenizer hash equals the model's, naming both hashes and files. */
 int rv_sft_model_check_tokenizer(const rv_sft_model *m, const char *shards_dir, const char *shards_hash, rv_err *err);

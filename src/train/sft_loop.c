@@ -70,15 +70,6 @@ static void trainer_free(trainer *t) {
     if (t->k) rvk_destroy(t->k);
 }
 
-/* The pixel constants of the model: its preprocessor_config.json when it has one, else SigLIP's. */
-static int pixel_norm(const rv_sft_model *m, rv_pixel_norm *n, rv_err *err) {
-    for (size_t i = 0; i < m->nfiles; i++)
-        if (strcmp(m->files[i].name, "preprocessor_config.json") == 0)
-            return rv_pixel_norm_from_hf_text("preprocessor_config.json", m->files[i].data, m->files[i].len, n, err);
-    *n = rv_pixel_norm_siglip();
-    return 0;
-}
-
 /* Loads rows [n] into samples; on failure frees what it made. */
 static int load_samples(trainer *t, const uint64_t *rows, int n, rv_loader_sample *ls, rv_sample *s, rv_err *err) {
     for (int i = 0; i < n; i++) {
@@ -164,7 +155,7 @@ static int setup(trainer *t, char **resume_path, rv_err *err) {
     if (rv_sft_model_resolve(&t->model, &t->iopt, err)) return -1;
     if (rv_sft_data_open(&t->data, c->shards, c->eval_holdout, c->seed, err)) return -1;
     if (rv_sft_model_check_tokenizer(&t->model, c->shards, t->data.set->tokenizer_hash, err)) return -1;
-    if (pixel_norm(&t->model, &t->norm, err)) return -1;
+    if (rv_sft_model_pixel_norm(&t->model, &t->norm, err)) return -1;
     if (t->data.set->height != t->data.set->width)
         return rv_fail(err, "sft.shards = %s: images are %dx%d; the loader expects square stored images", c->shards,
                        t->data.set->height, t->data.set->width);

@@ -15,17 +15,10 @@
 #include "eval/run/eval_config.h"
 #include "eval/run/prompt.h"
 #include "eval/run/rank_plan.h"
-#include "eval/run/box_png.h"
-#include "eval/run/output_json.h"
-#include "eval/run/results_h5.h"
-#include "eval/run/run_info.h"
+#include "eval/run/run_files.h"
 #include "eval/run/task_output.h"
 #include "eval/run/testset.h"
-#include "eval/tasks/aggregate.h"
-#include "eval/tasks/metrics_json.h"
 #include "eval/tasks/task.h"
-#include "io/image_file.h"
-#include "io/json.h"
 #include "model/gen_loop.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
@@ -57,6 +50,7 @@ typedef struct evaluator {
     char *out_dir, *ans_dir;
     long long answers_written;  /* by this process (eval.test_kill_after) */
     rv_eval_task_outputs outs;  /* rank 0: every finished task, for results.h5 */
+    rv_eval_files files;        /* where and how the output files are written */
 } evaluator;
 
 /* ---- setup ---- */
@@ -101,14 +95,6 @@ static uint64_t file_fp(uint64_t h, const char *path) {
     return h;
 }
 
-static int pixel_norm(const rv_sft_model *m, rv_pixel_norm *n, rv_err *err) {
-    for (size_t i = 0; i < m->nfiles; i++)
-        if (!strcmp(m->files[i].name, "preprocessor_config.json"))
-            return rv_pixel_norm_from_hf_text("preprocessor_config.json", m->files[i].data, m->files[i].len, n, err);
-    *n = rv_pixel_norm_siglip();
-    return 0;
-}
-
 static int setup_model(evaluator *ev, rv_err *err) {
     const rv_eval_cfg *c = ev->c;
     rv_sft_init_opts io = {ev->model_path, c->tokenizer, ev->env->data_dir, ev->env->run_dir, true};
@@ -125,7 +111,7 @@ static int setup_model(evaluator *ev, rv_err *err) {
         int32_t id = rv_tokenizer_token_id(ev->tok, stops[i]);
         if (id >= 0) ev->stop[ev->nstop++] = id;
     }
-    if (pixel_norm(&ev->model, &ev->norm, err)) return -1;
+    if (rv_sft_model_pixel_norm(&ev->model, &ev->norm, err)) return -1;
     rvk_cpu_opts co = {.nthreads = c->threads};
     if (rvk_create(&ev->k, c->backend, &co, err)) return -1;
     if (rv_sft_model_load_weights(&ev->model, &io, ev->k, c->run_seed, 0.02f, &ev->w, err)) return -1;
@@ -179,6 +165,9 @@ static int setup(evaluator *ev, rv_err *err) {
     ev->tag = *c->tag ? rv_xstrdup(c->tag) : derive_tag(ev);
     ev->out_dir = rv_path_join(run, "eval");
     ev->ans_dir = rv_path_join(ev->out_dir, "answers");
+    ev->files = (rv_eval_files){.dir = ev->out_dir, .tag = ev->tag, .model_source = ev->model_path,
+                                .config_json = ev->env->run_config_json, .r1 = c->r1, .bootstrap = c->bootstrap,
+                                .seed = c->seed, .png_samples = c->png_samples};
     rv_info0("eval: model %s (tag %s), %d task(s), test sets from %s, %s images, batch %d per rank, %s", ev->model_path,
              ev->tag, c->ntasks, c->from_shards ? c->shards : "RUN/llava/test_<task>.json", ev->anyres ? "anyres" : "base",
              c->batch, c->temperature > 0 ? "sampled" : "greedy");
@@ -369,77 +358,6 @@ static int answer_mine(evaluator *ev, const char *task, const rv_eval_testset *t
     return rc;
 }
 
-/* ---- outputs (rank 0) ---- */
-
-static int png_image(void *ctx, size_t i, rv_image *img, rv_err *err) {
-    const rv_eval_item *items = ctx;
-    return rv_image_file_read(items[i].img_path, img, NULL, NULL, err);
-}
-
-static bool is_grounding_task(const rv_eval_task *t) { return !strcmp(rv_eval_task_family(t), "grounding"); }
-
-/* <tag>_<task>_output.json, <tag>_<task>.json and, for grounding, <tag>_<task>_boxes.png. */
-static int write_task_files(evaluator *ev, const rv_eval_task_output *o, rv_err *err) {
-    const rv_eval_cfg *c = ev->c;
-    const char *task = rv_eval_task_name(o->t);
-    char *name = rv_xasprintf("%s_%s_output.json", ev->tag, task);
-    char *out_path = rv_path_join(ev->out_dir, name);
-    free(name);
-    int rc = rv_eval_output_json_write(out_path, o->t, o->items, o->ans, o->n, c->r1, err);
-    rv_eval_tally tally = {.n_records = o->n_questions, .bad = o->failed, .n_bad = o->n_failed,
-                           .boot_samples = c->bootstrap, .boot_seed = (long long)c->seed};
-    cJSON *m = rv_eval_metrics_json(o->t, o->values, o->n, &tally);
-    rv_eval_run_info info = {.model_tag = ev->tag, .model_source = ev->model_path, .r1 = c->r1};
-    rv_eval_run_info_count(o->t, o->ans, o->n, &info);
-    rv_eval_metrics_add_run_info(m, o->t, &info);
-    name = rv_xasprintf("%s_%s.json", ev->tag, task);
-    char *met_path = rv_path_join(ev->out_dir, name);
-    free(name);
-    if (!rc) rc = rv_pyjson_write_file(met_path, m, 2, false, err);
-    /* the summary line: the task's main metric with its interval (classification: micro F1) */
-    const char *key = rv_eval_stat_key(o->t, 0);
-    for (size_t k = 0; k < rv_eval_nstats(o->t); k++)
-        if (!strcmp(rv_eval_stat_key(o->t, k), "F1 Score(micro)")) key = rv_eval_stat_key(o->t, k);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, key);
-    const cJSON *ci = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "bootstrap"), "ci95"), key);
-    if (!rc)
-        rv_info0("eval: %-28s %5zu answered %3zu failed %4zu unparsed  %s = %.4f [%.4f, %.4f]  -> %s", task, o->n,
-                 o->n_failed, info.n_unparsed, key, cJSON_IsNumber(v) ? v->valuedouble : 0.0,
-                 cJSON_GetArraySize(ci) == 2 ? cJSON_GetArrayItem(ci, 0)->valuedouble : 0.0,
-                 cJSON_GetArraySize(ci) == 2 ? cJSON_GetArrayItem(ci, 1)->valuedouble : 0.0, met_path);
-    cJSON_Delete(m);
-    if (!rc && is_grounding_task(o->t) && c->png_samples > 0 && o->n > 0) {
-        size_t k = o->n < (size_t)c->png_samples ? o->n : (size_t)c->png_samples;
-        name = rv_xasprintf("%s_%s_boxes.png", ev->tag, task);
-        char *png = rv_path_join(ev->out_dir, name);
-        free(name);
-        rc = rv_eval_box_png_write(png, o->items + (o->n - k), o->ans + (o->n - k), k, 224, png_image,
-                                   (void *)(o->items + (o->n - k)), err);
-        free(png);
-    }
-    free(out_path);
-    free(met_path);
-    return rc;
-}
-
-/* RUN/eval/results.h5 over every task of this run. */
-static int write_run_files(evaluator *ev, double seconds, rv_err *err) {
-    rv_eval_task_result *r = rv_xcalloc(ev->outs.n + 1, sizeof *r);
-    for (size_t i = 0; i < ev->outs.n; i++) {
-        const rv_eval_task_output *o = &ev->outs.v[i];
-        r[i] = (rv_eval_task_result){.task = o->t, .items = o->items, .answers = o->ans, .n = o->n, .values = o->values};
-    }
-    rv_eval_results_meta meta = {.model_tag = ev->tag, .model_source = ev->model_path,
-                                 .config_json = ev->env->run_config_json, .boot_samples = ev->c->bootstrap,
-                                 .boot_seed = (long long)ev->c->seed};
-    char *path = rv_path_join(ev->out_dir, "results.h5");
-    int rc = rv_eval_results_h5_write(path, &meta, r, ev->outs.n, err);
-    if (!rc) rv_info0("eval: %zu task(s) in %.1f s; per-sample rows and metric tables in %s", ev->outs.n, seconds, path);
-    free(path);
-    free(r);
-    return rc;
-}
-
 /* Loads the task's test set on every rank (replicated work: bad records are reported once). */
 static int load_testset(evaluator *ev, const char *task, rv_eval_testset *ts, rv_err *err) {
     rv_badrec *bad = ev->env->bad;
@@ -573,7 +491,7 @@ static int run_task(evaluator *ev, const char *task, int *stopped, rv_err *err) 
                 }
             rv_eval_task_output_build(&o, t, ts.items, nq, &as, c->r1);
             rv_answer_set_free(&as);
-            rc = write_task_files(ev, &o, err);
+            rc = rv_eval_write_task_files(&ev->files, &o, err);
             ev->outs.v = rv_xrealloc(ev->outs.v, (ev->outs.n + 1) * sizeof *ev->outs.v);
             ev->outs.v[ev->outs.n++] = o;
         }
@@ -604,7 +522,7 @@ int rv_eval_run(const rv_config *cfg, const rv_eval_env *env, int *stopped, rv_e
         rv_warn0("eval: stopped by a signal; every finished answer is kept in %s: rerun the same command to continue",
                  ev.ans_dir);
     if (!rc && !*stopped) {
-        int wrc = env->comm->rank == 0 ? write_run_files(&ev, rv_now() - t0, err) : 0;
+        int wrc = env->comm->rank == 0 ? rv_eval_write_results(&ev.files, &ev.outs, rv_now() - t0, err) : 0;
         if (!rv_comm_all_ok(env->comm, wrc == 0)) rc = wrc ? -1 : rv_fail(err, "eval: rank 0 could not write results.h5");
     }
     teardown(&ev);
