@@ -9,9 +9,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "core/rng.h"
-#include "model/config.h"
-#include "model/weights.h"
+#include "tiny_model.h"
 #include "train/grpo_rollout.h"
 #include "train/grpo_sequences.h"
 
@@ -21,36 +19,25 @@
 
 int main(void) {
     rv_err e;
-    rv_model_cfg c;
-    CHECK(rv_model_cfg_preset("tiny", &c, &e) == 0);
-    rv_kctx *k = NULL;
-    CHECK(rvk_create(&k, "cpu", &(rvk_cpu_opts){.nthreads = 1}, &e) == 0);
-    rv_weights w;
-    CHECK(rv_weights_build(&w, &c, k, &e) == 0);
-    CHECK(rv_weights_init_random(&w, 11, 0.2f, &e) == 0);
-    rv_vlm m;
-    CHECK(rv_vlm_init(&m, k, &c, &w, false, &e) == 0);
-    int32_t ids[NPROMPT][9];
+    tiny_model tm;
+    tiny_model_open(&tm, 0, 11, 0.2f, false);
+    rv_vlm *m = &tm.m;
     rv_sample s[NPROMPT];
-    rv_rng r;
-    rv_rng_init(&r, 3, 0, 0);
-    for (int i = 0; i < NPROMPT; i++) {
-        for (int t = 0; t < 5 + i; t++) ids[i][t] = 4 + (int32_t)rv_rng_below(&r, 2000);
-        s[i] = (rv_sample){.ids = ids[i], .len = 5 + i};
-    }
+    int32_t ids[NPROMPT * 9];
+    tiny_text_prompts(s, ids, NPROMPT, 5, 1, 3);
     /* a stop token the random model emits now and then: the most common first token is not
      * needed, any id works; 7 is arbitrary */
     int32_t stop = 7;
     uint64_t uid[NPROMPT] = {10, 11, 12};
     rv_grpo_rollout_opts o = {.n = N, .max_response = MAXR, .slots = 8, .seed = 99, .stop_ids = &stop, .n_stop = 1};
     rv_gen_result all[NPROMPT * N], a[2 * N], b[N];
-    CHECK(rv_grpo_rollout(&m, s, uid, NPROMPT, &o, all, &e) == 0);
+    CHECK(rv_grpo_rollout(m, s, uid, NPROMPT, &o, all, &e) == 0);
     /* "rank 0" takes prompts 0 and 1 with 3 slots, "rank 1" prompt 2 with 1 slot */
     rv_grpo_rollout_opts o3 = o, o1 = o;
     o3.slots = 3;
     o1.slots = 1;
-    CHECK(rv_grpo_rollout(&m, s, uid, 2, &o3, a, &e) == 0);
-    CHECK(rv_grpo_rollout(&m, s + 2, uid + 2, 1, &o1, b, &e) == 0);
+    CHECK(rv_grpo_rollout(m, s, uid, 2, &o3, a, &e) == 0);
+    CHECK(rv_grpo_rollout(m, s + 2, uid + 2, 1, &o1, b, &e) == 0);
     int same = 1;
     double dev = 0;
     for (int i = 0; i < NPROMPT * N; i++) {
@@ -82,7 +69,7 @@ int main(void) {
         lp[i] = malloc((size_t)all[i].n * sizeof(float));
         CHECK(q[i].len == s[i / N].len + all[i].n && q[i].mask[q[i].prompt_len - 1] == 0 && q[i].mask[q[i].len - 1] == 1);
     }
-    CHECK(rv_grpo_logprobs(&m, q, NPROMPT * N, 5, lp, &e) == 0);
+    CHECK(rv_grpo_logprobs(m, q, NPROMPT * N, 5, lp, &e) == 0);
     double ldev = 0;
     for (int i = 0; i < NPROMPT * N; i++)
         for (int t = 0; t < all[i].n; t++)
@@ -97,14 +84,12 @@ int main(void) {
     rv_grpo_rollout_opts o2 = o;
     o2.seed = 100;
     rv_gen_result c2[NPROMPT * N];
-    CHECK(rv_grpo_rollout(&m, s, uid, NPROMPT, &o2, c2, &e) == 0);
+    CHECK(rv_grpo_rollout(m, s, uid, NPROMPT, &o2, c2, &e) == 0);
     CHECK(c2[0].n != all[0].n || memcmp(c2[0].tokens, all[0].tokens, (size_t)all[0].n * sizeof(int32_t)));
     rv_gen_results_free(all, NPROMPT * N);
     rv_gen_results_free(a, 2 * N);
     rv_gen_results_free(b, N);
     rv_gen_results_free(c2, NPROMPT * N);
-    rv_vlm_free(&m);
-    rv_weights_free(&w);
-    rvk_destroy(k);
+    tiny_model_close(&tm);
     return check_summary("test_grpo_rollout");
 }

@@ -11,10 +11,9 @@
 
 #include "check.h"
 #include "core/rng.h"
-#include "model/config.h"
-#include "model/weights.h"
 #include "train/grpo_rollout.h"
 #include "train/grpo_step.h"
+#include "tiny_model.h"
 
 #define NPROMPT 2
 #define N 3
@@ -56,29 +55,21 @@ static double objective(rv_vlm *m, setup *S) {
 
 int main(void) {
     rv_err e;
-    rv_model_cfg c;
-    CHECK(rv_model_cfg_preset("tiny", &c, &e) == 0);
-    c.text.layers = 1; /* small and quick; the decoder's code is the same per layer */
-    rv_kctx *k = NULL;
-    CHECK(rvk_create(&k, "cpu", &(rvk_cpu_opts){.nthreads = 1}, &e) == 0);
-    rv_weights w;
-    CHECK(rv_weights_build(&w, &c, k, &e) == 0);
-    CHECK(rv_weights_init_random(&w, 21, 0.1f, &e) == 0);
-    rv_vlm m;
-    CHECK(rv_vlm_init(&m, k, &c, &w, true, &e) == 0);
-    int32_t ids[NPROMPT][6];
+    tiny_model tm;
+    tiny_model_open(&tm, 1, 21, 0.1f, true); /* one decoder layer: small and quick */
+    rv_vlm *m = &tm.m;
+    rv_weights *w = &tm.w;
+    rv_kctx *k = tm.k;
     rv_sample s[NPROMPT];
+    int32_t ids[NPROMPT * 6];
+    tiny_text_prompts(s, ids, NPROMPT, 6, 0, 5);
     rv_rng r;
-    rv_rng_init(&r, 5, 0, 0);
-    for (int i = 0; i < NPROMPT; i++) {
-        for (int t = 0; t < 6; t++) ids[i][t] = 4 + (int32_t)rv_rng_below(&r, 2000);
-        s[i] = (rv_sample){.ids = ids[i], .len = 6};
-    }
+    rv_rng_init(&r, 6, 0, 0);
     int32_t stop = 9;
     uint64_t uid[NPROMPT] = {1, 2};
     rv_grpo_rollout_opts o = {.n = N, .max_response = 6, .slots = 4, .seed = 3, .stop_ids = &stop, .n_stop = 1};
     rv_gen_result res[NS];
-    CHECK(rv_grpo_rollout(&m, s, uid, NPROMPT, &o, res, &e) == 0);
+    CHECK(rv_grpo_rollout(m, s, uid, NPROMPT, &o, res, &e) == 0);
     setup S;
     S.cfg = rv_grpo_loss_cfg_upstream();
     for (int i = 0; i < NS; i++) {
@@ -89,19 +80,19 @@ int main(void) {
         for (int t = 0; t < res[i].n; t++) S.ref[i][t] = res[i].logp[t] + (float)rv_rng_range(&r, -0.5, 0.5);
         S.adv[i] = (i % 2 ? -1.0 : 1.0) * (2.0 + i);
     }
-    rv_weights_zero_grads(&w);
+    rv_weights_zero_grads(w);
     rv_grpo_stats st;
-    CHECK(rv_grpo_micro_step(&m, S.q, NS, (const float *const *)S.old, (const float *const *)S.ref, S.adv, &S.cfg,
+    CHECK(rv_grpo_micro_step(m, S.q, NS, (const float *const *)S.old, (const float *const *)S.ref, S.adv, &S.cfg,
                              1.0, 0, &st, &e) == 0);
-    CHECK(fabs(st.loss - objective(&m, &S)) < 1e-9 * fmax(1.0, fabs(st.loss)));
+    CHECK(fabs(st.loss - objective(m, &S)) < 1e-9 * fmax(1.0, fabs(st.loss)));
     CHECK(st.pg_clipfrac == 0.0); /* on-policy: no ratio is clipped */
-    float *g = malloc(w.total * sizeof(float));
-    rvk_download(k, g, w.grads, w.total);
+    float *g = malloc(w->total * sizeof(float));
+    rvk_download(k, g, w->grads, w->total);
     int checked = 0, bad = 0;
     double maxan = 0;
     const double eps = 1e-2;
-    for (size_t i = 0; i < w.n; i++) {
-        rv_wtensor *t = &w.t[i];
+    for (size_t i = 0; i < w->n; i++) {
+        rv_wtensor *t = &w->t[i];
         const float *gt = g + t->offset;
         double gn = 0;
         for (size_t j = 0; j < t->numel; j++) gn += fabs(gt[j]);
@@ -118,14 +109,14 @@ int main(void) {
             u[j] = (float)(u[j] / sqrt(nn));
             an += (double)gt[j] * u[j];
         }
-        CHECK(rv_weights_download_tensor(&w, i, save, &e) == 0);
+        CHECK(rv_weights_download_tensor(w, i, save, &e) == 0);
         for (size_t j = 0; j < t->numel; j++) p[j] = save[j] + (float)eps * u[j];
-        CHECK(rv_weights_upload_tensor(&w, i, p, &e) == 0);
-        double lp = objective(&m, &S);
+        CHECK(rv_weights_upload_tensor(w, i, p, &e) == 0);
+        double lp = objective(m, &S);
         for (size_t j = 0; j < t->numel; j++) p[j] = save[j] - (float)eps * u[j];
-        CHECK(rv_weights_upload_tensor(&w, i, p, &e) == 0);
-        double lm = objective(&m, &S);
-        CHECK(rv_weights_upload_tensor(&w, i, save, &e) == 0);
+        CHECK(rv_weights_upload_tensor(w, i, p, &e) == 0);
+        double lm = objective(m, &S);
+        CHECK(rv_weights_upload_tensor(w, i, save, &e) == 0);
         double fd = (lp - lm) / (2 * eps), tol = 2e-2 * fmax(fabs(fd), fabs(an)) + 2e-5;
         checked++;
         if (fabs(an) > maxan) maxan = fabs(an);
@@ -149,8 +140,6 @@ int main(void) {
         free(S.ref[i]);
     }
     rv_gen_results_free(res, NS);
-    rv_vlm_free(&m);
-    rv_weights_free(&w);
-    rvk_destroy(k);
+    tiny_model_close(&tm);
     return check_summary("test_grpo_step");
 }

@@ -9,12 +9,10 @@
 #include <string.h>
 
 #include "check.h"
-#include "core/rng.h"
-#include "model/config.h"
-#include "model/weights.h"
 #include "train/grpo_rollout.h"
 #include "train/grpo_update.h"
 #include "train/param_groups.h"
+#include "tiny_model.h"
 
 #define NPROMPT 2
 #define N 4
@@ -36,39 +34,27 @@ static double objective(rv_vlm *m, const rv_grpo_seq *q, const double *adv) {
 
 int main(void) {
     rv_err e;
-    rv_model_cfg c;
-    CHECK(rv_model_cfg_preset("tiny", &c, &e) == 0);
-    c.text.layers = 1;
-    rv_kctx *k = NULL;
-    CHECK(rvk_create(&k, "cpu", &(rvk_cpu_opts){.nthreads = 1}, &e) == 0);
-    rv_weights w;
-    CHECK(rv_weights_build(&w, &c, k, &e) == 0);
-    CHECK(rv_weights_init_random(&w, 31, 0.1f, &e) == 0);
-    rv_vlm m;
-    CHECK(rv_vlm_init(&m, k, &c, &w, true, &e) == 0);
+    tiny_model tm;
+    tiny_model_open(&tm, 1, 31, 0.1f, true);
+    rv_vlm *m = &tm.m;
     rv_pg_config pc = {.lr = {1e-3, 1e-3, 1e-3}, .weight_decay = 0.01};
     for (int p = 0; p < RV_PART_COUNT; p++) pc.trainable[p] = true;
     rv_param_groups pg;
-    CHECK(rv_param_groups_build(&pg, &w, &pc, &e) == 0);
+    CHECK(rv_param_groups_build(&pg, &tm.w, &pc, &e) == 0);
     rv_optim_cfg oc = rv_optim_cfg_upstream();
     oc.weight_decay = 0.01;
     rv_optim *opt = NULL;
     const rv_comm *dp = rv_comm_world();
-    CHECK(rv_optim_create(&opt, &w, &pg, dp, &oc, &e) == 0);
+    CHECK(rv_optim_create(&opt, &tm.w, &pg, dp, &oc, &e) == 0);
 
-    int32_t ids[NPROMPT][6];
     rv_sample s[NPROMPT];
-    rv_rng r;
-    rv_rng_init(&r, 8, 0, 0);
-    for (int i = 0; i < NPROMPT; i++) {
-        for (int t = 0; t < 6; t++) ids[i][t] = 4 + (int32_t)rv_rng_below(&r, 2000);
-        s[i] = (rv_sample){.ids = ids[i], .len = 6};
-    }
+    int32_t ids[NPROMPT * 6];
+    tiny_text_prompts(s, ids, NPROMPT, 6, 0, 8);
     int32_t stop = 9;
     uint64_t uid[NPROMPT] = {0, 1};
     rv_grpo_rollout_opts o = {.n = N, .max_response = 8, .slots = 8, .seed = 4, .stop_ids = &stop, .n_stop = 1};
     rv_gen_result res[NS];
-    CHECK(rv_grpo_rollout(&m, s, uid, NPROMPT, &o, res, &e) == 0);
+    CHECK(rv_grpo_rollout(m, s, uid, NPROMPT, &o, res, &e) == 0);
     /* reward: the fraction of even token ids (any function of the response will do) */
     double score[NS], adv[NS];
     int64_t group[NS];
@@ -86,26 +72,24 @@ int main(void) {
     double anorm = 0;
     for (int i = 0; i < NS; i++) anorm += fabs(adv[i]);
     CHECK(anorm > 0.5); /* the rewards differ within the groups */
-    double J0 = objective(&m, q, adv);
+    double J0 = objective(m, q, adv);
     rv_grpo_update_cfg uc = {.mini_batches = 2, .micro = 2, .loss = rv_grpo_loss_cfg_upstream()};
     rv_grpo_update_stats st;
-    CHECK(rv_grpo_update(&m, opt, dp, q, NS, (const float *const *)old, (const float *const *)old, adv, &uc, 1.0,
+    CHECK(rv_grpo_update(m, opt, dp, q, NS, (const float *const *)old, (const float *const *)old, adv, &uc, 1.0,
                          &st, &e) == 0);
-    double J1 = objective(&m, q, adv);
+    double J1 = objective(m, q, adv);
     printf("sum A log pi: %.6g -> %.6g; pg_loss %.4g, ppo_kl %.3g, clipfrac %.3g, grad norm %.4g\n", J0, J1, st.pg_loss,
            st.ppo_kl, st.pg_clipfrac, st.grad_norm);
     CHECK(J1 > J0 + 1e-3);
     CHECK(st.optimizer_steps == 2 && st.skipped == 0 && isfinite(st.grad_norm) && st.grad_norm > 0);
     /* a bad split is refused */
     uc.mini_batches = 3;
-    CHECK(rv_grpo_update(&m, opt, dp, q, NS, (const float *const *)old, NULL, adv, &uc, 1.0, &st, &e) == -1 &&
+    CHECK(rv_grpo_update(m, opt, dp, q, NS, (const float *const *)old, NULL, adv, &uc, 1.0, &st, &e) == -1 &&
           strstr(e.msg, "mini-batches"));
     for (int i = 0; i < NS; i++) rv_grpo_seq_free(&q[i]);
     rv_gen_results_free(res, NS);
     rv_optim_free(opt);
     rv_param_groups_free(&pg);
-    rv_vlm_free(&m);
-    rv_weights_free(&w);
-    rvk_destroy(k);
+    tiny_model_close(&tm);
     return check_summary("test_grpo_update");
 }
