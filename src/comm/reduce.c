@@ -56,6 +56,18 @@ static void wait_all(const rv_comm *c, MPI_Request *req, int n, const char *what
     rv_comm_check(c, MPI_Waitall(n, req, MPI_STATUSES_IGNORE), what);
 }
 
+/* Offsets of the p blocks of `counts` (malloc'd [p]) and the largest block in *maxc. */
+static size_t *block_displ(const size_t *counts, int p, size_t *maxc) {
+    size_t *displ = rv_xmalloc((size_t)p * sizeof *displ);
+    displ[0] = 0;
+    *maxc = counts[0];
+    for (int r = 1; r < p; r++) {
+        displ[r] = displ[r - 1] + counts[r - 1];
+        if (counts[r] > *maxc) *maxc = counts[r];
+    }
+    return displ;
+}
+
 /* Reduce-scatter with op over blocks of `counts`; rounds of at most `chunk` elements per block. */
 static void reduce_scatter(const rv_comm *c, const elem_type *t, const void *in_, void *out_, const size_t *counts,
                            rv_comm_op op, size_t chunk, const char *what) {
@@ -63,11 +75,8 @@ static void reduce_scatter(const rv_comm *c, const elem_type *t, const void *in_
     const char *in = in_;
     char *out = out_;
     int p = c->size, me = c->rank;
-    size_t *displ = rv_xmalloc((size_t)p * sizeof *displ), maxc = 0;
-    displ[0] = 0;
-    for (int r = 1; r < p; r++) displ[r] = displ[r - 1] + counts[r - 1];
-    for (int r = 0; r < p; r++)
-        if (counts[r] > maxc) maxc = counts[r];
+    size_t maxc;
+    size_t *displ = block_displ(counts, p, &maxc);
     const size_t eb = t->bytes, mine = counts[me];
     if (!tr) {
         if (mine && out != in + displ[me] * eb) memmove(out, in + displ[me] * eb, mine * eb);
@@ -118,11 +127,8 @@ static void all_gather(const rv_comm *c, const elem_type *t, const void *mine, v
     struct rv_comm_impl *tr = rv_comm_transport(c, what);
     char *out = out_;
     int p = c->size, me = c->rank;
-    size_t *displ = rv_xmalloc((size_t)p * sizeof *displ), maxc = 0;
-    displ[0] = 0;
-    for (int r = 1; r < p; r++) displ[r] = displ[r - 1] + counts[r - 1];
-    for (int r = 0; r < p; r++)
-        if (counts[r] > maxc) maxc = counts[r];
+    size_t maxc;
+    size_t *displ = block_displ(counts, p, &maxc);
     const size_t eb = t->bytes;
     char *own = out + displ[me] * eb;
     if (counts[me] && (const char *)mine != own) memmove(own, mine, counts[me] * eb);

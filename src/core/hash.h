@@ -21,6 +21,15 @@ static inline uint64_t rv_fnv1a64_update(uint64_t h, const void *p, size_t n) {
     return h;
 }
 
+/* Continues h over a NUL-terminated string and its NUL, so that a list of strings hashes
+ * unambiguously ("ab","c" differs from "a","bc"). */
+static inline uint64_t rv_fnv1a64_update_str(uint64_t h, const char *s) {
+    for (;; s++) {
+        h = (h ^ (unsigned char)*s) * RV_FNV1A64_PRIME;
+        if (!*s) return h;
+    }
+}
+
 /* FNV-1a 64 of n bytes: "" -> cbf29ce484222325, "a" -> af63dc4c8601ec8c. */
 static inline uint64_t rv_fnv1a64(const void *p, size_t n) { return rv_fnv1a64_update(RV_FNV1A64_BASIS, p, n); }
 

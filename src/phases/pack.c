@@ -251,16 +251,7 @@ static int load_tokenizer(const char *path, const char *json, size_t len, rv_tok
 
 static char *find_tokenizer(rv_phase_ctx *ctx) {
     const char *p = rv_cfg_str(ctx->cfg, "pack.tokenizer");
-    if (p[0]) return rv_xstrdup(p);
-    const char *cands[3][2] = {{ctx->data_dir, "tokenizer.json"}, {ctx->data_dir, "tokenizer/tokenizer.json"},
-                               {ctx->run_dir, "tokenizer.json"}};
-    for (int i = 0; i < 3; i++) {
-        if (!cands[i][0]) continue;
-        char *c = rv_path_join(cands[i][0], cands[i][1]);
-        if (rv_is_file(c)) return c;
-        free(c);
-    }
-    return NULL;
+    return p[0] ? rv_xstrdup(p) : rv_tokenizer_default_path(ctx->data_dir, ctx->run_dir);
 }
 
 static int run_check(const rv_comm *comm, const char *dir, rv_err *err) {

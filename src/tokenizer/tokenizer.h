@@ -23,6 +23,11 @@ int rv_tokenizer_load(const char *path, rv_tokenizer **out, rv_err *err);
 int rv_tokenizer_load_json(const char *where, const char *text, size_t len, rv_tokenizer **out, rv_err *err);
 void rv_tokenizer_free(rv_tokenizer *t);
 
+/* Where the project looks for a tokenizer when none is named (docs/formats.md "Tokenizer"):
+ * DATA_DIR/tokenizer.json (the demo's, written by synth), DATA_DIR/tokenizer/tokenizer.json, then
+ * RUN/tokenizer.json; either directory may be NULL. The first that exists (malloc'd), or NULL. */
+char *rv_tokenizer_default_path(const char *data_dir, const char *run_dir);
+
 /* Appends the ids of text[0..len) to out. Invalid UTF-8 is an error naming the byte offset
  * (the text is not guessed at). No BOS/EOS is added. */
 int rv_tokenizer_encode(const rv_tokenizer *t, const char *text, size_t len, rv_ids *out, rv_err *err);

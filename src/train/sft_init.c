@@ -54,19 +54,6 @@ static int read_tokenizer_file(rv_sft_model *m, const char *path, rv_err *err) {
     return 0;
 }
 
-/* The demo's and pack's places for a tokenizer when the init carries none. */
-static char *find_default_tokenizer(const rv_sft_init_opts *o) {
-    const char *cands[3][2] = {{o->data_dir, "tokenizer.json"}, {o->data_dir, "tokenizer/tokenizer.json"},
-                               {o->run_dir, "tokenizer.json"}};
-    for (int i = 0; i < 3; i++) {
-        if (!cands[i][0]) continue;
-        char *c = rv_path_join(cands[i][0], cands[i][1]);
-        if (rv_is_file(c)) return c;
-        free(c);
-    }
-    return NULL;
-}
-
 /* random:<preset>: the vocabulary and special ids come from the tokenizer. */
 static int apply_tokenizer_ids(rv_sft_model *m, rv_err *err) {
     rv_tokenizer *t = NULL;
@@ -151,7 +138,7 @@ int rv_sft_model_resolve(rv_sft_model *m, const rv_sft_init_opts *o, rv_err *err
     }
     if (!rc && o->tokenizer && o->tokenizer[0]) rc = read_tokenizer_file(m, o->tokenizer, err);
     if (!rc && !m->tokenizer && m->kind == RV_SFT_INIT_RANDOM) {
-        char *p = find_default_tokenizer(o);
+        char *p = rv_tokenizer_default_path(o->data_dir, o->run_dir);
         if (p) rc = read_tokenizer_file(m, p, err);
         free(p);
     }

@@ -87,7 +87,7 @@ static char *derive_tag(const evaluator *ev) {
 /* A file's identity for the fingerprint: its path, size and modification time. */
 static uint64_t file_fp(uint64_t h, const char *path) {
     struct stat st;
-    h = rv_fnv1a64_update(h, path, strlen(path) + 1);
+    h = rv_fnv1a64_update_str(h, path);
     if (stat(path, &st) == 0) {
         int64_t v[2] = {(int64_t)st.st_size, (int64_t)st.st_mtime};
         h = rv_fnv1a64_update(h, v, sizeof v);
@@ -119,9 +119,9 @@ static int setup_model(evaluator *ev, rv_err *err) {
     if (rv_vlm_init(&ev->m, ev->k, &ev->model.cfg, &ev->w, false, err)) return -1;
     ev->m_init = true;
     uint64_t h = RV_FNV1A64_BASIS;
-    h = rv_fnv1a64_update(h, ev->model.source, strlen(ev->model.source) + 1);
-    h = rv_fnv1a64_update(h, ev->model.tokenizer_hash, strlen(ev->model.tokenizer_hash) + 1);
-    h = rv_fnv1a64_update(h, ev->model.config_json, strlen(ev->model.config_json) + 1);
+    h = rv_fnv1a64_update_str(h, ev->model.source);
+    h = rv_fnv1a64_update_str(h, ev->model.tokenizer_hash);
+    h = rv_fnv1a64_update_str(h, ev->model.config_json);
     if (!strncmp(ev->model_path, "random:", 7)) h = rv_fnv1a64_update(h, &c->run_seed, sizeof c->run_seed);
     else h = file_fp(h, ev->model_path);
     ev->model_fp = h;
@@ -193,11 +193,11 @@ static void teardown(evaluator *ev) {
 static uint64_t task_fingerprint(const evaluator *ev, const char *task, const rv_eval_testset *ts, int max_new) {
     const rv_eval_cfg *c = ev->c;
     uint64_t h = rv_hash_mix64(ev->model_fp);
-    h = rv_fnv1a64_update(h, task, strlen(task) + 1);
+    h = rv_fnv1a64_update_str(h, task);
     for (size_t i = 0; i < ts->n; i++) {
         const rv_eval_item *it = &ts->items[i];
-        for (size_t m = 0; m < it->nmsgs; m++) h = rv_fnv1a64_update(h, it->msgs[m].content, strlen(it->msgs[m].content) + 1);
-        h = rv_fnv1a64_update(h, it->img_path, strlen(it->img_path) + 1);
+        for (size_t m = 0; m < it->nmsgs; m++) h = rv_fnv1a64_update_str(h, it->msgs[m].content);
+        h = rv_fnv1a64_update_str(h, it->img_path);
     }
     /* the settings as one array of doubles (a struct would hash its padding bytes) */
     double s[8] = {max_new, c->top_k, c->r1, c->r1 && c->think_suffix, ev->anyres, c->temperature, c->top_p,
