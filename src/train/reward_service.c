@@ -65,7 +65,7 @@ void rv_reward_client_init(rv_reward_client *cl, const rv_comm *world, const rv_
     cl->kind = kind;
     cl->reasoning = reasoning;
     cl->timeout_s = timeout_s;
-    cl->pair_deadline_s = pair_deadline_s;
+    cl->pair_deadline_s = isfinite(pair_deadline_s) && pair_deadline_s > 0 ? pair_deadline_s : 0; /* else: none */
     rv_reward_scorer_init(&cl->scorer, NULL);
 }
 

@@ -61,6 +61,7 @@ typedef struct rv_reward_ticket {
     uint8_t *local_flags;
 } rv_reward_ticket;
 
+/* pair_deadline_s: grpo.reward_pair_deadline_s, per pair (<= 0 or not finite: none). */
 void rv_reward_client_init(rv_reward_client *cl, const rv_comm *world, const rv_reward_roles *roles,
                            rv_grpo_reward_kind kind, bool reasoning, double timeout_s, double pair_deadline_s);
 int rv_reward_submit(rv_reward_client *cl, const rv_reward_pair *pairs, size_t n, rv_reward_ticket *t, rv_err *err);
