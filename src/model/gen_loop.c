@@ -1,5 +1,7 @@
 #include "model/gen_loop.h"
 
+#include <math.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,6 +188,10 @@ int rv_gen_loop(rv_vlm *m, const rv_sample *prompts, const uint64_t *ids, int n,
                     const slot_state *q = &sl[who[a]];
                     u[a] = draw(o->seed, ids[q->prompt], q->r.n);
                 }
+            for (int a = 0; a < A; a++)
+                for (int b = 0; b < o->n_ban; b++)
+                    if (o->ban_ids[b] >= 0 && o->ban_ids[b] < V)
+                        rvk_fill(k, P->g_logits + (size_t)a * V + o->ban_ids[b], -INFINITY, 1);
             rvk_sample(k, P->g_tok, P->g_logits, u, A, V, o->temperature, o->top_k, o->top_p);
             /* the chosen token's log-prob at temperature 1, from the same logits, on the device */
             rc = rvk_token_logp(k, P->loss_d, P->g_logits, P->g_tok, A, V, err);

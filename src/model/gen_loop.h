@@ -36,6 +36,9 @@ typedef struct rv_gen_loop_opts {
     const int32_t *stop_ids; /* a sequence ends after emitting one of these (<|im_end|>, EOS) */
     int n_stop;
     uint64_t seed;           /* with the prompt id and the step, names every draw */
+    const int32_t *ban_ids;  /* never chosen (their logits are set to -inf first); GRPO bans the image
+                                placeholder, since a response holding it cannot be trained on */
+    int n_ban;
     rv_gen_done_fn on_done;  /* may be NULL */
     void *ctx;
 } rv_gen_loop_opts;

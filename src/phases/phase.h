@@ -18,7 +18,7 @@ typedef struct rv_phase_ctx {
     rv_badrec bad;         /* data.on_bad_record policy and counts for this rank */
     int exit_code;         /* process exit status when the phase returns 0 (0 unless the phase sets
                               it; sft: 75 = checkpointed after a stop, rerun me;
-                              eval: 75 = stopped, answers kept, rerun me) */
+                              eval: 75 = stopped, answers kept, rerun me; grpo as sft) */
 } rv_phase_ctx;
 
 typedef int (*rv_phase_fn)(rv_phase_ctx *ctx, rv_err *err);
@@ -43,5 +43,6 @@ int rv_phase_export(rv_phase_ctx *ctx, rv_err *err);
 int rv_phase_score(rv_phase_ctx *ctx, rv_err *err);
 int rv_phase_sft(rv_phase_ctx *ctx, rv_err *err);
 int rv_phase_eval(rv_phase_ctx *ctx, rv_err *err);
+int rv_phase_grpo(rv_phase_ctx *ctx, rv_err *err);
 
 #endif

@@ -11,6 +11,7 @@ const rv_phase rv_phases[] = {
     {"score", rv_phase_score, "score finished generations (*_output.json) with the metrics of their task", "score.", 0},
     {"sft", rv_phase_sft, "supervised fine-tuning on RUN/shards (data parallel, ZeRO-1, resumable; exit 75 = checkpointed after a stop, rerun)", "sft.", 0},
     {"eval", rv_phase_eval, "ask a model every test task across the ranks, score with bootstrap intervals; RUN/eval/ (exit 75 = stopped, answers kept, rerun)", "eval.", 0},
+    {"grpo", rv_phase_grpo, "GRPO from an SFT model: policy ranks roll out, reward ranks score over MPI, verl's update (resumable; exit 75 = checkpointed after a stop, rerun)", "grpo.", 0},
     {NULL, NULL, NULL, NULL, 0},
 };
 

@@ -16,7 +16,8 @@ int rv_grpo_rollout(rv_vlm *m, const rv_sample *prompts, const uint64_t *uid, in
             ids[j * o->n + k] = uid[j] * (uint64_t)o->n + (uint64_t)k;
         }
     rv_gen_loop_opts g = {.slots = o->slots, .max_new_tokens = o->max_response, .temperature = 1.0f, .top_p = 1.0f,
-                          .top_k = 0, .stop_ids = o->stop_ids, .n_stop = o->n_stop, .seed = o->seed};
+                          .top_k = 0, .stop_ids = o->stop_ids, .n_stop = o->n_stop, .seed = o->seed,
+                          .ban_ids = o->ban_ids, .n_ban = o->n_ban};
     int rc = rv_gen_loop(m, q, ids, total, &g, out, err);
     free(q);
     free(ids);

@@ -20,6 +20,8 @@ typedef struct rv_grpo_rollout_opts {
     uint64_t seed;           /* the step's seed (e.g. hash of run.seed and the step) */
     const int32_t *stop_ids; /* <|im_end|>, EOS */
     int n_stop;
+    const int32_t *ban_ids;  /* never sampled (the image placeholder) */
+    int n_ban;
 } rv_grpo_rollout_opts;
 
 /* prompts[np] with their global uids uid[np]; out[np * n]: response k of prompt j at j * n + k,

@@ -54,7 +54,8 @@ int rv_sft_state_from_json(const char *where, const char *json, rv_sft_state *s,
 int rv_sft_save(const rv_comm *dp, const rv_sft_save_in *in, rv_err *err) {
     const rv_weights *w = in->w;
     int rank = dp->rank, nranks = dp->size;
-    int64_t step = in->state->step;
+    int64_t step = in->state ? in->state->step : in->step;
+    const char *phase = in->phase ? in->phase : "sft";
     char *path = rv_ckpt_path(in->run_dir, step);
     size_t off, n;
     rv_optim_range(in->opt, &off, &n);
@@ -62,8 +63,8 @@ int rv_sft_save(const rv_comm *dp, const rv_sft_save_in *in, rv_err *err) {
     float *m = rv_xmalloc((n ? n : 1) * sizeof *m), *v = rv_xmalloc((n ? n : 1) * sizeof *v);
     int rc = rv_optim_get_moments(in->opt, m, v, err);
     if (!rc && (p.off < off || p.off + p.n > off + n))
-        rc = rv_fail(err, "sft: the optimizer holds arena elements [%zu, %zu), not this rank's checkpoint range [%zu, %zu) "
-                          "(internal error)", off, off + n, p.off, p.off + p.n);
+        rc = rv_fail(err, "%s: the optimizer holds arena elements [%zu, %zu), not this rank's checkpoint range [%zu, %zu) "
+                          "(internal error)", phase, off, off + n, p.off, p.off + p.n);
     if (!rc) rc = rv_ckpt_write_shard(path, w, step, rank, nranks, m + (p.off - off), v + (p.off - off), err);
     free(m);
     free(v);
@@ -71,7 +72,7 @@ int rv_sft_save(const rv_comm *dp, const rv_sft_save_in *in, rv_err *err) {
     bool ok = rv_comm_all_ok(dp, rc == 0);
     if (in->test_kill_after_shards) raise(SIGKILL); /* a save killed half way (tests) */
     if (ok && rank == 0) {
-        char *state = rv_sft_state_to_json(in->state);
+        char *state = in->state ? rv_sft_state_to_json(in->state) : rv_xstrdup(in->state_json);
         rv_ckpt_file *files = rv_xcalloc(in->model->nfiles + 1, sizeof *files);
         for (size_t i = 0; i < in->model->nfiles; i++)
             files[i] = (rv_ckpt_file){in->model->files[i].name, in->model->files[i].data, in->model->files[i].len};
@@ -84,11 +85,11 @@ int rv_sft_save(const rv_comm *dp, const rv_sft_save_in *in, rv_err *err) {
         free(state);
         if (!rc && in->keep > 0) {
             rv_err e2;
-            if (rv_sft_prune(in->run_dir, in->keep, &e2)) rv_warn("sft: %s (older checkpoints left in place)", e2.msg);
+            if (rv_sft_prune(in->run_dir, in->keep, &e2)) rv_warn("%s: %s (older checkpoints left in place)", phase, e2.msg);
         }
     }
     ok = rv_comm_all_ok(dp, ok && rc == 0);
-    if (!ok && rc == 0) rc = rv_fail(err, "sft: saving %s failed on another rank (see its error)", path);
+    if (!ok && rc == 0) rc = rv_fail(err, "%s: saving %s failed on another rank (see its error)", phase, path);
     free(path);
     return ok ? 0 : -1;
 }
@@ -124,24 +125,28 @@ int rv_sft_find_resume(const char *run_dir, const char *resume, char **path, rv_
 
 int rv_sft_restore(rv_ckpt *ck, rv_weights *w, rv_optim *opt, rv_sft_state *state, rv_sampler_cursor *cursor,
                    rv_rng *rng, rv_err *err) {
-    if (rv_ckpt_load_weights(ck, w, err)) return -1;
     if (rv_sft_state_from_json(rv_ckpt_path_of(ck), rv_ckpt_state_json(ck), state, err)) return -1;
     if (state->step != rv_ckpt_step(ck))
         return rv_fail(err, "%s: state step %lld differs from the checkpoint step %lld", rv_ckpt_path_of(ck),
                        (long long)state->step, (long long)rv_ckpt_step(ck));
-    size_t off, n;
-    rv_optim_range(opt, &off, &n);
-    float *m = rv_xmalloc((n ? n : 1) * sizeof *m), *v = rv_xmalloc((n ? n : 1) * sizeof *v);
-    int rc = rv_ckpt_load_adam_range(ck, w, off, n, m, v, err);
-    if (!rc) rc = rv_optim_set_moments(opt, m, v, state->optim_steps, err);
-    free(m);
-    free(v);
-    if (rc) return -1;
+    if (rv_train_restore_weights(ck, w, opt, state->optim_steps, err)) return -1;
     int c = rv_ckpt_load_cursor(ck, cursor, err);
     if (c < 0) return -1;
     if (c == 0) return rv_fail(err, "%s: no sampler cursor stored (not a checkpoint of the sft phase)", rv_ckpt_path_of(ck));
     if (rv_ckpt_load_rng(ck, rng, err) < 0) return -1;
     return 0;
+}
+
+int rv_train_restore_weights(rv_ckpt *ck, rv_weights *w, rv_optim *opt, int64_t optim_steps, rv_err *err) {
+    if (rv_ckpt_load_weights(ck, w, err)) return -1;
+    size_t off, n;
+    rv_optim_range(opt, &off, &n);
+    float *m = rv_xmalloc((n ? n : 1) * sizeof *m), *v = rv_xmalloc((n ? n : 1) * sizeof *v);
+    int rc = rv_ckpt_load_adam_range(ck, w, off, n, m, v, err);
+    if (!rc) rc = rv_optim_set_moments(opt, m, v, optim_steps, err);
+    free(m);
+    free(v);
+    return rc;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }

@@ -38,7 +38,10 @@ typedef struct rv_sft_save_in {
     const char *run_dir;
     rv_weights *w;
     const rv_optim *opt;
-    const rv_sft_state *state;
+    const rv_sft_state *state;   /* the sft phase's state; NULL: another trainer's (below) */
+    const char *state_json;      /* state == NULL: the state written (GRPO's), at step `step` */
+    int64_t step;
+    const char *phase;           /* for messages ("sft" when NULL) */
     const rv_sampler_cursor *cursor;
     const rv_rng *rng;
     const rv_sft_model *model;   /* config.json and side files */
@@ -60,6 +63,10 @@ int rv_sft_find_resume(const char *run_dir, const char *resume, char **path, rv_
  * rank count) with the optimizer step count, the state, the cursor and the RNG. */
 int rv_sft_restore(rv_ckpt *ck, rv_weights *w, rv_optim *opt, rv_sft_state *state, rv_sampler_cursor *cursor,
                    rv_rng *rng, rv_err *err);
+
+/* The part of a restore every trainer shares: the weights, and this rank's range of the moments
+ * (re-sliced for this rank count) with the optimizer step count. */
+int rv_train_restore_weights(rv_ckpt *ck, rv_weights *w, rv_optim *opt, int64_t optim_steps, rv_err *err);
 
 /* Deletes the oldest sft checkpoints (those with an optimizer shard directory) of RUN beyond keep. */
 int rv_sft_prune(const char *run_dir, int64_t keep, rv_err *err);

@@ -296,15 +296,20 @@ static size_t split_labels(char *s, char ***ls) {
 
 int rv_eval_testset_read_shards(const rv_shardset *set, rv_task task, rv_badrec *bad, rv_eval_testset *out,
                                 rv_err *err) {
+    return rv_eval_testset_read_shards_split(set, task, "test", bad, out, err);
+}
+
+int rv_eval_testset_read_shards_split(const rv_shardset *set, rv_task task, const char *split, rv_badrec *bad,
+                                      rv_eval_testset *out, rv_err *err) {
     memset(out, 0, sizeof *out);
     out->task = task;
     const char *tn = rv_task_name(task);
-    out->source = rv_xasprintf("%s (split test, task %s)", set->path, tn);
-    int tcode = enum_code(set, "/samples/task", tn), scode = enum_code(set, "/samples/split", "test");
+    out->source = rv_xasprintf("%s (split %s, task %s)", set->path, split, tn);
+    int tcode = enum_code(set, "/samples/task", tn), scode = enum_code(set, "/samples/split", split);
     if (tcode < 0 || scode < 0) {
         rv_eval_testset_free(out);
         return rv_fail(err, "%s: /samples/task or /samples/split has no member '%s': not a set written by this "
-                            "project's pack phase; re-run pack", set->path, tcode < 0 ? tn : "test");
+                            "project's pack phase; re-run pack", set->path, tcode < 0 ? tn : split);
     }
     /* The task's test samples, in cell order: pack groups samples by image, so the ids'
      * numbers (the instruct phase's "<task>_<N>") give the order back when all have one. */

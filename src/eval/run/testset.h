@@ -48,6 +48,11 @@ int rv_eval_testset_read_json(const char *path, rv_task task, rv_badrec *bad, rv
 int rv_eval_testset_read_shards(const rv_shardset *set, rv_task task, rv_badrec *bad, rv_eval_testset *out,
                                 rv_err *err);
 
+/* The same for the samples of another split ("train", "valid"): GRPO's prompts are the train
+ * split's report cells. */
+int rv_eval_testset_read_shards_split(const rv_shardset *set, rv_task task, const char *split, rv_badrec *bad,
+                                      rv_eval_testset *out, rv_err *err);
+
 void rv_eval_testset_free(rv_eval_testset *ts);
 
 /* Expected cost of answering one item, for balancing ranks (arbitrary units, about tokens):

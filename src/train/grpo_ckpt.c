@@ -1,0 +1,99 @@
+#include "train/grpo_ckpt.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+
+char *rv_grpo_state_to_json(const rv_grpo_state *s) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "phase", "grpo");
+    cJSON_AddNumberToObject(r, "step", (double)s->step);
+    cJSON_AddNumberToObject(r, "optim_steps", (double)s->optim_steps);
+    cJSON_AddNumberToObject(r, "skipped_total", (double)s->skipped_total);
+    cJSON_AddNumberToObject(r, "elapsed_s", s->elapsed_s);
+    cJSON_AddNumberToObject(r, "tokens", (double)s->tokens);
+    cJSON_AddNumberToObject(r, "total_steps", (double)s->total_steps);
+    cJSON_AddNumberToObject(r, "prompts_per_step", (double)s->prompts_per_step);
+    cJSON_AddNumberToObject(r, "n", (double)s->n);
+    cJSON_AddStringToObject(r, "reward", s->reward);
+    cJSON_AddStringToObject(r, "loss_agg", s->loss_agg);
+    cJSON_AddStringToObject(r, "init", s->init);
+    char *out = cJSON_PrintUnformatted(r);
+    cJSON_Delete(r);
+    char *copy = rv_xstrdup(out);
+    cJSON_free(out);
+    return copy;
+}
+
+int rv_grpo_state_from_json(const char *where, const char *json, rv_grpo_state *s, rv_err *err) {
+    memset(s, 0, sizeof *s);
+    cJSON *r = json ? cJSON_Parse(json) : NULL;
+    const cJSON *ph = r ? cJSON_GetObjectItemCaseSensitive(r, "phase") : NULL;
+    if (!cJSON_IsString(ph) || strcmp(ph->valuestring, "grpo")) {
+        cJSON_Delete(r);
+        return rv_fail(err, "%s is not a checkpoint of the grpo phase (its training state says another phase)", where);
+    }
+    const char *need[] = {"step", "optim_steps", "skipped_total", "elapsed_s", "tokens", "total_steps",
+                          "prompts_per_step", "n"};
+    double v[8];
+    for (int i = 0; i < 8; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(r, need[i]);
+        if (!cJSON_IsNumber(x)) {
+            cJSON_Delete(r);
+            return rv_fail(err, "%s: the GRPO state lacks %s (a damaged checkpoint?)", where, need[i]);
+        }
+        v[i] = x->valuedouble;
+    }
+    s->step = (int64_t)v[0];
+    s->optim_steps = (int64_t)v[1];
+    s->skipped_total = (int64_t)v[2];
+    s->elapsed_s = v[3];
+    s->tokens = (int64_t)v[4];
+    s->total_steps = (int64_t)v[5];
+    s->prompts_per_step = (int64_t)v[6];
+    s->n = (int64_t)v[7];
+    const char *names[3] = {"reward", "loss_agg", "init"};
+    char *dst[3] = {s->reward, s->loss_agg, s->init};
+    size_t cap[3] = {sizeof s->reward, sizeof s->loss_agg, sizeof s->init};
+    for (int i = 0; i < 3; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(r, names[i]);
+        snprintf(dst[i], cap[i], "%s", cJSON_IsString(x) ? x->valuestring : "");
+    }
+    cJSON_Delete(r);
+    return 0;
+}
+
+int rv_grpo_find_resume(const char *run_dir, const char *resume, char **path, rv_err *err) {
+    *path = NULL;
+    if (strcmp(resume, "never") == 0) return 0;
+    if (strcmp(resume, "auto") != 0) {
+        if (!rv_is_file(resume))
+            return rv_fail(err, "grpo.resume = %s: no such checkpoint file (use auto, never or a path)", resume);
+        *path = rv_xstrdup(resume);
+        return 1;
+    }
+    char *latest = NULL;
+    int l = rv_ckpt_latest(run_dir, &latest, err);
+    if (l <= 0) return l;
+    rv_ckpt *ck = NULL;
+    if (rv_ckpt_open(&ck, latest, err)) {
+        rv_fail_wrap(err, "grpo.resume = auto: the newest checkpoint cannot be read; move it aside to resume from the "
+                          "one before, or set grpo.resume=never");
+        free(latest);
+        return -1;
+    }
+    rv_grpo_state st;
+    int rc = rv_grpo_state_from_json(latest, rv_ckpt_state_json(ck), &st, err);
+    rv_ckpt_close(ck);
+    if (rc) {
+        rv_fail_wrap(err, "grpo.resume = auto: %s/checkpoints holds another phase's checkpoints; run GRPO in its own run "
+                          "directory (--run) with grpo.init pointing at the SFT run", run_dir);
+        free(latest);
+        return -1;
+    }
+    *path = latest;
+    return 1;
+}
