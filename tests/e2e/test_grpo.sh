@@ -103,7 +103,8 @@ mpirun -n 2 "$BIN" --phase grpo "${G[@]}" --set grpo.reward_ranks=1 --set grpo.t
 pid=$!
 for _ in $(seq 1 600); do grep -q "grpo: [0-9]*/400" st.err 2>/dev/null && break; sleep 0.05; done
 stopped=
-for p in $(pgrep -f "radvlm-hpc --phase grpo"); do
+for p in $(pgrep -f -- "--run stall"); do
+  [ "$(readlink /proc/$p/cwd)" = "$PWD" ] || continue # this test's job only
   if tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then kill -STOP $p; stopped=$p; fi
 done
 [ -n "$stopped" ] && ok || bad "could not find the reward rank's process"
