@@ -125,7 +125,7 @@ static int make_pairs(int k, int studies, pair_set *P, rv_err *err) {
         rv_sb_init(&p);
         for (int j = 0; j < nk; j++) rv_sb_printf(&p, "%s%s", j ? " " : "", keep[j]);
         P->pred[i] = p.s ? p.s : rv_xstrdup("");
-        P->truth[i] = t.s;
+        P->truth[i] = t.s ? t.s : rv_xstrdup("");
         for (int j = 0; j < ns; j++) free(sent[j]);
         for (int j = 0; j < no; j++) free(other[j]);
         free(sent);

@@ -108,8 +108,9 @@ def serve(port):
 
 
 class Client:
-    def __init__(self, endpoints):
+    def __init__(self, endpoints, threads):
         self.endpoints = endpoints
+        self.threads = threads  # naive_pool: 512
         self.lock = threading.Lock()
         self.counter = 0
         self.retries = 0
@@ -198,8 +199,7 @@ def bench(a):
                 if srv.poll() is not None:
                     sys.exit("bench_reward_http.py: the server exited at start")
                 time.sleep(0.1)
-        cl = Client([url])
-        cl.threads = a.threads
+        cl = Client([url], a.threads)
         B, K = a.batch, len(pairs)
 
         def take(start):
