@@ -22,6 +22,11 @@ the weights of the same HF directory bench_gen loads, so both sides do the same 
   Prints "RESULT impl=hf ..." (best of --repeat runs after an untimed 2-token warm-up).
   --tokens-out PREFIX writes PREFIX-r<rank>.txt ("index n_tokens stopped tok ...").
 
+  --sample-n N: GRPO rollouts (tests/bench/bench_rollout.sh) instead of greedy: each batch of
+  --batch prompts is generate(do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
+  num_return_sequences=N), B * N rows decoding together; tokens are counted over all N responses
+  (torch.manual_seed(0) before each timed run: every run draws the same responses).
+
   --compare A B: token agreement of two PREFIX sets (e.g. C and transformers): exact-match
   fraction and first-divergence positions; with --model and --workload it also reports, at each
   divergence, transformers' logit gap between the two candidate tokens (a near-tie when tiny).
@@ -74,16 +79,20 @@ def make_batch(wl, pix, idx):
     return ids, mask, kw
 
 
-def generate(model, wl, pix, idx, max_new):
-    """Greedy batched generate over prompts idx; returns [(n_tokens, stopped, tokens)]."""
+def generate(model, wl, pix, idx, max_new, sample_n=0):
+    """Batched generate over prompts idx, greedy (sample_n 0) or sample_n samples per prompt at
+    temperature 1, top-p 1, top-k off; returns [(n_tokens, stopped, tokens)] per output row."""
     import torch
 
     ids, mask, kw = make_batch(wl, pix, idx)
     stops = wl["stop_ids"]
+    if sample_n:
+        mode = dict(do_sample=True, temperature=1.0, top_p=1.0, top_k=0, num_return_sequences=sample_n)
+    else:
+        mode = dict(do_sample=False, temperature=None, top_p=None, top_k=None)
     with torch.inference_mode():
-        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new, do_sample=False,
-                             num_beams=1, eos_token_id=stops, pad_token_id=wl["pad_id"], temperature=None,
-                             top_p=None, top_k=None, **kw)
+        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new, num_beams=1,
+                             eos_token_id=stops, pad_token_id=wl["pad_id"], **mode, **kw)
     res = []
     for row in out[:, ids.shape[1]:].tolist():
         n = len(row)
@@ -107,18 +116,19 @@ def worker(rank, a, barrier, q):
     lo, hi = n * rank // a.ranks, n * (rank + 1) // a.ranks
     batches = [list(range(i, min(i + a.batch, hi))) for i in range(lo, hi, a.batch)]
     if batches:
-        generate(model, wl, pix, batches[0], 2)  # warm-up, untimed
+        generate(model, wl, pix, batches[0], 2, a.sample_n)  # warm-up, untimed
     res = None
     for r in range(a.repeat):
         if barrier is not None:
             barrier.wait()
+        torch.manual_seed(0)  # the same samples every run (sampling only)
         t0 = time.perf_counter()
         res = []
         for b in batches:
-            res += generate(model, wl, pix, b, a.max_new)
+            res += generate(model, wl, pix, b, a.max_new, a.sample_n)
         dt = time.perf_counter() - t0
         q.put((r, rank, dt, sum(x[0] for x in res)))
-    if a.tokens_out:
+    if a.tokens_out and not a.sample_n:
         with open(f"{a.tokens_out}-r{rank}.txt", "w") as f:
             for i, (k, stopped, toks) in zip(range(lo, hi), res):
                 f.write(" ".join(str(v) for v in [i, k, stopped] + toks) + "\n")
@@ -165,6 +175,11 @@ def bench(a):
         t, k = runs[r]
         print(f"run {r + 1}: {t:.3f} s, {k} generated tokens = {k / t:.1f} tokens/s")
     best = min(runs.values())
+    if a.sample_n:
+        print(f"RESULT impl=hf model={a.label} ranks={a.ranks} threads={a.threads} slots={a.batch * a.sample_n} "
+              f"n={a.sample_n} prompts={n} sequences={n * a.sample_n} max_new={a.max_new} tokens={best[1]} "
+              f"best_s={best[0]:.4f} tokens_per_s={best[1] / best[0]:.2f} sequences_per_s={n * a.sample_n / best[0]:.3f}")
+        return
     print(f"RESULT impl=hf model={a.label} ranks={a.ranks} threads={a.threads} batch={a.batch} prompts={n} "
           f"max_new={a.max_new} tokens={best[1]} best_s={best[0]:.4f} tokens_per_s={best[1] / best[0]:.2f} "
           f"samples_per_s={n / best[0]:.3f}")
@@ -237,6 +252,7 @@ def main():
     ap.add_argument("--attn", default="sdpa")
     ap.add_argument("--label", default="model")
     ap.add_argument("--tokens-out")
+    ap.add_argument("--sample-n", type=int, default=0)
     ap.add_argument("--compare", nargs=2, metavar=("A", "B"))
     a = ap.parse_args()
     if a.compare:

@@ -20,6 +20,13 @@
  *       phase splits a test set), greedy rv_gen_loop with B slots, best of R timed runs (wall time
  *       of the slowest rank, after a barrier); prints a RESULT line; PREFIX-r<rank>.txt gets each
  *       prompt's generated tokens ("index n_tokens stopped tok ...", stop token included).
+ *   ... --rollout-n N
+ *       GRPO rollouts instead of greedy generation (tests/bench/bench_rollout.sh): each prompt
+ *       sampled N times by rv_grpo_rollout (train/grpo_rollout.h: temperature 1, top-p 1, top-k
+ *       off), --slots sequences decoding together (so B prompts x N samples = B * N slots is
+ *       transformers' generate(num_return_sequences=N) over batches of B prompts); the RESULT
+ *       line counts the N responses of every prompt. --tokens-out is not written (sampled
+ *       tokens have nothing to agree with).
  * Stop ids: the tokenizer's <|im_end|> and the model's eos_token_id. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +52,7 @@
 #include "eval/run/prompt.h"
 #include "eval/run/testset.h"
 #include "tokenizer/tokenizer.h"
+#include "train/grpo_rollout.h"
 
 static int fail(const char *msg) {
     fprintf(stderr, "bench_gen: %s\n", msg);
@@ -217,7 +225,7 @@ int main(int argc, char **argv) {
     const rv_comm *dp = rv_comm_world();
     const char *model = NULL, *tests = NULL, *exp = NULL, *preset = NULL, *save = NULL, *tokpath = NULL, *tout = NULL;
     const char *label = "model";
-    int per_task = 4, slots = 8, max_new = 64, threads = 1, repeat = 2;
+    int per_task = 4, slots = 8, max_new = 64, threads = 1, repeat = 2, rollout_n = 0;
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return fail("every option takes a value");
@@ -234,6 +242,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--repeat")) repeat = atoi(v);
         else if (!strcmp(a, "--tokens-out")) tout = v;
         else if (!strcmp(a, "--label")) label = v;
+        else if (!strcmp(a, "--rollout-n")) rollout_n = atoi(v);
         else {
             fprintf(stderr, "bench_gen: unknown option %s\n", a);
             rv_world_finalize();
@@ -248,8 +257,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!model || !tests) return fail("give --model HF_DIR and --tests FILE[,FILE...]");
-    if (per_task < 1 || slots < 1 || max_new < 1 || threads < 1 || repeat < 1)
-        return fail("--per-task, --slots, --max-new, --threads and --repeat must be >= 1");
+    if (per_task < 1 || slots < 1 || max_new < 1 || threads < 1 || repeat < 1 || rollout_n < 0)
+        return fail("--per-task, --slots, --max-new, --threads and --repeat must be >= 1, --rollout-n >= 0");
 
     rv_kctx *k = NULL;
     rv_model_cfg c;
@@ -292,37 +301,54 @@ int main(int argc, char **argv) {
         if (lens[i] + max_new > cap) cap = lens[i] + max_new;
     }
     rv_gen_loop_opts o = {.slots = slots, .max_new_tokens = max_new, .stop_ids = P.stop, .n_stop = P.n_stop, .seed = 1};
-    rv_gen_result *out = calloc((size_t)(n ? n : 1), sizeof *out);
+    /* rollouts: the queue holds every prompt rollout_n times, nseq sequences in all */
+    const int reps = rollout_n ? rollout_n : 1, nseq = n * reps;
+    rv_grpo_rollout_opts ro = {.n = reps, .max_response = max_new, .slots = slots, .seed = 1, .stop_ids = P.stop,
+                               .n_stop = P.n_stop};
+    rv_gen_result *out = calloc((size_t)(nseq ? nseq : 1), sizeof *out);
     if (n > 0) {
         /* warm-up, untimed: the activation plan at the size the timed runs need (one allocation,
          * as the eval phase makes once per task), then a 2-token run to touch its pages */
-        const int S = slots < n ? slots : n;
-        long mt = top_sum(lens, n, S);
+        const int S = slots < nseq ? slots : nseq;
+        int *qlens = malloc((size_t)nseq * sizeof *qlens), *qtiles = malloc((size_t)nseq * sizeof *qtiles);
+        for (int i = 0; i < nseq; i++) {
+            qlens[i] = lens[i / reps];
+            qtiles[i] = tiles[i / reps];
+        }
+        long mt = top_sum(qlens, nseq, S);
         if (mt < S) mt = S;
         rv_gen_loop_opts wo = o;
         wo.max_new_tokens = 2;
-        if (rv_vlm_plan_fit(&m, (int)mt, (int)top_sum(tiles, n, S), S, cap, &e) ||
-            rv_gen_loop(&m, P.view + lo, ids, S, &wo, out, &e))
-            return fail(e.msg);
-        rv_gen_results_free(out, S);
+        rv_grpo_rollout_opts wro = ro;
+        wro.max_response = 2;
+        const int wp = (S + reps - 1) / reps < n ? (S + reps - 1) / reps : n; /* warm-up prompts */
+        int rc = rv_vlm_plan_fit(&m, (int)mt, (int)top_sum(qtiles, nseq, S), S, cap, &e);
+        if (!rc) rc = rollout_n ? rv_grpo_rollout(&m, P.view + lo, ids, wp, &wro, out, &e)
+                                : rv_gen_loop(&m, P.view + lo, ids, S, &wo, out, &e);
+        free(qlens);
+        free(qtiles);
+        if (rc) return fail(e.msg);
+        rv_gen_results_free(out, rollout_n ? wp * reps : S);
     }
     double best = 1e30;
     long gen_tokens = 0;
     for (int r = 0; r < repeat; r++) {
         rv_comm_barrier(dp);
         double t0 = now_s();
-        if (n > 0 && rv_gen_loop(&m, P.view + lo, ids, n, &o, out, &e)) return fail(e.msg);
+        if (n > 0 && (rollout_n ? rv_grpo_rollout(&m, P.view + lo, ids, n, &ro, out, &e)
+                                : rv_gen_loop(&m, P.view + lo, ids, n, &o, out, &e)))
+            return fail(e.msg);
         double dt = rv_comm_max_f64(dp, now_s() - t0);
         if (dt < best) best = dt;
         long mine = 0;
-        for (int i = 0; i < n; i++) mine += out[i].n;
+        for (int i = 0; i < nseq; i++) mine += out[i].n;
         gen_tokens = (long)rv_comm_sum_f64(dp, (double)mine);
-        if (r + 1 < repeat) rv_gen_results_free(out, n);
+        if (r + 1 < repeat) rv_gen_results_free(out, nseq);
         if (dp->rank == 0)
             printf("run %d: %.3f s, %ld generated tokens = %.1f tokens/s\n", r + 1, dt, gen_tokens, gen_tokens / dt);
     }
     long all_prompt_tokens = (long)rv_comm_sum_f64(dp, (double)prompt_tokens);
-    if (tout) {
+    if (tout && !rollout_n) {
         char *p = rv_xasprintf("%s-r%d.txt", tout, dp->rank);
         FILE *f = fopen(p, "w");
         for (int i = 0; f && i < n; i++) {
@@ -333,12 +359,17 @@ int main(int argc, char **argv) {
         if (!f || fclose(f)) fprintf(stderr, "bench_gen: cannot write %s\n", p);
         free(p);
     }
-    if (dp->rank == 0)
+    if (dp->rank == 0 && rollout_n)
+        printf("RESULT impl=c model=%s ranks=%d threads=%d slots=%d n=%d prompts=%d sequences=%d max_new=%d "
+               "tokens=%ld best_s=%.4f tokens_per_s=%.2f sequences_per_s=%.3f\n",
+               label, dp->size, threads, slots, rollout_n, P.n, P.n * rollout_n, max_new, gen_tokens, best,
+               gen_tokens / best, P.n * rollout_n / best);
+    else if (dp->rank == 0)
         printf("RESULT impl=c model=%s ranks=%d threads=%d batch=%d prompts=%d prompt_tokens=%ld max_new=%d tokens=%ld "
                "best_s=%.4f tokens_per_s=%.2f samples_per_s=%.3f\n",
                label, dp->size, threads, slots, P.n, all_prompt_tokens, max_new, gen_tokens, best, gen_tokens / best,
                P.n / best);
-    rv_gen_results_free(out, n);
+    rv_gen_results_free(out, nseq);
     free(out);
     free(ids);
     free(lens);
