@@ -159,17 +159,17 @@ static int export_pairs(const pair_set *P, const char *path, rv_err *err) {
 }
 
 /* ---- the reward service API, in one place ----
- * (The lead's change on main adds `double pair_deadline_s` to rv_reward_client_init and makes
- * rv_reward_collect return uint8_t flags instead of bool penalties: only these two calls move.) */
+ * With the phase's default pair deadline (grpo.reward_pair_deadline_s = 60): the reward rank scores
+ * through its worker thread, as in training. */
 
 static void client_open(rv_reward_client *cl, const rv_comm *world, const rv_reward_roles *roles, double timeout_s) {
-    rv_reward_client_init(cl, world, roles, RV_GRPO_REWARD_GOOGLE_BLEU, false, timeout_s);
+    rv_reward_client_init(cl, world, roles, RV_GRPO_REWARD_GOOGLE_BLEU, false, timeout_s, 60.0);
 }
 
 static int client_collect(rv_reward_client *cl, rv_reward_ticket *t, double *scores, rv_err *err) {
-    bool *penalty = rv_xmalloc((t->n ? t->n : 1) * sizeof *penalty);
-    int rc = rv_reward_collect(cl, t, scores, penalty, err);
-    free(penalty);
+    uint8_t *flags = rv_xmalloc(t->n ? t->n : 1);
+    int rc = rv_reward_collect(cl, t, scores, flags, err);
+    free(flags);
     return rc;
 }
 
