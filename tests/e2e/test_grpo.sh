@@ -11,6 +11,8 @@
 #   exports to Hugging Face like any checkpoint;
 # - a reward rank that stops answering (SIGSTOP) ends the job within grpo.reward_timeout_s with a
 #   message naming it; never a hang;
+# - ZeRO-1 gives the same weights and log; reasoning mode gives every response the penalty -0.0,
+#   counted, and advantages exactly 0;
 # - bad configuration: a neural reward without its model, a batch that does not split over the
 #   policy ranks, a run directory holding another phase's checkpoints.
 # usage: test_grpo.sh BINARY WORKDIR
@@ -66,6 +68,25 @@ $CHECK log-sane p1r0/log.h5 4 24 && ok || bad "log.h5 grpo table"
 [ "$($CHECK rows p2r1/log.h5 grpo)" = "1 2 3 4" ] && ok || bad "p2r1 grpo rows"
 has "reward rank 1 scored" p1r1.err
 has "grpo: done: 4 steps" p1r0.err
+
+# ZeRO-1 over the policy ranks: the same bits as plain data parallel (docs/training.md)
+grpo p2r0z 2 0 --set train.zero=1 && ok || { bad "ZeRO-1 run failed"; tail p2r0z.err >&2; }
+$CKW same-weights p2r0z/checkpoints/step-00000004.h5 p2r0/checkpoints/step-00000004.h5 && ok || bad "ZeRO-1: weights differ"
+$CHECK same-log p2r0z/log.h5 p2r0/log.h5 && ok || bad "ZeRO-1: log differs"
+
+# reasoning mode: the tiny model never writes </think>, so every response gets the penalty (-0.0),
+# counted, and a group of identical rewards has advantages exactly 0 (no update signal)
+grpo think 2 1 --set grpo.reasoning=true --set grpo.total_steps=1 --set grpo.test_freq=0 && ok || { bad "reasoning run"; tail think.err >&2; }
+python3 - think/grpo/rollouts/$R1 <<'PY' && ok || bad "reasoning: penalties / advantages"
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+rows = [json.loads(l) for l in lines]
+assert len(rows) == 24, len(rows)
+# -0.0 survives as the text "-0" (json reads it back as the integer 0, without its sign)
+assert all(r["flag"] == "penalty" and r["reward"] == 0 and '"reward":-0,' in l for r, l in zip(rows, lines)), rows[0]
+assert all(r["advantage"] == 0 for r in rows)
+PY
+[ "$(python3 -c "import h5py; print(int(h5py.File('think/log.h5')['grpo']['penalties'][0]))")" = 24 ] && ok || bad "reasoning: penalties not counted"
 
 # kill -9 after step 3's log row; the rerun resumes from step 2: same log and weights
 grpo kill 2 1 --set grpo.test_kill_step=3; rc=$?
