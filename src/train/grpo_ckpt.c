@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/fsutil.h"
+#include "train/sft_ckpt.h"
 
 char *rv_grpo_state_to_json(const rv_grpo_state *s) {
     cJSON *r = cJSON_CreateObject();
@@ -66,34 +66,14 @@ int rv_grpo_state_from_json(const char *where, const char *json, rv_grpo_state *
     return 0;
 }
 
-int rv_grpo_find_resume(const char *run_dir, const char *resume, char **path, rv_err *err) {
-    *path = NULL;
-    if (strcmp(resume, "never") == 0) return 0;
-    if (strcmp(resume, "auto") != 0) {
-        if (!rv_is_file(resume))
-            return rv_fail(err, "grpo.resume = %s: no such checkpoint file (use auto, never or a path)", resume);
-        *path = rv_xstrdup(resume);
-        return 1;
-    }
-    char *latest = NULL;
-    int l = rv_ckpt_latest(run_dir, &latest, err);
-    if (l <= 0) return l;
-    rv_ckpt *ck = NULL;
-    if (rv_ckpt_open(&ck, latest, err)) {
-        rv_fail_wrap(err, "grpo.resume = auto: the newest checkpoint cannot be read; move it aside to resume from the "
-                          "one before, or set grpo.resume=never");
-        free(latest);
-        return -1;
-    }
+/* grpo: the newest checkpoint must be a GRPO one; another phase's means a shared run directory. */
+static int grpo_accept(rv_ckpt *ck, const char *path, const char *run_dir, rv_err *err) {
     rv_grpo_state st;
-    int rc = rv_grpo_state_from_json(latest, rv_ckpt_state_json(ck), &st, err);
-    rv_ckpt_close(ck);
-    if (rc) {
-        rv_fail_wrap(err, "grpo.resume = auto: %s/checkpoints holds another phase's checkpoints; run GRPO in its own run "
-                          "directory (--run) with grpo.init pointing at the SFT run", run_dir);
-        free(latest);
-        return -1;
-    }
-    *path = latest;
-    return 1;
+    if (rv_grpo_state_from_json(path, rv_ckpt_state_json(ck), &st, err) == 0) return 1;
+    return rv_fail_wrap(err, "grpo.resume = auto: %s/checkpoints holds another phase's checkpoints; run GRPO in its own "
+                             "run directory (--run) with grpo.init pointing at the SFT run", run_dir);
+}
+
+int rv_grpo_find_resume(const char *run_dir, const char *resume, char **path, rv_err *err) {
+    return rv_train_find_resume(run_dir, resume, "grpo.resume", grpo_accept, path, err);
 }

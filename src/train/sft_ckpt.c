@@ -94,11 +94,12 @@ int rv_sft_save(const rv_comm *dp, const rv_sft_save_in *in, rv_err *err) {
     return ok ? 0 : -1;
 }
 
-int rv_sft_find_resume(const char *run_dir, const char *resume, char **path, rv_err *err) {
+int rv_train_find_resume(const char *run_dir, const char *resume, const char *key, rv_resume_accept accept,
+                         char **path, rv_err *err) {
     *path = NULL;
     if (strcmp(resume, "never") == 0) return 0;
     if (strcmp(resume, "auto") != 0) {
-        if (!rv_is_file(resume)) return rv_fail(err, "sft.resume = %s: no such checkpoint file (use auto, never or a path)", resume);
+        if (!rv_is_file(resume)) return rv_fail(err, "%s = %s: no such checkpoint file (use auto, never or a path)", key, resume);
         *path = rv_xstrdup(resume);
         return 1;
     }
@@ -107,20 +108,32 @@ int rv_sft_find_resume(const char *run_dir, const char *resume, char **path, rv_
     if (l <= 0) return l;
     rv_ckpt *ck = NULL;
     if (rv_ckpt_open(&ck, latest, err)) {
-        rv_fail_wrap(err, "sft.resume = auto: the newest checkpoint cannot be read; move it aside to resume from the one "
-                          "before, or set sft.resume=never");
+        rv_fail_wrap(err, "%s = auto: the newest checkpoint cannot be read; move it aside to resume from the one before, "
+                          "or set %s=never", key, key);
         free(latest);
         return -1;
     }
-    bool has = rv_ckpt_has_adam(ck);
+    int a = accept(ck, latest, run_dir, err);
     rv_ckpt_close(ck);
-    if (!has) {
-        rv_info0("sft: %s holds no optimizer state (an imported model?): not resuming from it", latest);
+    if (a <= 0) {
         free(latest);
-        return 0;
+        return a;
     }
     *path = latest;
     return 1;
+}
+
+/* sft: a checkpoint without optimizer moments (an imported model) is not a training state. */
+static int sft_accept(rv_ckpt *ck, const char *path, const char *run_dir, rv_err *err) {
+    (void)run_dir;
+    (void)err;
+    if (rv_ckpt_has_adam(ck)) return 1;
+    rv_info0("sft: %s holds no optimizer state (an imported model?): not resuming from it", path);
+    return 0;
+}
+
+int rv_sft_find_resume(const char *run_dir, const char *resume, char **path, rv_err *err) {
+    return rv_train_find_resume(run_dir, resume, "sft.resume", sft_accept, path, err);
 }
 
 int rv_sft_restore(rv_ckpt *ck, rv_weights *w, rv_optim *opt, rv_sft_state *state, rv_sampler_cursor *cursor,

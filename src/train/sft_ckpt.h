@@ -59,6 +59,13 @@ int rv_sft_save(const rv_comm *dp, const rv_sft_save_in *in, rv_err *err);
  * training state), or a path. 1 and a malloc'd *path, 0 when none, -1 on error. */
 int rv_sft_find_resume(const char *run_dir, const char *resume, char **path, rv_err *err);
 
+/* The same rule for any trainer: resume (the key's value: never, auto or a path; key names it in
+ * messages); with auto, accept(ck, path, run_dir, err) judges the newest checkpoint: 1 resume from
+ * it, 0 start anew, -1 error. */
+typedef int (*rv_resume_accept)(rv_ckpt *ck, const char *path, const char *run_dir, rv_err *err);
+int rv_train_find_resume(const char *run_dir, const char *resume, const char *key, rv_resume_accept accept,
+                         char **path, rv_err *err);
+
 /* Loads a checkpoint into this run: weights, this rank's range of the moments (re-sliced for this
  * rank count) with the optimizer step count, the state, the cursor and the RNG. */
 int rv_sft_restore(rv_ckpt *ck, rv_weights *w, rv_optim *opt, rv_sft_state *state, rv_sampler_cursor *cursor,

@@ -37,25 +37,8 @@ PER_TASK_100m=${PER_TASK_100m:-2}
 RUN=${RUN:-$ROOT/runs/demo}
 ATTN=${ATTN:-sdpa}
 
-has_hf() { "$1" -c 'import torch, transformers, safetensors' 2>/dev/null; }
-PYTHON=${PYTHON:-python3}
-if ! has_hf "$PYTHON"; then
-    if has_hf /tmp/venv-model/bin/python; then PYTHON=/tmp/venv-model/bin/python
-    elif has_hf "$BUILD/benchenv/bin/python"; then PYTHON=$BUILD/benchenv/bin/python
-    else
-        echo "bench_eval.sh: no python with torch + transformers; creating $BUILD/benchenv (CPU torch)" >&2
-        if python3 -m venv "$BUILD/benchenv" >/dev/null 2>&1 &&
-           "$BUILD/benchenv/bin/pip" install -q --index-url https://download.pytorch.org/whl/cpu torch >&2 &&
-           "$BUILD/benchenv/bin/pip" install -q transformers safetensors tokenizers pillow numpy >&2 &&
-           has_hf "$BUILD/benchenv/bin/python"; then
-            PYTHON=$BUILD/benchenv/bin/python
-        else
-            echo "skipped: no python with torch and transformers, and $BUILD/benchenv could not be made (no network?);" \
-                 "set PYTHON to an interpreter that has them"
-            exit 0
-        fi
-    fi
-fi
+source "$ROOT/tests/bench/hf_python.sh"
+hf_python "$BUILD" create bench_eval.sh || exit 0
 shopt -s nullglob
 TESTS=("$RUN"/llava/test_*.json)
 CKPTS=("$RUN"/checkpoints/step-*.h5)

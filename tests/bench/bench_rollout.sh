@@ -38,17 +38,8 @@ REPEAT=${REPEAT:-2}
 RUN=${RUN:-$ROOT/runs/demo}
 ATTN=${ATTN:-sdpa}
 
-has_hf() { "$1" -c 'import torch, transformers, safetensors' 2>/dev/null; }
-PYTHON=${PYTHON:-python3}
-if ! has_hf "$PYTHON"; then
-    if has_hf /tmp/venv-model/bin/python; then PYTHON=/tmp/venv-model/bin/python
-    elif has_hf "$BUILD/benchenv/bin/python"; then PYTHON=$BUILD/benchenv/bin/python
-    else
-        echo "skipped: no python with torch and transformers; set PYTHON to one, or run tests/bench/bench_eval.sh" \
-             "once (it creates $BUILD/benchenv with pip)"
-        exit 0
-    fi
-fi
+source "$ROOT/tests/bench/hf_python.sh"
+hf_python "$BUILD" skip bench_rollout.sh || exit 0
 TEST=$RUN/llava/test_report_generation.json
 shopt -s nullglob
 CKPTS=("$RUN"/checkpoints/step-*.h5)
