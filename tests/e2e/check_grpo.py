@@ -13,14 +13,11 @@ usage:
                                            rewards), computed here with numpy from the file's rewards
 Exit 0 when the check holds, 1 with a message otherwise, 77 without h5py."""
 import json
+import os
 import sys
 
-try:
-    import h5py
-    import numpy as np
-except ImportError:
-    print("SKIP: h5py and numpy are needed", file=sys.stderr)
-    sys.exit(77)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check_sft import np, table  # noqa: E402  (exits 77 without h5py)
 
 CLOCK = {"time_rollout", "time_reward_wait", "time_old_log_prob", "time_ref_log_prob", "time_update", "time_step",
          "time", "throughput", "reward_pairs_per_s"}
@@ -29,11 +26,6 @@ COLS = ["step", "reward_mean", "reward_std", "reward_min", "reward_max", "penalt
         "grad_norm", "skipped", "response_length_mean", "response_length_max", "response_clip_ratio", "entropy",
         "tokens", "throughput", "reward_pairs_per_s", "time_rollout", "time_reward_wait", "time_old_log_prob",
         "time_ref_log_prob", "time_update", "time_step", "time"]
-
-
-def table(path, name):
-    with h5py.File(path, "r") as f:
-        return f[name][()]
 
 
 def main(a):
