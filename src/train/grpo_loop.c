@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm/die.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -18,7 +19,6 @@
 #include "train/grpo_update.h"
 #include "train/sft_ckpt.h"
 #include "train/signals.h"
-#include "comm/die.h"
 
 #define THINK_SUFFIX " /think"
 
@@ -392,7 +392,7 @@ static int run_step(grpo_trainer *t, int64_t step, double *m, rv_err *err) {
         pairs[i] = (rv_reward_pair){w.text[i].s ? w.text[i].s : "", w.text[i].len, it->answer, strlen(it->answer)};
     }
     double t_submit = rv_now();
-    if (!prc && rv_reward_submit(&t->rc, pairs, (size_t)nmine, &ticket, err)) rv_grpo_reward_lost(err);
+    if (!prc && rv_reward_submit(&t->rc, pairs, (size_t)nmine, &ticket, err)) rv_reward_lost(err);
     free(pairs);
     submitted = prc == 0;
     AGREE(prc == 0, "sending the rewards");
@@ -441,7 +441,7 @@ static int run_step(grpo_trainer *t, int64_t step, double *m, rv_err *err) {
     t1 = rv_now();
     double *my_score = rv_xmalloc((size_t)nmine * sizeof *my_score);
     uint8_t *my_flag = rv_xmalloc((size_t)nmine);
-    if (rv_reward_collect(&t->rc, &ticket, my_score, my_flag, err)) rv_grpo_reward_lost(err);
+    if (rv_reward_collect(&t->rc, &ticket, my_score, my_flag, err)) rv_reward_lost(err);
     submitted = false;
     double t_scored = rv_now();
     tm[1] = t_scored - t1;
@@ -560,10 +560,6 @@ out:
 
 /* ---- the loop ---- */
 
-void rv_grpo_reward_lost(const rv_err *err) {
-    /* the reward rank may be stopped, not dead: a collective with it would hang, so abort the job */
-    rv_die("%s; ending the job (a reward rank that does not answer cannot be replaced)", err->msg);
-}
 
 static void progress_note(rv_progress *prog, const double *m, double val) {
     char note[256];
@@ -712,7 +708,7 @@ int rv_grpo_train(const rv_grpo_cfg *c, const rv_grpo_env *env, rv_grpo_result *
     rv_err e2;
     if (rv_reward_client_finish(&t->rc, &e2)) {
         if (rc) rv_error("%s", err->msg);
-        rv_grpo_reward_lost(&e2);
+        rv_reward_lost(&e2);
     }
     rv_signals_restore(&sig);
     trainer_free(t);

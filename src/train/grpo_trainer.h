@@ -51,10 +51,6 @@ typedef struct grpo_trainer {
     rv_mlog *log, *vlog;
 } grpo_trainer;
 
-/* A reward rank did not answer (err says which): logs it and aborts the whole job, since a
- * collective with a stopped rank would hang. */
-_Noreturn void rv_grpo_reward_lost(const rv_err *err);
-
 /* Greedy responses to the validation prompts (sliced over the policy ranks), their mean reward and
  * report metrics, logged as a row of table val at `step`. *mean_reward: the validation reward.
  * Collective over the policy ranks. */

@@ -58,7 +58,7 @@ int rv_grpo_validate(grpo_trainer *t, int64_t step, double *mean_reward, rv_err 
     if (!rc && n > 0) {
         rv_reward_ticket tk;
         if (rv_reward_submit(&t->rc, pairs, (size_t)n, &tk, err) || rv_reward_collect(&t->rc, &tk, score, flag, err))
-            rv_grpo_reward_lost(err);
+            rv_reward_lost(err);
     }
     if (!rc && n > 0) {
         rv_eval_scratch s = {0};

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm/die.h"
 #include "core/strbuf.h"
 
 enum { MSG_PAIRS = 0, MSG_STOP = 1, MSG_SCORES = 2 };
@@ -295,4 +296,8 @@ int rv_reward_serve_with(const rv_comm *world, const rv_reward_roles *roles, dou
     *counts = scorer.counts;
     rv_reward_scorer_free(&scorer);
     return rc;
+}
+
+void rv_reward_lost(const rv_err *err) {
+    rv_die("%s; ending the job (a reward rank that does not answer cannot be replaced)", err->msg);
 }

@@ -72,6 +72,10 @@ int rv_reward_collect(rv_reward_client *cl, rv_reward_ticket *t, double *scores,
 /* Tells the server this policy rank is done (no-op when scoring locally), frees the client. */
 int rv_reward_client_finish(rv_reward_client *cl, rv_err *err);
 
+/* A reward rank did not answer (err from submit, collect or finish says which): logs it and aborts
+ * the whole job — the rank may be stopped, not dead, and a collective with it would hang. */
+_Noreturn void rv_reward_lost(const rv_err *err);
+
 /* Reward rank: serves its policy ranks until each sent its stop; idle_timeout_s bounds the wait
  * for the next request (the policy ranks generate between requests). *pairs counts what it scored. */
 int rv_reward_serve(const rv_comm *world, const rv_reward_roles *roles, double idle_timeout_s, uint64_t *pairs,
