@@ -292,7 +292,8 @@ grep -q "grpo.sbatch: SIGUSR1 received" grpo-requeue.out || { echo "FAIL: grpo.s
 grep -q "requeueing job $jid" grpo-requeue.out || { echo "FAIL: grpo.sbatch did not requeue itself"; fail=1; }
 first=$(sed -n "/job $jid start 1 /,/job $jid start 2 /p" grpo-requeue.out)
 stop_step=$(grep 'grpo: stop signal at step' <<<"$first" | grep -o 'step [0-9]*' | head -1 | grep -o '[0-9]*$')
-resume_step=$(sed -n "/job $jid start 2 /,\$p" grpo-requeue.out | grep -i 'resuming from' | grep -o 'step-[0-9]*' | head -1 |
+# (the start line names the init checkpoint too: read the step after "resuming from")
+resume_step=$(sed -n "/job $jid start 2 /,\$p" grpo-requeue.out | grep -o 'resuming from .*' | grep -o 'step-[0-9]*' | head -1 |
   sed 's/^step-0*//')
 [ -n "$stop_step" ] && [ "$stop_step" -gt 0 ] && [ "$stop_step" -lt $GRPO_STEPS ] ||
   { echo "FAIL: the first grpo start shows no stop on the signal at a step in 1..$((GRPO_STEPS - 1)) ('$stop_step')"; fail=1; }
