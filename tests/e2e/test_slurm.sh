@@ -11,8 +11,9 @@
 # then slurm/grpo.sbatch once (sbatch --wait, 1 policy + 1 reward rank) and the same
 # signal -> requeue -> resume cycle for it (table grpo: every step once, the same numbers as an
 # uninterrupted run). About two minutes on 2 cores (the GRPO parts about 30 s of it). Runs when
-# root under CI (CI=true) or with RADVLM_TEST_SLURM=1; skips otherwise, because it installs packages and starts daemons (exit 77: ctest reports it as
-# skipped). When it runs, a missing package or daemon is a failure, not a skip.
+# root under CI (CI=true) or with RADVLM_TEST_SLURM=1; skips otherwise, because it installs
+# packages and starts daemons (exit 77: ctest reports it as skipped). When it runs, a missing
+# package or daemon is a failure, not a skip.
 # usage: test_slurm.sh BINARY WORKDIR
 set -u
 BIN=$1; WORK=$2
