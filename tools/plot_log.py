@@ -14,8 +14,18 @@ panels over the step axis:
   2. the learning rate of each parameter group (groups with identical curves share one line);
   3. the global gradient norm before clipping (log scale).
 Skipped steps (non-finite loss or norm) are left out of the curves and marked.
---summary prints one line per quantity (rows, first and last values, tokens/s), which
-tests/unit/test_plot_log.c checks against the values it wrote.
+
+A GRPO run's log (table "grpo", one row per step, and "val", the greedy validation; see
+docs/grpo.md) is drawn instead as four panels:
+  1. reward: the rollouts' mean reward per step with its min..max band and mean +- std band,
+     the validation reward (table val; step 0 = before training) as dots and line;
+  2. KL: kl_loss (low_var_kl against the reference model) and ppo_kl;
+  3. clipping: pg_clipfrac and pg_clipfrac_lower (the dual clip);
+  4. response length: mean and max tokens per response.
+Skipped steps (non-finite gradient norm) are marked on the reward panel.
+--summary prints one line per quantity (rows, first and last values, tokens/s; for GRPO the
+first, last and best mean and validation rewards), which tests/unit/test_plot_log.c checks
+against the values it wrote.
 """
 import argparse
 import math
@@ -118,13 +128,98 @@ def plot(train, ev, out, smooth, title):
     plt.close(fig)
 
 
+def best(steps, values):
+    """(value, step) of the highest finite value, or None."""
+    ok = [(v, s) for s, v in zip(steps, values) if math.isfinite(v)]
+    return max(ok, key=lambda vs: vs[0]) if ok else None
+
+
+def summary_grpo(g, val):
+    steps, rm = g["step"], g["reward_mean"]
+    skipped = g.get("skipped", [0] * len(steps))
+    lines = [f"grpo rows {len(steps)} steps {steps[0]}..{steps[-1]} skipped {sum(1 for s in skipped if s)}"]
+    b = best(steps, rm)
+    if b:
+        lines.append(f"grpo reward mean first {rm[0]:.6g} last {rm[-1]:.6g} best {b[0]:.6g} at step {b[1]}")
+    for c in ("kl_loss", "pg_clipfrac", "response_length_mean"):
+        if c in g:
+            lines.append(f"grpo {c} first {g[c][0]:.6g} last {g[c][-1]:.6g}")
+    if "time" in g and "tokens" in g and g["time"][-1] > 0:
+        tok = sum(g["tokens"])
+        lines.append(f"tokens {tok:.6g} time {g['time'][-1]:.6g} s tokens/s {tok / g['time'][-1]:.6g}")
+    if val and val.get("step"):
+        vs, vr = val["step"], val["reward"]
+        b = best(vs, vr)
+        line = f"val rows {len(vs)} steps {vs[0]}..{vs[-1]} reward first {vr[0]:.6g} last {vr[-1]:.6g}"
+        lines.append(line + (f" best {b[0]:.6g} at step {b[1]}" if b else ""))
+    return lines
+
+
+def plot_grpo(g, val, out, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = g["step"]
+    nan = float("nan")
+
+    def col(name):
+        return g.get(name, [nan] * len(steps))
+
+    fig, axes = plt.subplots(4, 1, figsize=(9, 11), sharex=True, gridspec_kw={"height_ratios": [2.2, 1, 1, 1]})
+    ax = axes[0]
+    rm, rs = col("reward_mean"), col("reward_std")
+    ax.fill_between(steps, col("reward_min"), col("reward_max"), color="tab:blue", alpha=0.12, lw=0,
+                    label="rollout reward min..max")
+    ax.fill_between(steps, [m - s for m, s in zip(rm, rs)], [m + s for m, s in zip(rm, rs)], color="tab:blue",
+                    alpha=0.25, lw=0, label="rollout reward mean ± std")
+    ax.plot(steps, rm, color="tab:blue", lw=1.6, label="rollout reward mean")
+    if val and val.get("step"):
+        ax.plot(val["step"], val["reward"], "o-", color="tab:orange", lw=1.6, ms=4, label="validation reward (greedy)")
+    bad = [s for s, k in zip(steps, col("skipped")) if k and math.isfinite(k)]
+    if bad:
+        finite = [v for v in rm if math.isfinite(v)] or [0.0]
+        ax.plot(bad, [max(finite)] * len(bad), "x", color="tab:red", ms=7, label=f"skipped steps ({len(bad)})")
+    ax.set_ylabel("reward")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(title)
+
+    ax = axes[1]
+    ax.plot(steps, col("kl_loss"), color="tab:purple", lw=1.4, label="kl_loss (low_var_kl vs reference)")
+    ax.plot(steps, col("ppo_kl"), color="tab:gray", lw=1.0, label="ppo_kl (vs rollout policy)")
+    ax.set_ylabel("KL")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+
+    ax = axes[2]
+    ax.plot(steps, col("pg_clipfrac"), color="tab:green", lw=1.4, label="pg_clipfrac")
+    ax.plot(steps, col("pg_clipfrac_lower"), color="tab:olive", lw=1.0, label="pg_clipfrac_lower (dual clip)")
+    ax.set_ylabel("clip fraction")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+
+    ax = axes[3]
+    ax.plot(steps, col("response_length_mean"), color="tab:brown", lw=1.4, label="mean")
+    ax.plot(steps, col("response_length_max"), color="tab:brown", lw=0.9, ls="--", label="max")
+    ax.set_ylabel("response length (tokens)")
+    ax.set_xlabel("GRPO step")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Plot RUN/log.h5 (train and held-out loss, LR, grad norm) to a PNG.")
+    ap = argparse.ArgumentParser(description="Plot RUN/log.h5 (SFT: train and held-out loss, LR, grad norm; "
+                                 "GRPO: rewards, KL, clip fractions, response length) to a PNG.")
     ap.add_argument("log", help="a run directory (RUN, reads RUN/log.h5) or a log.h5 file")
     ap.add_argument("-o", "--out", help="PNG to write (default: log.png next to the log)")
     ap.add_argument("--smooth", type=float, default=0.6, help="EMA factor for the train loss, 0 = none (0.6)")
     ap.add_argument("--title", help="figure title (default: the run directory's name)")
-    ap.add_argument("--summary", action="store_true", help="print first/last values and tokens/s")
+    ap.add_argument("--summary", action="store_true", help="print first/last (GRPO: and best) values and tokens/s")
     a = ap.parse_args(argv)
     if not 0 <= a.smooth < 1:
         ap.error("--smooth must be in [0, 1)")
@@ -140,6 +235,24 @@ def main(argv=None):
     with h5py.File(path, "r") as f:
         train = read_table(f, "train")
         ev = read_table(f, "eval")
+        grpo = read_table(f, "grpo")
+        val = read_table(f, "val")
+    out = a.out or os.path.join(os.path.dirname(os.path.abspath(path)), "log.png")
+    title = a.title or os.path.basename(os.path.dirname(os.path.abspath(path)))
+    if grpo is not None and not train:  # a GRPO run (its log has tables grpo and val, no train)
+        if not grpo.get("step"):
+            print(f"plot_log.py: {path} has no rows in table 'grpo' (nothing logged yet?)", file=sys.stderr)
+            return 1
+        if "reward_mean" not in grpo:
+            print(f"plot_log.py: table 'grpo' of {path} has no 'reward_mean' column (columns: {', '.join(grpo)})",
+                  file=sys.stderr)
+            return 1
+        plot_grpo(grpo, val, out, title)
+        if a.summary:
+            for line in summary_grpo(grpo, val):
+                print(line)
+        print(f"wrote {out}")
+        return 0
     if not train or not train.get("step"):
         print(f"plot_log.py: {path} has no rows in table 'train' (nothing logged yet?)", file=sys.stderr)
         return 1
@@ -147,8 +260,6 @@ def main(argv=None):
         print(f"plot_log.py: table 'train' of {path} has no 'loss' column (columns: {', '.join(train)})",
               file=sys.stderr)
         return 1
-    out = a.out or os.path.join(os.path.dirname(os.path.abspath(path)), "log.png")
-    title = a.title or os.path.basename(os.path.dirname(os.path.abspath(path)))
     plot(train, ev, out, a.smooth, title)
     if a.summary:
         for line in summary(train, ev):
