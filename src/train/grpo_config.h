@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "comm/comm.h"
+#include "core/badrec.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "train/grpo_math.h"
@@ -32,6 +34,14 @@ typedef struct rv_grpo_cfg {
     double progress_interval_s;
     const char *backend;
 } rv_grpo_cfg;
+
+/* Where the run happens (the phase's context, not configuration). */
+typedef struct rv_grpo_env {
+    const rv_comm *world;       /* every rank of the job */
+    const char *run_dir, *data_dir;
+    const char *run_config_json;
+    rv_badrec *bad;
+} rv_grpo_env;
 
 /* Reads and checks the keys; errors name the key and the allowed range. nranks: the job's ranks
  * (grpo.reward_ranks of them score; the others, the policy ranks, must divide

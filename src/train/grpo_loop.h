@@ -10,17 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "comm/comm.h"
-#include "core/badrec.h"
 #include "core/error.h"
-#include "train/grpo_config.h"
-
-typedef struct rv_grpo_env {
-    const rv_comm *world;       /* every rank of the job */
-    const char *run_dir, *data_dir;
-    const char *run_config_json;
-    rv_badrec *bad;
-} rv_grpo_env;
+#include "train/grpo_config.h" /* rv_grpo_cfg, rv_grpo_env */
 
 typedef struct rv_grpo_result {
     int64_t steps;              /* GRPO steps done at the end */
