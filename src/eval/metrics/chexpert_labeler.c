@@ -56,19 +56,61 @@ static size_t find_words(const sent *S, const char *p, size_t from) {
     return (size_t)-1;
 }
 
-static bool blocked(const trig *t, size_t nt, int a, int b) {
-    /* a term strictly between words a and b (a < b) */
-    for (size_t i = 0; i < nt; i++)
-        if (t[i].kind == 4 && t[i].w0 > a && t[i].w1 < b) return true;
+/* Per-sentence indexes, so that labelling is linear in the sentence up to log factors (hostile
+ * input: a 280k-word "sentence" took a minute when every mention rescanned the sentence and every
+ * trigger): triggers sorted by their last word (pre scopes) and by their first word (post scopes
+ * and terminators), and per label its unmention intervals sorted by start with the running
+ * maximum of their ends. Every scope is at most wmax words (the largest rule window). */
+typedef struct kidx {
+    int key, i;             /* a word index (w1 or w0) and the trigger's index in T */
+} kidx;
+
+typedef struct tindex {
+    kidx *by_w1, *by_w0;    /* scope triggers (kinds 0-3) by w1, by w0 */
+    size_t n1, n0;
+    kidx *terms;            /* terminators (kind 4) by w0 */
+    size_t nterms;
+} tindex;
+
+typedef struct span {
+    size_t start, end;      /* [start, end) bytes */
+} span;
+
+static int cmp_kidx(const void *a, const void *b) {
+    const kidx *x = a, *y = b;
+    return x->key != y->key ? (x->key > y->key) - (x->key < y->key) : (x->i > y->i) - (x->i < y->i);
+}
+static int cmp_span(const void *a, const void *b) {
+    const span *x = a, *y = b;
+    return x->start != y->start ? (x->start > y->start) - (x->start < y->start) : (x->end > y->end) - (x->end < y->end);
+}
+
+/* First position in k[0..n) whose key is >= v. */
+static size_t lower(const kidx *k, size_t n, int v) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (k[mid].key < v) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* A terminator strictly between words a and b (a < b): w0 > a and w1 < b. */
+static bool blocked(const tindex *x, const trig *T, int a, int b) {
+    for (size_t i = lower(x->terms, x->nterms, a + 1); i < x->nterms && x->terms[i].key < b; i++)
+        if (T[x->terms[i].i].w1 < b) return true;
     return false;
 }
 
 static void label_sentence(const sent *S, const int *kinds, trig **tv, size_t *tcap,
                            int cls[RV_CHX_NLABELS], int other[2]) {
     size_t nt = 0;
+    int wmax = 0;
     for (const rv_chx_rule *r = rv_chx_rules; r->kind; r++) {
         int k = kinds[r - rv_chx_rules];
         if (k < 0) continue;
+        if (k <= 3 && r->window > wmax) wmax = r->window;
         size_t pos = 0;
         while ((pos = find_words(S, r->phrase, pos)) != (size_t)-1) {
             if (nt == *tcap) { *tcap = *tcap ? *tcap * 2 : 32; *tv = rv_xrealloc(*tv, *tcap * sizeof **tv); }
@@ -81,44 +123,85 @@ static void label_sentence(const sent *S, const int *kinds, trig **tv, size_t *t
         }
     }
     trig *T = *tv;
-    /* drop triggers that start inside a pseudo-trigger */
+    /* drop triggers that start inside a pseudo-trigger: words covered by one, by a difference array */
+    int *cover = rv_xcalloc(S->nw + 2, sizeof *cover);
+    for (size_t j = 0; j < nt; j++)
+        if (T[j].kind == 5) {
+            cover[T[j].w0]++;
+            cover[T[j].w1 + 1]--;
+        }
+    for (size_t w = 1; w <= S->nw; w++) cover[w] += cover[w - 1];
+    for (size_t i = 0; i < nt; i++)
+        if (T[i].kind != 5 && cover[T[i].w0] > 0) T[i].kind = -1;
+    free(cover);
+    tindex X = {0};
+    X.by_w1 = rv_xmalloc((nt + 1) * sizeof *X.by_w1);
+    X.by_w0 = rv_xmalloc((nt + 1) * sizeof *X.by_w0);
+    X.terms = rv_xmalloc((nt + 1) * sizeof *X.terms);
     for (size_t i = 0; i < nt; i++) {
-        if (T[i].kind == 5) continue;
-        for (size_t j = 0; j < nt; j++)
-            if (T[j].kind == 5 && T[i].w0 >= T[j].w0 && T[i].w0 <= T[j].w1) { T[i].kind = -1; break; }
+        if (T[i].kind >= 0 && T[i].kind <= 3) {
+            X.by_w1[X.n1++] = (kidx){T[i].w1, (int)i};
+            X.by_w0[X.n0++] = (kidx){T[i].w0, (int)i};
+        } else if (T[i].kind == 4) {
+            X.terms[X.nterms++] = (kidx){T[i].w0, (int)i};
+        }
     }
+    qsort(X.by_w1, X.n1, sizeof *X.by_w1, cmp_kidx);
+    qsort(X.by_w0, X.n0, sizeof *X.by_w0, cmp_kidx);
+    qsort(X.terms, X.nterms, sizeof *X.terms, cmp_kidx);
+    span *un = NULL;
+    size_t ucap = 0;
+    size_t *umax = NULL;
     for (int lab = 0; lab < RV_CHX_NLABELS; lab++) {
+        /* this label's unmention intervals, sorted by start, with the running maximum end */
+        size_t nu = 0;
+        for (const char *const *u = rv_chx_unmention[lab]; *u; u++) {
+            size_t ul = strlen(*u);
+            for (const char *h2 = strstr(S->s, *u); h2; h2 = strstr(h2 + 1, *u)) {
+                if (nu == ucap) {
+                    ucap = ucap ? ucap * 2 : 16;
+                    un = rv_xrealloc(un, ucap * sizeof *un);
+                    umax = rv_xrealloc(umax, ucap * sizeof *umax);
+                }
+                un[nu++] = (span){(size_t)(h2 - S->s), (size_t)(h2 - S->s) + ul};
+            }
+        }
+        qsort(un, nu, sizeof *un, cmp_span);
+        for (size_t j = 0; j < nu; j++) umax[j] = j && umax[j - 1] > un[j].end ? umax[j - 1] : un[j].end;
         for (const char *const *m = rv_chx_mention[lab]; *m; m++) {
             size_t ml = strlen(*m);
             const char *hit = S->s;
             while ((hit = strstr(hit, *m)) != NULL) {
                 size_t c = (size_t)(hit - S->s);
                 hit++;
-                /* an unmention phrase overlapping the mention cancels it */
-                bool cancel = false;
-                for (const char *const *u = rv_chx_unmention[lab]; *u && !cancel; u++) {
-                    size_t ul = strlen(*u);
-                    for (const char *h2 = strstr(S->s, *u); h2; h2 = strstr(h2 + 1, *u)) {
-                        size_t uc = (size_t)(h2 - S->s);
-                        if (uc < c + ml && c < uc + ul) { cancel = true; break; }
-                    }
+                /* an unmention phrase overlapping the mention cancels it: one with start < c + ml
+                 * whose end > c, i.e. the largest end among the starts before c + ml */
+                size_t lo = 0, hi = nu;
+                while (lo < hi) {
+                    size_t mid = (lo + hi) / 2;
+                    if (un[mid].start < c + ml) lo = mid + 1;
+                    else hi = mid;
                 }
-                if (cancel) continue;
+                if (lo > 0 && umax[lo - 1] > c) continue;
                 size_t first = c, last = c + ml - 1;
                 while (first < last && S->s[first] == ' ') first++;
                 while (last > first && S->s[last] == ' ') last--;
                 int m0 = word_at(S, first), m1 = word_at(S, last);
                 bool neg = false, unc = false;
-                for (size_t i = 0; i < nt; i++) {
-                    const trig *t = &T[i];
-                    if (t->kind == 0 || t->kind == 2) {
-                        if (t->w1 < m0 && m0 - t->w1 <= t->window && !blocked(T, nt, t->w1, m0)) {
-                            if (t->kind == 0) neg = true; else unc = true;
-                        }
-                    } else if (t->kind == 1 || t->kind == 3) {
-                        if (t->w0 > m1 && t->w0 - m1 <= t->window && !blocked(T, nt, m1, t->w0)) {
-                            if (t->kind == 1) neg = true; else unc = true;
-                        }
+                /* pre scopes: triggers ending within wmax words before the mention */
+                for (size_t i = lower(X.by_w1, X.n1, m0 - wmax); i < X.n1 && !(neg && unc); i++) {
+                    const trig *t = &T[X.by_w1[i].i];
+                    if (t->w1 >= m0) break;
+                    if ((t->kind == 0 || t->kind == 2) && m0 - t->w1 <= t->window && !blocked(&X, T, t->w1, m0)) {
+                        if (t->kind == 0) neg = true; else unc = true;
+                    }
+                }
+                /* post scopes: triggers starting within wmax words after it */
+                for (size_t i = lower(X.by_w0, X.n0, m1 + 1); i < X.n0 && !(neg && unc); i++) {
+                    const trig *t = &T[X.by_w0[i].i];
+                    if (t->w0 - m1 > wmax) break;
+                    if ((t->kind == 1 || t->kind == 3) && t->w0 - m1 <= t->window && !blocked(&X, T, m1, t->w0)) {
+                        if (t->kind == 1) neg = true; else unc = true;
                     }
                 }
                 int v = unc ? RV_CHX_UNC : neg ? RV_CHX_NEG : RV_CHX_POS;
@@ -133,6 +216,11 @@ static void label_sentence(const sent *S, const int *kinds, trig **tv, size_t *t
             }
         }
     }
+    free(un);
+    free(umax);
+    free(X.by_w1);
+    free(X.by_w0);
+    free(X.terms);
     (void)other[1];
 }
 
