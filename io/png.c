@@ -78,8 +78,8 @@ int rv_png_read(const char *path, rv_image *img, rv_err *err) {
     memset(img, 0, sizeof *img);
     png_read_state st = {0};
     png_errctx ec = {{0}};
-    st.fp = fopen(path, "rb");
-    if (!st.fp) return rv_fail(err, "%s: cannot open PNG file; check that it exists and is readable", path);
+    if (rv_open_regular(path, RV_READ_FILE_MAX, &st.fp, NULL, err))
+        return rv_fail_wrap(err, "cannot read the PNG image");
     int rc = png_read_impl(path, &st, &ec, img, err);
     if (st.png) png_destroy_read_struct(&st.png, st.info ? &st.info : NULL, NULL);
     free(st.rows);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -67,13 +68,59 @@ void rv_afile_abort(rv_afile *a) {
     a->fp = NULL;
 }
 
+int rv_open_regular(const char *path, size_t max_bytes, FILE **out, size_t *size, rv_err *err) {
+    *out = NULL;
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; cleared again for a regular file */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return rv_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return rv_fail(err, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return rv_fail(err, "%s: not a regular file (a %s): input files must be regular files", path,
+                       S_ISDIR(st.st_mode) ? "directory" : S_ISFIFO(st.st_mode) ? "FIFO" : S_ISCHR(st.st_mode) ? "character device"
+                       : S_ISBLK(st.st_mode) ? "block device" : S_ISSOCK(st.st_mode) ? "socket" : "special file");
+    }
+    if ((uint64_t)st.st_size > (uint64_t)max_bytes) {
+        close(fd);
+        return rv_fail(err, "%s: %lld bytes, more than the %zu-byte limit for an input file (hostile or wrong file?)",
+                       path, (long long)st.st_size, max_bytes);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return rv_fail(err, "%s: cannot open: %s", path, strerror(e));
+    }
+    *out = f;
+    if (size) *size = (size_t)st.st_size;
+    return 0;
+}
+
 int rv_read_file(const char *path, char **data, size_t *len, rv_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return rv_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
+    FILE *f;
+    size_t size;
+    if (rv_open_regular(path, RV_READ_FILE_MAX, &f, &size, err)) return -1;
+    /* the stat size sizes the buffer; a file that grows meanwhile is still read to its end, up to the limit */
+    size_t cap = size + 1 > (1 << 16) ? size + 1 : (1 << 16), n = 0;
     char *buf = rv_xmalloc(cap);
     for (;;) {
-        if (n + 1 >= cap) { cap *= 2; buf = rv_xrealloc(buf, cap); }
+        if (n + 1 >= cap) {
+            if (cap > RV_READ_FILE_MAX) {
+                free(buf);
+                fclose(f);
+                return rv_fail(err, "%s: grew past the %zu-byte limit for an input file while being read", path,
+                               (size_t)RV_READ_FILE_MAX);
+            }
+            cap *= 2;
+            buf = rv_xrealloc(buf, cap);
+        }
         size_t got = fread(buf + n, 1, cap - n - 1, f);
         n += got;
         if (got == 0) break;

@@ -10,6 +10,12 @@
 #include "core/error.h"
 
 int rv_write_atomic(const char *path, const void *data, size_t len, rv_err *err);
+/* Input files are regular files of at most RV_READ_FILE_MAX bytes: a device (/dev/zero), a FIFO
+ * (which would block forever) or a directory is refused at open with a message naming the path,
+ * as is a larger file (hostile input; no dataset file comes near it). */
+#define RV_READ_FILE_MAX ((size_t)4 << 30)
+/* Opens path for reading when it is a regular file of at most max_bytes (its size in *size). */
+int rv_open_regular(const char *path, size_t max_bytes, FILE **out, size_t *size, rv_err *err);
 int rv_read_file(const char *path, char **data, size_t *len, rv_err *err); /* NUL-terminated */
 int rv_mkdir_p(const char *path, rv_err *err);
 bool rv_exists(const char *path);

@@ -139,6 +139,15 @@ has "skipped: 1 unusable image(s)" rb.err
 has "$img" rb.err
 "$BIN" --phase pack --set data.dir="$PWD/data" --run rf --set data.on_bad_record=fail >rf.out 2>rf.err && bad "fail policy did not fail" || ok
 has "$img" rf.err
+# Not regular files (issue L): an image path that is a FIFO (no writer: reading it would block
+# forever) and one that is a link to /dev/zero (it would read until memory runs out) are bad
+# records, reported and skipped, within a time limit.
+img2=$(find data/CheXpert -name '*frontal.jpg' | sort | sed -n 2p); img3=$(find data/CheXpert -name '*frontal.jpg' | sort | sed -n 3p)
+rm "$img2" "$img3" && mkfifo "$img2" && ln -s /dev/zero "$img3"
+timeout 300 "$BIN" --phase pack --set data.dir="$PWD/data" --run rn >rn.out 2>rn.err && ok || { bad "pack with a FIFO and /dev/zero as images"; tail rn.err >&2; }
+has "skipped: 3 unusable image(s)" rn.err
+has "not a regular file (a FIFO)" rn.err
+has "not a regular file (a character device)" rn.err
 # LLaVA JSON: a cell without an image and one with a non-human/gpt role are counted and
 # skipped; a file that is not valid UTF-8 is a clear error naming file, line and column.
 J=$(find data/MIMIC-CXR-JPG -name '*.jpg' | sort | head -1)

@@ -1,6 +1,7 @@
 #define _DEFAULT_SOURCE /* mkdtemp */
 /* Paths follow os.path.join; atomic writes leave either the old file or the new one. */
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,6 +71,23 @@ int main(void) {
     CHECK(rv_write_atomic("/nonexistent-dir/q.txt", "x", 1, &err) == -1 && strstr(err.msg, "/nonexistent-dir/q.txt"));
     CHECK(rv_read_file("/nonexistent-dir/q.txt", &data, &len, &err) == -1 && strstr(err.msg, "q.txt"));
     CHECK(rv_mkdir_p(f, &err) == -1); /* a file is in the way */
+    /* Not regular files (issue L): /dev/zero would read until memory runs out, a FIFO with no
+     * writer would block forever, a directory reads as nothing; each is refused at open, naming it. */
+    CHECK(rv_read_file("/dev/zero", &data, &len, &err) == -1 && strstr(err.msg, "/dev/zero") &&
+          strstr(err.msg, "character device"));
+    CHECK(rv_read_file(deep, &data, &len, &err) == -1 && strstr(err.msg, "directory"));
+    char *fifo = rv_path_join(deep, "pipe");
+    CHECK(mkfifo(fifo, 0600) == 0);
+    CHECK(rv_read_file(fifo, &data, &len, &err) == -1 && strstr(err.msg, "FIFO") && strstr(err.msg, "pipe"));
+    FILE *fp = NULL;
+    size_t sz = 0;
+    CHECK(rv_open_regular(fifo, RV_READ_FILE_MAX, &fp, &sz, &err) == -1 && fp == NULL);
+    unlink(fifo);
+    free(fifo);
+    /* The size limit: the 4-byte file is over a 3-byte limit, within a 4-byte one. */
+    CHECK(rv_open_regular(f, 3, &fp, &sz, &err) == -1 && strstr(err.msg, "4 bytes, more than the 3-byte limit"));
+    CHECK(rv_open_regular(f, 4, &fp, &sz, &err) == 0 && sz == 4 && fp != NULL);
+    if (fp) fclose(fp);
     free(f);
     free(deep);
     return check_summary("test_fsutil");
