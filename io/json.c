@@ -1,5 +1,7 @@
 #include "io/json.h"
 
+#include "core/hashmap.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +57,33 @@ static void line_col(const char *text, const char *at, size_t *line, size_t *col
     }
 }
 
-cJSON *rv_json_parse(const char *where, const char *text, size_t len, rv_err *err) {
+/* Python's json keeps the last of duplicate keys in an object; cJSON keeps them all and finds the
+ * first. Every reader of ours takes the last, as Python does: earlier duplicates are removed. */
+static void keep_last_keys(cJSON *node) {
+    for (; node; node = node->next) {
+        if (cJSON_IsObject(node) && node->child && node->child->next) {
+            size_t n = 0;
+            for (cJSON *c = node->child; c; c = c->next) n++;
+            rv_smap m;
+            rv_smap_init(&m, n);
+            cJSON **kids = rv_xmalloc(n * sizeof *kids);
+            size_t i = 0;
+            for (cJSON *c = node->child; c; c = c->next) kids[i++] = c;
+            for (i = 0; i < n; i++) rv_smap_set(&m, kids[i]->string ? kids[i]->string : "", i);
+            /* decide every key first: the map borrows the first duplicate's key string */
+            bool *drop = rv_xcalloc(n, sizeof *drop);
+            for (i = 0; i < n; i++) drop[i] = rv_smap_get(&m, kids[i]->string ? kids[i]->string : "") != i;
+            rv_smap_free(&m);
+            for (i = 0; i < n; i++)
+                if (drop[i]) cJSON_Delete(cJSON_DetachItemViaPointer(node, kids[i]));
+            free(drop);
+            free(kids);
+        }
+        if (node->child) keep_last_keys(node->child);
+    }
+}
+
+static cJSON *parse(const char *where, const char *text, size_t len, bool last_keys, rv_err *err) {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
@@ -66,6 +94,17 @@ cJSON *rv_json_parse(const char *where, const char *text, size_t len, rv_err *er
         rv_fail(err, "%s:%zu:%zu: invalid JSON; fix the file or regenerate it", where, line, col);
         return NULL;
     }
+    /* the document ends after its value (JSON whitespace allowed), as Python's json.loads requires */
+    const char *p = end && end >= text && end <= text + len ? end : text + len;
+    while (p < text + len && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    if (p < text + len) {
+        size_t line, col;
+        line_col(text, p, &line, &col);
+        cJSON_Delete(root);
+        rv_fail(err, "%s:%zu:%zu: text after the JSON value; the file must hold one JSON document", where, line, col);
+        return NULL;
+    }
+    if (last_keys) keep_last_keys(root);
     if (!rv_utf8_valid(text, len)) {
         cJSON_Delete(root);
         rv_fail(err, "%s: invalid UTF-8 in JSON text; re-save the file as UTF-8", where);
@@ -77,6 +116,14 @@ cJSON *rv_json_parse(const char *where, const char *text, size_t len, rv_err *er
     for (size_t i = 0; i < L.n; i++) free(L.v[i]);
     free(L.v);
     return root;
+}
+
+cJSON *rv_json_parse(const char *where, const char *text, size_t len, rv_err *err) {
+    return parse(where, text, len, true, err);
+}
+
+cJSON *rv_json_parse_all_keys(const char *where, const char *text, size_t len, rv_err *err) {
+    return parse(where, text, len, false, err);
 }
 
 cJSON *rv_json_parse_file(const char *path, rv_err *err) {

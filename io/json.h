@@ -12,9 +12,14 @@
 #include "core/error.h"
 #include "core/strbuf.h"
 
-/* Parses a file; errors name the file, line and column. */
+/* Parses a file; errors name the file, line and column. The text must be one JSON value (JSON
+ * whitespace around it allowed; anything after it is an error naming where it starts), and of
+ * duplicate keys in an object the last is kept, as Python's json does. */
 cJSON *rv_json_parse_file(const char *path, rv_err *err);
 cJSON *rv_json_parse(const char *path_for_messages, const char *text, size_t len, rv_err *err);
+/* The same, keeping every duplicate key (for formats where a duplicate is itself an error to
+ * report: safetensors headers). */
+cJSON *rv_json_parse_all_keys(const char *path_for_messages, const char *text, size_t len, rv_err *err);
 /* JSON Lines: one value per non-empty line; err names the line. Returns an array. */
 cJSON *rv_json_parse_lines(const char *path_for_messages, const char *text, size_t len, rv_err *err);
 

@@ -317,7 +317,7 @@ int rv_st_open(rv_st_file *f, const char *path, rv_err *err) {
         if (trailing) rc = rv_fail(err, "%s: unexpected bytes after the JSON header; the header is corrupt", path);
         else {
             char *where = rv_xasprintf("%s (header)", path);
-            root = rv_json_parse(where, h, hlen, err);
+            root = rv_json_parse_all_keys(where, h, hlen, err); /* a name given twice is reported below */
             free(where);
             if (!root) rc = -1;
             else if (!cJSON_IsObject(root)) rc = rv_fail(err, "%s: the header is not a JSON object", path);

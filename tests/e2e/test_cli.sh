@@ -22,6 +22,14 @@ has "typo.json: unknown key 'data.on_bad_recrod'; the closest valid key is 'data
 echo '{"synth": {"images_per_source": "many"}}' > type.json
 expect_rc 1 mpirun -n 2 "$BIN" --phase synth --config type.json
 has "key 'synth.images_per_source' must be an integer" err.txt
+# A job file is one JSON document (issue L): text after it is an error naming line and column;
+# of a key given twice the last counts, as in Python's json.
+echo '{"run": {"dir": "r"}} garbage' > trailing.json
+expect_rc 1 "$BIN" --phase synth --config trailing.json
+has "trailing.json:1:23: text after the JSON value" err.txt
+echo '{"run": {"seed": 1}, "run": {"seed": 5, "dir": "rdup"}}' > dup.json
+"$BIN" --phase synth --config dup.json --set data.dir="$PWD/dupdata" --set synth.images_per_source=1 >out.txt 2>err.txt
+has '"seed": 5' rdup/config.json
 
 # A phase that needs data without DATA_DIR or data.dir fails on all ranks with what to do.
 env -u DATA_DIR mpirun -n 2 "$BIN" --phase instruct --run r1 >out.txt 2>err.txt

@@ -91,6 +91,27 @@ int main(void) {
     CHECK(strstr(err.msg, "bad.json:3:") != NULL);
     const char *trunc = "[{\"a\": 1}, {\"b\": ";
     CHECK(rv_json_parse("trunc.json", trunc, strlen(trunc), &err) == NULL && strstr(err.msg, "trunc.json:1:"));
+    /* One document per file (issue L): text after the value is an error naming where it starts;
+     * trailing JSON whitespace is fine. */
+    const char *garbage = "{\"run\": {\"dir\": \"r\"}} garbage";
+    CHECK(rv_json_parse("g.json", garbage, strlen(garbage), &err) == NULL &&
+          strstr(err.msg, "g.json:1:23: text after the JSON value"));
+    const char *two = "[1]\n[2]\n";
+    CHECK(rv_json_parse("two.json", two, strlen(two), &err) == NULL && strstr(err.msg, "two.json:2:1:"));
+    const char *ws = "{\"a\": 1}\n \t\r\n";
+    cJSON *w = rv_json_parse("ws.json", ws, strlen(ws), &err);
+    CHECK(w != NULL);
+    cJSON_Delete(w);
+    /* Duplicate keys: the last wins, as in Python's json (json.loads('{"a": 1, "a": 2}') == {'a': 2}),
+     * in nested objects too; the other keys keep their order. */
+    const char *dup = "{\"a\": 1, \"b\": {\"x\": 1, \"x\": [3]}, \"a\": 2, \"c\": 0}";
+    cJSON *d = rv_json_parse("dup.json", dup, strlen(dup), &err);
+    CHECK(d && cJSON_GetArraySize(d) == 3);
+    CHECK(d && cJSON_GetObjectItemCaseSensitive(d, "a")->valuedouble == 2);
+    CHECK(d && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(d, "b"), "x")));
+    CHECK(d && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(d, "b")) == 1);
+    CHECK(d && !strcmp(d->child->string, "b") && !strcmp(d->child->next->string, "a"));
+    cJSON_Delete(d);
     const char *badutf = "[\"\xff\"]";
     CHECK(rv_json_parse("u.json", badutf, strlen(badutf), &err) == NULL && strstr(err.msg, "UTF-8"));
     /* JSON Lines: blank lines skipped, errors name the line. */
