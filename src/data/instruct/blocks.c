@@ -265,7 +265,7 @@ int rv_build_train(const rv_reader_ctx *c, const rv_build_opts *o, rv_sources *s
 /* The keys upstream's evaluation datasets give their cells (rv_task_test_labels/_pathologies):
  * beyond the SFT blocks', the MIMIC test sets (report generation, both conversation sets) are
  * built with flag_lab=True, so their cells carry "labels", the row's positive CheXpert names (for
- * grounded conversations aligned with the row: P3 fixed, docs/data.md), and MS-CXR's test set is
+ * conversations aligned with the row: P3 fixed, docs/data.md), and MS-CXR's test set is
  * used alone rather than inside a ConcatDataset, so it keeps the MIMIC class's "pathologies". */
 static void add_test_fields(rv_task task, rv_dataset *d) {
     for (size_t i = 0; i < d->n; i++) d->items[i].has_labels_field = rv_task_test_labels(task);
