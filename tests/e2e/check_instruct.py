@@ -210,6 +210,31 @@ for c, (lab, pat) in zip(train, want_keys):
     conv = c["conversations"]
     if not conv or not conv[0]["value"].startswith("<image>\n") or any("<image>" in t["value"] for t in conv[1:]):
         fails.append(f"{c['id']}: <image> token must start the first turn only"); break
+# Test-cell keys as upstream's evaluation datasets give them (data.md §9.2, §10): "labels" where
+# the dataset has them (MIMIC test sets are built with flag_lab=True; CheXpert; VinDr detection),
+# "pathologies" where the dataset object has the 13 names (every MIMIC class, MS-CXR included,
+# since a test set is never concatenated; CheXpert), and the grounding tasks' "boxes" last.
+TEST_LABELS = {"report_generation", "abnormality_classification", "abnormality_detection", "conversation",
+               "conversation_grounded"}
+TEST_PATHO = {"report_generation", "abnormality_classification", "region_grounding", "phrase_grounding",
+              "conversation", "conversation_grounded"}
+PATHOLOGIES = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Enlarged Cardiomediastinum", "Fracture",
+               "Lung Lesion", "Lung Opacity", "Pleural Effusion", "Pleural Other", "Pneumonia", "Pneumothorax",
+               "Support Devices"]
+# MIMIC labels of a study (§1.2 step 8): fillna(0), -1 -> 1, the names whose value is then 1, in
+# the sorted order; read here from the chexpert CSV by the study in the image path (aligned with
+# the image also for grounded conversations: P3 fixed).
+mimic_labels = {}
+if isdir("MIMIC-CXR-JPG"):
+    def positive(v):
+        try: return float(v) in (1.0, -1.0)
+        except ValueError: return False  # blank (fillna(0)); a bad record's study has no cell
+    for r in rows(j("MIMIC-CXR-JPG", "mimic-cxr-2.0.0-chexpert.csv")):
+        mimic_labels[(r["subject_id"], r["study_id"])] = [p for p in PATHOLOGIES if positive(r[p])]
+def study_of(image):
+    m = re.search(r"/p(\d+)/s(\d+)/[^/]+$", image)
+    return (m.group(1), m.group(2)) if m else None
+n_lab = {}
 for t in ["report_generation", "abnormality_classification", "region_grounding", "abnormality_grounding",
           "abnormality_detection", "phrase_grounding", "conversation", "conversation_grounded"]:
     cells = json.load(open(os.path.join(out, f"test_{t}.json")))
@@ -217,10 +242,23 @@ for t in ["report_generation", "abnormality_classification", "region_grounding",
     print(f"test_{t}.json: {len(cells)} cells, expected {n}")
     if [c["id"] for c in cells] != [f"{t}_{i}" for i in range(n)]:
         fails.append(f"test_{t}.json: {len(cells)} cells / ids differ from the expected {n}")
+    grounding = t in ("region_grounding", "abnormality_grounding", "abnormality_detection", "phrase_grounding")
+    want = ["image", "conversations", "id"] + (["labels"] if t in TEST_LABELS else []) + \
+           (["pathologies"] if t in TEST_PATHO else []) + (["boxes"] if grounding else [])
+    for c in cells:
+        if list(c) != want:
+            fails.append(f"{c['id']}: keys {list(c)}, expected {want}"); break
+        if "pathologies" in c and c["pathologies"] != PATHOLOGIES:
+            fails.append(f"{c['id']}: pathologies {c['pathologies']}, expected the 13 sorted names"); break
+        if t in ("report_generation", "conversation", "conversation_grounded"):
+            lab = mimic_labels.get(study_of(c["image"]))
+            if c["labels"] != lab:
+                fails.append(f"{c['id']}: labels {c['labels']}, expected the study's {lab}"); break
+            n_lab[t] = n_lab.get(t, 0) + (len(lab) > 0)
+    if t in n_lab: print(f"  {n_lab[t]} of {len(cells)} cells with a non-empty labels list")
     # Grounding test cells end with their unrounded GT boxes ("boxes"), which the answer shows
     # rounded to 2 decimals (Python round, as format_boxes), detection grouped by label (so the
     # comparison ignores order); other tasks have no such key.
-    grounding = t in ("region_grounding", "abnormality_grounding", "abnormality_detection", "phrase_grounding")
     for c in cells:
         if grounding != ("boxes" in c) or (grounding and list(c)[-1] != "boxes"):
             fails.append(f"{c['id']}: 'boxes' key {'missing or not last' if grounding else 'unexpected'}"); break

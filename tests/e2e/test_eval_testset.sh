@@ -23,6 +23,11 @@ T="$(dirname "$BIN")/test_eval_testset"
   --set pack.image_mode=anyres --set pack.out="$PWD/run/shards-anyres" --run run >pack-ar.log 2>&1 \
   && ok || { cat pack-ar.log >&2; bad "pack anyres failed"; }
 
+# pack keeps no trace of a "labels" key, so an empty labels list must come back as a present key:
+# the report and conversation test sets hold such a cell (a study without a positive label)
+for t in report_generation conversation; do
+  grep -q '"labels": \[\]' "run/llava/test_$t.json" && ok || bad "test_$t.json has no cell with an empty labels list"
+done
 "$T" --parity run run/shards data/tokenizer.json >parity.out 2>&1 && ok || bad "JSON and shard test sets differ (base)"
 cat parity.out
 for t in report_generation abnormality_classification region_grounding abnormality_grounding abnormality_detection \

@@ -262,6 +262,16 @@ int rv_build_train(const rv_reader_ctx *c, const rv_build_opts *o, rv_sources *s
     return 0;
 }
 
+/* The keys upstream's evaluation datasets give their cells (rv_task_test_labels/_pathologies):
+ * beyond the SFT blocks', the MIMIC test sets (report generation, both conversation sets) are
+ * built with flag_lab=True, so their cells carry "labels", the row's positive CheXpert names (for
+ * conversations aligned with the row: P3 fixed, docs/data.md), and MS-CXR's test set is
+ * used alone rather than inside a ConcatDataset, so it keeps the MIMIC class's "pathologies". */
+static void add_test_fields(rv_task task, rv_dataset *d) {
+    for (size_t i = 0; i < d->n; i++) d->items[i].has_labels_field = rv_task_test_labels(task);
+    d->pathologies = rv_task_test_pathologies(task);
+}
+
 int rv_build_test(const rv_reader_ctx *c, const rv_build_opts *o, rv_task task, rv_sources *src, rv_cellset *out,
                   rv_err *err) {
     memset(out, 0, sizeof *out);
@@ -301,6 +311,7 @@ int rv_build_test(const rv_reader_ctx *c, const rv_build_opts *o, rv_task task, 
     }
     pool p = {0};
     if (have) {
+        add_test_fields(task, a);
         keep_ds(src, a);
         pool_add(&p, a, &out->dropped);
     }

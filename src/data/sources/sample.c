@@ -15,6 +15,19 @@ const char *rv_task_name(rv_task t) {
     return task_names[t];
 }
 
+bool rv_task_test_labels(rv_task t) {
+    /* MIMIC's test sets are built with flag_lab=True; CheXpert and VinDr detection always label */
+    return t == RV_TASK_REPORT || t == RV_TASK_CLASSIFY || t == RV_TASK_DETECT || t == RV_TASK_CONV ||
+           t == RV_TASK_GCONV;
+}
+
+bool rv_task_test_pathologies(rv_task t) {
+    /* the MIMIC classes (MS-CXR and Chest ImaGenome included) and CheXpert set .pathologies;
+     * a test set is one dataset, never a ConcatDataset, so it keeps them */
+    return t == RV_TASK_REPORT || t == RV_TASK_CLASSIFY || t == RV_TASK_ANATOMY || t == RV_TASK_PHRASE ||
+           t == RV_TASK_CONV || t == RV_TASK_GCONV;
+}
+
 int rv_task_parse(const char *name, rv_task *out) {
     if (!name) return -1;
     for (int i = 0; i < RV_TASK_COUNT; i++)

@@ -25,6 +25,13 @@ typedef enum {
 const char *rv_task_name(rv_task t);
 int rv_task_parse(const char *name, rv_task *out);
 
+/* The keys upstream's evaluation datasets give every test cell of a task (data.md §9.2, §10):
+ * "labels" for report generation, classification, detection and both conversation sets;
+ * "pathologies" (the 13 names) for every task but the two VinDr ones. The instruct phase writes
+ * them so, and the eval shard reader needs the first (pack keeps no trace of an absent key). */
+bool rv_task_test_labels(rv_task t);
+bool rv_task_test_pathologies(rv_task t);
+
 /* [x_min, y_min, x_max, y_max], normalised to 0..1 (not clipped where upstream does not clip).
  * int_mask bit i: coordinate i came from an integer JSON literal (PadChest-GR) and renders
  * without a decimal point. */
@@ -42,7 +49,7 @@ typedef struct rv_item {
     char *image;          /* absolute image path exactly as written into the JSON */
     char *id;             /* source record id (dicom_id, image_id, ImageID, Path), for messages */
     char *text;           /* REPORT: report; PHRASE: phrase; ABN_GROUND: class name */
-    char **labels;        /* CLASSIFY: positive names; DETECT: class per box; JSON "labels" */
+    char **labels;        /* CLASSIFY, MIMIC: positive names; DETECT: class per box; JSON "labels" */
     size_t nlabels;
     bool has_labels_field;/* write the "labels" key into the cell */
     rv_box *boxes;        /* grounding boxes; DETECT: parallel to labels */

@@ -360,8 +360,10 @@ int rv_eval_testset_read_shards_split(const rv_shardset *set, rv_task task, cons
             } else {
                 char **labels = NULL;
                 size_t nl = split_labels(labs, &labels);
-                /* pack keeps no trace of an absent "labels" key: the tasks whose cells carry it */
-                int has_labels = nl > 0 || task == RV_TASK_CLASSIFY || task == RV_TASK_DETECT;
+                /* pack keeps no trace of an absent "labels" key: the tasks whose test cells carry
+                 * it (other splits: as before, the tasks whose every train cell does) */
+                int has_labels = nl > 0 || (strcmp(split, "test") == 0 ? rv_task_test_labels(task)
+                                                                       : task == RV_TASK_CLASSIFY || task == RV_TASK_DETECT);
                 cell_in ci = {.idx = numbered ? (size_t)ts[k].n : k, .id = id, .image = ipath, .conv = conv,
                               .labels = labels, .nlabels = nl, .has_labels = has_labels, .boxes = boxes, .nboxes = nb,
                               .has_boxes = 1, .shard_sample = (int64_t)i};
