@@ -1,5 +1,6 @@
 /* Box text (data.md §0.2): expected strings are the spec's own examples and Python's
- * str(round(v, 2)) written out by hand. */
+ * str(round(v, 2)) written out by hand; the numpy cases are numpy's str(round(np.float64(v), 2))
+ * (checked with numpy 2.4.6) with the arithmetic written out next to each. */
 #include "check.h"
 #include "data/instruct/boxtext.h"
 
@@ -7,6 +8,14 @@ static void coord(double v, const char *want) {
     rv_sb b;
     rv_sb_init(&b);
     rv_boxtext_coord(&b, v);
+    CHECK_STR(b.s, want);
+    rv_sb_free(&b);
+}
+
+static void coord_np(double v, const char *want) {
+    rv_sb b;
+    rv_sb_init(&b);
+    rv_boxtext_coord_numpy(&b, v);
     CHECK_STR(b.s, want);
     rv_sb_free(&b);
 }
@@ -33,6 +42,33 @@ int main(void) {
     coord(0.999, "1.0");
     coord(1.02, "1.02");
     coord(-0.013, "-0.01");
+
+    /* numpy: v * 100 in double, rint (half to even), / 100. The three ties of the issue:
+     *   0.405 = 0.40500000000000002665 -> x100 = 40.5 exactly after rounding -> 40 -> "0.4"
+     *         (Python rounds the exact value, which lies above the tie: "0.41");
+     *   0.435 = 0.43499999999999999778 -> 43.5 -> 44 -> "0.44" (Python "0.43");
+     *   0.325 = 0.32500000000000001110 -> 32.5 -> 32 -> "0.32" (Python "0.33"). */
+    coord(0.405, "0.41");
+    coord(0.435, "0.43");
+    coord(0.325, "0.33");
+    coord_np(0.405, "0.4");
+    coord_np(0.435, "0.44");
+    coord_np(0.325, "0.32");
+    CHECK(rv_round2_numpy(0.405) == 0.4 && rv_round2_numpy(0.435) == 0.44 && rv_round2_numpy(0.325) == 0.32);
+    coord_np(0.995, "1.0");   /* 0.99499999999999999556 x100 -> 99.5 -> 100 (Python "0.99") */
+    /* Where the scaled value is no tie both agree. */
+    coord_np(0.125, "0.12");  /* 12.5 exactly -> even 12 */
+    coord_np(0.135, "0.14");  /* 13.5 -> even 14 */
+    coord_np(0.1234, "0.12"); /* 12.34 -> 12 */
+    coord_np(-0.001, "-0.0"); /* -0.1 -> rint -0.0 -> -0.0 / 100 */
+    coord_np(1.0, "1.0");
+    coord_np(0.0, "0.0");
+
+    /* A box flagged RV_BOX_NUMPY renders the numpy way; unflagged, Python's. */
+    rv_box tie = {{0.325, 0.405, 0.435, 0.5}, 0};
+    list(&tie, 1, "[0.33, 0.41, 0.43, 0.5]");
+    tie.int_mask = RV_BOX_NUMPY;
+    list(&tie, 1, "[0.32, 0.4, 0.44, 0.5]");
 
     rv_box a = {{0.21, 0.19, 0.3, 0.23}, 0};
     rv_box b = {{0.7, 0.18, 0.79, 0.23}, 0};

@@ -4,6 +4,7 @@
 
 #include "check.h"
 #include "core/log.h"
+#include "data/instruct/boxtext.h"
 #include "data/sources/readers.h"
 #include "reader_testutil.h"
 
@@ -138,6 +139,30 @@ int main(void) {
     CHECK(rv_read_imagenome(&c, "valid", &d, &err) < 0 && strstr(err.msg, "splits/valid.csv") &&
           strstr(err.msg, "not found"));
     CHECK(rv_read_imagenome(&c, "validate", &d, &err) < 0);
+
+    /* Box-text rounding (issue K, data.md §0.2): upstream divides by the metadata's numpy int64
+     * Columns/Rows, so regions are numpy.float64 and round the numpy way. i5 (Columns 500,
+     * Rows 1000): 162.5/500 = 0.325, 405/1000 = 0.405, 217.5/500 = 0.435, 500/1000 = 0.5 ->
+     * numpy "[0.32, 0.4, 0.44, 0.5]" (Python's round would give "[0.33, 0.41, 0.43, 0.5]"). */
+    write_data(dir, "i5,10000004,50000004,LATERAL,1000,500");
+    tu_write(dir, "CHEST_IMA/silver_dataset/scene_graph/i5_SceneGraph.json",
+             "{\"objects\": [{\"bbox_name\": \"trachea\", \"original_x1\": 162.5, \"original_y1\": 405,"
+             " \"original_x2\": 217.5, \"original_y2\": 500}]}");
+    rv_badrec_init(&bad, rv_comm_world(), false);
+    d = NULL;
+    CHECK(rv_read_imagenome(&c, "test", &d, &err) == 0);
+    if (d && d->n == 2 && d->items[0].nregions == 1) {
+        const rv_box *rb = &d->items[0].regions[0].box;
+        CHECK(rb->v[0] == 0.325 && rb->v[1] == 0.405 && rb->v[2] == 0.435 && rb->v[3] == 0.5);
+        rv_sb t;
+        rv_sb_init(&t);
+        rv_boxtext_box(&t, rb);
+        CHECK_STR(t.s, "[0.32, 0.4, 0.44, 0.5]");
+        rv_sb_free(&t);
+    } else {
+        CHECK(!"i5 with one region expected first");
+    }
+    rv_dataset_free(d);
 
     tu_rmtree(dir);
     free(dir);

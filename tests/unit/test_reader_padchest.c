@@ -126,6 +126,34 @@ int main(void) {
         rv_dataset_free(d);
     }
 
+    /* Issue K: PadChest_grounding_per_image keeps only images with at least one boxed finding.
+     * b.png (train) now has only normal sentences and a valid conversation file: no sample; a.png
+     * appears twice in the JSON and gives one sample. Its boxes come from JSON (Python floats):
+     * Python's round, 0.325 -> 0.33, 0.405 -> 0.41, 0.435 -> 0.43 (numpy would give 0.32/0.4/0.44). */
+    put(root, "PadChest/grounded_reports_20240819.json",
+        "[{\"ImageID\": \"b.png\", \"findings\": [{\"sentence_en\": \"Normal heart.\", \"boxes\": []},"
+        "                                        {\"sentence_en\": \"No box key.\"}]},"
+        " {\"ImageID\": \"a.png\", \"findings\": [{\"sentence_en\": \"Effusion.\", \"boxes\": [[0.325, 0.405, 0.435, 0.5]]}]},"
+        " {\"ImageID\": \"a.png\", \"findings\": [{\"sentence_en\": \"Again.\", \"boxes\": [[0.1, 0.1, 0.2, 0.2]]}]}]");
+    put(root, "PadChest/conversations/train/grounding/b.json",
+        "[{\"from\": \"human\", \"value\": \"Any finding?\"}, {\"from\": \"gpt\", \"value\": \"No.\"}]");
+    bad.count = 0;
+    d = NULL;
+    CHECK(rv_read_padchest_conversations(&c, "train", &d, &e) == 0);
+    if (d) {
+        CHECK(d->n == 1); /* every image with a conversation file would give 3 (b, a, a) */
+        if (d->n == 1) CHECK_STR(d->items[0].id, "a.png");
+        rv_dataset_free(d);
+    }
+    CHECK(bad.count == 0);
+    d = NULL;
+    CHECK(rv_read_padchest_phrases(&c, "train", &d, &e) == 0);
+    if (d) {
+        CHECK(d->n == 2);
+        if (d->n == 2) boxes_are(&d->items[0], "[0.33, 0.41, 0.43, 0.5]");
+        rv_dataset_free(d);
+    }
+
     char *cmd = rv_xasprintf("rm -rf '%s'", root);
     CHECK(system(cmd) == 0);
     free(cmd);

@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "core/fsutil.h"
+#include "data/instruct/boxtext.h"
 #include "data/sources/readers.h"
 #include "io/dicom.h"
 #include "io/image.h"
@@ -62,6 +63,58 @@ static int px(const char *root, const char *rel, int x, int y) {
 
 static bool box_eq(const rv_box *b, double x0, double y0, double x1, double y1) {
     return b->v[0] == x0 && b->v[1] == y0 && b->v[2] == x1 && b->v[3] == y1;
+}
+
+static void text_is(const rv_item *it, const char *want) {
+    rv_sb b;
+    rv_sb_init(&b);
+    CHECK(rv_boxtext_list(&b, it->boxes, it->nboxes) == 0);
+    CHECK_STR(b.s, want);
+    rv_sb_free(&b);
+}
+
+/* Box-text rounding (issue K, data.md §0.2): upstream's values are numpy.float64 in the
+ * single-label set and in detection images with exactly one fused row, Python floats in
+ * detection images with several rows (pandas iterrows). The box [325, 405, 435, 500] of a
+ * 1000x1000 image normalises to [0.325, 0.405, 0.435, 0.5], unchanged by the 3-decimal
+ * rounding (325.0, 405.0, 435.0 after x1000), and shows as numpy "[0.32, 0.4, 0.44, 0.5]" or
+ * Python "[0.33, 0.41, 0.43, 0.5]" (the ties of test_boxtext.c). */
+static void rounding_per_source(const char *root) {
+    put(root, "VinDr-CXR/image_resolutions_test.json", "{\"t1\": [1000, 1000], \"t2\": [1000, 1000], \"t3\": [1000, 1000]}");
+    put(root, "VinDr-CXR/annotations/annotations_test.csv",
+        "image_id,rad_ID,class_name,x_min,y_min,x_max,y_max\n"
+        "t1,R1,Cardiomegaly,325,405,435,500\n"   /* one fused row: numpy */
+        "t2,R1,No finding,,,,\n"
+        "t2,R2,Cardiomegaly,325,405,435,500\n"   /* box row + "No finding" row: Python */
+        "t3,R1,Cardiomegaly,325,405,435,500\n"
+        "t3,R1,Nodule/Mass,100,100,200,200\n");  /* two box rows: Python */
+    rv_err e = {{0}};
+    rv_badrec bad;
+    rv_badrec_init(&bad, rv_comm_world(), false);
+    rv_reader_ctx c = {.data_dir = root, .bad = &bad, .vindr_convert = RV_VINDR_MINMAX, .comm = rv_comm_world()};
+    rv_dataset *d = NULL;
+    CHECK(rv_read_vindr(&c, "test", false, &d, &e) == 0);
+    CHECK(d && d->n == 3);
+    if (d && d->n == 3) {
+        CHECK(d->items[0].nboxes == 1 && box_eq(&d->items[0].boxes[0], 0.325, 0.405, 0.435, 0.5));
+        text_is(&d->items[0], "[0.32, 0.4, 0.44, 0.5]");
+        text_is(&d->items[1], "[0.33, 0.41, 0.43, 0.5]");
+        text_is(&d->items[2], "[0.33, 0.41, 0.43, 0.5] and [0.1, 0.1, 0.2, 0.2]");
+    }
+    rv_dataset_free(d);
+    d = NULL;
+    CHECK(rv_read_vindr(&c, "test", true, &d, &e) == 0);
+    CHECK(d && d->n == 4);
+    if (d && d->n == 4) { /* every single-label box is numpy */
+        CHECK_STR(d->items[1].id, "t2");
+        text_is(&d->items[0], "[0.32, 0.4, 0.44, 0.5]");
+        text_is(&d->items[1], "[0.32, 0.4, 0.44, 0.5]");
+        text_is(&d->items[2], "[0.32, 0.4, 0.44, 0.5]");
+        CHECK_STR(d->items[3].text, "Nodule/Mass");
+        text_is(&d->items[3], "[0.1, 0.1, 0.2, 0.2]");
+    }
+    rv_dataset_free(d);
+    CHECK(bad.count == 0);
 }
 
 int main(void) {
@@ -183,6 +236,8 @@ int main(void) {
     rv_badrec_init(&bad, rv_comm_world(), true);
     CHECK(rv_read_vindr(&c, "train", false, &d, &e) == -1);
     CHECK(strstr(e.msg, "annotations_train.csv:8") != NULL);
+
+    rounding_per_source(root);
 
     free(rp);
     free(ap);

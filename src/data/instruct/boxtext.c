@@ -18,6 +18,20 @@ void rv_boxtext_coord(rv_sb *out, double v) {
     rv_sb_append(out, buf, n);
 }
 
+double rv_round2_numpy(double v) {
+    /* Written as numpy's around() does it for decimals >= 0: multiply, rint, divide; each step
+     * one IEEE double operation (rint follows the default round-to-nearest-even mode). */
+    double y = v * 100.0;
+    y = rint(y);
+    return y / 100.0;
+}
+
+void rv_boxtext_coord_numpy(rv_sb *out, double v) {
+    /* k / 100 is the double nearest to the decimal k/100, so "%.2f" of it prints k exactly and
+     * the stripped form is numpy's shortest repr; -0.0 stays "-0.0" as in numpy. */
+    rv_boxtext_coord(out, rv_round2_numpy(v));
+}
+
 static void coord_int(rv_sb *out, double v) {
     /* An integer JSON literal: Python keeps an int, printed without a decimal point. */
     rv_sb_printf(out, "%.0f", v);
@@ -28,6 +42,7 @@ void rv_boxtext_box(rv_sb *out, const rv_box *b) {
     for (int i = 0; i < 4; i++) {
         if (i) rv_sb_puts(out, ", ");
         if (b->int_mask & (1u << i)) coord_int(out, b->v[i]);
+        else if (b->int_mask & RV_BOX_NUMPY) rv_boxtext_coord_numpy(out, b->v[i]);
         else rv_boxtext_coord(out, b->v[i]);
     }
     rv_sb_putc(out, ']');

@@ -108,7 +108,9 @@ static int add_regions(const rv_reader_ctx *c, const char *path, double width, d
             if (rc < 0) break;
             continue;
         }
-        rv_box b = {{v[0] / width, v[1] / height, v[2] / width, v[3] / height}, 0};
+        /* Upstream divides by the metadata's numpy int64 Columns/Rows: numpy.float64 values,
+         * rounded the numpy way in the box text. */
+        rv_box b = {{v[0] / width, v[1] / height, v[2] / width, v[3] / height}, RV_BOX_NUMPY};
         rv_item_add_region(it, name->valuestring, b);
     }
     cJSON_Delete(g);

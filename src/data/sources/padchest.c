@@ -170,12 +170,35 @@ int rv_read_padchest_phrases(const rv_reader_ctx *c, const char *split, rv_datas
     return 0;
 }
 
+/* Walk state of the grounded conversations: the conversation directory, and the images that
+ * already have their sample (upstream aggregates per ImageID in a dict). */
+typedef struct conv_walk {
+    const char *cdir;
+    rv_smap seen; /* ImageID (borrowed from the grounded_reports JSON) -> 0 */
+} conv_walk;
+
+/* Upstream's PadChest_grounding_per_image: an image is a sample only when one of its findings
+ * has a non-empty "boxes" list. */
+static bool has_boxed_finding(const cJSON *entry) {
+    const cJSON *fs = cJSON_GetObjectItemCaseSensitive(entry, "findings"), *f;
+    if (!cJSON_IsArray(fs)) return false;
+    cJSON_ArrayForEach(f, fs) {
+        const cJSON *boxes = cJSON_GetObjectItemCaseSensitive(f, "boxes");
+        if (cJSON_IsArray(boxes) && cJSON_GetArraySize(boxes) > 0) return true;
+    }
+    return false;
+}
+
 static int conv_entry(const rv_reader_ctx *c, const char *gpath, size_t idx, const char *image_id,
                       const cJSON *entry, rv_dataset *d, void *user, rv_err *err) {
     (void)gpath;
     (void)idx;
-    (void)entry;
-    const char *cdir = user;
+    conv_walk *w = user;
+    const char *cdir = w->cdir;
+    /* Images without any boxed finding (normal reports) have no sample upstream, even when a
+     * conversation file exists for them; a repeated ImageID joins its first sample. */
+    if (!has_boxed_finding(entry) || rv_smap_get(&w->seen, image_id) != RV_MAP_NONE) return 0;
+    rv_smap_put(&w->seen, image_id, 0);
     /* File name: the ImageID without its extension. */
     const char *dot = strrchr(image_id, '.');
     char *stem = dot ? rv_xstrndup(image_id, (size_t)(dot - image_id)) : rv_xstrdup(image_id);
@@ -224,7 +247,9 @@ int rv_read_padchest_conversations(const rv_reader_ctx *c, const char *split, rv
     } else {
         if (cdir == cands[2] && strcmp(sv, "train"))
             rv_info0("padchest %s: reading conversations from %s (upstream's layout, P8)", sv, cdir);
-        rc = walk(c, split, d, conv_entry, (void *)cdir, err);
+        conv_walk w = {.cdir = cdir};
+        rc = walk(c, split, d, conv_entry, &w, err);
+        rv_smap_free(&w.seen);
     }
     for (int i = 0; i < 3; i++) free(cands[i]);
     free(base);

@@ -33,8 +33,11 @@ bool rv_task_test_labels(rv_task t);
 bool rv_task_test_pathologies(rv_task t);
 
 /* [x_min, y_min, x_max, y_max], normalised to 0..1 (not clipped where upstream does not clip).
- * int_mask bit i: coordinate i came from an integer JSON literal (PadChest-GR) and renders
- * without a decimal point. */
+ * int_mask bit i (0..3): coordinate i came from an integer JSON literal (PadChest-GR) and renders
+ * without a decimal point. RV_BOX_NUMPY in int_mask: upstream holds these coordinates as
+ * numpy.float64 (Chest ImaGenome, VinDr-CXR where it stays numpy), so the box text uses numpy's
+ * round(v, 2), not Python's (data.md §0.2). */
+#define RV_BOX_NUMPY (1u << 4)
 typedef struct rv_box {
     double v[4];
     unsigned int_mask;

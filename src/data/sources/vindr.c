@@ -363,7 +363,7 @@ int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, 
         size_t iend = i;
         while (iend < csv->nrows && !strcmp(keys[iend].img, img)) iend++;
         double rows = 0, cols_px = 0;
-        bool have_res = false, res_failed = false, has_row = false;
+        bool have_res = false, res_failed = false, has_row = false, no_finding_row = false;
         rv_item *det = NULL;
         char *jname = rv_xasprintf("%s.jpg", img);
         char *path = rv_path_joinv(4, c->data_dir, "VinDr-CXR", jdir, jname);
@@ -374,6 +374,7 @@ int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, 
             while (gend < iend && !strcmp(keys[gend].cls, cls)) gend++;
             if (!strcmp(cls, "No finding")) {
                 has_row = true;
+                no_finding_row = true;
                 g = gend;
                 continue;
             }
@@ -434,7 +435,11 @@ int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, 
                 it->image = rv_xstrdup(path);
                 it->id = rv_xstrdup(img);
                 it->text = rv_xstrdup(cls);
-                for (size_t k = 0; k < nf; k++) rv_item_add_box(it, fused[k]);
+                /* Upstream keeps apply_wbf's numpy.float64 values here: numpy's round(v, 2). */
+                for (size_t k = 0; k < nf; k++) {
+                    fused[k].int_mask |= RV_BOX_NUMPY;
+                    rv_item_add_box(it, fused[k]);
+                }
             } else if (!single_label && nf > 0) {
                 if (!det) det = rv_xcalloc(1, sizeof *det);
                 for (size_t k = 0; k < nf; k++) {
@@ -452,6 +457,10 @@ int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, 
             it->id = rv_xstrdup(img);
             it->has_labels_field = true;
             if (it->nboxes == 0) rv_item_add_label(it, "No finding");
+            /* The fused table goes through a pandas DataFrame: iterrows() over several rows of an
+             * image yields Python floats, but an image with exactly one row (one fused box, no
+             * "No finding" row) comes back from .loc as a Series holding numpy.float64. */
+            if (it->nboxes == 1 && !no_finding_row) it->boxes[0].int_mask |= RV_BOX_NUMPY;
             free(det);
         } else if (det) {
             for (size_t k = 0; k < det->nlabels; k++) free(det->labels[k]);

@@ -1,15 +1,18 @@
 #include "data/sources/wbf.h"
 
-#include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
 
 double rv_round3(double v) {
-    char buf[64];
-    snprintf(buf, sizeof buf, "%.3f", v); /* correctly rounded by glibc */
-    return strtod(buf, NULL);
+    /* The fused coordinates are numpy.float64, so upstream's round(c, 3) is numpy's: scale by
+     * 10**3 in double, rint (half to even), divide back (0.0005 -> 0.0; Python's round gives
+     * 0.001 since 0.0005 is stored slightly above the tie). */
+    double y = v * 1000.0;
+    y = rint(y);
+    return y / 1000.0;
 }
 
 static double clip01(double v) { return v < 0 ? 0 : (v > 1 ? 1 : v); }

@@ -12,10 +12,11 @@
  * out: room for n boxes; *nout = number of fused boxes (0 when every box had zero area).
  * Order and arithmetic follow §5.3: reverse input order, greedy clustering with IoU > thr
  * against each cluster's current fused box, float32 mean, output in reverse cluster
- * creation order, each coordinate rounded half-even to 3 decimals. */
+ * creation order, each coordinate rounded to 3 decimals the numpy way (rv_round3). */
 void rv_wbf(const rv_box *in, size_t n, double iou_thr, rv_box *out, size_t *nout);
 
-/* Python round(v, 3) on the exact binary value (correctly rounded, ties to even). */
+/* upstream's round(c, 3) on a numpy.float64: numpy's rint(v * 1000) / 1000 (half to even on
+ * the scaled double, not Python's correctly rounded round). */
 double rv_round3(double v);
 
 #endif
