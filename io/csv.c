@@ -103,9 +103,9 @@ int rv_csv_parse(const char *where, const char *data, size_t len, rv_csv **out, 
     c->path = rv_xstrdup(where);
     c->arena_ = p.arena;
     c->fields_ = p.fields;
-    if (recs[0].unterminated || !rv_utf8_valid(recs[0].raw, recs[0].raw_len)) {
+    if (recs[0].unterminated || !rv_utf8_valid(recs[0].raw, recs[0].raw_len) || memchr(recs[0].raw, 0, recs[0].raw_len)) {
         rv_csv_free(c); free(recs);
-        return rv_fail(err, "%s:1: the header line is malformed (unterminated quote or invalid UTF-8)", where);
+        return rv_fail(err, "%s:1: the header line is malformed (unterminated quote, invalid UTF-8 or a NUL byte)", where);
     }
     c->ncols = recs[0].nfields;
     c->header = rv_xmalloc(c->ncols * sizeof *c->header);
@@ -120,6 +120,7 @@ int rv_csv_parse(const char *where, const char *data, size_t len, rv_csv **out, 
             snprintf(buf, sizeof buf, "expected %zu fields as in the header, found %zu", c->ncols, recs[k].nfields);
             why = buf;
         } else if (!rv_utf8_valid(recs[k].raw, recs[k].raw_len)) why = "invalid UTF-8";
+        else if (memchr(recs[k].raw, 0, recs[k].raw_len)) why = "a NUL byte (it would cut its field short)";
         if (why) {
             c->bad = rv_xrealloc(c->bad, (c->nbad + 1) * sizeof *c->bad);
             c->bad[c->nbad].line = recs[k].line;

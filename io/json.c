@@ -104,6 +104,23 @@ static cJSON *parse(const char *where, const char *text, size_t len, bool last_k
         rv_fail(err, "%s:%zu:%zu: text after the JSON value; the file must hold one JSON document", where, line, col);
         return NULL;
     }
+    /* a \u0000 escape decodes to a NUL that cuts its C string short (an answer, an image path):
+     * refuse it rather than read a shorter string (a raw NUL byte ends cJSON's text: reported above
+     * as text after the value or as invalid JSON) */
+    for (const char *q = memchr(text, '\\', len); q && q + 5 < text + len; q = memchr(q, '\\', (size_t)(text + len - q))) {
+        size_t run = 0;
+        while (q + run < text + len && q[run] == '\\') run++;
+        const char *u = q + run; /* after a run of backslashes: an escape when the run is odd */
+        if ((run & 1) && u + 4 < text + len && u[0] == 'u' && !memcmp(u + 1, "0000", 4)) {
+            size_t line, col;
+            line_col(text, u - 1, &line, &col);
+            cJSON_Delete(root);
+            rv_fail(err, "%s:%zu:%zu: \\u0000 (a NUL character) in a string: it would cut the string short", where,
+                    line, col);
+            return NULL;
+        }
+        q = u;
+    }
     if (last_keys) keep_last_keys(root);
     if (!rv_utf8_valid(text, len)) {
         cJSON_Delete(root);

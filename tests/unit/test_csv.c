@@ -42,6 +42,23 @@ int main(void) {
         CHECK_STR(rv_csv_get(c, 2, 1), "6");
         rv_csv_free(c);
     }
+    /* A NUL byte in a field (issue L) would cut it short as a C string (a VinDr id truncated to 10
+     * characters gave 2 extra cells): the row is reported with its line, kept out of rows; in the
+     * header it is an error. */
+    {
+        static const char t[] = "id,v\nabc,1\nab\0cd,2\n\"q\0\",3\nz,4\n";
+        rv_csv *n = NULL;
+        rv_err e;
+        CHECK(rv_csv_parse("n.csv", t, sizeof t - 1, &n, &e) == 0);
+        if (n) {
+            CHECK(n->nrows == 2 && n->nbad == 2);
+            if (n->nbad == 2) CHECK(n->bad[0].line == 3 && strstr(n->bad[0].reason, "NUL") && n->bad[1].line == 4);
+            if (n->nrows == 2) CHECK_STR(rv_csv_get(n, 1, 0), "z");
+            rv_csv_free(n);
+        }
+        static const char h[] = "i\0d,v\n1,2\n";
+        CHECK(rv_csv_parse("h.csv", h, sizeof h - 1, &n, &e) == -1 && strstr(e.msg, "h.csv:1:") && strstr(e.msg, "NUL"));
+    }
     /* Short row, long row, invalid UTF-8: reported with their lines, kept out of rows. */
     c = parse("a,b,c\n1,2,3\n4,5\n6,7,8,9\n\xff\xfe,x,y\n10,11,12\n");
     CHECK(c != NULL);

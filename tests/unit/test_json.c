@@ -112,6 +112,15 @@ int main(void) {
     CHECK(d && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(d, "b")) == 1);
     CHECK(d && !strcmp(d->child->string, "b") && !strcmp(d->child->next->string, "a"));
     cJSON_Delete(d);
+    /* \u0000 would cut a string short (an answer, an image path): refused, naming where; an escaped
+     * backslash before "u0000" is just text */
+    const char *nul = "{\"a\": \"x\\u0000y\"}";
+    CHECK(rv_json_parse("nul.json", nul, strlen(nul), &err) == NULL && strstr(err.msg, "nul.json:1:9:") &&
+          strstr(err.msg, "NUL"));
+    const char *esc = "{\"a\": \"x\\\\u0000y\"}";
+    cJSON *e = rv_json_parse("esc.json", esc, strlen(esc), &err);
+    CHECK(e && !strcmp(cJSON_GetObjectItemCaseSensitive(e, "a")->valuestring, "x\\u0000y"));
+    cJSON_Delete(e);
     const char *badutf = "[\"\xff\"]";
     CHECK(rv_json_parse("u.json", badutf, strlen(badutf), &err) == NULL && strstr(err.msg, "UTF-8"));
     /* JSON Lines: blank lines skipped, errors name the line. */
