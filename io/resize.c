@@ -5,6 +5,7 @@
 #include "io/resize.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,11 +177,28 @@ static void rs_horizontal(const rs_plan *p, const uint8_t *in, int in_w, int row
     free(u);
 }
 
-int rv_image_resize(const rv_image *src, int w, int h, rv_resample filter, rv_image *dst, rv_err *err) {
+int rv_pillow_from_release(long long release, rv_pillow *out, rv_err *err) {
+    if (release == 10) *out = RV_PILLOW_10;
+    else if (release == 13) *out = RV_PILLOW_13;
+    else return rv_fail(err, "data.pillow_resize: %lld is not a Pillow release we reproduce; use 10 (upstream's pinned "
+                             "10.3.0; 11 and 12 resize the same) or 13", release);
+    return 0;
+}
+
+/* Pillow 13.0.0 (libImaging/Resample.c, ImagingResampleInner): "if height is being scaled down
+ * more than twice the amount the width is, run the vertical pass first". Pillow 10.3.0 to 12.x
+ * always start with the horizontal pass. */
+static bool vertical_first(rv_pillow pillow, int sw, int sh, int w, int h) {
+    return pillow == RV_PILLOW_13 && h < sh && sh - h > 2 * (sw - w);
+}
+
+int rv_image_resize_as(const rv_image *src, int w, int h, rv_resample filter, rv_pillow pillow, rv_image *dst,
+                       rv_err *err) {
     memset(dst, 0, sizeof *dst);
     if (!src || src->bits != 8 || !src->u8) return rv_fail(err, "resize: the source must be an 8-bit image");
     if (filter != RV_RESAMPLE_BICUBIC && filter != RV_RESAMPLE_LANCZOS)
         return rv_fail(err, "resize: unknown filter %d", (int)filter);
+    if (pillow != RV_PILLOW_10 && pillow != RV_PILLOW_13) return rv_fail(err, "resize: unknown Pillow release %d", (int)pillow);
     if (rv_image_alloc(dst, w, h, 8, err) != 0) return rv_fail_wrap(err, "resize");
     const int sw = src->width, sh = src->height;
     if (w == sw && h == sh) {
@@ -190,10 +208,8 @@ int rv_image_resize(const rv_image *src, int w, int h, rv_resample filter, rv_im
     rs_plan px, py;
     rs_plan_make(&px, sw, w, filter);
     rs_plan_make(&py, sh, h, filter);
-    if (h < sh && sh - h > 2 * (sw - w)) {
-        /* Recent Pillow (13.0 here; older releases always went horizontal first) runs the
-         * vertical pass first when the height shrinks more than twice as much as the width;
-         * the 8-bit rounding between the passes makes the order visible. */
+    if (vertical_first(pillow, sw, sh, w, h)) {
+        /* the 8-bit rounding between the passes makes the order visible */
         uint8_t *tmp = rv_xmalloc((size_t)sw * h);
         rs_vertical(&py, src->u8, sw, 0, tmp, sw, h);
         if (w != sw) rs_horizontal(&px, tmp, sw, 0, h, dst->u8, w);
@@ -217,4 +233,8 @@ int rv_image_resize(const rv_image *src, int w, int h, rv_resample filter, rv_im
     rs_plan_free(&px);
     rs_plan_free(&py);
     return 0;
+}
+
+int rv_image_resize(const rv_image *src, int w, int h, rv_resample filter, rv_image *dst, rv_err *err) {
+    return rv_image_resize_as(src, w, h, filter, RV_PILLOW_DEFAULT, dst, err);
 }

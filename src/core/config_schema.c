@@ -21,6 +21,9 @@ const rv_cfg_key rv_cfg_schema[] = {
      "when filtered_reports/ is absent: use the raw section text, or also drop statements about prior studies"},
     {"data.vindr_convert", RV_CFG_ENUM, "minmax", "minmax|voi",
      "VinDr DICOM to 8-bit: upstream min-max recipe, or VOI LUT window + MONOCHROME1 inversion"},
+    {"data.pillow_resize", RV_CFG_INT, "10", NULL,
+     "Pillow release whose resize (pass order) the VinDr conversion and pack reproduce: 10 (upstream's pin 10.3.0; "
+     "11, 12 the same) or 13"},
     {"data.templates", RV_CFG_STR, "", NULL, "instruction templates JSON file; empty = the built-in templates"},
     /* ---- synth ---- */
     {"synth.images_per_source", RV_CFG_INT, "200", NULL, "phantom images written per source dataset"},

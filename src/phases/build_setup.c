@@ -13,6 +13,7 @@ int rv_build_setup(rv_phase_ctx *ctx, rv_reader_ctx *rc, rv_build_opts *o, rv_er
                                                                                   : RV_REPORT_FILTER_RULES,
         .vindr_convert = strcmp(rv_cfg_str(cfg, "data.vindr_convert"), "voi") ? RV_VINDR_MINMAX : RV_VINDR_VOI,
     };
+    if (rv_pillow_from_release(rv_cfg_int(cfg, "data.pillow_resize"), &rc->pillow_resize, err) != 0) return -1;
     *o = (rv_build_opts){.seed = (uint64_t)rv_cfg_int(cfg, "run.seed")};
     long long n = rv_cfg_int(cfg, "instruct.chestima_train_n");
     if (n < 0) return rv_fail(err, "instruct.chestima_train_n must be >= 0 (got %lld); 0 keeps every record", n);

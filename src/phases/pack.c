@@ -57,6 +57,7 @@ typedef struct pack_in {
     size_t nllava;
     rv_templates *tpl;
     uint64_t seed;
+    rv_pillow pillow; /* whose BICUBIC resize the stored pixels reproduce (data.pillow_resize) */
 } pack_in;
 
 static prec *push(pack_in *in) {
@@ -341,12 +342,12 @@ static void sres_free(sres *r) {
 /* Reads and decodes one image (io/image_file.h: JPEG, PNG, DICOM by magic bytes, 8-bit grey) and
  * resizes it. With g (anyres), the original is handed over too: a JPEG's file bytes (the reader
  * decodes them as done here), else the 8-bit pixels. */
-static int image_small(const char *path, int size, uint8_t **out, gres *g, rv_err *err) {
+static int image_small(const char *path, int size, rv_pillow pillow, uint8_t **out, gres *g, rv_err *err) {
     rv_image img = {0}, small = {0};
     uint8_t *jpeg = NULL;
     size_t jlen = 0;
     if (rv_image_file_read(path, &img, g ? &jpeg : NULL, &jlen, err) != 0) return -1;
-    int rc = rv_image_resize(&img, size, size, RV_RESAMPLE_BICUBIC, &small, err);
+    int rc = rv_image_resize_as(&img, size, size, RV_RESAMPLE_BICUBIC, pillow, &small, err);
     if (rc == 0 && g) {
         g->oh = img.height;
         g->ow = img.width;
@@ -426,7 +427,7 @@ static void pack_group(const pack_in *in, const size_t *order, const group *G, c
                        bool anyres, gres *out) {
     rv_err ie;
     memset(out, 0, sizeof *out);
-    if (image_small(in->r[order[G->start]].image, size, &out->pixels, anyres ? out : NULL, &ie) != 0) {
+    if (image_small(in->r[order[G->start]].image, size, in->pillow, &out->pixels, anyres ? out : NULL, &ie) != 0) {
         out->bad = rv_xstrdup(ie.msg);
         return;
     }
@@ -468,6 +469,10 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     int threads = nthr > 0 ? (int)nthr : omp_get_max_threads();
     bool anyres = !strcmp(rv_cfg_str(cfg, "pack.image_mode"), "anyres");
     pack_in in = {.seed = (uint64_t)rv_cfg_int(cfg, "run.seed")};
+    if (rv_pillow_from_release(rv_cfg_int(cfg, "data.pillow_resize"), &in.pillow, err) != 0) {
+        free(out);
+        return -1;
+    }
     rv_tokenizer *tok = NULL;
     char *tokpath = find_tokenizer(ctx), *tokjson = NULL, hash[40];
     size_t toklen = 0;

@@ -10,7 +10,9 @@ loss mask.
 
 Pixels (--pillow): every stored image must equal Pillow's decode of the original file, 16-bit
 data brought to 8 bits by (v - min) * 255 // (max - min), resized to the stored size with
-Image.BICUBIC, within one grey level (the issue's bound); the largest difference is printed.
+Image.BICUBIC in the pass order of Pillow --pillow-resize (10 or 13, the pack's data.pillow_resize;
+tests/fixtures/pillow_order.py, exact under any installed Pillow), within one grey level (the
+issue's bound); the largest difference is printed.
 
 Anyres (--anyres TILES_DIR --base BASE_SHARD_DIR, for a pack with pack.image_mode=anyres):
 /images/original holds, for every image, the original JPEG file's bytes (codec jpeg) or Pillow's
@@ -21,7 +23,8 @@ loader made (TILES_DIR, written by `test_anyres --shards`: tile 56, 3x3 grids) e
 LlavaOnevisionImageProcessor as transcribed with Pillow in tests/fixtures/gen_anyres_fixtures.py,
 within one grey level.
 
-usage: check_pack.py SHARD_DIR TOKENIZER_JSON --quirk on|off [--pillow] [--anyres TILES_DIR --base DIR]
+usage: check_pack.py SHARD_DIR TOKENIZER_JSON --quirk on|off [--pillow [--pillow-resize 10|13]]
+                     [--anyres TILES_DIR --base DIR]
 """
 import os
 import argparse
@@ -144,6 +147,7 @@ def main():
     ap.add_argument("tokenizer")
     ap.add_argument("--quirk", choices=["on", "off"], required=True)
     ap.add_argument("--pillow", action="store_true")
+    ap.add_argument("--pillow-resize", type=int, choices=[10, 13], default=10)
     ap.add_argument("--anyres", metavar="TILES_DIR")
     ap.add_argument("--base", metavar="BASE_SHARD_DIR")
     a = ap.parse_args()
@@ -176,6 +180,8 @@ def main():
         print(f"tokens: {n} samples checked against HF tokenizers, {bad} differ; {trained} trained tokens")
         if a.pillow:
             from PIL import Image
+            sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
+            import pillow_order
             poff, praw = f["images/path_offsets"][:], f["images/path"][:]
             pix = f["images/pixels"]
             h, w = pix.shape[1], pix.shape[2]
@@ -187,14 +193,16 @@ def main():
                 if arr.dtype != np.uint8:
                     lo, hi = int(arr.min()), int(arr.max())
                     arr = ((arr.astype(np.int64) - lo) * 255 // (hi - lo) if hi > lo else arr * 0).astype(np.uint8)
-                want = np.asarray(Image.fromarray(arr).resize((w, h), Image.BICUBIC)).astype(int)
+                want = np.asarray(pillow_order.resize(Image.fromarray(arr), (w, h), Image.BICUBIC,
+                                                      a.pillow_resize)).astype(int)
                 d = int(np.abs(want - pix[r].astype(int)).max())
                 worst = max(worst, d)
                 checked += 1
                 if d > 1:
                     bad += 1
                     print(f"image {r} ({path}): differs from Pillow BICUBIC by {d} grey levels", file=sys.stderr)
-            print(f"pixels: {checked} images checked against Pillow BICUBIC, max difference {worst} grey level(s)")
+            print(f"pixels: {checked} images checked against Pillow BICUBIC (Pillow {a.pillow_resize}'s pass order), "
+                  f"max difference {worst} grey level(s)")
         if a.anyres:
             bad += check_anyres(f, a.anyres, a.base)
     sys.exit(1 if bad else 0)

@@ -2,7 +2,8 @@
 # Pack phase end to end: synth (which ships the demo tokenizer) -> pack with 1, 2 and 3 ranks
 # and with 3 threads -> the same logical content (pack.check digest over index.h5 read in
 # order); tokens and loss masks equal HF tokenizers + train.md A.5 and pixels equal Pillow
-# (check_pack.py; skipped with a message without those Python libraries); the quirk option,
+# (check_pack.py; skipped with a message without those Python libraries), in the pass order of
+# Pillow 10.3.0 by default and of Pillow 13 with data.pillow_resize=13; the quirk option,
 # a tokenizer without <image>, DICOM input; a killed pack leaves no complete-looking shard,
 # damaged shards are reported, bad input is counted, and the docs/formats.md h5py example runs.
 # pack.image_mode=anyres: the originals are stored and covered by the index (1 = 2 ranks), every
@@ -71,6 +72,20 @@ if python3 -c 'import h5py, tokenizers, PIL, numpy' 2>/dev/null; then
     && bad "quirk-off shards pass the quirk-on check (option ignored?)" || ok
   python3 "$SRC/tests/e2e/check_pack.py" ni/shards noimg.json --quirk on >py3.out 2>&1 \
     && ok || { bad "check_pack (tokenizer without <image>)"; cat py3.out >&2; }
+  # data.pillow_resize=13: Pillow 13's pass order, in pack and in the VinDr conversion (on a copy of
+  # the data: the JPEGs are converted again). The demo holds images whose two orders differ, so
+  # each pack fails the other release's check.
+  cp -r data data13
+  "$BIN" --phase pack --set data.dir="$PWD/data13" --set data.pillow_resize=13 --run p13 >p13.out 2>p13.err \
+    && ok || { bad "pack data.pillow_resize=13"; cat p13.err >&2; }
+  has "converted (minmax, Pillow 13 resize)" p13.err
+  python3 "$SRC/tests/e2e/check_pack.py" p13/shards data/tokenizer.json --quirk on --pillow --pillow-resize 13 >py5.out 2>&1 \
+    && ok || { bad "check_pack (data.pillow_resize=13, pixels)"; cat py5.out >&2; }
+  cat py5.out
+  python3 "$SRC/tests/e2e/check_pack.py" p13/shards data/tokenizer.json --quirk on --pillow >/dev/null 2>&1 \
+    && bad "data.pillow_resize=13 pixels pass the Pillow 10 check (key ignored?)" || ok
+  python3 "$SRC/tests/e2e/check_pack.py" r2/shards data/tokenizer.json --quirk on --pillow --pillow-resize 13 >/dev/null 2>&1 \
+    && bad "default (Pillow 10) pixels pass the Pillow 13 check (order ignored?)" || ok
 else
   echo "SKIP: python3 with h5py, tokenizers, Pillow and numpy is not available; HF token and Pillow pixel parity not checked"
 fi

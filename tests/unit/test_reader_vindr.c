@@ -181,6 +181,37 @@ int main(void) {
     CHECK_STR(mk, "voi");
     free(mk);
 
+    /* data.pillow_resize: the JPEGs record the Pillow release whose resize made them (default 10,
+     * upstream's pin); another release converts everything again, the same one reuses them. A
+     * garbage aaa.jpg shows which: it stays when reused and is a decodable JPEG when converted. */
+    mk = slurp(root, "VinDr-CXR/train_jpg/.radvlm-pillow");
+    CHECK_STR(mk, "10");
+    free(mk);
+    put(root, "VinDr-CXR/train_jpg/aaa.jpg", "garbage");
+    CHECK(rv_vindr_prepare(&c, "train", &e) == 0); /* same recipe, same release: reused */
+    CHECK(px(root, "VinDr-CXR/train_jpg/aaa.jpg", 60, 256) < 0);
+    c.pillow_resize = RV_PILLOW_13;
+    CHECK(rv_vindr_prepare(&c, "train", &e) == 0);
+    CHECK(px(root, "VinDr-CXR/train_jpg/aaa.jpg", 60, 256) >= 0 && px(root, "VinDr-CXR/train_jpg/aaa.jpg", 60, 256) <= 2);
+    mk = slurp(root, "VinDr-CXR/train_jpg/.radvlm-pillow");
+    CHECK_STR(mk, "13");
+    free(mk);
+    /* JPEGs from before the key (a recipe marker, no release marker) were made in Pillow 13's
+     * order: release 13 reuses them, the default 10 converts them again. */
+    char *pm = P(root, "VinDr-CXR/train_jpg/.radvlm-pillow");
+    unlink(pm);
+    put(root, "VinDr-CXR/train_jpg/aaa.jpg", "garbage");
+    CHECK(rv_vindr_prepare(&c, "train", &e) == 0);
+    CHECK(px(root, "VinDr-CXR/train_jpg/aaa.jpg", 60, 256) < 0);
+    unlink(pm);
+    c.pillow_resize = RV_PILLOW_10;
+    CHECK(rv_vindr_prepare(&c, "train", &e) == 0);
+    CHECK(px(root, "VinDr-CXR/train_jpg/aaa.jpg", 60, 256) >= 0 && px(root, "VinDr-CXR/train_jpg/aaa.jpg", 60, 256) <= 2);
+    mk = slurp(root, "VinDr-CXR/train_jpg/.radvlm-pillow");
+    CHECK_STR(mk, "10");
+    free(mk);
+    free(pm);
+
     /* Detection reader. */
     rv_dataset *d = NULL;
     CHECK(rv_read_vindr(&c, "train", false, &d, &e) == 0);

@@ -11,6 +11,7 @@
 #include "core/badrec.h"
 #include "core/error.h"
 #include "data/sources/sample.h"
+#include "io/resize.h"
 
 typedef enum { RV_REPORT_FILTER_NONE = 0, RV_REPORT_FILTER_RULES } rv_report_filter;
 typedef enum { RV_VINDR_MINMAX = 0, RV_VINDR_VOI } rv_vindr_convert;
@@ -21,6 +22,7 @@ typedef struct rv_reader_ctx {
     rv_report_filter report_filter;  /* offline prior-statement filter when filtered_reports/ is absent */
     rv_vindr_convert vindr_convert;  /* DICOM -> 8-bit recipe */
     const rv_comm *comm;             /* the ranks sharing rv_vindr_prepare's conversion */
+    rv_pillow pillow_resize;         /* whose 512x512 resize the DICOM conversion reproduces; 0 = RV_PILLOW_DEFAULT */
 } rv_reader_ctx;
 
 /* Source directories under DATA_DIR. */

@@ -2,6 +2,7 @@
  * detection / single-label grounding readers with weighted box fusion. */
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,10 @@
 #define VINDR_SIZE 512
 #define VINDR_QUALITY 75
 #define RECIPE_MARKER ".radvlm-recipe"
+/* The Pillow release whose resize made the JPEGs ("10" | "13"). JPEGs with a recipe marker but
+ * without this one were made before data.pillow_resize existed, with Pillow 13's pass order. */
+#define PILLOW_MARKER ".radvlm-pillow"
+#define PILLOW_BEFORE_MARKER "13"
 
 static int check_split(const char *split, rv_err *err) {
     if (strcmp(split, "train") && strcmp(split, "test"))
@@ -87,7 +92,8 @@ static void convert_voi(const rv_dicom_info *in, const rv_image *img, uint8_t *o
 }
 
 /* Converts one DICOM; rows/cols are set as soon as the header is read. */
-static int vindr_to_jpeg(const char *dicom, const char *jpg, rv_vindr_convert mode, int *rows, int *cols, rv_err *err) {
+static int vindr_to_jpeg(const char *dicom, const char *jpg, rv_vindr_convert mode, rv_pillow pillow, int *rows, int *cols,
+                         rv_err *err) {
     rv_dicom_info info;
     rv_image img = {0}, g = {0}, small = {0};
     if (rv_dicom_read(dicom, &info, &img, err) != 0) return -1;
@@ -97,8 +103,9 @@ static int vindr_to_jpeg(const char *dicom, const char *jpg, rv_vindr_convert mo
     if (rv_image_alloc(&g, img.width, img.height, 8, err) != 0) goto done;
     if (mode == RV_VINDR_VOI) convert_voi(&info, &img, g.u8);
     else convert_minmax(&info, &img, g.u8);
-    /* 512x512 LANCZOS without keeping the aspect ratio, as upstream: normalised boxes stay valid. */
-    if (rv_image_resize(&g, VINDR_SIZE, VINDR_SIZE, RV_RESAMPLE_LANCZOS, &small, err) != 0) goto done;
+    /* 512x512 LANCZOS without keeping the aspect ratio, as upstream: normalised boxes stay valid.
+     * The Pillow release matters for images taller than wide and taller than 512 (io/resize.h). */
+    if (rv_image_resize_as(&g, VINDR_SIZE, VINDR_SIZE, RV_RESAMPLE_LANCZOS, pillow, &small, err) != 0) goto done;
     if (rv_jpeg_write(jpg, &small, VINDR_QUALITY, err) != 0) goto done;
     rc = 0;
 done:
@@ -118,6 +125,16 @@ static bool ends_with_ci(const char *s, const char *suf) {
 
 static const char *recipe_name(rv_vindr_convert m) { return m == RV_VINDR_VOI ? "voi" : "minmax"; }
 
+/* A marker file's text without trailing blanks, or NULL when absent or unreadable. */
+static char *read_marker(const char *path) {
+    char *txt = NULL;
+    size_t len = 0;
+    rv_err e = {{0}};
+    if (!rv_is_file(path) || rv_read_file(path, &txt, &len, &e) != 0) return NULL;
+    while (len && (txt[len - 1] == '\n' || txt[len - 1] == ' ')) txt[--len] = '\0';
+    return txt;
+}
+
 int rv_vindr_prepare(const rv_reader_ctx *c, const char *split, rv_err *err) {
     if (check_split(split, err) != 0) return -1;
     char *root = rv_path_join(c->data_dir, "VinDr-CXR");
@@ -127,6 +144,10 @@ int rv_vindr_prepare(const rv_reader_ctx *c, const char *split, rv_err *err) {
     char *res_name = rv_xasprintf("image_resolutions_%s.json", split);
     char *res_path = rv_path_join(root, res_name);
     char *marker = rv_path_join(jdir, RECIPE_MARKER);
+    char *pmarker = rv_path_join(jdir, PILLOW_MARKER);
+    const rv_pillow pillow = c->pillow_resize ? c->pillow_resize : RV_PILLOW_DEFAULT;
+    char pname[8];
+    snprintf(pname, sizeof pname, "%d", (int)pillow);
     char **names = NULL;
     size_t nnames = 0, ndcm = 0;
     cJSON *old = NULL;
@@ -149,18 +170,23 @@ int rv_vindr_prepare(const rv_reader_ctx *c, const char *split, rv_err *err) {
         else free(names[i]);
     if (rv_mkdir_p(jdir, err) != 0) goto out;
 
-    /* A different recipe than the one that made the existing JPEGs converts everything again. */
+    /* A different recipe or Pillow release than the one that made the existing JPEGs converts
+     * everything again. */
     bool force = false;
-    if (rv_is_file(marker)) {
-        char *txt = NULL;
-        size_t len = 0;
-        if (rv_read_file(marker, &txt, &len, &local) == 0) {
-            while (len && (txt[len - 1] == '\n' || txt[len - 1] == ' ')) txt[--len] = '\0';
-            force = strcmp(txt, recipe_name(c->vindr_convert)) != 0;
-            if (force)
-                rv_warn0("vindr-cxr %s: %s was made with recipe '%s', data.vindr_convert is '%s': converting again",
-                         split, jdir, txt, recipe_name(c->vindr_convert));
+    char *txt = read_marker(marker);
+    if (txt) {
+        force = strcmp(txt, recipe_name(c->vindr_convert)) != 0;
+        if (force)
+            rv_warn0("vindr-cxr %s: %s was made with recipe '%s', data.vindr_convert is '%s': converting again",
+                     split, jdir, txt, recipe_name(c->vindr_convert));
+        char *ptxt = read_marker(pmarker);
+        const char *made = ptxt ? ptxt : PILLOW_BEFORE_MARKER;
+        if (!force && strcmp(made, pname) != 0) {
+            force = true;
+            rv_warn0("vindr-cxr %s: %s was resized as Pillow %s does, data.pillow_resize is %s: converting again", split,
+                     jdir, made, pname);
         }
+        free(ptxt);
         free(txt);
     }
     /* P6 fix: an existing JPEG is skipped only when its resolution is already known. */
@@ -198,7 +224,7 @@ int rv_vindr_prepare(const rv_reader_ctx *c, const char *split, rv_err *err) {
             char *dcm = rv_path_join(src, names[i]);
             int rows = 0, cols = 0;
             rv_err ce = {{0}};
-            if (vindr_to_jpeg(dcm, jpg, c->vindr_convert, &rows, &cols, &ce) == 0) {
+            if (vindr_to_jpeg(dcm, jpg, c->vindr_convert, pillow, &rows, &cols, &ce) == 0) {
                 rv_sb_printf(&mine, "%s\t%d\t%d\n", id, rows, cols);
                 converted++;
             } else {
@@ -241,7 +267,8 @@ int rv_vindr_prepare(const rv_reader_ctx *c, const char *split, rv_err *err) {
         cJSON_Delete(obj);
         const char *rn = recipe_name(c->vindr_convert);
         if (rv_write_atomic(res_path, js.s, js.len, &local) != 0 ||
-            rv_write_atomic(marker, rn, strlen(rn), &local) != 0)
+            rv_write_atomic(marker, rn, strlen(rn), &local) != 0 ||
+            rv_write_atomic(pmarker, pname, strlen(pname), &local) != 0)
             wok = false;
         rv_sb_free(&js);
     }
@@ -254,8 +281,9 @@ int rv_vindr_prepare(const rv_reader_ctx *c, const char *split, rv_err *err) {
     converted = rv_comm_sum_u64(c->comm, converted);
     reused = rv_comm_sum_u64(c->comm, reused);
     failed = rv_comm_sum_u64(c->comm, failed);
-    rv_info0("vindr-cxr %s: %zu DICOM files: %llu converted (%s), %llu already done, %llu failed; wrote %s", split,
-             ndcm, (unsigned long long)converted, recipe_name(c->vindr_convert), (unsigned long long)reused,
+    rv_info0("vindr-cxr %s: %zu DICOM files: %llu converted (%s, Pillow %s resize), %llu already done, %llu failed; "
+             "wrote %s", split, ndcm, (unsigned long long)converted, recipe_name(c->vindr_convert), pname,
+             (unsigned long long)reused,
              (unsigned long long)failed, res_path);
     rc = 0;
 out:
@@ -271,6 +299,7 @@ out:
     free(res_name);
     free(res_path);
     free(marker);
+    free(pmarker);
     return rc;
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "io/resize.h"
 
 #define RV_EVAL_MAX_TASKS 16
 
@@ -17,6 +18,7 @@ typedef struct rv_eval_cfg {
     const char *tasks[RV_EVAL_MAX_TASKS];  /* the tasks, in the table's order */
     int ntasks;
     bool from_shards;
+    rv_pillow pillow;           /* data.pillow_resize: JSON items' images resized as pack does */
     const char *image_mode;     /* eval.image_mode: auto|base|anyres */
     char *shards;               /* eval.shards, else RUN/shards (malloc'd) */
     int64_t max_samples;

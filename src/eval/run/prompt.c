@@ -96,7 +96,8 @@ static int item_image(const rv_eval_prompt_ctx *pc, const rv_eval_item *it, rv_s
     }
     /* pack's resize to S x S, so the stored row of a pack at the model's tile is these pixels */
     rv_image small = {0};
-    int rc = rv_image_resize(&img, S, S, RV_RESAMPLE_BICUBIC, &small, err);
+    int rc = rv_image_resize_as(&img, S, S, RV_RESAMPLE_BICUBIC, pc->pillow ? pc->pillow : RV_PILLOW_DEFAULT, &small,
+                                err);
     rv_image_free(&img);
     if (rc != 0) return -1;
     row->pixels = *px = small.u8;

@@ -18,6 +18,7 @@
 #include "data/loader/pixels.h"
 #include "data/loader/shard_row.h"
 #include "eval/run/item.h"
+#include "io/resize.h"
 #include "io/shard_read.h"
 #include "model/config.h"
 #include "tokenizer/ids.h"
@@ -29,6 +30,7 @@ typedef struct rv_eval_prompt_ctx {
     const rv_pixel_norm *norm;  /* the model's preprocessor constants */
     const rv_shardset *set;     /* the shard set the items were read from, or NULL (JSON items) */
     bool anyres;                /* the model tiles images with anyres (shards: the set must be anyres) */
+    rv_pillow pillow;           /* JSON items: whose resize pack's would be (data.pillow_resize); 0 = default */
 } rv_eval_prompt_ctx;
 
 /* 0 when the tokenizer has the chat tokens <|im_start|> and <|im_end|>; else -1 and err names
