@@ -166,7 +166,7 @@ static void label_sentence(const sent *S, const int *kinds, trig **tv, size_t *t
                 un[nu++] = (span){(size_t)(h2 - S->s), (size_t)(h2 - S->s) + ul};
             }
         }
-        qsort(un, nu, sizeof *un, cmp_span);
+        if (nu) qsort(un, nu, sizeof *un, cmp_span);
         for (size_t j = 0; j < nu; j++) umax[j] = j && umax[j - 1] > un[j].end ? umax[j - 1] : un[j].end;
         for (const char *const *m = rv_chx_mention[lab]; *m; m++) {
             size_t ml = strlen(*m);
