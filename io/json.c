@@ -83,6 +83,36 @@ static void keep_last_keys(cJSON *node) {
     }
 }
 
+/* What cJSON lets through inside strings but Python's json.loads refuses or a C string cannot
+ * hold: a raw control character (U+0000..U+001F unescaped; Python: "Invalid control character")
+ * and a \u0000 escape (it decodes to a NUL that cuts the C string short: an answer, an image
+ * path). Either is an error naming the line and column. Runs on text cJSON accepted. */
+static int check_strings(const char *where, const char *text, size_t len, rv_err *err) {
+    bool in = false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (!in) {
+            if (c == '"') in = true;
+            continue;
+        }
+        const char *why = NULL;
+        size_t at = i;
+        if (c == '"') in = false;
+        else if (c < 0x20) why = "a raw control character in a string (escape it, e.g. \\n)";
+        else if (c == '\\' && i + 1 < len) {
+            if (text[i + 1] == 'u' && i + 5 < len && !memcmp(text + i + 2, "0000", 4))
+                why = "\\u0000 (a NUL character) in a string: it would cut the string short";
+            i++; /* the escaped character */
+        }
+        if (why) {
+            size_t line, col;
+            line_col(text, text + at, &line, &col);
+            return rv_fail(err, "%s:%zu:%zu: %s", where, line, col, why);
+        }
+    }
+    return 0;
+}
+
 static cJSON *parse(const char *where, const char *text, size_t len, bool last_keys, rv_err *err) {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
@@ -104,22 +134,9 @@ static cJSON *parse(const char *where, const char *text, size_t len, bool last_k
         rv_fail(err, "%s:%zu:%zu: text after the JSON value; the file must hold one JSON document", where, line, col);
         return NULL;
     }
-    /* a \u0000 escape decodes to a NUL that cuts its C string short (an answer, an image path):
-     * refuse it rather than read a shorter string (a raw NUL byte ends cJSON's text: reported above
-     * as text after the value or as invalid JSON) */
-    for (const char *q = memchr(text, '\\', len); q && q + 5 < text + len; q = memchr(q, '\\', (size_t)(text + len - q))) {
-        size_t run = 0;
-        while (q + run < text + len && q[run] == '\\') run++;
-        const char *u = q + run; /* after a run of backslashes: an escape when the run is odd */
-        if ((run & 1) && u + 4 < text + len && u[0] == 'u' && !memcmp(u + 1, "0000", 4)) {
-            size_t line, col;
-            line_col(text, u - 1, &line, &col);
-            cJSON_Delete(root);
-            rv_fail(err, "%s:%zu:%zu: \\u0000 (a NUL character) in a string: it would cut the string short", where,
-                    line, col);
-            return NULL;
-        }
-        q = u;
+    if (check_strings(where, text, len, err)) {
+        cJSON_Delete(root);
+        return NULL;
     }
     if (last_keys) keep_last_keys(root);
     if (!rv_utf8_valid(text, len)) {

@@ -121,6 +121,14 @@ int main(void) {
     cJSON *e = rv_json_parse("esc.json", esc, strlen(esc), &err);
     CHECK(e && !strcmp(cJSON_GetObjectItemCaseSensitive(e, "a")->valuestring, "x\\u0000y"));
     cJSON_Delete(e);
+    /* a raw control character inside a string (Python's json refuses it; cJSON did not) */
+    const char *ctl = "{\"a\": \"x\ty\"}";
+    CHECK(rv_json_parse("ctl.json", ctl, strlen(ctl), &err) == NULL && strstr(err.msg, "ctl.json:1:9:") &&
+          strstr(err.msg, "control character"));
+    const char *ok_ws = "{\n\t\"a\": \"x\\ty\"\n}";
+    cJSON *okw = rv_json_parse("okws.json", ok_ws, strlen(ok_ws), &err);
+    CHECK(okw && !strcmp(cJSON_GetObjectItemCaseSensitive(okw, "a")->valuestring, "x\ty"));
+    cJSON_Delete(okw);
     const char *badutf = "[\"\xff\"]";
     CHECK(rv_json_parse("u.json", badutf, strlen(badutf), &err) == NULL && strstr(err.msg, "UTF-8"));
     /* JSON Lines: blank lines skipped, errors name the line. */
