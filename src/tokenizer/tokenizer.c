@@ -1,6 +1,7 @@
 /* Loading tokenizer.json, encoding and decoding (model.md §11). */
 #include "tokenizer/tokenizer.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,8 +180,11 @@ static int load_root(rv_tokenizer *t, const cJSON *root, const char *where, rv_e
     for (e = cJSON_IsArray(added) ? added->child : NULL; e; e = e->next) {
         size_t i = t->n_added;
         const cJSON *id = obj_item(e, "id"), *c = obj_item(e, "content");
-        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > 2e9)
-            return rv_fail(err, "%s: added_tokens[%zu]: key 'id' missing or not a non-negative integer", where, i);
+        if (!cJSON_IsNumber(id))
+            return rv_fail(err, "%s: added_tokens[%zu]: key 'id' missing or not a number", where, i);
+        if (id->valuedouble < 0 || id->valuedouble > 2e9 || id->valuedouble != floor(id->valuedouble))
+            return rv_fail(err, "%s: added_tokens[%zu]: id %.17g is not an integer in [0, 2000000000] (the ids this "
+                                "program supports)", where, i, id->valuedouble);
         if (!cJSON_IsString(c) || !c->valuestring[0])
             return rv_fail(err, "%s: added_tokens[%zu]: key 'content' missing or empty", where, i);
         if (!rv_utf8_valid(c->valuestring, strlen(c->valuestring)))
@@ -203,7 +207,9 @@ static int load_root(rv_tokenizer *t, const cJSON *root, const char *where, rv_e
     size_t nv = 0;
     cJSON_ArrayForEach(e, vocab) {
         if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 2e9 || e->valuedouble != (double)(long)e->valuedouble)
-            return rv_fail(err, "%s: model.vocab['%s'] must be a non-negative integer id", where, e->string);
+            return rv_fail(err, "%s: model.vocab['%s']: %s is not an integer id in [0, 2000000000] (the ids this "
+                                "program supports)", where, e->string,
+                           cJSON_IsNumber(e) && e->valuestring ? e->valuestring : cJSON_IsNumber(e) ? "the number" : "a non-number");
         if ((long)e->valuedouble > max_id) max_id = (long)e->valuedouble;
         nv++;
     }

@@ -211,6 +211,14 @@ static void test_load_errors(void) {
     CHECK(load_variant("\"Isolated\"", "\"Removed\"", &err) == -1);
     CHECK(load_variant("\\\\p{N}]+", "\\\\p{N}]*", &err) == -1);
     CHECK(strstr(err.msg, "Qwen2 split regex") != NULL);
+    /* ids beyond what the program supports name the value and the range (issue L: 2^31 - 1 was
+     * called "not non-negative") */
+    CHECK(load_variant("\"ab\":2", "\"ab\":2147483647", &err) == -1);
+    CHECK(strstr(err.msg, "model.vocab['ab']: 2147483647 is not an integer id in [0, 2000000000]") != NULL);
+    CHECK(load_variant("\"ab\":2", "\"ab\":-1", &err) == -1 && strstr(err.msg, "-1 is not an integer id"));
+    CHECK(load_variant("{\"id\":3,", "{\"id\":2147483647,", &err) == -1);
+    CHECK(strstr(err.msg, "added_tokens[0]: id 2147483647 is not an integer in [0, 2000000000]") != NULL);
+    CHECK(load_variant("{\"id\":3,", "{\"id\":3.5,", &err) == -1 && strstr(err.msg, "id 3.5 is not an integer"));
     CHECK(load_variant("\"b\":1", "\"\\u4e2d\":1", &err) == -1);       /* not a ByteLevel character */
     CHECK(strstr(err.msg, "ByteLevel alphabet") != NULL);
     CHECK(load_variant("\"special\":true", "\"special\":true,\"lstrip\":true", &err) == -1);
