@@ -140,7 +140,10 @@ int main(void) {
         "aaa,R1,Aortic enlargement,30,0,36,4\n"
         "bbb,R1,No finding,,,,\n"
         "ccc,R1,ILD,0,0,0,10\n"
-        "ddd,R1,Nodule/Mass,1,1,2,2\n");
+        "ddd,R1,Nodule/Mass,1,1,2,2\n"
+        /* issue L: a non-finite and an inverted box are reported (they used to pass silently) */
+        "eee,R1,Nodule/Mass,1,1,inf,2\n"
+        "fff,R1,Nodule/Mass,5,1,2,2\n");
 
     CHECK(rv_vindr_prepare(&c, "train", &e) == 0);
     const char *want_res = "{\"aaa\": [40, 60], \"bbb\": [30, 20], \"ccc\": [50, 50]}";
@@ -215,7 +218,7 @@ int main(void) {
     /* Detection reader. */
     rv_dataset *d = NULL;
     CHECK(rv_read_vindr(&c, "train", false, &d, &e) == 0);
-    CHECK(bad.count == 1); /* ddd: no resolution */
+    CHECK(bad.count == 3); /* ddd: no resolution; eee: x_max inf; fff: x_max < x_min */
     if (d) {
         CHECK(d->task == RV_TASK_DETECT);
         CHECK(d->n == 2); /* aaa, bbb; ccc has no box left and no "No finding" row */

@@ -425,6 +425,18 @@ int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, 
                     continue;
                 }
                 if (isna) continue; /* rows without a box are dropped before fusion */
+                const char *why = NULL;
+                for (int j = 0; j < 4; j++)
+                    if (!isfinite(bx.v[j])) why = "a box coordinate is not finite";
+                if (!why && (bx.v[2] < bx.v[0] || bx.v[3] < bx.v[1])) why = "the box is inverted (x_max < x_min or y_max < y_min)";
+                if (why) { /* fused as is, it would give a nonsense box: report it like any bad row */
+                    char *where = rv_xasprintf("%s:%zu", cpath, csv->line[r]);
+                    int fatal = rv_badrec_report(c->bad, err, where, "%s (image %s, class %s); the row is skipped", why,
+                                                 img, cls);
+                    free(where);
+                    if (fatal) { free(path); free(raw); free(fused); goto out; }
+                    continue;
+                }
                 raw[nb++] = bx;
             }
             if (nb > 0 && !have_res) {
