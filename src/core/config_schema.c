@@ -96,6 +96,9 @@ const rv_cfg_key rv_cfg_schema[] = {
      "threads per rank that decode, resize and tokenize (0 = the cores the rank may use: OMP_NUM_THREADS or its CPU set)"},
     {"pack.mask_upstream_quirk", RV_CFG_BOOL, "true", NULL,
      "loss mask as upstream's preprocess_qwen: also train every \\n, <|im_start|> and <|im_end|> token, user turns included (false = assistant turns only)"},
+    {"pack.test_kill_after", RV_CFG_INT, "0", NULL,
+     "tests only: SIGKILL each rank after it wrote this many image groups (0 = never; -2 = after the shards' "
+     "commit, before the index; -3 = after the new index, before the swap)"},
     {"pack.check", RV_CFG_BOOL, "false", NULL, "only check an existing shard directory (pack.out): read every dataset back, report damage"},
     /* ---- import ---- */
     {"import.from", RV_CFG_STR, "", NULL,

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@
 #include "io/json.h"
 #include "io/resize.h"
 #include "io/shard_read.h"
+#include "io/shard_set.h"
 #include "io/shard_write.h"
 #include "phases/build_setup.h"
 #include "phases/phase.h"
@@ -283,26 +285,6 @@ static int run_check(const rv_comm *comm, const char *dir, rv_err *err) {
     return 0;
 }
 
-/* Rank 0 removes what an earlier pack left in dir (old index first, so no stale index ever
- * points at a mix of shards). */
-static int clear_dir(const char *dir, rv_err *err) {
-    if (rv_mkdir_p(dir, err) != 0) return -1;
-    char *idx = rv_path_join(dir, "index.h5");
-    unlink(idx);
-    free(idx);
-    char **names = NULL;
-    size_t n = 0;
-    if (rv_list_dir(dir, &names, &n, err) != 0) return -1;
-    for (size_t i = 0; i < n; i++)
-        if (!strncmp(names[i], "shard-", 6) || !strncmp(names[i], "index.h5", 8)) {
-            char *p = rv_path_join(dir, names[i]);
-            unlink(p);
-            free(p);
-        }
-    rv_free_strv(names, n);
-    return 0;
-}
-
 /* ---- one image group, packed by a worker thread ---- */
 
 /* One sample ready to be written (or the reason it cannot be). */
@@ -481,7 +463,8 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     size_t ngroups = 0;
     rv_shard_writer *w = NULL;
     gres *batch = NULL;
-    char *cfgjson = NULL;
+    char *cfgjson = NULL, *staging = NULL;
+    long long kill_at = rv_cfg_int(cfg, "pack.test_kill_after");
     int ret = -1;
 
     if (!tokpath) {
@@ -539,9 +522,12 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
         if (gb == ngroups) ge = ngroups;
     }
 
-    bool ok = me != 0 || clear_dir(out, err) == 0;
+    /* The new set is written beside the old one and swapped in at the end (io/shard_set.h):
+     * until then OUT keeps the previous complete set, whatever happens to this pack. */
+    staging = rv_shard_set_staging(out);
+    bool ok = me != 0 || rv_shard_set_begin(out, staging, err) == 0;
     if (!rv_comm_all_ok(ctx->comm, ok)) {
-        if (ok) rv_fail(err, "pack: rank 0 could not prepare %s", out);
+        if (ok) rv_fail(err, "pack: rank 0 could not prepare %s", staging);
         goto out;
     }
     double t_in = rv_now() - t0;
@@ -566,7 +552,7 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
              "loss mask %s)", in.n, ngroups, R, threads, out, size, size, hash,
              tc.quirk ? "with upstream's quirk" : "assistant turns only");
     rv_err local = {{0}};
-    bool wok = rv_shard_open(&w, out, &meta, &local) == 0;
+    bool wok = rv_shard_open(&w, staging, &meta, &local) == 0;
     size_t nimg = 0, nsamp = 0, bad_img = 0, bad_cell = 0;
     double t1 = rv_now();
     rv_progress *prog = rv_progress_start("pack images", ge - gb, rv_cfg_num(cfg, "log.progress_interval_s"));
@@ -617,6 +603,7 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
                 }
             }
             gres_free(r, G->count);
+            if (kill_at > 0 && (long long)(g0 + b - gb + 1) == kill_at) raise(SIGKILL); /* tests: a crash mid-way */
         }
         rv_progress_update(prog, g0 + nb - gb);
     }
@@ -631,7 +618,10 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
         else rv_fail(err, "pack: another rank failed (see its message); no index written");
         goto out;
     }
-    bool iok = me != 0 || rv_shard_write_index(out, R, &local) == 0;
+    if (kill_at == -2) raise(SIGKILL); /* tests: a crash between the shards' commit and the index */
+    bool iok = me != 0 || rv_shard_write_index(staging, R, &local) == 0;
+    if (iok && me == 0 && kill_at == -3) raise(SIGKILL); /* tests: the new set complete, not yet swapped in */
+    if (iok && me == 0) iok = rv_shard_set_commit(out, staging, &local) == 0;
     if (!rv_comm_all_ok(ctx->comm, iok)) {
         if (!iok) rv_fail(err, "pack: %s", local.msg);
         else rv_fail(err, "pack: rank 0 could not write the index");
@@ -655,6 +645,7 @@ out:
     if (w) rv_shard_abort(w);
     free(batch); /* its entries are freed as they are written */
     free(cfgjson);
+    free(staging);
     free(order);
     free(groups);
     pack_in_free(&in);

@@ -202,11 +202,51 @@ has "WordPiece" rw.err
 # A pack killed mid-way leaves no file named like a finished shard and no index.
 "$BIN" --phase pack --set data.dir="$PWD/data" --set pack.image_size=4000 --run rk >rk.out 2>rk.err &
 pid=$!
-for i in $(seq 1 200); do ls rk/shards 2>/dev/null | grep -q 'tmp' && break; sleep 0.05; done
+for i in $(seq 1 200); do ls rk/shards.partial 2>/dev/null | grep -q 'tmp' && break; sleep 0.05; done # the set is staged there
 sleep 0.3
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 ls rk/shards 2>/dev/null | grep -qE '^(shard-[0-9]+-of-[0-9]+\.h5|index\.h5)$' && bad "killed pack left a complete-looking file: $(ls rk/shards)" || ok
 "$BIN" --phase pack --run rk --set pack.check=true >ck.out 2>ck.err && bad "check passed on a killed pack" || ok
+
+# Re-pack (issue L): the new set is written beside the old one (RUN/shards.partial) and swapped
+# in at the end, so a re-pack killed at any point leaves the old set complete (pack.check OK,
+# same digest as before), and the next pack removes the leftovers and commits its own set.
+# The re-packs use pack.max_samples=20, so the new set has a different digest.
+mpirun -n 2 "$BIN" --phase pack --set data.dir="$PWD/data" --run rp >rp.out 2>rp.err && ok || { bad "pack rp"; cat rp.err >&2; }
+"$BIN" --phase pack --run rp --set pack.check=true >crp.out 2>crp.err && ok || { bad "check rp"; cat crp.err >&2; }
+d0=$(sed -n 's/.*digest \([0-9a-f]*\).*/\1/p' crp.out)
+[ -n "$d0" ] && ok || bad "no digest for rp"
+for kill in 3 -2 -3; do
+  for n in 1 2; do
+    mpirun -n $n "$BIN" --phase pack --set data.dir="$PWD/data" --set pack.max_samples=20 --set pack.test_kill_after=$kill \
+      --run rp >rpk.out 2>rpk.err && bad "re-pack -n $n with pack.test_kill_after=$kill was not killed" || ok
+    "$BIN" --phase pack --run rp --set pack.check=true >crp.out 2>crp.err && ok || { bad "old set damaged by a re-pack killed at $kill (-n $n)"; cat crp.err >&2; }
+    [ "$(sed -n 's/.*digest \([0-9a-f]*\).*/\1/p' crp.out)" = "$d0" ] && ok || bad "old set's digest changed by a re-pack killed at $kill (-n $n): $(cat crp.out)"
+    [ -d rp/shards.partial ] && ok || bad "killed re-pack ($kill) left no staging directory (was the set written in place?)"
+  done
+done
+# the staging directory of the last kill holds a complete new set (index and shards), not swapped in
+[ -f rp/shards.partial/index.h5 ] && [ -f rp/shards.partial/shard-00001-of-00002.h5 ] && ok || bad "pack.test_kill_after=-3 left no complete staged set: $(ls rp/shards.partial)"
+mpirun -n 2 "$BIN" --phase pack --set data.dir="$PWD/data" --set pack.max_samples=20 --run rp >rpc.out 2>rpc.err && ok || { bad "clean re-pack"; cat rpc.err >&2; }
+has "pack: 20 samples" rpc.err
+"$BIN" --phase pack --run rp --set pack.check=true >crp.out 2>crp.err && ok || { bad "check after a clean re-pack"; cat crp.err >&2; }
+dn=$(sed -n 's/.*digest \([0-9a-f]*\).*/\1/p' crp.out)
+[ -n "$dn" ] && [ "$dn" != "$d0" ] && ok || bad "clean re-pack did not commit the new set (digest '$dn')"
+[ "$(ls rp | grep -c '^shards\.')" -eq 0 ] && ok || bad "leftovers after a clean re-pack: $(ls rp)"
+[ "$(ls rp/shards | tr '\n' ' ')" = "index.h5 shard-00000-of-00002.h5 shard-00001-of-00002.h5 " ] && ok || bad "re-packed set: $(ls rp/shards)"
+# A pack that died between the two renames of the fallback swap (no RENAME_EXCHANGE) left the
+# previous set at OUT.old and no OUT: the next pack puts it back first (here that pack is then
+# killed mid-way, so the restored set is what stays).
+mv rp/shards rp/shards.old
+mpirun -n 2 "$BIN" --phase pack --set data.dir="$PWD/data" --set pack.max_samples=20 --set pack.test_kill_after=1 --run rp >rpo.out 2>rpo.err && bad "not killed" || ok
+has "restored the previous shard set" rpo.err
+"$BIN" --phase pack --run rp --set pack.check=true >crp.out 2>crp.err && ok || { bad "check after restoring OUT.old"; cat crp.err >&2; }
+[ "$(sed -n 's/.*digest \([0-9a-f]*\).*/\1/p' crp.out)" = "$dn" ] && ok || bad "restored set's digest: $(cat crp.out)"
+# pack.out holding a file the pack did not write is refused (the swap would carry it away).
+echo notes > rp/shards/notes.txt
+"$BIN" --phase pack --set data.dir="$PWD/data" --run rp >rpf.out 2>rpf.err && bad "pack into a directory with a foreign file" || ok
+has "holds 'notes.txt', which the pack phase did not write" rpf.err
+[ -f rp/shards/notes.txt ] && [ -f rp/shards/index.h5 ] && ok || bad "refused pack changed pack.out: $(ls rp/shards)"
 
 # The h5py example of docs/formats.md, without project code.
 if ! python3 -c 'import h5py' 2>/dev/null; then
