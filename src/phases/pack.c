@@ -255,6 +255,16 @@ static char *find_tokenizer(rv_phase_ctx *ctx) {
     return p[0] ? rv_xstrdup(p) : rv_tokenizer_default_path(ctx->data_dir, ctx->run_dir);
 }
 
+/* Whether the intact set in dir has no sample (an unreadable index counts as not empty: the
+ * structural check has already read it). */
+static bool shardset_empty(const char *dir, rv_err *err) {
+    rv_shardset *s = NULL;
+    if (rv_shardset_open(dir, NULL, &s, err) != 0) return false;
+    bool empty = s->nsamples == 0;
+    rv_shardset_close(s);
+    return empty;
+}
+
 static int run_check(const rv_comm *comm, const char *dir, rv_err *err) {
     bool ok = true;
     rv_err local = {{0}};
@@ -263,7 +273,11 @@ static int run_check(const rv_comm *comm, const char *dir, rv_err *err) {
         rv_sb_init(&rep);
         long np = rv_shards_check(dir, &rep, &local);
         if (np < 0) ok = false;
-        else if (np > 0) {
+        else if (np == 0 && shardset_empty(dir, &local)) {
+            rv_fail(&local, "pack.check: %s is intact but holds 0 samples, so there is nothing to train on; re-run the "
+                    "pack phase with usable inputs (it reports each skipped image and cell)", dir);
+            ok = false;
+        } else if (np > 0) {
             fputs(rep.s, stderr);
             rv_fail(&local, "pack.check: %ld problem(s) in %s (listed above); re-run the pack phase to rewrite the shards",
                     np, dir);
@@ -631,6 +645,17 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
         else rv_fail(err, "pack: another rank failed (see its message); no index written");
         goto out;
     }
+    uint64_t tot_img = rv_comm_sum_u64(ctx->comm, nimg), tot_s = rv_comm_sum_u64(ctx->comm, nsamp);
+    uint64_t tot_bi = rv_comm_sum_u64(ctx->comm, bad_img), tot_bc = rv_comm_sum_u64(ctx->comm, bad_cell);
+    /* a set without samples trains nothing: fail before the index would make it look finished */
+    if (tot_s == 0) {
+        if (me != 0) { ret = 0; goto out; } /* rank 0 says it once; the phase fails on every rank through it */
+        rv_fail(err, "pack: no sample was packed from %zu cell(s): %llu unusable image(s) and %llu cell(s) that could "
+                "not be tokenized were skipped (each is named in a bad-record report above); %s has no index.h5. Fix "
+                "those inputs (image paths under the data directory, image files, the tokenizer) and re-run the pack "
+                "phase", in.n, (unsigned long long)tot_bi, (unsigned long long)tot_bc, out);
+        goto out;
+    }
     bool iok = me != 0 || rv_shard_write_index(out, R, &local) == 0;
     if (!rv_comm_all_ok(ctx->comm, iok)) {
         if (!iok) rv_fail(err, "pack: %s", local.msg);
@@ -638,8 +663,6 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
         goto out;
     }
     double t_out = rv_now() - t2;
-    uint64_t tot_img = rv_comm_sum_u64(ctx->comm, nimg), tot_s = rv_comm_sum_u64(ctx->comm, nsamp);
-    uint64_t tot_bi = rv_comm_sum_u64(ctx->comm, bad_img), tot_bc = rv_comm_sum_u64(ctx->comm, bad_cell);
     /* the slowest rank's times */
     double img_max = rv_comm_max_f64(ctx->comm, t_img), in_max = rv_comm_max_f64(ctx->comm, t_in);
     double dt = rv_now() - t0;
