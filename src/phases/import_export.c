@@ -9,12 +9,41 @@
 
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "io/json.h"
 #include "io/safetensors.h"
 #include "model/config.h"
 #include "model/hf.h"
 #include "model/weights.h"
 #include "phases/phase.h"
+#include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
+
+/* The tokenizer.json that import copies into the checkpoint and the run is what pack, training and
+ * export use later: refuse one that is not JSON, or not a Hugging Face tokenizers document (an
+ * object with a "model" object), naming the file, rather than leave a checkpoint that carries
+ * garbage. This project's own tokenizer only loads Qwen2-style byte-level BPE files; other valid
+ * tokenizers (a test fixture's plain ByteLevel one, a Vicuna one) import fine and export
+ * unchanged, so a file that does not load here is a warning, not an error. */
+static int check_tokenizer(const char *path, const char *text, size_t len, rv_err *err) {
+    cJSON *doc = rv_json_parse(path, text, len, err);
+    if (!doc)
+        return rv_fail_wrap(err, "import: %s is not valid JSON, so it is not a tokenizer.json; replace it with the "
+                            "model's tokenizer.json (or set import.tokenizer=PATH)", path);
+    bool obj = cJSON_IsObject(doc), model = obj && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "model"));
+    cJSON_Delete(doc);
+    if (!obj || !model)
+        return rv_fail(err, "import: %s is %s, so it is not a Hugging Face tokenizer.json; replace it with the "
+                       "model's tokenizer.json (or set import.tokenizer=PATH)", path,
+                       obj ? "a JSON object without a \"model\" object" : "JSON but not an object");
+    rv_tokenizer *tok = NULL;
+    rv_err why = {{0}};
+    if (rv_tokenizer_load_json(path, text, len, &tok, &why) != 0)
+        rv_warn("import: %s is carried as is, but this build's tokenizer cannot load it, so pack and training "
+                "with it will fail: %s", path, why.msg);
+    else
+        rv_tokenizer_free(tok);
+    return 0;
+}
 
 int rv_phase_import(rv_phase_ctx *ctx, rv_err *err) {
     if (ctx->comm->rank != 0) return 0;
@@ -56,6 +85,11 @@ int rv_phase_import(rv_phase_ctx *ctx, rv_err *err) {
     if (!rc && c_tok[0] && !rv_is_file(c_tok)) rc = rv_fail(err, "import: import.tokenizer=%s does not exist", c_tok);
     if (!rc) rc = rv_hf_read_side_files(dir, c_tok, &hfiles, &nfiles, err);
     for (size_t i = 0; i < nfiles; i++) files[i] = (rv_ckpt_file){hfiles[i].name, hfiles[i].data, hfiles[i].len};
+    if (!rc && nfiles && strcmp(files[0].name, "tokenizer.json") == 0) {
+        char *tp = c_tok[0] ? rv_xstrdup(c_tok) : rv_path_join(dir, "tokenizer.json");
+        rc = check_tokenizer(tp, files[0].data, files[0].len, err);
+        free(tp);
+    }
     if (!rc && (nfiles == 0 || strcmp(files[0].name, "tokenizer.json") != 0))
         rv_warn("import: %s has no tokenizer.json; the checkpoint will carry none (set import.tokenizer)", dir);
     if (!rc) {

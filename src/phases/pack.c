@@ -257,6 +257,16 @@ static char *find_tokenizer(rv_phase_ctx *ctx) {
     return p[0] ? rv_xstrdup(p) : rv_tokenizer_default_path(ctx->data_dir, ctx->run_dir);
 }
 
+/* Whether the intact set in dir has no sample (an unreadable index counts as not empty: the
+ * structural check has already read it). */
+static bool shardset_empty(const char *dir, rv_err *err) {
+    rv_shardset *s = NULL;
+    if (rv_shardset_open(dir, NULL, &s, err) != 0) return false;
+    bool empty = s->nsamples == 0;
+    rv_shardset_close(s);
+    return empty;
+}
+
 static int run_check(const rv_comm *comm, const char *dir, rv_err *err) {
     bool ok = true;
     rv_err local = {{0}};
@@ -265,7 +275,11 @@ static int run_check(const rv_comm *comm, const char *dir, rv_err *err) {
         rv_sb_init(&rep);
         long np = rv_shards_check(dir, &rep, &local);
         if (np < 0) ok = false;
-        else if (np > 0) {
+        else if (np == 0 && shardset_empty(dir, &local)) {
+            rv_fail(&local, "pack.check: %s is intact but holds 0 samples, so there is nothing to train on; re-run the "
+                    "pack phase with usable inputs (it reports each skipped image and cell)", dir);
+            ok = false;
+        } else if (np > 0) {
             fputs(rep.s, stderr);
             rv_fail(&local, "pack.check: %ld problem(s) in %s (listed above); re-run the pack phase to rewrite the shards",
                     np, dir);
@@ -618,6 +632,19 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
         else rv_fail(err, "pack: another rank failed (see its message); no index written");
         goto out;
     }
+    uint64_t tot_img = rv_comm_sum_u64(ctx->comm, nimg), tot_s = rv_comm_sum_u64(ctx->comm, nsamp);
+    uint64_t tot_bi = rv_comm_sum_u64(ctx->comm, bad_img), tot_bc = rv_comm_sum_u64(ctx->comm, bad_cell);
+    /* a set without samples trains nothing: fail before the index would make it look finished, and
+     * before the swap, so a previous set in OUT stays as it was */
+    if (tot_s == 0) {
+        if (me != 0) { ret = 0; goto out; } /* rank 0 says it once; the phase fails on every rank through it */
+        rv_fail(err, "pack: no sample was packed from %zu cell(s): %llu unusable image(s) and %llu cell(s) that could "
+                "not be tokenized were skipped (each is named in a bad-record report above); no new shard set was "
+                "committed to %s (a previous one there is unchanged). Fix those inputs (image paths under the data "
+                "directory, image files, the tokenizer) and re-run the pack phase",
+                in.n, (unsigned long long)tot_bi, (unsigned long long)tot_bc, out);
+        goto out;
+    }
     if (kill_at == -2) raise(SIGKILL); /* tests: a crash between the shards' commit and the index */
     bool iok = me != 0 || rv_shard_write_index(staging, R, &local) == 0;
     if (iok && me == 0 && kill_at == -3) raise(SIGKILL); /* tests: the new set complete, not yet swapped in */
@@ -628,8 +655,6 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
         goto out;
     }
     double t_out = rv_now() - t2;
-    uint64_t tot_img = rv_comm_sum_u64(ctx->comm, nimg), tot_s = rv_comm_sum_u64(ctx->comm, nsamp);
-    uint64_t tot_bi = rv_comm_sum_u64(ctx->comm, bad_img), tot_bc = rv_comm_sum_u64(ctx->comm, bad_cell);
     /* the slowest rank's times */
     double img_max = rv_comm_max_f64(ctx->comm, t_img), in_max = rv_comm_max_f64(ctx->comm, t_in);
     double dt = rv_now() - t0;

@@ -117,6 +117,14 @@ int rv_phase_score(rv_phase_ctx *ctx, rv_err *err) {
         else
             rc = write_outputs(input, t, (const double *)all, valid, nvalid, &tally, err);
     }
+    /* nothing scored is a failed scoring run, not a run whose metrics are all 0.0: the metrics
+     * file (written above, every metric under "unavailable") lists the bad records; rank 0 says
+     * so once and the phase fails on every rank through it */
+    if (ctx->comm->rank == 0 && rc == 0 && nvalid == 0)
+        rc = rv_fail(err, "score: none of the %zu record(s) of %s could be scored (%s); the metrics file marks every "
+                     "metric unavailable with n_scored = 0. Fix the records (each needs \"output\" and the task's "
+                     "reference key) or pass the right score.task", nrec, input,
+                     nrec ? "every record is bad: see the bad-record reports above" : "the array is empty");
     free(all);
     free_records(recs, nrec); free(valid); free(bad);
     cJSON_Delete(root);

@@ -126,4 +126,31 @@ has "holds no checkpoint" bad4.log
 "$BIN" --phase import --run bad5 >bad5.log 2>&1 && bad "import without import.from" || ok
 has "import.from" bad5.log
 
+# A tokenizer.json that is not a tokenizer (issue L item 8) fails the import naming the file, and
+# leaves neither a checkpoint nor RUN/tokenizer.json: text that is not JSON (in the HF directory),
+# a JSON array and a JSON object without a tokenizer model (both through import.tokenizer). The
+# fixture's own ByteLevel tokenizer, which this build's Qwen2-only tokenizer does not load, still
+# imports (above), with a warning.
+cp -r hf16 badtok; printf 'this is not JSON {' > badtok/tokenizer.json
+"$BIN" --phase import --set import.from="$PWD/badtok" --run bt1 >bt1.log 2>&1 && bad "non-JSON tokenizer.json imported" || ok
+has "import: $PWD/badtok/tokenizer.json is not valid JSON" bt1.log
+[ ! -e bt1/checkpoints/step-00000000.h5 ] && [ ! -e bt1/tokenizer.json ] && ok || bad "failed import left a checkpoint or tokenizer"
+echo '[1, 2]' > arr.json
+"$BIN" --phase import --set import.from="$PWD/hf16" --set import.tokenizer="$PWD/arr.json" --run bt2 >bt2.log 2>&1 \
+  && bad "JSON-array tokenizer imported" || ok
+has "import: $PWD/arr.json is JSON but not an object, so it is not a Hugging Face tokenizer.json" bt2.log
+echo '{"version": "1.0", "added_tokens": []}' > nomodel.json
+"$BIN" --phase import --set import.from="$PWD/hf16" --set import.tokenizer="$PWD/nomodel.json" --run bt3 >bt3.log 2>&1 \
+  && bad "tokenizer without a model imported" || ok
+has "import: $PWD/nomodel.json is a JSON object without a \"model\" object" bt3.log
+[ ! -e bt3/checkpoints/step-00000000.h5 ] && ok || bad "failed import (bt3) left a checkpoint"
+has "this build's tokenizer cannot load it" hf16.i1.log
+if [ -n "${RV_QWEN2_TOKENIZER:-}" ] && [ -f "$RV_QWEN2_TOKENIZER" ]; then
+  # a real Qwen2 tokenizer.json loads: imported with no warning, carried byte for byte
+  "$BIN" --phase import --set import.from="$PWD/hf16" --set import.tokenizer="$RV_QWEN2_TOKENIZER" --run bt4 >bt4.log 2>&1 \
+    && ok || { bad "import with the Qwen2 tokenizer"; cat bt4.log >&2; }
+  grep -q "cannot load it" bt4.log && bad "Qwen2 tokenizer warned as not loadable" || ok
+  cmp -s "$RV_QWEN2_TOKENIZER" bt4/tokenizer.json && ok || bad "Qwen2 tokenizer not carried unchanged"
+fi
+
 finish "import/export e2e"

@@ -261,4 +261,19 @@ else
   echo "SKIP: h5py is not installed and could not be installed (PyPI unreachable?); the h5py example was not run"
 fi
 
+# Empty result (issue L item 8): when every image is unusable, pack fails with the counts and
+# what to do, and leaves no index.h5 that pack.check (or training) could take for a finished set.
+# Expected: every image file of the copy is emptied (0 bytes, not decodable), so 0 samples.
+cp -r data dempty
+n_img=$(find dempty -type f \( -name '*.jpg' -o -name '*.png' -o -name '*.dicom' \) | wc -l)
+find dempty -type f \( -name '*.jpg' -o -name '*.png' -o -name '*.dicom' \) -exec sh -c 'for f; do : > "$f"; done' sh {} +
+"$BIN" --phase pack --set data.dir="$PWD/dempty" --run re >re.out 2>re.err && bad "pack with no usable image exited 0" || ok
+has "no sample was packed" re.err
+has "unusable image(s)" re.err
+has "re-run the pack phase" re.err
+[ ! -e re/shards/index.h5 ] && ok || bad "a pack of 0 samples wrote index.h5"
+"$BIN" --phase pack --run re --set pack.check=true >rec.out 2>rec.err && bad "pack.check OK on a failed empty pack" || ok
+grep -q "pack.check: OK" rec.out && bad "pack.check printed OK for an empty pack" || ok
+echo "empty-pack: $n_img images emptied"
+
 finish test_pack

@@ -102,3 +102,37 @@ assert "mAP_0.5" in g and "avg_iou" in g
 assert abs(g["mAP_0.5"] - 11 / 12) < 1e-12, g
 print("score e2e: ok")
 PY
+
+# Nothing scorable (issue L item 8): every record bad, or an empty array. The phase exits
+# non-zero saying so, and the metrics file it leaves carries no metric value (not 0.0): each of
+# the task's metric keys is under "unavailable" with n_scored = 0, and the bad records are listed.
+E="$WORK/empty"; mkdir -p "$E/run"
+python3 - "$E" <<'PY'
+import json, sys
+e = sys.argv[1]
+# record 0 lacks the reference, record 1 has a non-string output, record 2 is not an object
+json.dump([{"output": "x"}, {"output": 3, "txt": "y"}, "z"], open(f"{e}/m_report_generation_output.json", "w"))
+json.dump([{"output": "[0.1, 0.2, 0.3, 0.4]"}], open(f"{e}/m_phrase_grounding_output.json", "w"))
+json.dump([], open(f"{e}/m0_report_generation_output.json", "w"))
+PY
+for c in "m report_generation 3 2" "m phrase_grounding 1 1" "m0 report_generation 0 2"; do
+  set -- $c
+  if "${MPIRUN[@]}" -n $4 "$BIN" --phase score --run "$E/run" --set score.input="$E/$1_$2_output.json" \
+       --set score.task=$2 --set score.bootstrap_samples=50 2> "$E/$1_$2.err"; then
+    echo "score exited 0 with nothing scored ($1 $2)"; exit 1
+  fi
+  grep -q "none of the $3 record(s) of $E/$1_$2_output.json could be scored" "$E/$1_$2.err" \
+    || { echo "no clear message ($1 $2):"; cat "$E/$1_$2.err"; exit 1; }
+  python3 - "$E/$1_$2_output_metrics.json" $3 $2 <<'PY'
+import json, sys
+m, n, task = json.load(open(sys.argv[1])), int(sys.argv[2]), sys.argv[3]
+keys = ["blue", "ciderd", "rouge1", "rouge2", "rougel", "bleu_4_sentence_mean"] if task == "report_generation" \
+    else ["mAP_0.5", "avg_iou"]
+assert m["n_scored"] == 0 and m["n_records"] == n and m["bad_records"] == list(range(n)), m
+for k in keys:
+    assert k not in m, (k, m)  # no plausible-looking 0.0
+    assert m["unavailable"][k] == "no record could be scored (n_scored = 0)", (k, m["unavailable"])
+assert m["bootstrap"]["ci95"] == {}, m["bootstrap"]
+PY
+done
+echo "score e2e (nothing scorable): ok"

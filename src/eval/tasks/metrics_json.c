@@ -21,11 +21,15 @@ cJSON *rv_eval_metrics_json(const rv_eval_task *t, const double *values, size_t 
     long long B = tally->boot_samples;
     double *pt = rv_xcalloc(nstat, sizeof *pt), *lo = rv_xcalloc(nstat, sizeof *lo), *hi = rv_xcalloc(nstat, sizeof *hi);
     if (n) rv_eval_stats(t, values, n, NULL, pt);
+    else for (size_t k = 0; k < nstat; k++) pt[k] = NAN; /* no record: no metric, never a plausible 0.0 */
     if (n && B > 0) rv_eval_bootstrap(t, values, n, (size_t)B, (uint64_t)tally->boot_seed, lo, hi);
 
     cJSON *m = cJSON_CreateObject(), *ci = cJSON_CreateObject(), *un = cJSON_CreateObject();
     for (size_t k = 0; k < nstat; k++) add_num(m, rv_eval_stat_key(t, k), pt[k]);
     if (t->family->unavailable) t->family->unavailable(un);
+    if (!n)
+        for (size_t k = 0; k < nstat; k++)
+            cJSON_AddStringToObject(un, rv_eval_stat_key(t, k), "no record could be scored (n_scored = 0)");
     if (B > 0 && n)
         for (size_t k = 0; k < nstat; k++) {
             if (isnan(pt[k])) continue;
