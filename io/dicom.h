@@ -3,6 +3,7 @@
 #define RADVLM_IO_DICOM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "core/error.h"
 #include "io/image.h"
@@ -18,8 +19,15 @@ typedef struct rv_dicom_info {
 } rv_dicom_info;
 
 /* Reads header and the stored pixel values (no LUT applied) as a 16-bit image
- * (8-bit stored data is widened). Errors name the file. */
+ * (8-bit stored data is widened). The bytes are checked first (io/dicom_scan.h: a malformed file
+ * is an error, never a GDCM assertion), including the pixel budget: Rows x Columns x frames above
+ * max_pixels (<= 0: no budget) is refused before any decode allocation. Errors name the file.
+ * rv_dicom_read applies RV_IMAGE_MAX_PIXELS_DEFAULT. */
 int rv_dicom_read(const char *path, rv_dicom_info *info, rv_image *img, rv_err *err);
+int rv_dicom_read_max(const char *path, long long max_pixels, rv_dicom_info *info, rv_image *img, rv_err *err);
+/* The same from the file's bytes in memory (where names them in messages). */
+int rv_dicom_decode(const char *where, const unsigned char *data, size_t len, long long max_pixels,
+                    rv_dicom_info *info, rv_image *img, rv_err *err);
 
 /* Writes an uncompressed (Explicit VR Little Endian) secondary-capture style CXR DICOM with
  * the given photometric interpretation and bits stored (8..16), optional window. Atomic. */

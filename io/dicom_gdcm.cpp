@@ -5,6 +5,7 @@
 extern "C" {
 #include "core/hash.h"
 #include "io/dicom.h"
+#include "io/dicom_scan.h"
 }
 
 #include <cmath>
@@ -58,164 +59,15 @@ bool first_ds(const gdcm::DataSet &ds, uint16_t g, uint16_t e, double *out) {
     return true;
 }
 
-// GDCM (as packaged) asserts on some truncated headers, which would abort the process, so the
-// element structure is walked here first: every element must lie inside the file. Handles
-// explicit and implicit VR little endian, sequences and encapsulated pixel data with
-// undefined lengths. Big-endian data sets are left to GDCM.
-struct Scan {
-    const unsigned char *d;
-    size_t n;
-    bool saw_pixels = false;
-};
-
-uint16_t rd16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
-uint32_t rd32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-
-bool long_vr(const unsigned char *vr) {
-    static const char *const l[] = {"OB", "OW", "OF", "OD", "OL", "OV", "SQ", "UT", "UN", "UC", "UR", "SV", "UV"};
-    for (const char *v : l)
-        if (vr[0] == v[0] && vr[1] == v[1]) return true;
-    return false;
-}
-
-const uint32_t UNDEF = 0xFFFFFFFFu;
-
-// Walks elements from pos until end (or an item/sequence delimiter when nested).
-bool scan_elems(Scan &s, size_t &pos, size_t end, bool explicit_vr, int depth, std::string &why);
-
-// Items of a sequence (or pixel fragments) of undefined length, up to the sequence delimiter.
-bool scan_items(Scan &s, size_t &pos, bool explicit_vr, int depth, bool fragments, std::string &why) {
-    for (;;) {
-        if (pos + 8 > s.n) return why = "truncated inside a sequence", false;
-        uint16_t g = rd16(s.d + pos), e = rd16(s.d + pos + 2);
-        uint32_t len = rd32(s.d + pos + 4);
-        pos += 8;
-        if (g == 0xFFFE && e == 0xE0DD) return true; // sequence delimiter
-        if (g != 0xFFFE || e != 0xE000) return why = "malformed sequence item", false;
-        if (len == UNDEF) {
-            if (fragments) return why = "pixel fragment with undefined length", false;
-            if (!scan_elems(s, pos, s.n, explicit_vr, depth + 1, why)) return false;
-        } else {
-            if (len > s.n - pos) return why = "truncated inside a sequence item", false;
-            if (!fragments) {
-                size_t p2 = pos;
-                if (!scan_elems(s, p2, pos + len, explicit_vr, depth + 1, why)) return false;
-            }
-            pos += len;
-        }
-    }
-}
-
-bool scan_elems(Scan &s, size_t &pos, size_t end, bool explicit_vr, int depth, std::string &why) {
-    if (depth > 16) return why = "sequences nested too deeply", false;
-    while (pos < end) {
-        if (pos + 8 > end) return why = "truncated element header", false;
-        uint16_t g = rd16(s.d + pos), e = rd16(s.d + pos + 2);
-        if (g == 0xFFFE && e == 0xE00D) { // item delimiter ends an undefined-length item
-            pos += 8;
-            return depth > 0 ? true : (why = "unexpected item delimiter", false);
-        }
-        uint32_t len;
-        bool is_sq = false;
-        if (explicit_vr && g != 0xFFFE) {
-            const unsigned char *vr = s.d + pos + 4;
-            if (vr[0] < 'A' || vr[0] > 'Z' || vr[1] < 'A' || vr[1] > 'Z') return why = "invalid value representation", false;
-            if (long_vr(vr)) {
-                if (pos + 12 > end) return why = "truncated element header", false;
-                len = rd32(s.d + pos + 8);
-                pos += 12;
-            } else {
-                len = rd16(s.d + pos + 6);
-                pos += 8;
-            }
-            is_sq = vr[0] == 'S' && vr[1] == 'Q';
-        } else {
-            len = rd32(s.d + pos + 4);
-            pos += 8;
-        }
-        const bool pixels = g == 0x7FE0 && e == 0x0010 && depth == 0;
-        if (pixels) s.saw_pixels = true;
-        if (len == UNDEF) {
-            // Undefined length: a sequence (explicit SQ, or any element in implicit VR) or
-            // encapsulated pixel data.
-            if (!pixels && explicit_vr && !is_sq && !(s.d[pos - 8] == 'U' && s.d[pos - 7] == 'N'))
-                return why = "undefined length on a non-sequence element", false;
-            if (!scan_items(s, pos, explicit_vr, depth, pixels, why)) return false;
-            continue;
-        }
-        if (len > end - pos) return why = "truncated (an element runs past the end of the file)", false;
-        if (is_sq && len > 0) {
-            size_t p2 = pos;
-            size_t iend = pos + len;
-            while (p2 < iend) { // items of a defined-length sequence
-                if (p2 + 8 > iend) return why = "malformed sequence", false;
-                uint32_t il = rd32(s.d + p2 + 4);
-                p2 += 8;
-                if (il == UNDEF) {
-                    if (!scan_elems(s, p2, iend, explicit_vr, depth + 1, why)) return false;
-                } else {
-                    if (il > iend - p2) return why = "truncated inside a sequence item", false;
-                    size_t p3 = p2;
-                    if (!scan_elems(s, p3, p2 + il, explicit_vr, depth + 1, why)) return false;
-                    p2 += il;
-                }
-            }
-        }
-        pos += len;
-    }
-    return true;
-}
-
-// Validates the Part 10 structure of a file held in memory; why says what is wrong.
-bool prescan(const unsigned char *d, size_t n, std::string &why) {
-    if (n < 132 || std::memcmp(d + 128, "DICM", 4) != 0)
-        return why = "not a DICOM Part 10 file (no 'DICM' marker at byte 128)", false;
-    Scan s{d, n};
-    size_t pos = 132;
-    std::string ts;
-    while (pos + 8 <= n && rd16(d + pos) == 0x0002) { // file meta: always explicit VR LE
-        const unsigned char *vr = d + pos + 4;
-        uint32_t len;
-        size_t hdr;
-        if (long_vr(vr)) {
-            if (pos + 12 > n) return why = "truncated file meta header", false;
-            len = rd32(d + pos + 8);
-            hdr = 12;
-        } else {
-            len = rd16(d + pos + 6);
-            hdr = 8;
-        }
-        if (len == UNDEF || len > n - pos - hdr) return why = "truncated file meta header", false;
-        if (rd16(d + pos + 2) == 0x0010) {
-            ts.assign((const char *)d + pos + hdr, len);
-            while (!ts.empty() && (ts.back() == '\0' || ts.back() == ' ')) ts.pop_back();
-        }
-        pos += hdr + len;
-    }
-    if (ts.empty()) return why = "file meta header has no transfer syntax (truncated or damaged)", false;
-    if (ts == "1.2.840.10008.1.2.2") return true; // big endian: GDCM's own checks only
-    const bool explicit_vr = ts != "1.2.840.10008.1.2";
-    if (!scan_elems(s, pos, n, explicit_vr, 0, why)) return false;
-    if (!s.saw_pixels) return why = "no pixel data element (truncated, or not an image)", false;
-    return true;
-}
-
-int read_impl(const char *path, rv_dicom_info *info, rv_image *img, rv_err *err) {
-    char *raw = nullptr;
-    size_t rawlen = 0;
-    rv_err e2;
-    if (rv_read_file(path, &raw, &rawlen, &e2) != 0) {
-        set_err(err, std::string(path) + ": cannot read DICOM file (" + e2.msg + ")");
-        return -1;
-    }
-    std::string why;
-    bool ok = prescan((const unsigned char *)raw, rawlen, why);
-    std::istringstream stream(ok ? std::string(raw, rawlen) : std::string());
-    std::free(raw);
-    if (!ok) {
-        set_err(err, std::string(path) + ": " + why + "; check the file (re-download or re-export it)");
-        return -1;
-    }
+// data[len] is the whole file. io/dicom_scan.h walks every byte GDCM will parse first: GDCM
+// asserts (aborting the process) on some malformed headers, so only a well-formed file within
+// the pixel budget reaches it.
+int decode_impl(const char *where, const unsigned char *data, size_t len, long long max_pixels, rv_dicom_info *info,
+                rv_image *img, rv_err *err) {
+    rv_dicom_scan scan;
+    if (rv_dicom_scan_bytes(where, data, len, max_pixels, &scan, err) != 0) return -1;
+    const std::string path(where);
+    std::istringstream stream(std::string((const char *)data, len));
     gdcm::ImageReader reader;
     reader.SetStream(stream);
     if (!reader.Read()) {
@@ -239,6 +91,12 @@ int read_impl(const char *path, rv_dicom_info *info, rv_image *img, rv_err *err)
     if (bits_alloc != 8 && bits_alloc != 16) {
         set_err(err, std::string(path) + ": DICOM BitsAllocated " + std::to_string(bits_alloc) +
                          " is not supported (8 or 16)");
+        return -1;
+    }
+    if ((long long)dims[0] != scan.columns || (long long)dims[1] != scan.rows) { // GDCM must decode what was checked
+        set_err(err, path + ": GDCM reads the image as " + std::to_string(dims[0]) + " x " + std::to_string(dims[1]) +
+                         " pixels but Rows x Columns say " + std::to_string(scan.columns) + " x " +
+                         std::to_string(scan.rows) + "; the file is damaged");
         return -1;
     }
     const int w = (int)dims[0], h = (int)dims[1];
@@ -429,22 +287,42 @@ int write_impl(const char *path, const rv_image *img, const rv_dicom_info *info,
 
 } // namespace
 
-extern "C" int rv_dicom_read(const char *path, rv_dicom_info *info, rv_image *img, rv_err *err) {
+extern "C" int rv_dicom_decode(const char *where, const unsigned char *data, size_t len, long long max_pixels,
+                               rv_dicom_info *info, rv_image *img, rv_err *err) {
     if (img) std::memset(img, 0, sizeof *img);
     try {
         gdcm::Trace::SetWarning(false); // our own message says what failed
         gdcm::Trace::SetDebug(false);
-        int rc = read_impl(path, info, img, err);
+        int rc = decode_impl(where, data, len, max_pixels, info, img, err);
         if (rc != 0) rv_image_free(img);
         return rc;
     } catch (const std::exception &e) {
         rv_image_free(img);
-        set_err(err, std::string(path) + ": DICOM read failed: " + e.what());
+        set_err(err, std::string(where) + ": DICOM read failed: " + e.what());
     } catch (...) {
         rv_image_free(img);
-        set_err(err, std::string(path) + ": DICOM read failed (unknown GDCM error)");
+        set_err(err, std::string(where) + ": DICOM read failed (unknown GDCM error)");
     }
     return -1;
+}
+
+extern "C" int rv_dicom_read_max(const char *path, long long max_pixels, rv_dicom_info *info, rv_image *img,
+                                 rv_err *err) {
+    if (img) std::memset(img, 0, sizeof *img);
+    char *raw = nullptr;
+    size_t rawlen = 0;
+    rv_err e2;
+    if (rv_read_file(path, &raw, &rawlen, &e2) != 0) {
+        set_err(err, std::string(path) + ": cannot read DICOM file (" + e2.msg + ")");
+        return -1;
+    }
+    int rc = rv_dicom_decode(path, (const unsigned char *)raw, rawlen, max_pixels, info, img, err);
+    std::free(raw);
+    return rc;
+}
+
+extern "C" int rv_dicom_read(const char *path, rv_dicom_info *info, rv_image *img, rv_err *err) {
+    return rv_dicom_read_max(path, RV_IMAGE_MAX_PIXELS_DEFAULT, info, img, err);
 }
 
 extern "C" int rv_dicom_write(const char *path, const rv_image *img, const rv_dicom_info *info, rv_err *err) {

@@ -1,6 +1,7 @@
 /* In-memory grayscale images. */
 #include "io/image.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,4 +25,19 @@ void rv_image_free(rv_image *img) {
     free(img->u8);
     free(img->u16);
     memset(img, 0, sizeof *img);
+}
+
+int rv_image_check_pixels(const char *where, const char *what, long long width, long long height, long long frames,
+                          long long max_pixels, rv_err *err) {
+    if (max_pixels <= 0 || width <= 0 || height <= 0 || frames <= 0) return 0; /* sizes are checked by the decoders */
+    long long pixels;
+    if (__builtin_mul_overflow(width, height, &pixels) || __builtin_mul_overflow(pixels, frames, &pixels))
+        pixels = LLONG_MAX; /* beyond any budget; the message still shows the sides */
+    if (pixels <= max_pixels) return 0;
+    if (frames > 1)
+        return rv_fail(err, "%s: %s image is %lld x %lld pixels x %lld frames = %lld pixels, above the pixel budget "
+                            "data.max_image_pixels = %lld (a decompression bomb, or raise the budget)",
+                       where, what, width, height, frames, pixels, max_pixels);
+    return rv_fail(err, "%s: %s image is %lld x %lld = %lld pixels, above the pixel budget data.max_image_pixels = %lld "
+                        "(a decompression bomb, or raise the budget)", where, what, width, height, pixels, max_pixels);
 }

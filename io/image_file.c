@@ -24,6 +24,11 @@ void rv_image_to8(rv_image *img) {
 }
 
 int rv_image_file_read(const char *path, rv_image *out, uint8_t **jpeg_bytes, size_t *jpeg_len, rv_err *err) {
+    return rv_image_file_read_max(path, RV_IMAGE_MAX_PIXELS_DEFAULT, out, jpeg_bytes, jpeg_len, err);
+}
+
+int rv_image_file_read_max(const char *path, long long max_pixels, rv_image *out, uint8_t **jpeg_bytes,
+                           size_t *jpeg_len, rv_err *err) {
     memset(out, 0, sizeof *out);
     if (jpeg_bytes) {
         *jpeg_bytes = NULL;
@@ -36,13 +41,13 @@ int rv_image_file_read(const char *path, rv_image *out, uint8_t **jpeg_bytes, si
     int rc;
     bool jpeg = len >= 3 && m[0] == 0xFF && m[1] == 0xD8;
     if (jpeg) {
-        rc = rv_jpeg_decode(path, m, len, out, err);
+        rc = rv_jpeg_decode(path, m, len, max_pixels, out, err);
     } else if (len >= 8 && !memcmp(m, "\x89PNG\r\n\x1a\n", 8)) {
-        rc = rv_png_read(path, out, err);
+        rc = rv_png_decode(path, m, len, max_pixels, out, err);
     } else if (len >= 132 && !memcmp(m + 128, "DICM", 4)) {
         rv_dicom_info info;
 #pragma omp critical(rv_image_file_gdcm)
-        rc = rv_dicom_read(path, &info, out, err);
+        rc = rv_dicom_decode(path, m, len, max_pixels, &info, out, err);
     } else {
         rc = rv_fail(err, "%s: not a JPEG, PNG or DICOM file", path);
     }

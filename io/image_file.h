@@ -20,5 +20,10 @@ void rv_image_to8(rv_image *img);
  * long; anyres keeps them as the original), else NULL. Errors name the file (unreadable, not a
  * JPEG/PNG/DICOM file, a decoder's message). */
 int rv_image_file_read(const char *path, rv_image *out, uint8_t **jpeg_bytes, size_t *jpeg_len, rv_err *err);
+/* The same with the pixel budget max_pixels (data.max_image_pixels; io/image.h; <= 0: none):
+ * a larger image is refused from its header, before any decode allocation, with a message naming
+ * the file and its dimensions. rv_image_file_read applies RV_IMAGE_MAX_PIXELS_DEFAULT. */
+int rv_image_file_read_max(const char *path, long long max_pixels, rv_image *out, uint8_t **jpeg_bytes,
+                           size_t *jpeg_len, rv_err *err);
 
 #endif

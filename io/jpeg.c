@@ -7,7 +7,16 @@
 
 #include "core/fsutil.h"
 
-int rv_jpeg_decode(const char *where, const unsigned char *data, size_t len, rv_image *img, rv_err *err) {
+/* A progressive JPEG of thousands of tiny scans costs minutes of CPU (a CPU bomb); libjpeg-turbo
+ * refuses more than 500 scans with this flag, which no real image comes near. */
+#ifdef TJFLAG_LIMITSCANS
+#define JPEG_LIMIT_SCANS TJFLAG_LIMITSCANS
+#else
+#define JPEG_LIMIT_SCANS 0
+#endif
+
+int rv_jpeg_decode(const char *where, const unsigned char *data, size_t len, long long max_pixels, rv_image *img,
+                   rv_err *err) {
     memset(img, 0, sizeof *img);
     if (len < 4 || data[0] != 0xFF || data[1] != 0xD8)
         return rv_fail(err, "%s: not a JPEG file (no SOI marker); check the file or re-export it", where);
@@ -20,13 +29,18 @@ int rv_jpeg_decode(const char *where, const unsigned char *data, size_t len, rv_
         tjDestroy(h);
         return -1;
     }
+    /* the budget, from the SOF header, before the decoder or we allocate anything for the pixels */
+    if (rv_image_check_pixels(where, "JPEG", w, hgt, 1, max_pixels, err) != 0) {
+        tjDestroy(h);
+        return -1;
+    }
     if (rv_image_alloc(img, w, hgt, 8, err) != 0) {
         tjDestroy(h);
         return rv_fail_wrap(err, "%s", where);
     }
     /* TJFLAG_STOPONWARNING: a truncated stream is an error, not a grey-padded image. */
     if (tjDecompress2(h, data, (unsigned long)len, img->u8, w, w, hgt, TJPF_GRAY,
-                      TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING) != 0) {
+                      TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING | JPEG_LIMIT_SCANS) != 0) {
         rv_fail(err, "%s: JPEG decoding failed (%s); the file is truncated or damaged", where, tjGetErrorStr2(h));
         tjDestroy(h);
         rv_image_free(img);
@@ -41,7 +55,7 @@ int rv_jpeg_read(const char *path, rv_image *img, rv_err *err) {
     size_t len = 0;
     memset(img, 0, sizeof *img);
     if (rv_read_file(path, &data, &len, err) != 0) return -1;
-    int rc = rv_jpeg_decode(path, (const unsigned char *)data, len, img, err);
+    int rc = rv_jpeg_decode(path, (const unsigned char *)data, len, RV_IMAGE_MAX_PIXELS_DEFAULT, img, err);
     free(data);
     return rc;
 }

@@ -26,18 +26,35 @@ static void png_warn_fn(png_structp p, png_const_charp msg) {
     (void)msg;
 }
 
+/* The file's bytes, read by libpng through png_mem_read. */
+typedef struct png_mem {
+    const unsigned char *data;
+    size_t len, pos;
+} png_mem;
+
+static void png_mem_read(png_structp p, png_bytep out, size_t n) {
+    png_mem *m = png_get_io_ptr(p);
+    if (n > m->len - m->pos) png_error(p, "unexpected end of file");
+    memcpy(out, m->data + m->pos, n);
+    m->pos += n;
+}
+
 /* Everything touched after setjmp lives in this struct (no volatile locals needed). */
 typedef struct png_read_state {
-    FILE *fp;
+    png_mem mem;
     png_structp png;
     png_infop info;
     png_bytep *rows;
 } png_read_state;
 
-static int png_read_impl(const char *path, png_read_state *st, png_errctx *ec, rv_image *img, rv_err *err) {
-    unsigned char sig[8];
-    if (fread(sig, 1, 8, st->fp) != 8 || png_sig_cmp(sig, 0, 8) != 0)
+/* Ancillary chunks (iCCP, zTXt, ...) may decompress to at most this much: a text bomb is an error. */
+#define PNG_CHUNK_MAX ((png_alloc_size_t)8 << 20)
+
+static int png_read_impl(const char *path, png_read_state *st, png_errctx *ec, long long max_pixels, rv_image *img,
+                         rv_err *err) {
+    if (st->mem.len < 8 || png_sig_cmp(st->mem.data, 0, 8) != 0)
         return rv_fail(err, "%s: not a PNG file (bad signature); check the file", path);
+    st->mem.pos = 8;
     st->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, ec, png_err_fn, png_warn_fn);
     if (!st->png) return rv_fail(err, "%s: cannot initialise libpng", path);
     st->info = png_create_info_struct(st->png);
@@ -46,11 +63,15 @@ static int png_read_impl(const char *path, png_read_state *st, png_errctx *ec, r
         rv_image_free(img);
         return rv_fail(err, "%s: PNG decoding failed (%s); the file is truncated or damaged", path, ec->msg);
     }
-    png_init_io(st->png, st->fp);
+    png_set_read_fn(st->png, &st->mem, png_mem_read);
     png_set_sig_bytes(st->png, 8);
+    png_set_user_limits(st->png, 65535, 65535);
+    png_set_chunk_malloc_max(st->png, PNG_CHUNK_MAX);
     png_read_info(st->png, st->info);
     png_uint_32 w = png_get_image_width(st->png, st->info);
     png_uint_32 h = png_get_image_height(st->png, st->info);
+    /* the budget, from IHDR, before libpng or we allocate a row */
+    if (rv_image_check_pixels(path, "PNG", (long long)w, (long long)h, 1, max_pixels, err) != 0) return -1;
     int depth = png_get_bit_depth(st->png, st->info);
     int ct = png_get_color_type(st->png, st->info);
     if (ct == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(st->png);
@@ -74,16 +95,24 @@ static int png_read_impl(const char *path, png_read_state *st, png_errctx *ec, r
     return 0;
 }
 
-int rv_png_read(const char *path, rv_image *img, rv_err *err) {
+int rv_png_decode(const char *where, const unsigned char *data, size_t len, long long max_pixels, rv_image *img,
+                  rv_err *err) {
     memset(img, 0, sizeof *img);
-    png_read_state st = {0};
+    png_read_state st = {.mem = {.data = data, .len = len}};
     png_errctx ec = {{0}};
-    if (rv_open_regular(path, RV_READ_FILE_MAX, &st.fp, NULL, err))
-        return rv_fail_wrap(err, "cannot read the PNG image");
-    int rc = png_read_impl(path, &st, &ec, img, err);
+    int rc = png_read_impl(where, &st, &ec, max_pixels, img, err);
     if (st.png) png_destroy_read_struct(&st.png, st.info ? &st.info : NULL, NULL);
     free(st.rows);
-    fclose(st.fp);
+    return rc;
+}
+
+int rv_png_read(const char *path, rv_image *img, rv_err *err) {
+    memset(img, 0, sizeof *img);
+    char *data = NULL;
+    size_t len = 0;
+    if (rv_read_file(path, &data, &len, err) != 0) return rv_fail_wrap(err, "cannot read the PNG image");
+    int rc = rv_png_decode(path, (const unsigned char *)data, len, RV_IMAGE_MAX_PIXELS_DEFAULT, img, err);
+    free(data);
     return rc;
 }
 

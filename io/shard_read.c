@@ -163,7 +163,9 @@ int rv_shardset_original(const rv_shardset *s, uint64_t row, uint8_t **pixels, i
         char where[64];
         snprintf(where, sizeof where, "original image %llu", (unsigned long long)row);
         rv_image img = {0};
-        int rc = rv_jpeg_decode(where, px, (size_t)n, &img, err);
+        /* the stored size is the budget: a damaged shard cannot make the decoder allocate more */
+        const long long budget = oh > 0 && ow > 0 ? (long long)oh * ow : 1;
+        int rc = rv_jpeg_decode(where, px, (size_t)n, budget, &img, err);
         free(px);
         if (rc != 0) return rv_fail_wrap(err, "%s", s->path), -1;
         if (img.width != ow || img.height != oh || img.bits != 8) {
