@@ -25,6 +25,9 @@ const rv_cfg_key rv_cfg_schema[] = {
      "Pillow release whose resize (pass order) the VinDr conversion and pack reproduce: 10 (upstream's pin 10.3.0; "
      "11, 12 the same) or 13"},
     {"data.templates", RV_CFG_STR, "", NULL, "instruction templates JSON file; empty = the built-in templates"},
+    {"data.max_image_pixels", RV_CFG_INT, "67108864", NULL,
+     "pixel budget per input image (width x height x frames, from the JPEG/PNG/DICOM header, before decoding; "
+     "default 8192 x 8192): a larger image is a bad record (decompression-bomb guard); 0 = no budget"},
     /* ---- synth ---- */
     {"synth.images_per_source", RV_CFG_INT, "200", NULL, "phantom images written per source dataset"},
     {"synth.tokenizer_vocab", RV_CFG_INT, "2048", NULL,

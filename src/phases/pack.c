@@ -60,6 +60,7 @@ typedef struct pack_in {
     rv_templates *tpl;
     uint64_t seed;
     rv_pillow pillow; /* whose BICUBIC resize the stored pixels reproduce (data.pillow_resize) */
+    long long max_pixels; /* pixel budget per image (data.max_image_pixels; io/image.h) */
 } pack_in;
 
 static prec *push(pack_in *in) {
@@ -338,11 +339,12 @@ static void sres_free(sres *r) {
 /* Reads and decodes one image (io/image_file.h: JPEG, PNG, DICOM by magic bytes, 8-bit grey) and
  * resizes it. With g (anyres), the original is handed over too: a JPEG's file bytes (the reader
  * decodes them as done here), else the 8-bit pixels. */
-static int image_small(const char *path, int size, rv_pillow pillow, uint8_t **out, gres *g, rv_err *err) {
+static int image_small(const char *path, int size, rv_pillow pillow, long long max_pixels, uint8_t **out, gres *g,
+                       rv_err *err) {
     rv_image img = {0}, small = {0};
     uint8_t *jpeg = NULL;
     size_t jlen = 0;
-    if (rv_image_file_read(path, &img, g ? &jpeg : NULL, &jlen, err) != 0) return -1;
+    if (rv_image_file_read_max(path, max_pixels, &img, g ? &jpeg : NULL, &jlen, err) != 0) return -1;
     int rc = rv_image_resize_as(&img, size, size, RV_RESAMPLE_BICUBIC, pillow, &small, err);
     if (rc == 0 && g) {
         g->oh = img.height;
@@ -423,7 +425,8 @@ static void pack_group(const pack_in *in, const size_t *order, const group *G, c
                        bool anyres, gres *out) {
     rv_err ie;
     memset(out, 0, sizeof *out);
-    if (image_small(in->r[order[G->start]].image, size, in->pillow, &out->pixels, anyres ? out : NULL, &ie) != 0) {
+    if (image_small(in->r[order[G->start]].image, size, in->pillow, in->max_pixels, &out->pixels, anyres ? out : NULL,
+                    &ie) != 0) {
         out->bad = rv_xstrdup(ie.msg);
         return;
     }
@@ -464,7 +467,11 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     }
     int threads = nthr > 0 ? (int)nthr : omp_get_max_threads();
     bool anyres = !strcmp(rv_cfg_str(cfg, "pack.image_mode"), "anyres");
-    pack_in in = {.seed = (uint64_t)rv_cfg_int(cfg, "run.seed")};
+    pack_in in = {.seed = (uint64_t)rv_cfg_int(cfg, "run.seed"), .max_pixels = rv_cfg_int(cfg, "data.max_image_pixels")};
+    if (in.max_pixels < 0) {
+        free(out);
+        return rv_fail(err, "pack: data.max_image_pixels=%lld must be >= 0 (0 = no pixel budget)", in.max_pixels);
+    }
     if (rv_pillow_from_release(rv_cfg_int(cfg, "data.pillow_resize"), &in.pillow, err) != 0) {
         free(out);
         return -1;
