@@ -6,6 +6,7 @@ extern "C" {
 #include "core/hash.h"
 #include "io/dicom.h"
 #include "io/dicom_scan.h"
+#include "io/isolate.h"
 }
 
 #include <cmath>
@@ -59,13 +60,9 @@ bool first_ds(const gdcm::DataSet &ds, uint16_t g, uint16_t e, double *out) {
     return true;
 }
 
-// data[len] is the whole file. io/dicom_scan.h walks every byte GDCM will parse first: GDCM
-// asserts (aborting the process) on some malformed headers, so only a well-formed file within
-// the pixel budget reaches it.
-int decode_impl(const char *where, const unsigned char *data, size_t len, long long max_pixels, rv_dicom_info *info,
-                rv_image *img, rv_err *err) {
-    rv_dicom_scan scan;
-    if (rv_dicom_scan_bytes(where, data, len, max_pixels, &scan, err) != 0) return -1;
+// GDCM's part of a read: data[len] (the whole file) already passed io/dicom_scan.h (scan).
+int gdcm_decode(const char *where, const unsigned char *data, size_t len, const rv_dicom_scan &scan,
+                rv_dicom_info *info, rv_image *img, rv_err *err) {
     const std::string path(where);
     std::istringstream stream(std::string((const char *)data, len));
     gdcm::ImageReader reader;
@@ -148,6 +145,90 @@ int decode_impl(const char *where, const unsigned char *data, size_t len, long l
     }
     if (info) *info = in;
     return 0;
+}
+
+// Compressed pixel data is decoded in a child process (io/isolate.h): GDCM's codecs assert on
+// some damaged streams (e.g. gdcmJPEGBITSCodec GetHeaderInfo), which no pre-check of ours can
+// rule out. The child writes the first frame and the header values into a shared mapping.
+struct ChildResult {
+    rv_dicom_info info;
+    int width, height;
+    char msg[sizeof(rv_err{}.msg)];
+};
+
+struct ChildJob {
+    const char *where;
+    const unsigned char *data;
+    size_t len;
+    const rv_dicom_scan *scan;
+    ChildResult *res; // in the shared mapping
+    uint16_t *px;     // in the shared mapping: scan->rows x scan->columns
+};
+
+int child_decode(void *arg) {
+    ChildJob *j = static_cast<ChildJob *>(arg);
+    rv_image img{};
+    rv_err e{};
+    int rc = -1;
+    try {
+        rc = gdcm_decode(j->where, j->data, j->len, *j->scan, &j->res->info, &img, &e);
+    } catch (const std::exception &ex) {
+        std::snprintf(e.msg, sizeof e.msg, "%s: DICOM read failed: %s", j->where, ex.what());
+    } catch (...) {
+        std::snprintf(e.msg, sizeof e.msg, "%s: DICOM read failed (unknown GDCM error)", j->where);
+    }
+    if (rc == 0 && ((long long)img.width != j->scan->columns || (long long)img.height != j->scan->rows)) rc = -1;
+    if (rc != 0) {
+        std::snprintf(j->res->msg, sizeof j->res->msg, "%s", e.msg);
+        return -1;
+    }
+    std::memcpy(j->px, img.u16, (size_t)img.width * (size_t)img.height * 2);
+    j->res->width = img.width;
+    j->res->height = img.height;
+    return 0; // the child exits: nothing to free
+}
+
+int isolated_decode(const char *where, const unsigned char *data, size_t len, const rv_dicom_scan &scan,
+                    rv_dicom_info *info, rv_image *img, rv_err *err) {
+    const size_t npx = (size_t)scan.rows * (size_t)scan.columns;
+    const size_t head = (sizeof(ChildResult) + 63) / 64 * 64;
+    const size_t map_len = head + npx * 2;
+    void *shared = rv_shared_alloc(map_len);
+    if (!shared) {
+        set_err(err, std::string(where) + ": cannot map " + std::to_string(map_len) + " bytes for the DICOM decoder");
+        return -1;
+    }
+    ChildJob job{where, data, len, &scan, static_cast<ChildResult *>(shared),
+                 reinterpret_cast<uint16_t *>(static_cast<char *>(shared) + head)};
+    // GDCM keeps the file, its parsed copy and the decoded frames: a few times the file and image
+    const size_t frame_bytes = npx * (size_t)(scan.bits_allocated / 8) * (size_t)scan.frames;
+    rv_isolate_limits lim{};
+    lim.cpu_seconds = 120;
+    lim.wall_seconds = 600;
+    lim.extra_address_space = ((size_t)1 << 30) + 4 * len + 4 * frame_bytes;
+    int rc = rv_isolate_run(where, child_decode, &job, &lim, err);
+    if (rc == 1) {
+        set_err(err, job.res->msg);
+        rc = -1;
+    } else if (rc == 0 && rv_image_alloc(img, job.res->width, job.res->height, 16, err) == 0) {
+        std::memcpy(img->u16, job.px, npx * 2);
+        if (info) *info = job.res->info;
+    } else {
+        rc = -1;
+    }
+    rv_shared_free(shared, map_len);
+    return rc;
+}
+
+// data[len] is the whole file. io/dicom_scan.h walks every byte GDCM will parse first: GDCM
+// asserts (aborting the process) on some malformed headers, so only a well-formed file within
+// the pixel budget reaches it; compressed pixel data is then decoded in a child process.
+int decode_impl(const char *where, const unsigned char *data, size_t len, long long max_pixels, rv_dicom_info *info,
+                rv_image *img, rv_err *err) {
+    rv_dicom_scan scan;
+    if (rv_dicom_scan_bytes(where, data, len, max_pixels, &scan, err) != 0) return -1;
+    if (scan.encapsulated) return isolated_decode(where, data, len, scan, info, img, err);
+    return gdcm_decode(where, data, len, scan, info, img, err);
 }
 
 // 128-bit FNV-1a style mix (two 64-bit lanes) of the pixels and header values, written as a

@@ -82,6 +82,7 @@ static int items(scanner *s, size_t *pos, size_t end, bool explicit_vr, int dept
             continue;
         }
         if (len > end - *pos) return bad(s, "a sequence item runs past its end", g, e, at);
+        if (len % 2 && !fragments) return bad(s, "odd sequence item length", g, e, at);
         if (!fragments) {
             size_t p = *pos;
             bool delimited = false;
@@ -199,6 +200,8 @@ static int elems(scanner *s, size_t *pos, size_t end, bool explicit_vr, int dept
             continue;
         }
         if (len > end - *pos) return bad(s, "an element runs past the end of the file (truncated or damaged)", g, e, at);
+        /* values have even length (PS3.5 7.1.1); GDCM asserts on an odd one inside an item */
+        if (depth > 0 && len % 2) return bad(s, "odd value length inside a sequence item", g, e, at);
         if (sq || ((!explicit_vr || un) && !pixels && looks_like_items(s, *pos, len))) {
             size_t p = *pos;
             if (items(s, &p, *pos + len, explicit_vr && !un, depth + 1, false) != 0) return -1;

@@ -1,0 +1,10 @@
+/* JPEG through libjpeg-turbo (io/jpeg.c), under the pixel budget. */
+#include "fuzz.h"
+#include "io/image.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    rv_err err;
+    rv_image img;
+    if (rv_jpeg_decode("fuzz.jpg", data, size, FUZZ_MAX_PIXELS, &img, &err) == 0) rv_image_free(&img);
+    return 0;
+}
