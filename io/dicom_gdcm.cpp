@@ -147,9 +147,8 @@ int gdcm_decode(const char *where, const unsigned char *data, size_t len, const 
     return 0;
 }
 
-// Compressed pixel data is decoded in a child process (io/isolate.h): GDCM's codecs assert on
-// some damaged streams (e.g. gdcmJPEGBITSCodec GetHeaderInfo), which no pre-check of ours can
-// rule out. The child writes the first frame and the header values into a shared mapping.
+// GDCM runs in a child process (io/isolate.h), which writes the first frame and the header values
+// into a shared mapping.
 struct ChildResult {
     rv_dicom_info info;
     int width, height;
@@ -220,15 +219,16 @@ int isolated_decode(const char *where, const unsigned char *data, size_t len, co
     return rc;
 }
 
-// data[len] is the whole file. io/dicom_scan.h walks every byte GDCM will parse first: GDCM
-// asserts (aborting the process) on some malformed headers, so only a well-formed file within
-// the pixel budget reaches it; compressed pixel data is then decoded in a child process.
+// data[len] is the whole file. GDCM (as packaged) asserts, aborting the process, on many kinds of
+// malformed input (fuzz_dicom keeps finding new ones: a VR unlike the dictionary's, odd lengths in
+// items, BitsStored in 8-bit data, codec streams). So: io/dicom_scan.h walks every byte first
+// (clear messages, the pixel budget before any allocation), then GDCM runs in a child process,
+// where an assertion costs a bad record, never this process (docs/limits.md).
 int decode_impl(const char *where, const unsigned char *data, size_t len, long long max_pixels, rv_dicom_info *info,
                 rv_image *img, rv_err *err) {
     rv_dicom_scan scan;
     if (rv_dicom_scan_bytes(where, data, len, max_pixels, &scan, err) != 0) return -1;
-    if (scan.encapsulated) return isolated_decode(where, data, len, scan, info, img, err);
-    return gdcm_decode(where, data, len, scan, info, img, err);
+    return isolated_decode(where, data, len, scan, info, img, err);
 }
 
 // 128-bit FNV-1a style mix (two 64-bit lanes) of the pixels and header values, written as a

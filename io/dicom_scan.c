@@ -150,10 +150,18 @@ static int pixel_module(scanner *s, unsigned e, size_t pos, uint32_t len, int de
  * undefined-length item (*delimited set). */
 static int elems(scanner *s, size_t *pos, size_t end, bool explicit_vr, int depth, bool *delimited) {
     if (depth > MAX_DEPTH) return bad(s, "sequences nested more than 16 deep", 0, 0, *pos);
+    uint32_t last = 0; /* tags ascend within a data set or item (PS3.5 7.1); GDCM keeps the first of two */
+    bool any = false;
     while (*pos < end) {
         const size_t at = *pos;
         if (end - at < 8) return bad(s, "truncated element header", 0, 0, at);
         const uint16_t g = rd16(s, at), e = rd16(s, at + 2);
+        const uint32_t tag = (uint32_t)g << 16 | e;
+        if (g != 0xFFFE) {
+            if (any && tag <= last) return bad(s, "elements out of order or repeated", g, e, at);
+            last = tag;
+            any = true;
+        }
         if (g == 0xFFFE) {
             if (e == 0xE00D && depth > 0) {
                 if (rd32(s, at + 4) != 0) return bad(s, "item delimiter with a non-zero length", g, e, at);
@@ -207,7 +215,15 @@ static int elems(scanner *s, size_t *pos, size_t end, bool explicit_vr, int dept
             if (items(s, &p, *pos + len, explicit_vr && !un, depth + 1, false) != 0) return -1;
         }
         if (pixels) s->out->pixel_bytes = len;
-        if (g == 0x0028 && pixel_module(s, e, *pos, len, depth, at) != 0) return -1;
+        if (g == 0x0028) {
+            /* GDCM asserts when a pixel module element has another VR than the dictionary's */
+            const bool is_frames = e == 0x0008, is_us = e == 0x0002 || e == 0x0006 || e == 0x0010 || e == 0x0011 ||
+                                                         (e >= 0x0100 && e <= 0x0103);
+            const unsigned char *vr = s->d + at + 4;
+            if (explicit_vr && ((is_us && !(vr[0] == 'U' && vr[1] == 'S')) || (is_frames && !(vr[0] == 'I' && vr[1] == 'S'))))
+                return bad(s, is_us ? "image pixel module element without VR US" : "NumberOfFrames without VR IS", g, e, at);
+            if (pixel_module(s, e, *pos, len, depth, at) != 0) return -1;
+        }
         *pos += len;
     }
     return 0;
@@ -316,6 +332,9 @@ int rv_dicom_scan_bytes(const char *where, const unsigned char *data, size_t len
                        out->samples_per_pixel);
     if (out->bits_allocated != 8 && out->bits_allocated != 16)
         return rv_fail(err, "%s: DICOM BitsAllocated %d is not supported (8 or 16)", where, out->bits_allocated);
+    if (out->bits_allocated == 8 && out->bits_stored != -1 && out->bits_stored != 8) /* GDCM asserts on it */
+        return rv_fail(err, "%s: DICOM BitsStored %d with BitsAllocated 8 is not supported (8-bit images store 8 bits)",
+                       where, out->bits_stored);
     if (out->bits_stored != -1 && (out->bits_stored < 1 || out->bits_stored > out->bits_allocated))
         return rv_fail(err, "%s: DICOM BitsStored %d is out of range 1..BitsAllocated (%d)", where, out->bits_stored,
                        out->bits_allocated);

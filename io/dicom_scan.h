@@ -36,11 +36,13 @@ typedef struct rv_dicom_scan {
  *    undefined length, every value inside the file, a transfer syntax we can walk (implicit or
  *    explicit VR little endian, explicit big endian, or an encapsulated JPEG / JPEG-LS /
  *    JPEG 2000 / RLE syntax);
- *  - the data set: every element a known VR with its value inside the file (or inside its item),
+ *  - the data set: tags ascending (no repeats) in each data set and item, every element a known VR
+ *    with its value inside the file (or inside its item), even lengths inside items,
  *    sequences and items properly nested and delimited (at most 16 deep), encapsulated fragments
  *    of defined length, SamplesPerPixel 1..4 and BitsAllocated 1..64 in nested items (icons);
  *  - the image: Rows, Columns and BitsAllocated present, SamplesPerPixel 1 (grey), BitsAllocated
- *    8 or 16, BitsStored 1..BitsAllocated, HighBit < BitsAllocated, NumberOfFrames >= 1;
+ *    8 or 16, BitsStored 1..BitsAllocated (8 when BitsAllocated is 8), HighBit < BitsAllocated,
+ *    NumberOfFrames >= 1;
  *  - the pixel budget: Rows x Columns x frames <= max_pixels (when max_pixels > 0), before any
  *    decode allocation (data.max_image_pixels);
  *  - native pixel data holding Rows x Columns x frames x SamplesPerPixel x BitsAllocated / 8

@@ -1,9 +1,9 @@
 /* Running a decoder in a child process, so that a library that aborts (an assertion), crashes,
  * loops or allocates without bound on a damaged file costs a bad record instead of the process
- * (and with it the MPI job). Used for DICOM compressed pixel data (io/dicom_gdcm.cpp), where GDCM
- * hands the bytes to its JPEG / JPEG-LS / JPEG 2000 / RLE codecs, which assert on some damaged
- * streams that no pre-check can rule out. The child is a fork(): it shares nothing writable with
- * the parent except a shared mapping (rv_shared_alloc) that carries the result back. */
+ * (and with it the MPI job). Used for every DICOM decode (io/dicom_gdcm.cpp): GDCM as packaged
+ * asserts on many kinds of damaged input, down to its JPEG / JPEG-LS / JPEG 2000 / RLE codecs,
+ * which no pre-check can rule out. The child is a fork(): it shares nothing writable with the
+ * parent except a shared mapping (rv_shared_alloc) that carries the result back. */
 #ifndef RADVLM_IO_ISOLATE_H
 #define RADVLM_IO_ISOLATE_H
 

@@ -60,19 +60,18 @@ def dicom_seeds(pil):
     px8 = bytes((x * 20 + y * 7) & 0xFF for y in range(h) for x in range(w))
     px16 = b"".join(struct.pack("<H", (x * 300 + y * 97) & 0xFFF) for y in range(h) for x in range(w))
     win = H.el(0x0028, 0x1050, b"DS", b"2047") + H.el(0x0028, 0x1051, b"DS", b"4000")
-    mono1 = H.el(0x0028, 0x0004, b"CS", b"MONOCHROME1 ")
     seq_item = H.el(0x0008, 0x0100, b"SH", b"CODE01") + H.el(0x0008, 0x0104, b"LO", b"chest ")
     seq = H.el(0x0008, 0x2218, b"SQ", struct.pack("<HHI", 0xFFFE, 0xE000, len(seq_item)) + seq_item)
     write("dicom", "seed_mono1_window_seq.dcm",
-          H.meta() + seq + mono1 + H.image_module(h, w) + win + H.el(0x7FE0, 0x0010, b"OW", px16))
+          H.meta() + seq + H.image_module(h, w, pi=b"MONOCHROME1 ") + win + H.el(0x7FE0, 0x0010, b"OW", px16))
     write("dicom", "seed_8bit.dcm",
-          H.meta() + H.photometric() + H.image_module(h, w, bits=8, stored=8) + H.el(0x7FE0, 0x0010, b"OB", px8))
+          H.meta() + H.image_module(h, w, bits=8, stored=8) + H.el(0x7FE0, 0x0010, b"OB", px8))
     # RLE lossless, 8-bit: one segment, header of 16 uint32 (count, offsets)
     seg = b"".join(packbits(px8[y * w:(y + 1) * w]) for y in range(h))
     seg += b"\0" if len(seg) % 2 else b""
     rle = struct.pack("<16I", 1, 64, *([0] * 14)) + seg
     write("dicom", "seed_rle.dcm",
-          H.meta(ts=b"1.2.840.10008.1.2.5\0") + H.photometric() + H.image_module(h, w, bits=8, stored=8) + encapsulated(rle))
+          H.meta(ts=b"1.2.840.10008.1.2.5\0") + H.image_module(h, w, bits=8, stored=8) + encapsulated(rle))
     # an undefined-length sequence in implicit VR, and a UN of undefined length in explicit VR
     useq = (struct.pack("<HHI", 0x0008, 0x1140, 0xFFFFFFFF) + struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF)
             + H.iel(0x0008, 0x1150, b"1.2.3\0") + struct.pack("<HHI", 0xFFFE, 0xE00D, 0) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0))
@@ -80,14 +79,14 @@ def dicom_seeds(pil):
           H.meta(ts=H.IMPLICIT_LE) + useq + H.image_module(h, w, implicit=True) + H.iel(0x7FE0, 0x0010, px16))
     un = (struct.pack("<HH2s2xI", 0x0009, 0x1010, b"UN", 0xFFFFFFFF) + struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF)
           + H.iel(0x0009, 0x1011, b"ab") + struct.pack("<HHI", 0xFFFE, 0xE00D, 0) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0))
-    write("dicom", "seed_un_undefined.dcm", H.meta() + un + H.photometric() + H.image_module(h, w) + H.el(0x7FE0, 0x0010, b"OW", px16))
+    write("dicom", "seed_un_undefined.dcm", H.meta() + un + H.image_module(h, w) + H.el(0x7FE0, 0x0010, b"OW", px16))
     if pil:
         from PIL import Image
         im = Image.frombytes("L", (w, h), px8)
         b = io.BytesIO()
         im.save(b, "JPEG", quality=90)
         write("dicom", "seed_jpeg_baseline.dcm",
-              H.meta(ts=H.JPEG_BASELINE) + H.photometric() + H.image_module(h, w, bits=8, stored=8) + encapsulated(b.getvalue()))
+              H.meta(ts=H.JPEG_BASELINE) + H.image_module(h, w, bits=8, stored=8) + encapsulated(b.getvalue()))
 
 
 def image_seeds(pil):
