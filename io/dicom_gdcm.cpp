@@ -60,11 +60,34 @@ bool first_ds(const gdcm::DataSet &ds, uint16_t g, uint16_t e, double *out) {
     return true;
 }
 
-// GDCM's part of a read: data[len] (the whole file) already passed io/dicom_scan.h (scan).
+// The file's bytes as a seekable input stream, without a copy (GDCM seeks back and forth).
+class MemBuf : public std::streambuf {
+  public:
+    MemBuf(const unsigned char *p, size_t n) {
+        char *b = const_cast<char *>(reinterpret_cast<const char *>(p)); // read only: no put area
+        setg(b, b, b + n);
+    }
+
+  protected:
+    pos_type seekoff(off_type off, std::ios_base::seekdir dir, std::ios_base::openmode) override {
+        const off_type base = dir == std::ios_base::beg ? 0 : dir == std::ios_base::cur ? gptr() - eback() : egptr() - eback();
+        const off_type to = base + off;
+        if (to < 0 || to > egptr() - eback()) return pos_type(off_type(-1));
+        setg(eback(), eback() + to, egptr());
+        return pos_type(to);
+    }
+    pos_type seekpos(pos_type pos, std::ios_base::openmode which) override {
+        return seekoff(off_type(pos), std::ios_base::beg, which);
+    }
+};
+
+// GDCM's part of a read: data[len] (the whole file) already passed io/dicom_scan.h (scan). The
+// first frame goes to out [scan.rows, scan.columns] (uint16, 8-bit data widened).
 int gdcm_decode(const char *where, const unsigned char *data, size_t len, const rv_dicom_scan &scan,
-                rv_dicom_info *info, rv_image *img, rv_err *err) {
+                rv_dicom_info *info, uint16_t *out, rv_err *err) {
     const std::string path(where);
-    std::istringstream stream(std::string((const char *)data, len));
+    MemBuf membuf(data, len);
+    std::istream stream(&membuf);
     gdcm::ImageReader reader;
     reader.SetStream(stream);
     if (!reader.Read()) {
@@ -137,11 +160,10 @@ int gdcm_decode(const char *where, const unsigned char *data, size_t len, const 
         in.window_center = wc;
         in.window_width = ww;
     }
-    if (rv_image_alloc(img, w, h, 16, err) != 0) return -1;
     if (bits_alloc == 8) {
-        for (size_t i = 0; i < n; i++) img->u16[i] = (uint8_t)buf[i];
+        for (size_t i = 0; i < n; i++) out[i] = (uint8_t)buf[i];
     } else {
-        std::memcpy(img->u16, buf.data(), n * 2); // GDCM returns host (little-endian) order
+        std::memcpy(out, buf.data(), n * 2); // GDCM returns host (little-endian) order
     }
     if (info) *info = in;
     return 0;
@@ -166,24 +188,21 @@ struct ChildJob {
 
 int child_decode(void *arg) {
     ChildJob *j = static_cast<ChildJob *>(arg);
-    rv_image img{};
     rv_err e{};
     int rc = -1;
     try {
-        rc = gdcm_decode(j->where, j->data, j->len, *j->scan, &j->res->info, &img, &e);
+        rc = gdcm_decode(j->where, j->data, j->len, *j->scan, &j->res->info, j->px, &e);
     } catch (const std::exception &ex) {
         std::snprintf(e.msg, sizeof e.msg, "%s: DICOM read failed: %s", j->where, ex.what());
     } catch (...) {
         std::snprintf(e.msg, sizeof e.msg, "%s: DICOM read failed (unknown GDCM error)", j->where);
     }
-    if (rc == 0 && ((long long)img.width != j->scan->columns || (long long)img.height != j->scan->rows)) rc = -1;
     if (rc != 0) {
         std::snprintf(j->res->msg, sizeof j->res->msg, "%s", e.msg);
         return -1;
     }
-    std::memcpy(j->px, img.u16, (size_t)img.width * (size_t)img.height * 2);
-    j->res->width = img.width;
-    j->res->height = img.height;
+    j->res->width = (int)j->scan->columns;
+    j->res->height = (int)j->scan->rows;
     return 0; // the child exits: nothing to free
 }
 
@@ -219,6 +238,44 @@ int isolated_decode(const char *where, const unsigned char *data, size_t len, co
     return rc;
 }
 
+// A 1 x 1 8-bit explicit VR little endian DICOM, built here: GDCM reads it once in this process
+// (warm_gdcm) so that its lazily built tables exist before the first fork, instead of being built
+// again in every child (that cost ~10 ms per image).
+std::string tiny_dicom() {
+    auto el = [](uint16_t g, uint16_t e, const char *vr, const std::string &v) {
+        std::string out;
+        auto put16 = [&](uint16_t x) { out += (char)(x & 0xFF); out += (char)(x >> 8); };
+        put16(g);
+        put16(e);
+        out += vr;
+        const bool long_form = vr[0] == 'O';
+        if (long_form) {
+            put16(0);
+            put16((uint16_t)v.size());
+            put16(0);
+        } else {
+            put16((uint16_t)v.size());
+        }
+        return out + v;
+    };
+    auto us = [](uint16_t x) { return std::string{(char)(x & 0xFF), (char)(x >> 8)}; };
+    std::string body = el(2, 0x0010, "UI", std::string("1.2.840.10008.1.2.1", 19) + '\0');
+    std::string glen = el(2, 0x0000, "UL", std::string{(char)body.size(), 0, 0, 0});
+    return std::string(128, '\0') + "DICM" + glen + body + el(0x0028, 0x0002, "US", us(1)) +
+           el(0x0028, 0x0010, "US", us(1)) + el(0x0028, 0x0011, "US", us(1)) + el(0x0028, 0x0100, "US", us(8)) +
+           el(0x7FE0, 0x0010, "OB", std::string(2, '\0'));
+}
+
+bool warm_gdcm() {
+    const std::string d = tiny_dicom();
+    rv_dicom_scan scan;
+    rv_err err;
+    uint16_t px[1];
+    if (rv_dicom_scan_bytes("tiny", (const unsigned char *)d.data(), d.size(), 0, &scan, &err) == 0)
+        gdcm_decode("tiny", (const unsigned char *)d.data(), d.size(), scan, nullptr, px, &err);
+    return true;
+}
+
 // data[len] is the whole file. GDCM (as packaged) asserts, aborting the process, on many kinds of
 // malformed input (fuzz_dicom keeps finding new ones: a VR unlike the dictionary's, odd lengths in
 // items, BitsStored in 8-bit data, codec streams). So: io/dicom_scan.h walks every byte first
@@ -228,6 +285,8 @@ int decode_impl(const char *where, const unsigned char *data, size_t len, long l
                 rv_image *img, rv_err *err) {
     rv_dicom_scan scan;
     if (rv_dicom_scan_bytes(where, data, len, max_pixels, &scan, err) != 0) return -1;
+    static const bool warmed = warm_gdcm(); // once per process (thread-safe static initialisation)
+    (void)warmed;
     return isolated_decode(where, data, len, scan, info, img, err);
 }
 

@@ -4,7 +4,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -73,7 +75,8 @@ typedef struct tail_buf {
     size_t n;
 } tail_buf;
 
-static void drain(int fd, tail_buf *t) {
+/* Reads what is there; returns 0 at end of file (the child has exited), 1 otherwise. */
+static int drain(int fd, tail_buf *t) {
     char chunk[4096];
     ssize_t r;
     while ((r = read(fd, chunk, sizeof chunk)) > 0) {
@@ -86,6 +89,7 @@ static void drain(int fd, tail_buf *t) {
         }
     }
     t->b[t->n] = '\0';
+    return r == 0 ? 0 : 1;
 }
 
 int rv_isolate_run(const char *where, int (*fn)(void *arg), void *arg, const rv_isolate_limits *lim, rv_err *err) {
@@ -93,7 +97,8 @@ int rv_isolate_run(const char *where, int (*fn)(void *arg), void *arg, const rv_
     const size_t base = lim->extra_address_space ? current_address_space() : 0;
     const size_t address_space = base ? base + lim->extra_address_space : 0;
     int pfd[2];
-    if (pipe(pfd) != 0) return rv_fail(err, "%s: cannot start the isolated decoder (pipe: %s)", where, strerror(errno));
+    if (pipe2(pfd, O_CLOEXEC) != 0)
+        return rv_fail(err, "%s: cannot start the isolated decoder (pipe: %s)", where, strerror(errno));
     const pid_t pid = fork();
     if (pid < 0) {
         close(pfd[0]);
@@ -112,17 +117,22 @@ int rv_isolate_run(const char *where, int (*fn)(void *arg), void *arg, const rv_
     fcntl(pfd[0], F_SETFL, O_NONBLOCK);
     tail_buf said = {{0}, 0};
     const double t0 = now_s();
-    long nap_ns = 20000; /* polls back off from 20 us to 5 ms */
     int st = 0;
-    for (;;) {
-        drain(pfd[0], &said);
-        const pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid) break;
-        if (r < 0 && errno != EINTR) {
+    bool done = false;
+    /* The pipe reaches end-of-file when the child exits: poll() wakes at once. A child that a
+     * stray fork in another thread keeps the pipe open for is still seen by waitpid, 50 ms later. */
+    while (!done) {
+        struct pollfd p = {.fd = pfd[0], .events = POLLIN};
+        const int r = poll(&p, 1, 50);
+        if (r > 0 && drain(pfd[0], &said) == 0) done = waitpid(pid, &st, 0) == pid;
+        else if (r >= 0 || errno == EINTR) done = waitpid(pid, &st, WNOHANG) == pid;
+        else {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
             close(pfd[0]);
-            return rv_fail(err, "%s: lost the isolated decoder (waitpid: %s)", where, strerror(errno));
+            return rv_fail(err, "%s: lost the isolated decoder (poll: %s)", where, strerror(errno));
         }
-        if (lim->wall_seconds > 0 && now_s() - t0 > lim->wall_seconds) {
+        if (!done && lim->wall_seconds > 0 && now_s() - t0 > lim->wall_seconds) {
             kill(pid, SIGKILL);
             while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
             }
@@ -130,9 +140,6 @@ int rv_isolate_run(const char *where, int (*fn)(void *arg), void *arg, const rv_
             return rv_fail(err, "%s: the decoder did not finish within %.0f s and was stopped; the file is damaged "
                                 "(or raise the limit)", where, lim->wall_seconds);
         }
-        struct timespec ts = {0, nap_ns};
-        nanosleep(&ts, NULL);
-        if (nap_ns < 5000000) nap_ns *= 2;
     }
     drain(pfd[0], &said);
     close(pfd[0]);
