@@ -58,10 +58,9 @@ static bool known_vr(const unsigned char *vr, bool *long_form) {
 static int elems(scanner *s, size_t *pos, size_t end, bool explicit_vr, int depth, bool *delimited);
 
 /* Items of a sequence, or the fragments of encapsulated pixel data, from *pos: up to the sequence
- * delimiter (undefined length, end == 0) or exactly to end (defined length). */
-static int items(scanner *s, size_t *pos, size_t end, bool explicit_vr, int depth, bool fragments) {
-    const bool undefined = end == 0;
-    if (undefined) end = s->n;
+ * delimiter, which must come before end (undefined length: end is the end of what contains the
+ * sequence), or exactly to end (defined length). */
+static int items(scanner *s, size_t *pos, size_t end, bool undefined, bool explicit_vr, int depth, bool fragments) {
     if (depth > MAX_DEPTH) return bad(s, "sequences nested more than 16 deep", 0xFFFE, 0xE000, *pos);
     while (undefined || *pos < end) {
         if (end - *pos < 8) return bad(s, "truncated inside a sequence", 0xFFFE, 0xE000, *pos);
@@ -71,6 +70,7 @@ static int items(scanner *s, size_t *pos, size_t end, bool explicit_vr, int dept
         *pos += 8;
         if (g == 0xFFFE && e == 0xE0DD) {
             if (!undefined) return bad(s, "sequence delimiter inside a sequence of defined length", g, e, at);
+            if (len != 0) return bad(s, "sequence delimiter with a non-zero length", g, e, at);
             return 0;
         }
         if (g != 0xFFFE || e != 0xE000) return bad(s, "malformed sequence: an item tag was expected", g, e, at);
@@ -199,12 +199,12 @@ static int elems(scanner *s, size_t *pos, size_t end, bool explicit_vr, int dept
         if (len == UNDEFINED_LENGTH) {
             if (pixels) {
                 s->pixels_undefined = true;
-                if (items(s, pos, 0, explicit_vr, depth + 1, true) != 0) return -1;
+                if (items(s, pos, end, true, explicit_vr, depth + 1, true) != 0) return -1;
                 continue;
             }
             if (explicit_vr && !sq && !un) return bad(s, "undefined length on an element that is not a sequence", g, e, at);
             /* UN of undefined length holds an implicit VR little endian sequence (PS3.5 6.2.2) */
-            if (items(s, pos, 0, explicit_vr && !un, depth + 1, false) != 0) return -1;
+            if (items(s, pos, end, true, explicit_vr && !un, depth + 1, false) != 0) return -1;
             continue;
         }
         if (len > end - *pos) return bad(s, "an element runs past the end of the file (truncated or damaged)", g, e, at);
@@ -212,7 +212,7 @@ static int elems(scanner *s, size_t *pos, size_t end, bool explicit_vr, int dept
         if (depth > 0 && len % 2) return bad(s, "odd value length inside a sequence item", g, e, at);
         if (sq || ((!explicit_vr || un) && !pixels && looks_like_items(s, *pos, len))) {
             size_t p = *pos;
-            if (items(s, &p, *pos + len, explicit_vr && !un, depth + 1, false) != 0) return -1;
+            if (items(s, &p, *pos + len, false, explicit_vr && !un, depth + 1, false) != 0) return -1;
         }
         if (pixels) s->out->pixel_bytes = len;
         if (g == 0x0028) {
