@@ -196,13 +196,13 @@ extern "C" int rvk_cuda_create(rv_kctx *k, const rvk_cpu_opts *opts, rv_err *err
         cudaGetLastError();
         return rv_fail(err, "kernels: compute.backend=cuda, but this machine has no usable CUDA device: "
                             "cudaGetDeviceCount failed: %s (%s); run on a GPU node whose NVIDIA driver supports "
-                            "CUDA %d.%d (this binary's runtime), or use compute.backend=cpu",
+                            "CUDA %d.%d (this binary's runtime), or use the CPU backend (compute.backend=cpu)",
                        cudaGetErrorString(e), cudaGetErrorName(e), CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10);
     }
     if (ndev <= 0) {
         const char *vis = getenv("CUDA_VISIBLE_DEVICES");
         return rv_fail(err, "kernels: compute.backend=cuda, but no CUDA device is visible (CUDA_VISIBLE_DEVICES=%s); "
-                            "run on a GPU node or use compute.backend=cpu", vis ? vis : "(unset)");
+                            "run on a GPU node or use the CPU backend (compute.backend=cpu)", vis ? vis : "(unset)");
     }
     int dev = pick_device(ndev);
     cudaDeviceProp prop;
