@@ -1,6 +1,7 @@
 /* CUDA backend: device selection and its failure message, the stream / cuBLASLt handle /
  * scratch of a context, memory (stream-ordered cudaMallocAsync for RVK_MEM_DEVICE, pinned
  * cudaMallocHost for RVK_MEM_HOST), queued copies, sync and the table kernels/dispatch.c calls. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,7 @@ void *rvk_cu_scratch(rv_kctx *k, size_t bytes) {
 int rvk_cu_fetch(rv_kctx *k, void *host, const void *dev, size_t bytes, rv_err *err) {
     if (bytes == 0) return 0;
     cudaStream_t s = rvk_cu_stream(k);
-    cudaError_t e = cudaMemcpyAsync(host, dev, bytes, cudaMemcpyDeviceToHost, s);
+    cudaError_t e = cudaMemcpyAsync(host, dev, bytes, cudaMemcpyDefault, s); /* UVA: any source space */
     if (e == cudaSuccess) e = cudaStreamSynchronize(s);
     if (e != cudaSuccess)
         return rv_fail(err, "kernels (cuda): downloading %zu bytes of indices for host validation failed: %s (%s)",
@@ -44,7 +45,7 @@ int rvk_cu_fetch(rv_kctx *k, void *host, const void *dev, size_t bytes, rv_err *
 }
 
 void rvk_cu_put(rv_kctx *k, void *dev, const void *host, size_t bytes) {
-    if (bytes) rvk_cu_check(k, cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, rvk_cu_stream(k)), "upload");
+    if (bytes) rvk_cu_check(k, cudaMemcpyAsync(dev, host, bytes, cudaMemcpyDefault, rvk_cu_stream(k)), "upload");
 }
 
 static void *cu_alloc(rv_kctx *k, rvk_space space, size_t bytes, rv_err *err) {
@@ -213,6 +214,14 @@ extern "C" int rvk_cuda_create(rv_kctx *k, const rvk_cpu_opts *opts, rv_err *err
         return rv_fail(err, "kernels: CUDA device %d (%s) has compute capability %d.%d; the cuda backend is built for "
                             "8.0 and 9.0 (bf16 tensor cores): use an A100/H100-class GPU or compute.backend=cpu",
                        dev, prop.name, prop.major, prop.minor);
+    /* stream-ordered allocations: keep freed memory in the pool instead of returning it to the
+     * driver at every sync (the default threshold 0), so per-step buffers cost no driver calls */
+    cudaMemPool_t pool;
+    if (cudaDeviceGetDefaultMemPool(&pool, dev) == cudaSuccess) {
+        uint64_t keep = UINT64_MAX;
+        cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
+    }
+    cudaGetLastError();
     rvk_cuda *c = (rvk_cuda *)rv_xcalloc(1, sizeof *c);
     c->device = dev;
     c->gemm = gemm_mode();

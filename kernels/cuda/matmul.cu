@@ -4,6 +4,8 @@
  * every row of the row-major result. Arithmetic: RADVLM_CUDA_GEMM (cuda_impl.h), default bf16
  * tensor cores with fp32 accumulation and fp32 storage. Bias gradients use the deterministic
  * two-stage column sum (not the BGRADB epilogue, which overwrites where kernels.h accumulates).
+ * Fallbacks, in order, when cuBLASLt has no algorithm: the bias as a separate kernel, then exact
+ * fp32 compute (tiny or oddly aligned shapes).
  * Descriptors and the heuristic are made per call (tens of microseconds; caching them per shape
  * is open work). */
 #include <stdint.h>
@@ -56,16 +58,17 @@ __global__ void add_bias_k(float *C, const float *bias, int M, int N, int ldc) {
 }
 
 /* One cuBLASLt matmul; returns the status (CUBLAS_STATUS_NOT_SUPPORTED when no algorithm fits). */
-static cublasStatus_t lt_matmul(rv_kctx *k, int transA, int transB, int M, int N, int K, float alpha, const float *A,
-                                int lda, long long strideA, const float *B, int ldb, long long strideB, float beta,
-                                float *C, int ldc, long long strideC, int batch, const float *bias) {
+static cublasStatus_t lt_matmul(rv_kctx *k, cublasComputeType_t ct, int transA, int transB, int M, int N, int K,
+                                float alpha, const float *A, int lda, long long strideA, const float *B, int ldb,
+                                long long strideB, float beta, float *C, int ldc, long long strideC, int batch,
+                                const float *bias) {
     rvk_cuda *c = rvk_cu(k);
     cublasLtMatmulDesc_t op = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
     cublasLtMatmulPreference_t pref = NULL;
     cublasOperation_t opFirst = transB ? CUBLAS_OP_T : CUBLAS_OP_N;  /* first operand: B */
     cublasOperation_t opSecond = transA ? CUBLAS_OP_T : CUBLAS_OP_N; /* second operand: A */
-    cublasStatus_t st = cublasLtMatmulDescCreate(&op, compute_type(c->gemm), CUDA_R_32F);
+    cublasStatus_t st = cublasLtMatmulDescCreate(&op, ct, CUDA_R_32F);
 #define LT_TRY(call) \
     if (st == CUBLAS_STATUS_SUCCESS) st = (call)
     LT_TRY(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opFirst, sizeof opFirst));
@@ -115,12 +118,22 @@ void rvk_cu_gemm(rv_kctx *k, int transA, int transB, int M, int N, int K, float 
         rvk_cu_launched(k, "gemm with K = 0");
         return;
     }
-    cublasStatus_t st = lt_matmul(k, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc,
-                                  strideC, batch, bias);
-    if (st == CUBLAS_STATUS_NOT_SUPPORTED && bias) { /* no fused-bias kernel for this shape: add it after */
-        st = lt_matmul(k, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc, strideC,
+    /* the bias epilogue needs a 16-byte aligned vector (parameters in an arena may be less) */
+    cublasComputeType_t ct = compute_type(rvk_cu(k)->gemm);
+    int fuse = bias && (uintptr_t)bias % 16 == 0;
+    cublasStatus_t st = lt_matmul(k, ct, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C,
+                                  ldc, strideC, batch, fuse ? bias : NULL);
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED && fuse) { /* no fused-bias kernel for this shape */
+        fuse = 0;
+        st = lt_matmul(k, ct, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc, strideC,
                        batch, NULL);
-        for (int b = 0; st == CUBLAS_STATUS_SUCCESS && b < batch; b++)
+    }
+    /* odd shapes or alignments may have no tensor-core kernel: exact fp32 then */
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED && ct != CUBLAS_COMPUTE_32F)
+        st = lt_matmul(k, CUBLAS_COMPUTE_32F, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta,
+                       C, ldc, strideC, batch, NULL);
+    if (st == CUBLAS_STATUS_SUCCESS && bias && !fuse) {
+        for (int b = 0; b < batch; b++)
             add_bias_k<<<rvk_cu_grid((size_t)M * N), RVK_CU_THREADS, 0, s>>>(C + (size_t)b * strideC, bias, M, N, ldc);
         rvk_cu_launched(k, "bias add");
     }
