@@ -1,7 +1,8 @@
 /* Scaled dot-product attention over packed variable-length sequences (causal aligned to the end of
  * the keys, or bidirectional; GQA; KV-cache len_k), the "cuBLAS + fused masked softmax" version:
- * - the offsets (cu_q, cu_k, len_k: device arrays) are downloaded once per call and validated
- *   on the host with the CPU backend's checks (plan.c), which also yields the sequence table;
+ * - the offsets (cu_q, cu_k, len_k: device arrays) are validated on the host with the CPU
+ *   backend's checks (plan.c), which also yields the sequence table: from the caller's host
+ *   copies (rvk_attn.host_*) when given, else downloaded once per call (a sync);
  * - per sequence, per query head r within its KV group, per chunk of query rows (sized so the
  *   score matrices fit RVK_CU_CHUNK_FLOATS), strided-batched over the Hkv KV heads (query head
  *   h = g * nrep + r reads KV head g): S = scale Q K^T on cuBLASLt, a masked row softmax that
@@ -23,23 +24,31 @@ typedef struct attn_host {
     int span; /* longest key run */
 } attn_host;
 
+/* The host copies of the caller (rvk_attn.host_*) when complete, else downloads (a sync). */
 static int attn_prepare(rv_kctx *k, const rvk_attn *a, attn_host *h, rv_err *err) {
     h->seq = NULL;
     if (a->nseq < 0) return rv_fail(err, "attention: bad nseq %d", a->nseq);
     size_t n1 = (size_t)a->nseq + 1;
-    int32_t *cq = (int32_t *)rv_xmalloc(n1 * sizeof(int32_t)), *ck = NULL, *lk = NULL;
-    int rc = rvk_cu_fetch(k, cq, a->cu_q, n1 * sizeof(int32_t), err);
-    if (!rc && a->cu_k) {
-        ck = (int32_t *)rv_xmalloc(n1 * sizeof(int32_t));
-        rc = rvk_cu_fetch(k, ck, a->cu_k, n1 * sizeof(int32_t), err);
-    }
-    if (!rc && a->len_k && a->nseq > 0) {
-        lk = (int32_t *)rv_xmalloc((size_t)a->nseq * sizeof(int32_t));
-        rc = rvk_cu_fetch(k, lk, a->len_k, (size_t)a->nseq * sizeof(int32_t), err);
+    int mirrored = a->host_cu_q && (!a->cu_k || a->host_cu_k) && (!a->len_k || a->host_len_k);
+    int32_t *cq = NULL, *ck = NULL, *lk = NULL;
+    int rc = 0;
+    if (!mirrored) {
+        cq = (int32_t *)rv_xmalloc(n1 * sizeof(int32_t));
+        rc = rvk_cu_fetch(k, cq, a->cu_q, n1 * sizeof(int32_t), err);
+        if (!rc && a->cu_k) {
+            ck = (int32_t *)rv_xmalloc(n1 * sizeof(int32_t));
+            rc = rvk_cu_fetch(k, ck, a->cu_k, n1 * sizeof(int32_t), err);
+        }
+        if (!rc && a->len_k && a->nseq > 0) {
+            lk = (int32_t *)rv_xmalloc((size_t)a->nseq * sizeof(int32_t));
+            rc = rvk_cu_fetch(k, lk, a->len_k, (size_t)a->nseq * sizeof(int32_t), err);
+        }
     }
     if (!rc) {
         h->seq = (rvk_attn_seq *)rv_xmalloc((a->nseq > 0 ? (size_t)a->nseq : 1) * sizeof(rvk_attn_seq));
-        rc = rvk_cuda_attn_plan(a, cq, ck, a->len_k ? lk : NULL, h->seq, err);
+        rc = mirrored ? rvk_cuda_attn_plan(a, a->host_cu_q, a->cu_k ? a->host_cu_k : NULL,
+                                           a->len_k ? a->host_len_k : NULL, h->seq, err)
+                      : rvk_cuda_attn_plan(a, cq, ck, a->len_k ? lk : NULL, h->seq, err);
     }
     free(cq), free(ck), free(lk);
     if (rc) {
