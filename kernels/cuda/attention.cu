@@ -12,7 +12,11 @@
  *   dq += scale dS K, dv += P^T dO, dk += scale dS^T Q. Every output block is summed in a fixed
  *   order (query heads r, then chunks), so results are deterministic; no atomics.
  * Score columns past the chunk's widest visible row are never computed (causal chunks are
- * trapezoids cut at their last row). A FlashAttention-2-style fused kernel is open work. */
+ * trapezoids cut at their last row).
+ * Decoding (every sequence has at most ROW_MAX_LQ query rows) takes a row-wise kernel instead:
+ * one block per (query row, head) with an online softmax over the keys, no GEMM launches per
+ * sequence. RADVLM_CUDA_ATTN=gemm|rowwise forces either path (to test both on a GPU). A
+ * FlashAttention-2-style fused kernel for training is open work. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -21,8 +25,13 @@
 /* Host copies of the offsets and the sequence table of one call. */
 typedef struct attn_host {
     rvk_attn_seq *seq;
-    int span; /* longest key run */
+    int span;  /* longest key run */
+    int maxlq; /* longest query run */
 } attn_host;
+
+/* Forward path choice (RVK_CU_ATTN_AUTO): the row-wise kernel when no sequence has more query
+ * rows than this (decoding), the GEMM path otherwise. */
+#define ROW_MAX_LQ 4
 
 /* The host copies of the caller (rvk_attn.host_*) when complete, else downloads (a sync). */
 static int attn_prepare(rv_kctx *k, const rvk_attn *a, attn_host *h, rv_err *err) {
@@ -57,7 +66,11 @@ static int attn_prepare(rv_kctx *k, const rvk_attn *a, attn_host *h, rv_err *err
         return -1;
     }
     h->span = 1;
-    for (int s = 0; s < a->nseq; s++) h->span = h->seq[s].lk > h->span ? h->seq[s].lk : h->span;
+    h->maxlq = 0;
+    for (int s = 0; s < a->nseq; s++) {
+        h->span = h->seq[s].lk > h->span ? h->seq[s].lk : h->span;
+        h->maxlq = h->seq[s].lq > h->maxlq ? h->seq[s].lq : h->maxlq;
+    }
     return 0;
 }
 
@@ -118,12 +131,92 @@ __global__ void attn_dsum_k(float *dsum, const float *dout, const float *out, si
     if (l == 0) dsum[w] = s;
 }
 
+/* Row-wise forward for few query rows per sequence (KV-cache decoding): one block per (query row,
+ * query head), ROW_WARPS warps; warp w takes keys j = w, w + ROW_WARPS, ... with an online
+ * softmax (running max m, sum l, accumulator acc[D] in shared memory, lanes over d), then the
+ * warps are merged in warp order: deterministic, memory-bound on K and V like decoding should
+ * be, and no [rows, keys] score matrix. seqs: [nseq] (q0, lq, k0, lk), row_seq: [Tq]. */
+#define ROW_WARPS 4
+#define ROW_MAX_D 1024 /* shared memory: (1 + ROW_WARPS) * D floats */
+
+__global__ void attn_rowwise_k(float *out, float *lse, const float *q, const float *kk, const float *v,
+                               const int4 *seqs, const int32_t *row_seq, int Hq, int Hkv, int D, float scale,
+                               int causal) {
+    extern __shared__ float smem[];
+    float *qs = smem, *acc = smem + D; /* acc: [ROW_WARPS, D] */
+    __shared__ float wm[ROW_WARPS], wl[ROW_WARPS];
+    const size_t t = blockIdx.x;
+    const int h = blockIdx.y, g = h / (Hq / Hkv), w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int4 sq = seqs[row_seq[t]]; /* x = q0, y = lq, z = k0, w = lk */
+    const int nv = rvk_attn_visible(causal, sq.y, sq.w, (int)t - sq.x);
+    const float *qr = q + (t * Hq + h) * D;
+    float *orow = out + (t * Hq + h) * D;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) qs[d] = qr[d];
+    for (int d = lane; d < D; d += 32) acc[w * D + d] = 0.0f;
+    __syncthreads();
+    float m = -INFINITY, l = 0.0f;
+    const size_t ldk = (size_t)Hkv * D;
+    for (int j = w; j < nv; j += ROW_WARPS) {
+        const float *kr = kk + (size_t)(sq.z + j) * ldk + (size_t)g * D, *vr = v + (size_t)(sq.z + j) * ldk + (size_t)g * D;
+        float dot = 0.0f;
+        for (int d = lane; d < D; d += 32) dot += qs[d] * kr[d];
+        for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+        float sc = scale * dot, mn = fmaxf(m, sc);
+        float corr = expf(m - mn), p = expf(sc - mn); /* m = -inf on a warp's first key: corr = 0 */
+        l = l * corr + p;
+        for (int d = lane; d < D; d += 32) acc[w * D + d] = acc[w * D + d] * corr + p * vr[d];
+        m = mn;
+    }
+    if (lane == 0) wm[w] = m, wl[w] = l;
+    __syncthreads();
+    float M = -INFINITY;
+    for (int x = 0; x < ROW_WARPS; x++) M = fmaxf(M, wm[x]);
+    float L = 0.0f;
+    for (int x = 0; x < ROW_WARPS; x++) L += wm[x] == -INFINITY ? 0.0f : wl[x] * expf(wm[x] - M);
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        float o = 0.0f;
+        for (int x = 0; x < ROW_WARPS; x++)
+            if (wm[x] != -INFINITY) o += acc[x * D + d] * expf(wm[x] - M);
+        orow[d] = nv > 0 ? o / L : 0.0f;
+    }
+    if (threadIdx.x == 0 && lse) lse[t * Hq + h] = nv > 0 ? M + logf(L) : -INFINITY;
+}
+
+/* Uploads the sequence table and the row -> sequence map for the row-wise kernel, runs it. */
+static void attention_rowwise(rv_kctx *k, float *out, float *lse, const float *q, const float *kk, const float *v,
+                              const rvk_attn *a, const attn_host *h) {
+    size_t ns = a->nseq > 0 ? (size_t)a->nseq : 1, nbytes = ns * sizeof(int4) + (size_t)a->Tq * sizeof(int32_t);
+    char *host = (char *)rv_xmalloc(nbytes);
+    int4 *hs = (int4 *)host;
+    int32_t *hr = (int32_t *)(host + ns * sizeof(int4));
+    for (int s = 0; s < a->nseq; s++) {
+        hs[s] = make_int4(h->seq[s].q0, h->seq[s].lq, h->seq[s].k0, h->seq[s].lk);
+        for (int i = 0; i < h->seq[s].lq; i++) hr[h->seq[s].q0 + i] = s;
+    }
+    char *dev = (char *)rvk_cu_scratch(k, nbytes);
+    if (dev) {
+        rvk_cu_put(k, dev, host, nbytes); /* pageable source: staged before the call returns */
+        size_t shm = (size_t)(1 + ROW_WARPS) * a->D * sizeof(float);
+        attn_rowwise_k<<<dim3((unsigned)a->Tq, (unsigned)a->Hq), 32 * ROW_WARPS, shm, rvk_cu_stream(k)>>>(
+            out, lse, q, kk, v, (const int4 *)dev, (const int32_t *)(dev + ns * sizeof(int4)), a->Hq, a->Hkv, a->D,
+            a->scale, a->causal);
+        rvk_cu_launched(k, "attention forward (row-wise)");
+    }
+    free(host);
+}
+
 int rvk_cuda_attention_fwd(rv_kctx *k, float *out, float *lse, const float *q, const float *kk, const float *v,
                            const rvk_attn *a, rv_err *err) {
     attn_host h;
     if (attn_prepare(k, a, &h, err) != 0) return -1;
     const int Hq = a->Hq, Hkv = a->Hkv, D = a->D, nrep = Hq / Hkv, ldq = Hq * D, ldk = Hkv * D;
     cudaStream_t st = rvk_cu_stream(k);
+    if (a->Tq > 0 && D <= ROW_MAX_D && a->Hq <= 65535 &&
+        (rvk_cu(k)->attn == RVK_CU_ATTN_ROWWISE || (rvk_cu(k)->attn == RVK_CU_ATTN_AUTO && h.maxlq <= ROW_MAX_LQ))) {
+        attention_rowwise(k, out, lse, q, kk, v, a, &h);
+        free(h.seq);
+        return 0;
+    }
     int maxq = 0;
     for (int s = 0; s < a->nseq; s++) {
         int qc = rvk_cuda_attn_qchunk(h.seq[s].lq, h.span, Hkv, RVK_CU_CHUNK_FLOATS);

@@ -190,6 +190,13 @@ static rvk_cu_gemm_mode gemm_mode(void) {
     return RVK_CU_GEMM_BF16;
 }
 
+static rvk_cu_attn_mode attn_mode(void) {
+    const char *v = getenv("RADVLM_CUDA_ATTN");
+    if (v && strcmp(v, "gemm") == 0) return RVK_CU_ATTN_GEMM;
+    if (v && strcmp(v, "rowwise") == 0) return RVK_CU_ATTN_ROWWISE;
+    return RVK_CU_ATTN_AUTO;
+}
+
 extern "C" int rvk_cuda_create(rv_kctx *k, const rvk_cpu_opts *opts, rv_err *err) {
     int ndev = 0;
     cudaError_t e = cudaGetDeviceCount(&ndev);
@@ -225,6 +232,7 @@ extern "C" int rvk_cuda_create(rv_kctx *k, const rvk_cpu_opts *opts, rv_err *err
     rvk_cuda *c = (rvk_cuda *)rv_xcalloc(1, sizeof *c);
     c->device = dev;
     c->gemm = gemm_mode();
+    c->attn = attn_mode();
     k->ops = &cuda_ops;
     k->impl = c;
     cublasStatus_t st;

@@ -27,6 +27,13 @@ typedef enum rvk_cu_gemm_mode {
     RVK_CU_GEMM_FP32 = 2  /* exact fp32 (CUDA cores): for parity checks against the CPU backend */
 } rvk_cu_gemm_mode;
 
+/* Attention forward path (env RADVLM_CUDA_ATTN, read once per context). */
+typedef enum rvk_cu_attn_mode {
+    RVK_CU_ATTN_AUTO = 0,    /* row-wise kernel for decoding (few query rows), GEMMs otherwise */
+    RVK_CU_ATTN_GEMM = 1,    /* always cuBLASLt QK^T + softmax + PV */
+    RVK_CU_ATTN_ROWWISE = 2  /* always the row-wise online-softmax kernel */
+} rvk_cu_attn_mode;
+
 /* CUDA backend state (rv_kctx.impl). */
 typedef struct rvk_cuda {
     int device;
@@ -35,6 +42,7 @@ typedef struct rvk_cuda {
     void *lt_ws;              /* cuBLASLt workspace */
     size_t lt_ws_bytes;
     rvk_cu_gemm_mode gemm;
+    rvk_cu_attn_mode attn;
     void *scratch;            /* device scratch, grown stream-ordered; valid until the next request */
     size_t scratch_bytes;
     float *rope_inv;          /* [D/2] inverse frequencies of the last (theta, D) used */
