@@ -118,6 +118,7 @@ static void cu_destroy(rv_kctx *k) {
         cudaStreamSynchronize(c->stream);
         cudaStreamDestroy(c->stream);
     }
+    rvk_cu_lt_cache_free(k);
     if (c->lt) cublasLtDestroy(c->lt);
     if (c->host) {
         c->host->ops->destroy(c->host);

@@ -34,6 +34,10 @@ typedef enum rvk_cu_attn_mode {
     RVK_CU_ATTN_ROWWISE = 2  /* always the row-wise online-softmax kernel */
 } rvk_cu_attn_mode;
 
+/* cuBLASLt plans cached per call shape (matmul.cu) */
+#define RVK_CU_LT_CACHE 256
+typedef struct rvk_cu_lt_plan rvk_cu_lt_plan;
+
 /* CUDA backend state (rv_kctx.impl). */
 typedef struct rvk_cuda {
     int device;
@@ -41,6 +45,8 @@ typedef struct rvk_cuda {
     cublasLtHandle_t lt;
     void *lt_ws;              /* cuBLASLt workspace */
     size_t lt_ws_bytes;
+    rvk_cu_lt_plan *lt_cache; /* [RVK_CU_LT_CACHE], allocated on first use */
+    int lt_next;              /* next cache slot to replace */
     rvk_cu_gemm_mode gemm;
     rvk_cu_attn_mode attn;
     void *scratch;            /* device scratch, grown stream-ordered; valid until the next request */
@@ -74,6 +80,9 @@ static inline unsigned rvk_cu_grid(size_t n) { return rvk_cuda_blocks(n, RVK_CU_
 void rvk_cu_gemm(rv_kctx *k, int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                  long long strideA, const float *B, int ldb, long long strideB, float beta, float *C, int ldc,
                  long long strideC, int batch, const float *bias);
+
+/* Frees the cached cuBLASLt plans (context destruction). */
+void rvk_cu_lt_cache_free(rv_kctx *k);
 
 /* out[c] += sum over rows r < N of in[r * ld + c], c < C: deterministic two-stage sum (row
  * chunks of rvk_cuda_colsum_rows(N), then the chunks in order). */

@@ -6,9 +6,10 @@
  * two-stage column sum (not the BGRADB epilogue, which overwrites where kernels.h accumulates).
  * Fallbacks, in order, when cuBLASLt has no algorithm: the bias as a separate kernel, then exact
  * fp32 compute (tiny or oddly aligned shapes).
- * Descriptors and the heuristic are made per call (tens of microseconds; caching them per shape
- * is open work). */
+ * Descriptors and the heuristic's choice are cached per call shape (lt_key below). */
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "kernels/cuda/cuda_impl.h"
 
@@ -57,50 +58,109 @@ __global__ void add_bias_k(float *C, const float *bias, int M, int N, int ldc) {
         C[(e / N) * ldc + e % N] += bias[e % N];
 }
 
+/* A cuBLASLt plan (descriptors + the heuristic's algorithm) per distinct call shape, kept in a
+ * small per-context cache, so a repeated shape (every layer, every step) costs no descriptor
+ * creation and no heuristic query. The key is everything the heuristic sees except pointers:
+ * compute type, transposes, sizes, leading dimensions, batch and strides, whether the bias
+ * epilogue is on, and the pointers' alignments. A shape without an algorithm is cached too (st). */
+typedef struct lt_key {
+    int ct, transA, transB, M, N, K, lda, ldb, ldc, batch, bias;
+    long long sA, sB, sC;
+    uint32_t alA, alB, alC;
+} lt_key;
+
+struct rvk_cu_lt_plan {
+    lt_key key;
+    int used;
+    cublasStatus_t st;
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, lc;
+    cublasLtMatmulAlgo_t algo;
+};
+
+static void plan_clear(rvk_cu_lt_plan *p) {
+    if (p->lc) cublasLtMatrixLayoutDestroy(p->lc);
+    if (p->lb) cublasLtMatrixLayoutDestroy(p->lb);
+    if (p->la) cublasLtMatrixLayoutDestroy(p->la);
+    if (p->op) cublasLtMatmulDescDestroy(p->op);
+    memset(p, 0, sizeof *p);
+}
+
+void rvk_cu_lt_cache_free(rv_kctx *k) {
+    rvk_cuda *c = rvk_cu(k);
+    if (!c->lt_cache) return;
+    for (int i = 0; i < RVK_CU_LT_CACHE; i++) plan_clear(&c->lt_cache[i]);
+    free(c->lt_cache);
+    c->lt_cache = NULL;
+}
+
+/* Builds p for p->key: descriptors, then the best algorithm for those alignments. */
+static void plan_build(rvk_cuda *c, rvk_cu_lt_plan *p) {
+    const lt_key *q = &p->key;
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasOperation_t opFirst = q->transB ? CUBLAS_OP_T : CUBLAS_OP_N;  /* first operand: B */
+    cublasOperation_t opSecond = q->transA ? CUBLAS_OP_T : CUBLAS_OP_N; /* second operand: A */
+    cublasStatus_t st = cublasLtMatmulDescCreate(&p->op, (cublasComputeType_t)q->ct, CUDA_R_32F);
+#define LT_TRY(call) \
+    if (st == CUBLAS_STATUS_SUCCESS) st = (call)
+    LT_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &opFirst, sizeof opFirst));
+    LT_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &opSecond, sizeof opSecond));
+    if (q->bias) {
+        cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+        LT_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    }
+    /* column-major shapes: op(first) is [N x K], op(second) is [K x M], C is [N x M] */
+    LT_TRY(layout(&p->la, q->transB ? q->K : q->N, q->transB ? q->N : q->K, q->ldb, q->batch, q->sB));
+    LT_TRY(layout(&p->lb, q->transA ? q->M : q->K, q->transA ? q->K : q->M, q->lda, q->batch, q->sA));
+    LT_TRY(layout(&p->lc, q->N, q->M, q->ldc, q->batch, q->sC));
+    LT_TRY(cublasLtMatmulPreferenceCreate(&pref));
+    size_t ws = c->lt_ws_bytes;
+    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &q->alB, sizeof q->alB));
+    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &q->alA, sizeof q->alA));
+    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &q->alC, sizeof q->alC));
+    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &q->alC, sizeof q->alC));
+    cublasLtMatmulHeuristicResult_t res;
+    int found = 0;
+    LT_TRY(cublasLtMatmulAlgoGetHeuristic(c->lt, p->op, p->la, p->lb, p->lc, p->lc, pref, 1, &res, &found));
+    if (st == CUBLAS_STATUS_SUCCESS && found < 1) st = CUBLAS_STATUS_NOT_SUPPORTED;
+#undef LT_TRY
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (st == CUBLAS_STATUS_SUCCESS) p->algo = res.algo;
+    p->st = st;
+}
+
 /* One cuBLASLt matmul; returns the status (CUBLAS_STATUS_NOT_SUPPORTED when no algorithm fits). */
 static cublasStatus_t lt_matmul(rv_kctx *k, cublasComputeType_t ct, int transA, int transB, int M, int N, int K,
                                 float alpha, const float *A, int lda, long long strideA, const float *B, int ldb,
                                 long long strideB, float beta, float *C, int ldc, long long strideC, int batch,
                                 const float *bias) {
     rvk_cuda *c = rvk_cu(k);
-    cublasLtMatmulDesc_t op = NULL;
-    cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
-    cublasLtMatmulPreference_t pref = NULL;
-    cublasOperation_t opFirst = transB ? CUBLAS_OP_T : CUBLAS_OP_N;  /* first operand: B */
-    cublasOperation_t opSecond = transA ? CUBLAS_OP_T : CUBLAS_OP_N; /* second operand: A */
-    cublasStatus_t st = cublasLtMatmulDescCreate(&op, ct, CUDA_R_32F);
-#define LT_TRY(call) \
-    if (st == CUBLAS_STATUS_SUCCESS) st = (call)
-    LT_TRY(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opFirst, sizeof opFirst));
-    LT_TRY(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opSecond, sizeof opSecond));
-    if (bias) {
-        cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-        LT_TRY(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
-        LT_TRY(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    lt_key key;
+    memset(&key, 0, sizeof key); /* padding too: keys are compared with memcmp */
+    key.ct = (int)ct, key.transA = transA, key.transB = transB, key.M = M, key.N = N, key.K = K;
+    key.lda = lda, key.ldb = ldb, key.ldc = ldc, key.batch = batch, key.bias = bias != NULL;
+    key.sA = batch > 1 ? strideA : 0, key.sB = batch > 1 ? strideB : 0, key.sC = batch > 1 ? strideC : 0;
+    /* alA/alB: the row-major A and B (cuBLASLt's second and first operands) */
+    key.alA = align_of(A, strideA, batch), key.alB = align_of(B, strideB, batch), key.alC = align_of(C, strideC, batch);
+    if (!c->lt_cache) c->lt_cache = (rvk_cu_lt_plan *)rv_xcalloc(RVK_CU_LT_CACHE, sizeof *c->lt_cache);
+    rvk_cu_lt_plan *p = NULL;
+    for (int i = 0; i < RVK_CU_LT_CACHE && !p; i++)
+        if (c->lt_cache[i].used && memcmp(&c->lt_cache[i].key, &key, sizeof key) == 0) p = &c->lt_cache[i];
+    if (!p) { /* replace round-robin: a fixed rule, so which shapes are cached never changes results */
+        p = &c->lt_cache[c->lt_next];
+        c->lt_next = (c->lt_next + 1) % RVK_CU_LT_CACHE;
+        plan_clear(p);
+        p->key = key;
+        p->used = 1;
+        plan_build(c, p);
     }
-    /* column-major shapes: op(first) is [N x K], op(second) is [K x M], C is [N x M] */
-    LT_TRY(layout(&la, transB ? K : N, transB ? N : K, ldb, batch, strideB));
-    LT_TRY(layout(&lb, transA ? M : K, transA ? K : M, lda, batch, strideA));
-    LT_TRY(layout(&lc, N, M, ldc, batch, strideC));
-    LT_TRY(cublasLtMatmulPreferenceCreate(&pref));
-    size_t ws = c->lt_ws_bytes;
-    uint32_t alA = align_of(B, strideB, batch), alB = align_of(A, strideA, batch), alC = align_of(C, strideC, batch);
-    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
-    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &alA, sizeof alA));
-    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &alB, sizeof alB));
-    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &alC, sizeof alC));
-    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &alC, sizeof alC));
-    cublasLtMatmulHeuristicResult_t res;
-    int found = 0;
-    LT_TRY(cublasLtMatmulAlgoGetHeuristic(c->lt, op, la, lb, lc, lc, pref, 1, &res, &found));
-    if (st == CUBLAS_STATUS_SUCCESS && found < 1) st = CUBLAS_STATUS_NOT_SUPPORTED;
-    LT_TRY(cublasLtMatmul(c->lt, op, &alpha, B, la, A, lb, &beta, C, lc, C, lc, &res.algo, c->lt_ws, ws, c->stream));
-#undef LT_TRY
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
-    if (lc) cublasLtMatrixLayoutDestroy(lc);
-    if (lb) cublasLtMatrixLayoutDestroy(lb);
-    if (la) cublasLtMatrixLayoutDestroy(la);
-    if (op) cublasLtMatmulDescDestroy(op);
+    if (p->st != CUBLAS_STATUS_SUCCESS) return p->st;
+    cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+    if (bias) st = cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmul(c->lt, p->op, &alpha, B, p->la, A, p->lb, &beta, C, p->lc, C, p->lc, &p->algo, c->lt_ws,
+                            c->lt_ws_bytes, c->stream);
     return st;
 }
 
