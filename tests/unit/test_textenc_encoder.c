@@ -100,6 +100,7 @@ static void extras(rv_kctx *k) {
     d = NULL;
     CHECK(e && rv_encoder_extra(e, "roberta.pooler.dense.bias", &d, sh, &nd, &err) == 0 && d && d[0] == first);
     free(d);
+    d = NULL;
     /* RoBERTa positions: padding_idx + 1 + i, so at most max_position_embeddings - 2 tokens */
     const rv_enc_cfg *c = e ? rv_encoder_cfg(e) : NULL;
     CHECK(c && c->max_pos == 48 && c->pad_id == 1 && c->type_vocab == 1 && fabsf(c->ln_eps - 1e-5f) < 1e-12f);
@@ -130,6 +131,67 @@ static int copy_file(const char *from, const char *to) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "cp '%s' '%s'", from, to);
     return system(cmd);
+}
+
+/* CheXbert's layout after conversion (tools/convert_pth.py of a DataParallel checkpoint): the
+ * encoder under "module.bert.", heads under "module."; rewritten here from bert_tiny's tensors
+ * plus a head of known values. */
+static void nested_prefix(rv_kctx *k, const char *tmp) {
+    rv_err err;
+    rv_st_file f;
+    CHECK(rv_st_open(&f, TEXTENC_FIX "bert_tiny/model.safetensors", &err) == 0);
+    rv_st_out *outs = calloc(f.n + 1, sizeof *outs);
+    float **bufs = calloc(f.n, sizeof *bufs);
+    char **names = calloc(f.n, sizeof *names);
+    for (size_t i = 0; i < f.n; i++) {
+        const rv_st_tensor *t = &f.t[i];
+        bufs[i] = malloc(t->numel * sizeof(float));
+        CHECK(rv_st_read_f32(&f, t, bufs[i], &err) == 0);
+        names[i] = rv_xasprintf("module.bert.%s", t->name);
+        outs[i] = (rv_st_out){.name = names[i], .dtype = RV_ST_F32, .ndim = t->ndim, .data = bufs[i],
+                              .src_dtype = RV_ST_F32};
+        memcpy(outs[i].shape, t->shape, sizeof t->shape);
+    }
+    const float head[6] = {1, 2, 3, 4, 5, 6};
+    outs[f.n] = (rv_st_out){.name = "module.linear_heads.0.weight", .dtype = RV_ST_F32, .ndim = 2,
+                            .shape = {2, 3}, .data = head, .src_dtype = RV_ST_F32};
+    char *d = rv_path_join(tmp, "chexbert_like"), *st = rv_path_join(d, "model.safetensors"),
+         *cfg = rv_path_join(d, "config.json");
+    CHECK(rv_mkdir_p(d, &err) == 0);
+    CHECK(rv_st_write(st, outs, f.n + 1, &err) == 0);
+    CHECK(copy_file(TEXTENC_FIX "bert_tiny/config.json", cfg) == 0);
+    for (size_t i = 0; i < f.n; i++) { free(bufs[i]); free(names[i]); }
+    free(bufs); free(names); free(outs);
+    rv_st_close(&f);
+    rv_encoder *e = NULL;
+    CHECK(rv_encoder_load(&e, d, 0, k, &err) == 0);
+    if (e) {
+        /* the first fixture sequence gives bert_tiny's expected rows */
+        size_t nids, ncu, nh;
+        float *fids = te_read(TEXTENC_FIX "bert_tiny/expected.safetensors", "ids", &nids),
+              *fcu = te_read(TEXTENC_FIX "bert_tiny/expected.safetensors", "cu", &ncu),
+              *h = te_read(TEXTENC_FIX "bert_tiny/expected.safetensors", "hidden", &nh);
+        CHECK(fids && fcu && h);
+        if (fids && fcu && h) {
+            int L = (int)fcu[1];
+            int32_t *ids = malloc((size_t)L * sizeof *ids), cu[2] = {0, L};
+            for (int i = 0; i < L; i++) ids[i] = (int32_t)fids[i];
+            float *out = malloc((size_t)L * 32 * sizeof *out);
+            CHECK(rv_encoder_forward(e, ids, cu, 1, out, &err) == 0);
+            CHECK(max_abs(out, h, (size_t)L * 32) <= 1e-5);
+            free(ids);
+            free(out);
+        }
+        free(fids); free(fcu); free(h);
+        float *x = NULL;
+        int64_t sh[4];
+        int nd;
+        CHECK(rv_encoder_extra(e, "linear_heads.0.weight", &x, sh, &nd, &err) == 0 && nd == 2 && sh[0] == 2 &&
+              sh[1] == 3 && sh[2] == 1 && x && x[0] == 1 && x[5] == 6);
+        free(x);
+        rv_encoder_free(e);
+    }
+    free(d); free(st); free(cfg);
 }
 
 static void hostile(rv_kctx *k, const char *tmp) {
@@ -194,6 +256,7 @@ int main(void) {
     char tmp[] = "/tmp/rv_textenc_enc_XXXXXX";
     CHECK(mkdtemp(tmp) != NULL);
     hostile(k, tmp);
+    nested_prefix(k, tmp);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     CHECK(system(cmd) == 0);
