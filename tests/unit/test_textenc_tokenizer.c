@@ -123,6 +123,27 @@ static void hand_wordpiece(const char *tmp) {
     rv_text_tok_opts o = {.add_prefix_space = -1, .lower_case = 0};
     CHECK(rv_text_tok_load(&t, d, &o, &e) == 0);
     if (t) encode_expect(t, "UN un", false, 0, (const int32_t[]){1, 5}, 2);
+    rv_text_tok_free(t);
+    t = NULL;
+    /* tokenizer_config.json: strip_accents without lower-casing ("café" -> "cafe", "Café" stays
+     * capitalised -> [UNK]); lower-casing with strip_accents false keeps "é" -> "café" has no piece */
+    write_file(d, "tokenizer_config.json", "{\"do_lower_case\": false, \"strip_accents\": true}");
+    CHECK(rv_text_tok_load(&t, d, NULL, &e) == 0);
+    if (t) encode_expect(t, "caf\xc3\xa9 Caf\xc3\xa9", false, 0, (const int32_t[]){13, 1}, 2);
+    rv_text_tok_free(t);
+    t = NULL;
+    write_file(d, "tokenizer_config.json", "{\"do_lower_case\": true, \"strip_accents\": false}");
+    CHECK(rv_text_tok_load(&t, d, NULL, &e) == 0);
+    if (t) encode_expect(t, "Caf\xc3\xa9 \xc3\x89", false, 0, (const int32_t[]){1, 14}, 2);
+    rv_text_tok_free(t);
+    t = NULL;
+    /* special tokens renamed in tokenizer_config.json: "x" as the unknown token */
+    write_file(d, "tokenizer_config.json", "{\"unk_token\": {\"content\": \"x\"}}");
+    CHECK(rv_text_tok_load(&t, d, NULL, &e) == 0);
+    if (t) {
+        CHECK(rv_text_tok_unk(t) == 8);
+        encode_expect(t, "zzz", false, 0, (const int32_t[]){8}, 1);
+    }
     /* invalid UTF-8 and max_len 1 with specials are errors */
     CHECK(t && rv_text_tok_encode(t, "a\xff", true, 0, &ids, &n, &e) == -1 && strstr(e.msg, "UTF-8"));
     CHECK(t && rv_text_tok_encode(t, "a", true, 1, &ids, &n, &e) == -1 && strstr(e.msg, "max_len"));
