@@ -81,6 +81,19 @@ static int special_at(const rv_text_tok *t, const char *s, size_t n, size_t *len
     return best;
 }
 
+/* Length of s[0..n) without its trailing whitespace (Python str.rstrip()). */
+static size_t rstrip_len(const char *s, size_t n) {
+    size_t keep = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t c;
+        size_t l = rv_utf8_decode((const unsigned char *)s + i, n - i, &c);
+        if (!l) l = 1; /* unreachable: validated */
+        i += l;
+        if (!(rv_tu_flags(c) & RV_TU_SPACE)) keep = i;
+    }
+    return keep;
+}
+
 static void encode_span(const rv_text_tok *t, const char *s, size_t n, rv_ids *out) {
     if (t->kind == RV_TT_WORDPIECE) rv_tt_wordpiece_encode(t, s, n, out);
     else rv_tt_bytebpe_encode(t, s, n, out);
@@ -114,7 +127,9 @@ int rv_text_tok_encode(const rv_text_tok *t, const char *text, bool add_special,
         size_t sl;
         int sp = special_at(t, text + i, len - i, &sl);
         if (sp < 0) { i++; continue; }
-        encode_span(t, text + from, i - from, &out);
+        /* RoBERTa's <mask> is an added token with lstrip: the whitespace before it goes with it */
+        size_t upto = t->kind == RV_TT_BYTEBPE && sp == RV_TT_MASK ? from + rstrip_len(text + from, i - from) : i;
+        encode_span(t, text + from, upto - from, &out);
         rv_ids_push(&out, t->spec_id[sp]);
         i += sl;
         from = i;
