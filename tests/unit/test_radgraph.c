@@ -293,6 +293,16 @@ static void test_pipeline(const expected *ex, const expected *pairs, rv_kctx *k)
     }
     printf("pipeline: %d of %d annotations identical to the package's\n", ok, ex->n);
     CHECK(ok == ex->n);
+    /* small batches (a few texts per encoder forward) give the same annotations */
+    rv_radgraph_set_batch_tokens(g, 100);
+    CHECK(rv_radgraph_annotate(g, texts, (size_t)ex->n, a, &err) == 0);
+    int ok_small = 0;
+    for (int t = 0; t < ex->n; t++) {
+        ok_small += same_annot(&a[t], cJSON_GetArrayItem(ex->lines, t));
+        rv_rg_annot_free(&a[t]);
+    }
+    CHECK(ok_small == ex->n);
+    rv_radgraph_set_batch_tokens(g, 0);
     /* one text at a time gives the same as the batch (packing must not leak between texts) */
     rv_rg_annot one;
     CHECK(rv_radgraph_annotate(g, &texts[3], 1, &one, &err) == 0);
