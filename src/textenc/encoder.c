@@ -134,11 +134,20 @@ out:
 
 /* ---- weights ---- */
 
+/* name under the encoder's prefix, else under each shorter prefix ending at a '.' (so a head
+ * beside the encoder is found: "module.linear_heads.0.weight" next to "module.bert."), else as
+ * given. */
 static const rv_st_tensor *find_t(const rv_encoder *e, const char *name) {
-    char full[512];
-    snprintf(full, sizeof full, "%s%s", e->prefix ? e->prefix : "", name);
-    const rv_st_tensor *t = rv_st_set_find(&e->st, full);
-    return t ? t : rv_st_set_find(&e->st, name);
+    const char *pre = e->prefix ? e->prefix : "";
+    char full[768];
+    for (size_t l = strlen(pre);; l--) {
+        if (l == 0 || pre[l - 1] == '.') {
+            snprintf(full, sizeof full, "%.*s%s", (int)l, pre, name);
+            const rv_st_tensor *t = rv_st_set_find(&e->st, full);
+            if (t) return t;
+        }
+        if (l == 0) return NULL;
+    }
 }
 
 /* The prefix of the model's tensors: what stands before the one "embeddings.word_embeddings.weight"

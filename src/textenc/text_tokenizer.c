@@ -9,27 +9,6 @@
 #include "textenc/text_tok_impl.h"
 #include "textenc/textenc_unicode.h"
 
-void rv_tt_set_piece(rv_text_tok *t, int32_t id, const char *s, size_t n) {
-    if ((size_t)id >= t->n_ids) {
-        if ((size_t)id >= t->piece_cap) {
-            size_t cap = t->piece_cap ? t->piece_cap : 1024;
-            while (cap <= (size_t)id) cap *= 2;
-            t->piece = rv_xrealloc(t->piece, cap * sizeof *t->piece);
-            memset(t->piece + t->piece_cap, 0, (cap - t->piece_cap) * sizeof *t->piece);
-            t->piece_cap = cap;
-        }
-        t->n_ids = (size_t)id + 1;
-    }
-    const char *key;
-    if (!t->piece[id]) key = t->piece[id] = rv_xstrndup(s, n);
-    else { /* a second spelling of an id (tokenizer.json): the first names the id, both map to it */
-        t->alias = rv_xrealloc(t->alias, (t->nalias + 1) * sizeof *t->alias);
-        key = t->alias[t->nalias++] = rv_xstrndup(s, n);
-    }
-    /* spelling -> id: a later duplicate spelling wins (Python dict assignment in load_vocab) */
-    rv_smap_set(&t->map, key, (size_t)id);
-}
-
 int rv_text_tok_load(rv_text_tok **out, const char *dir, const rv_text_tok_opts *opts, rv_err *err) {
     *out = NULL;
     if (!rv_is_dir(dir)) return rv_fail(err, "text tokenizer: model directory '%s' does not exist", dir);
@@ -102,6 +81,19 @@ static int special_at(const rv_text_tok *t, const char *s, size_t n, size_t *len
     return best;
 }
 
+/* Length of s[0..n) without its trailing whitespace (Python str.rstrip()). */
+static size_t rstrip_len(const char *s, size_t n) {
+    size_t keep = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t c;
+        size_t l = rv_utf8_decode((const unsigned char *)s + i, n - i, &c);
+        if (!l) l = 1; /* unreachable: validated */
+        i += l;
+        if (!(rv_tu_flags(c) & RV_TU_SPACE)) keep = i;
+    }
+    return keep;
+}
+
 static void encode_span(const rv_text_tok *t, const char *s, size_t n, rv_ids *out) {
     if (t->kind == RV_TT_WORDPIECE) rv_tt_wordpiece_encode(t, s, n, out);
     else rv_tt_bytebpe_encode(t, s, n, out);
@@ -135,7 +127,9 @@ int rv_text_tok_encode(const rv_text_tok *t, const char *text, bool add_special,
         size_t sl;
         int sp = special_at(t, text + i, len - i, &sl);
         if (sp < 0) { i++; continue; }
-        encode_span(t, text + from, i - from, &out);
+        /* RoBERTa's <mask> is an added token with lstrip: the whitespace before it goes with it */
+        size_t upto = t->kind == RV_TT_BYTEBPE && sp == RV_TT_MASK ? from + rstrip_len(text + from, i - from) : i;
+        encode_span(t, text + from, upto - from, &out);
         rv_ids_push(&out, t->spec_id[sp]);
         i += sl;
         from = i;
