@@ -114,6 +114,13 @@ int main(int argc, char **argv) {
     }
     rv_log_level lvl;
     if (rv_log_level_parse(rv_cfg_str(cfg, "log.level"), &lvl) == 0) rv_log_set_level(lvl);
+    double timeout_s = rv_cfg_num(cfg, "comm.timeout_s");
+    if (!(timeout_s >= 0)) { /* the same value on every rank: they all stop here */
+        if (w->rank == 0) rv_error("comm.timeout_s = %g: give the seconds of a collective's wait (> 0), or 0 for no limit", timeout_s);
+        rv_config_free(cfg);
+        return finish(1);
+    }
+    rv_comm_set_timeout(timeout_s);
 
     /* Resolve the run and data directories into the config so config.json records them. */
     if (a.run) rv_cfg_set(cfg, "run.dir", a.run, NULL);
