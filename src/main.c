@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "core/temp_files.h"
 #include "phases/phase.h"
 
 static void usage(FILE *f) {
@@ -64,6 +65,8 @@ int main(int argc, char **argv) {
     if (rv_world_init(&argc, &argv)) { fprintf(stderr, "radvlm-hpc: MPI_Init failed\n"); return 1; }
     const rv_comm *w = rv_comm_world(); /* the phase runs on the whole job */
     rv_log_init(w->rank, w->size, RV_LOG_INFO);
+    /* SIGTERM (scancel, the launcher after an abort) removes this rank's unfinished temporaries */
+    if (rv_temp_cleanup_on_signals() != 0) rv_warn("cannot install the SIGTERM handler: a stopped job may leave *.tmp-* files");
     rv_err err = {{0}};
     args a;
     if (parse_args(argc, argv, &a, &err)) {
