@@ -162,9 +162,13 @@ int main(int argc, char **argv) {
     rc = phase->run(&ctx, &err);
     if (rc) rv_error("%s", err.msg);
     ok = rv_comm_all_ok(w, rc == 0);
-    uint64_t bad = rv_badrec_total(&ctx.bad);
-    if (bad) rv_warn0("%llu bad input record%s reported above (data.on_bad_record=%s)", (unsigned long long)bad,
-                      bad == 1 ? "" : "s", rv_cfg_str(cfg, "data.on_bad_record"));
+    uint64_t bad = rv_badrec_total(&ctx.bad), repeats = rv_badrec_repeats_total(&ctx.bad);
+    char again[128] = "";
+    if (repeats) /* the same rows met by other readers of their file: reported once */
+        snprintf(again, sizeof again, "; met %llu more time%s by other readers of the same files, reported once",
+                 (unsigned long long)repeats, repeats == 1 ? "" : "s");
+    if (bad) rv_warn0("%llu bad input record%s reported above (data.on_bad_record=%s%s)", (unsigned long long)bad,
+                      bad == 1 ? "" : "s", rv_cfg_str(cfg, "data.on_bad_record"), again);
     if (!ok) rv_log0(RV_LOG_ERROR, "phase %s failed; see the error%s above", phase->name, w->size > 1 ? "s (by rank)" : "");
     else rv_info0("phase %s done", phase->name);
     rv_config_free(cfg);
