@@ -16,8 +16,9 @@
 #include "core/log.h"
 #include "core/progress.h"
 
-#define SPIN_POLLS 64      /* polls without a pause: a fast collective completes within these */
-#define SHORT_POLLS 1000   /* then this many 20 us pauses (~0.1 s), then 1 ms pauses */
+#define SPIN_S 1e-3        /* polls without a pause for this long after the last progress: a
+                              collective of a few MB completes within it, at full speed */
+#define SHORT_S 0.1        /* then 20 us pauses until this long, then 1 ms pauses */
 #define STATE_LEN 200      /* an answer's "waiting in ..." text */
 #define MSG_CAP 3000       /* the final message is cut here (very large jobs) */
 
@@ -26,9 +27,9 @@ typedef struct roll_answer {
     char state[STATE_LEN];
 } roll_answer;
 
-void rv_comm_backoff(int round) {
-    if (round < SPIN_POLLS) return;
-    struct timespec ts = {0, round < SPIN_POLLS + SHORT_POLLS ? 20000L : 1000000L};
+void rv_comm_pause(double idle_s) {
+    if (idle_s < SPIN_S) return;
+    struct timespec ts = {0, idle_s < SHORT_S ? 20000L : 1000000L};
     nanosleep(&ts, NULL);
 }
 
@@ -126,7 +127,7 @@ static void roll_call(const rv_comm *c, MPI_Request *req, const int *peer, int n
     int missing = p - 1;
     double t0 = rv_now();
     bool completed = false;
-    for (int round = 0; missing > 0 && rv_now() - t0 < grace; round++) {
+    while (missing > 0 && rv_now() - t0 < grace) {
         bool moved;
         if (poll_once(c, req, n, idx, &moved, what)) { completed = true; break; }
         for (;;) {
@@ -147,7 +148,7 @@ static void roll_call(const rv_comm *c, MPI_Request *req, const int *peer, int n
                 }
         }
         answer_calls(wm, c, what); /* a rank holding its own roll call is alive, and says so */
-        rv_comm_backoff(round < SPIN_POLLS ? SPIN_POLLS : round); /* no spinning here */
+        rv_comm_pause(SHORT_S); /* no spinning here */
     }
     if (!completed) {
         bool moved;
@@ -205,24 +206,20 @@ void rv_comm_wait(const rv_comm *c, MPI_Request *req, const int *peer, int n, co
     if (n <= 0) return;
     int small[64];
     int *idx = n <= 64 ? small : rv_xmalloc((size_t)n * sizeof *idx);
-    double last = 0;
-    for (int round = 0;; round++) {
+    double last = rv_now(); /* of the last progress */
+    for (;;) {
         bool moved;
         if (poll_once(c, req, n, idx, &moved, what)) break;
-        if (round < SPIN_POLLS) continue; /* fast path: no clock, no probes */
         double now = rv_now();
-        if (round == SPIN_POLLS || moved) {
-            last = now;
-            if (moved) round = 0;
-            continue;
-        }
+        if (moved) last = now;
+        if (now - last < SPIN_S) continue; /* fast path: no probes, no pauses */
         rv_comm_answer_roll_calls(c, what);
         double timeout = rv_comm_timeout();
         if (timeout > 0 && now - last > timeout) {
             roll_call(c, req, peer, n, idx, what, now - last);
             break;
         }
-        rv_comm_backoff(round);
+        rv_comm_pause(now - last);
     }
     if (idx != small) free(idx);
 }

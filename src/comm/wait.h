@@ -3,9 +3,10 @@
  * (SIGSTOP, a hang, a node the launcher lost) ends the job with a message naming it instead of
  * leaving every other rank spinning forever with no output.
  *
- * Polling: MPI_Testsome in a loop that spins for a few polls (a fast collective pays no sleep),
- * then sleeps 20 us, then 1 ms per poll (a rank waiting minutes for a slow peer costs ~0.1% of a
- * core, not a whole one). Every poll also answers roll calls (below).
+ * Polling: MPI_Testsome in a loop that spins for 1 ms after the last progress (a collective of a
+ * few MB pays no sleep), then sleeps 20 us per poll until 0.1 s, then 1 ms (a rank waiting
+ * minutes for a slow peer costs about 2% of a core, measured, not a whole one). Every
+ * sleeping poll also answers roll calls (below).
  *
  * Deadline: comm.timeout_s (rv_comm_timeout, comm/world.h) of no progress: the clock restarts
  * whenever one of the awaited requests completes, so a long multi-round collective is fine as
@@ -35,8 +36,9 @@ enum { RV_TAG_ROLL_CALL = 13, RV_TAG_ROLL_ANSWER = 14 };
  * `what` names the collective in messages. Never returns on an MPI error or on a silent peer. */
 void rv_comm_wait(const rv_comm *c, MPI_Request *req, const int *peer, int n, const char *what);
 
-/* The pause after `round` fruitless polls (0 for the first few, then 20 us, then 1 ms). */
-void rv_comm_backoff(int round);
+/* The pause before the next poll, idle_s seconds after the last progress: none in the first
+ * millisecond, then 20 us until 0.1 s, then 1 ms. */
+void rv_comm_pause(double idle_s);
 
 /* Answers roll calls waiting for this rank; `what` and c (may be NULL) say what it waits in.
  * Cheap when there is none (one MPI_Iprobe). No-op without MPI. */

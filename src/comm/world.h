@@ -25,7 +25,7 @@ void rv_world_finalize(void);
 /* comm.timeout_s: how long a wait inside any collective (or a point-to-point wait of a
  * collective) may see no progress before the job ends naming the silent rank; <= 0 = no limit.
  * One value for the whole job (main sets it from the config on every rank, before the phase). */
-#define RV_COMM_TIMEOUT_DEFAULT_S 600.0
+#define RV_COMM_TIMEOUT_DEFAULT_S 1800.0
 void rv_comm_set_timeout(double seconds);
 double rv_comm_timeout(void);
 
