@@ -22,17 +22,6 @@ struct rv_comm_impl *rv_comm_transport(const rv_comm *c, const char *what) {
     return NULL;
 }
 
-void rv_comm_check(const rv_comm *c, int rc, const char *what) {
-    if (rc == MPI_SUCCESS) return;
-    char text[MPI_MAX_ERROR_STRING + 1];
-    int len = 0;
-    if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS) len = snprintf(text, sizeof text, "MPI error code %d", rc);
-    text[len < 0 ? 0 : len > MPI_MAX_ERROR_STRING ? MPI_MAX_ERROR_STRING : len] = 0;
-    rv_die("%s on communicator %s (rank %d of %d) failed: %s; stopping the job so that no rank waits forever "
-           "(check the MPI installation, the launcher and the network between the nodes)",
-           what, name_of(c), c->rank, c->size, text);
-}
-
 void rv_comm_wrap(MPI_Comm parent, const char *name, rv_comm *out) {
     struct rv_comm_impl *impl = rv_xcalloc(1, sizeof *impl);
     rv_comm tmp = {0, 1, NULL};

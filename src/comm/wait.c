@@ -1,5 +1,5 @@
 /* Polling waits with a deadline and the roll call that names a silent rank (comm/wait.h). */
-#define _POSIX_C_SOURCE 200809L /* nanosleep */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, strnlen */
 #include "comm/wait.h"
 
 #include <stdarg.h>
@@ -16,10 +16,61 @@
 #include "core/log.h"
 #include "core/progress.h"
 
+#define HOST_LEN 64 /* host names are cut here: enough to find a node in a message */
+
+/* The watch: the part of the process-wide MPI context the waits need (allowed global state,
+ * set by comm/world.c). Kept here, below comm.c and world.c, so that the waits depend on neither. */
+static struct {
+    MPI_Comm world;          /* the world's duplicate (roll calls travel on it); NULL before start */
+    int world_rank, world_size;
+    double timeout_s;
+    char (*hosts)[HOST_LEN]; /* [world_size] */
+} g_watch = {MPI_COMM_NULL, 0, 1, RV_COMM_TIMEOUT_DEFAULT_S, NULL};
+
+void rv_comm_watch_start(MPI_Comm world) {
+    g_watch.world = world;
+    MPI_Comm_rank(world, &g_watch.world_rank);
+    MPI_Comm_size(world, &g_watch.world_size);
+    char mine[HOST_LEN] = {0}, name[MPI_MAX_PROCESSOR_NAME + 1] = {0};
+    int len = 0;
+    if (MPI_Get_processor_name(name, &len) == MPI_SUCCESS) memcpy(mine, name, strnlen(name, HOST_LEN - 1));
+    g_watch.hosts = rv_xcalloc((size_t)g_watch.world_size, sizeof *g_watch.hosts);
+    MPI_Request r;
+    int rc = MPI_Iallgather(mine, HOST_LEN, MPI_CHAR, g_watch.hosts, HOST_LEN, MPI_CHAR, world, &r);
+    if (rc == MPI_SUCCESS) rc = MPI_Wait(&r, MPI_STATUS_IGNORE); /* at start-up every rank is there */
+    if (rc != MPI_SUCCESS) rv_die("starting MPI: the all-gather of the host names failed (code %d)", rc);
+}
+
+void rv_comm_watch_stop(void) {
+    g_watch.world = MPI_COMM_NULL;
+    free(g_watch.hosts);
+    g_watch.hosts = NULL;
+}
+
+void rv_comm_set_timeout(double seconds) { g_watch.timeout_s = seconds > 0 ? seconds : 0; }
+
+double rv_comm_timeout(void) { return g_watch.timeout_s; }
+
+const char *rv_world_host(int world_rank) {
+    if (!g_watch.hosts || world_rank < 0 || world_rank >= g_watch.world_size) return "?";
+    return g_watch.hosts[world_rank][0] ? g_watch.hosts[world_rank] : "?";
+}
+
+void rv_comm_check(const rv_comm *c, int rc, const char *what) {
+    if (rc == MPI_SUCCESS) return;
+    char text[MPI_MAX_ERROR_STRING + 1];
+    int len = 0;
+    if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS) len = snprintf(text, sizeof text, "MPI error code %d", rc);
+    text[len < 0 ? 0 : len > MPI_MAX_ERROR_STRING ? MPI_MAX_ERROR_STRING : len] = 0;
+    rv_die("%s on communicator %s (rank %d of %d) failed: %s; stopping the job so that no rank waits forever "
+           "(check the MPI installation, the launcher and the network between the nodes)",
+           what, c->impl ? c->impl->name : "(no transport)", c->rank, c->size, text);
+}
+
 #define SPIN_S 1e-3        /* polls without a pause for this long after the last progress: a
                               collective of a few MB completes within it, at full speed */
 #define SHORT_S 0.1        /* then 20 us pauses until this long, then 1 ms pauses */
-#define STATE_LEN 200      /* an answer's "waiting in ..." text */
+#define STATE_LEN 200       /* an answer's "waiting in ..." text */
 #define MSG_CAP 3000       /* the final message is cut here (very large jobs) */
 
 typedef struct roll_answer {
@@ -33,10 +84,7 @@ void rv_comm_pause(double idle_s) {
     nanosleep(&ts, NULL);
 }
 
-static MPI_Comm world_mpi(void) {
-    const rv_comm *w = rv_comm_world();
-    return w->impl ? w->impl->mpi : MPI_COMM_NULL;
-}
+static MPI_Comm world_mpi(void) { return g_watch.world; }
 
 /* Answers the roll calls waiting for this rank (not the answers to its own). */
 static void answer_calls(MPI_Comm wm, const rv_comm *c, const char *what) {
@@ -49,7 +97,7 @@ static void answer_calls(MPI_Comm wm, const rv_comm *c, const char *what) {
         roll_answer a;
         memset(&a, 0, sizeof a);
         a.id = call[0];
-        a.world_rank = rv_comm_world()->rank;
+        a.world_rank = g_watch.world_rank;
         snprintf(a.state, sizeof a.state, "waiting in %s on %s", what, c && c->impl ? c->impl->name : "(no transport)");
         /* small: sent eagerly, so this never blocks on the caller */
         MPI_Send(&a, (int)sizeof a, MPI_BYTE, st.MPI_SOURCE, RV_TAG_ROLL_ANSWER, wm);
@@ -101,6 +149,9 @@ static bool poll_once(const rv_comm *c, MPI_Request *req, int n, int *idx, bool 
 static void roll_call(const rv_comm *c, MPI_Request *req, const int *peer, int n, int *idx, const char *what,
                       double waited) {
     MPI_Comm wm = world_mpi();
+    if (wm == MPI_COMM_NULL)
+        rv_die("%s on communicator %s: no progress for %.0f s (comm.timeout_s = %g); stopping the job so that it "
+               "does not hang", what, c->impl->name, waited, rv_comm_timeout());
     int p = c->size, me = c->rank;
     /* ranks of c in the world, for the messages and the roll call */
     int *mine = rv_xmalloc((size_t)p * sizeof *mine), *wr = rv_xmalloc((size_t)p * sizeof *wr);
@@ -115,7 +166,7 @@ static void roll_call(const rv_comm *c, MPI_Request *req, const int *peer, int n
     const double timeout = rv_comm_timeout();
     double grace = timeout / 4;
     grace = grace < 1 ? 1 : grace > 10 ? 10 : grace;
-    int32_t call[2] = {(int32_t)((int64_t)(rv_now() * 1000) & 0x7fffffff), rv_comm_world()->rank};
+    int32_t call[2] = {(int32_t)((int64_t)(rv_now() * 1000) & 0x7fffffff), g_watch.world_rank};
     MPI_Request *calls = rv_xmalloc((size_t)p * sizeof *calls);
     for (int r = 0; r < p; r++) {
         calls[r] = MPI_REQUEST_NULL;

@@ -31,6 +31,12 @@
 /* World-communicator tags of the roll call (distinct from the collectives' and services' tags). */
 enum { RV_TAG_ROLL_CALL = 13, RV_TAG_ROLL_ANSWER = 14 };
 
+/* Called by comm/world.c: starts the watch on the world's communicator (its duplicate; all-gathers
+ * the ranks' host names, a collective) and stops it before that communicator is freed. The
+ * timeout and the host names (rv_comm_set_timeout, rv_world_host: comm/world.h) live here. */
+void rv_comm_watch_start(MPI_Comm world);
+void rv_comm_watch_stop(void);
+
 /* Waits until every request of req[0..n) completed (each becomes MPI_REQUEST_NULL). peer[i] is
  * the rank in c that request i exchanges with, or peer == NULL for a collective (all of c).
  * `what` names the collective in messages. Never returns on an MPI error or on a silent peer. */

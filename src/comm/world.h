@@ -22,7 +22,7 @@ int rv_world_init(int *argc, char ***argv);
 /* Frees the world communicator and finalizes MPI (no-op without rv_world_init). */
 void rv_world_finalize(void);
 
-/* comm.timeout_s: how long a wait inside any collective (or a point-to-point wait of a
+/* comm.timeout_s (kept with the waits, comm/wait.c): how long a wait inside any collective (or a point-to-point wait of a
  * collective) may see no progress before the job ends naming the silent rank; <= 0 = no limit.
  * One value for the whole job (main sets it from the config on every rank, before the phase). */
 #define RV_COMM_TIMEOUT_DEFAULT_S 1800.0

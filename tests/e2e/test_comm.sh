@@ -2,7 +2,9 @@
 # Communicators under mpirun with 1, 2 and 3 ranks: the collectives of comm/comm.h against
 # hand-computed values (test_comm --mpi, the unit test's MPI mode), the same float sum bits in two
 # runs, and the failure protocol: a rank dying alone, a bad argument and an MPI error each end the
-# job with a non-zero code and a message (no hang: each run has a 120 s limit).
+# job with a non-zero code and a message (no hang: each run has a 120 s limit). The collective
+# timeout (comm.timeout_s = 2 s in test_comm's modes): a rank stopped by SIGSTOP, or asleep, ends
+# the job within seconds with a message naming it; a late rank that wakes up does not.
 # usage: test_comm.sh BINARY WORKDIR (test_comm is built next to BINARY)
 set -u
 BIN=$1; WORK=$2
