@@ -166,7 +166,10 @@ static void roll_call(const rv_comm *c, MPI_Request *req, const int *peer, int n
     const double timeout = rv_comm_timeout();
     double grace = timeout / 4;
     grace = grace < 1 ? 1 : grace > 10 ? 10 : grace;
-    int32_t call[2] = {(int32_t)((int64_t)(rv_now() * 1000) & 0x7fffffff), g_watch.world_rank};
+    /* id, this rank's world rank; on the heap: the sends may outlive this call (see below) */
+    int32_t *call = rv_xmalloc(2 * sizeof *call);
+    call[0] = (int32_t)((int64_t)(rv_now() * 1000) & 0x7fffffff);
+    call[1] = g_watch.world_rank;
     MPI_Request *calls = rv_xmalloc((size_t)p * sizeof *calls);
     for (int r = 0; r < p; r++) {
         calls[r] = MPI_REQUEST_NULL;
@@ -206,8 +209,17 @@ static void roll_call(const rv_comm *c, MPI_Request *req, const int *peer, int n
         completed = poll_once(c, req, n, idx, &moved, what);
     }
     if (completed) {
+        /* the peers are alive: the small sends complete at once (eagerly) as a rule; if one does
+         * not within a second, its request is let go and its 8-byte buffer with it (never freed
+         * while MPI may still read it) */
+        int sent = 0;
+        for (double t1 = rv_now(); !sent && rv_now() - t1 < 1.0;) {
+            MPI_Testall(p, calls, &sent, MPI_STATUSES_IGNORE);
+            if (!sent) rv_comm_pause(SHORT_S);
+        }
         for (int r = 0; r < p; r++)
             if (calls[r] != MPI_REQUEST_NULL) MPI_Request_free(&calls[r]);
+        if (sent) free(call);
         rv_warn("%s on communicator %s: no progress for %.0f s (comm.timeout_s = %g), then it completed during "
                 "the roll call; going on (a rank was slow, not stopped)", what, c->impl->name, waited, timeout);
         free(mine);
