@@ -13,6 +13,7 @@ enum { SLOT_FREE = 0, SLOT_FILLING, SLOT_LIVE, SLOT_CLAIMED };
 /* The registry (the one global the signal path needs; see the header). */
 static struct {
     atomic_int state;
+    pid_t owner; /* the process that tracks it: a forked child (a decoder) must not remove it */
     char path[RV_TEMP_PATH_MAX];
 } temps[RV_TEMP_SLOTS];
 
@@ -23,6 +24,7 @@ void rv_temp_track(const char *path) {
         int expect = SLOT_FREE;
         if (!atomic_compare_exchange_strong(&temps[i].state, &expect, SLOT_FILLING)) continue;
         memcpy(temps[i].path, path, n + 1);
+        temps[i].owner = getpid();
         atomic_store(&temps[i].state, SLOT_LIVE);
         return;
     }
@@ -39,10 +41,15 @@ void rv_temp_forget(const char *path) {
 }
 
 void rv_temp_remove_all(void) {
+    const pid_t me = getpid(); /* async-signal-safe, as unlink */
     for (int i = 0; i < RV_TEMP_SLOTS; i++) {
         int expect = SLOT_LIVE;
         if (!atomic_compare_exchange_strong(&temps[i].state, &expect, SLOT_CLAIMED)) continue;
-        unlink(temps[i].path); /* async-signal-safe */
+        if (temps[i].owner != me) { /* a child's copy of its parent's table: the parent's files */
+            atomic_store(&temps[i].state, SLOT_LIVE);
+            continue;
+        }
+        unlink(temps[i].path);
         atomic_store(&temps[i].state, SLOT_FREE);
     }
 }

@@ -32,7 +32,9 @@ extern "C" {
 void rv_temp_track(const char *path);
 /* Stops tracking path (after its rename or removal); no-op when it is not tracked. */
 void rv_temp_forget(const char *path);
-/* Removes every tracked file and forgets it. Async-signal-safe. */
+/* Removes every file this process tracks and forgets it. Async-signal-safe. A forked child
+ * (io/isolate's decoders) inherits the table and the handler, but removes none of its parent's
+ * files: each entry records the process that tracked it. */
 void rv_temp_remove_all(void);
 /* Number of tracked files (tests). */
 size_t rv_temp_count(void);

@@ -3,7 +3,8 @@
  *  - rv_afile (core/fsutil.h) tracks its temporary from open to commit or abort;
  *  - a full table or a path too long is not tracked (and nothing else breaks);
  *  - in a child with the signal handler installed, SIGTERM removes the tracked temporary,
- *    leaves an untracked file, and still ends the child by SIGTERM (the launcher's view). */
+ *    leaves an untracked file, and still ends the child by SIGTERM (the launcher's view);
+ *  - a forked child that gets SIGTERM leaves its parent's tracked files alone. */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
 #include <stdio.h>
@@ -104,6 +105,24 @@ int main(void) {
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
     CHECK(!exists(t));
     CHECK(exists(keep));
+
+    /* the parent tracks a file; a forked child (as a decoder) dies of SIGTERM: the file stays */
+    char *mine = make("parent.h5.tmp-1");
+    rv_temp_track(mine);
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        if (rv_temp_cleanup_on_signals() != 0) _exit(3);
+        raise(SIGTERM);
+        _exit(4);
+    }
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+    CHECK(exists(mine));
+    CHECK(rv_temp_count() == 1);
+    rv_temp_remove_all(); /* the parent's own call removes it */
+    CHECK(!exists(mine) && rv_temp_count() == 0);
+    free(mine);
 
     unlink(b); unlink(out); unlink(keep);
     free(a); free(b); free(out); free(t); free(keep);
