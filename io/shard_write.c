@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/fsutil.h"
+#include "core/temp_files.h"
 #include "core/strbuf.h"
 #include "io/h5util.h"
 
@@ -106,6 +107,7 @@ int rv_shard_open(rv_shard_writer **out, const char *dir, const rv_shard_meta *m
     w->meta = *meta;
     w->path = rv_shard_path(dir, meta->rank, meta->nshards);
     w->tmp = rv_xasprintf("%s.tmp-%ld", w->path, (long)getpid());
+    rv_temp_track(w->tmp); /* removed if a signal ends the process before the commit */
     w->pixels = -1;
     w->original = -1;
     vec_init(&w->orig_off, sizeof(int64_t));
@@ -172,6 +174,7 @@ fail:
     vec_free(&w->orig_codec);
     rv_h5_close_file(w->file);
     if (w->file >= 0) unlink(w->tmp);
+    rv_temp_forget(w->tmp);
     free(w->path);
     free(w->tmp);
     free(w);
@@ -282,6 +285,7 @@ static void writer_free(rv_shard_writer *w) {
     vec *vs[] = {&w->task,    &w->source, &w->split,   &w->image,    &w->tokens,   &w->mask,
                  &w->tok_off, &w->boxes,  &w->box_off, &w->orig_off, &w->orig_size, &w->orig_codec};
     for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) vec_free(vs[i]);
+    rv_temp_forget(w->tmp);
     free(w->path);
     free(w->tmp);
     free(w);
@@ -506,6 +510,7 @@ int rv_shard_write_index(const char *dir, int nshards, rv_err *err) {
     if (nshards < 1 || rv_shard_ndsets + rv_shard_anyres_ndsets > 32) return rv_fail(err, "index: bad shard count %d", nshards);
     char *path = rv_path_join(dir, "index.h5");
     char *tmp = rv_xasprintf("%s.tmp-%ld", path, (long)getpid());
+    rv_temp_track(tmp);
     shard_info *sh = rv_xcalloc((size_t)nshards, sizeof *sh);
     hid_t ref = -1, idx = -1;
     char *hash0 = NULL, *cfg = NULL;
@@ -619,6 +624,7 @@ int rv_shard_write_index(const char *dir, int nshards, rv_err *err) {
 out:
     if (idx >= 0) rv_h5_close_file(idx);
     if (rc != 0) unlink(tmp);
+    rv_temp_forget(tmp);
     rv_h5_close_file(ref);
     for (int s = 0; s < nshards; s++) {
         free(sh[s].path);

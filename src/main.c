@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "core/temp_files.h"
 #include "phases/phase.h"
 
 static void usage(FILE *f) {
@@ -64,6 +65,8 @@ int main(int argc, char **argv) {
     if (rv_world_init(&argc, &argv)) { fprintf(stderr, "radvlm-hpc: MPI_Init failed\n"); return 1; }
     const rv_comm *w = rv_comm_world(); /* the phase runs on the whole job */
     rv_log_init(w->rank, w->size, RV_LOG_INFO);
+    /* SIGTERM (scancel, the launcher after an abort) removes this rank's unfinished temporaries */
+    if (rv_temp_cleanup_on_signals() != 0) rv_warn("cannot install the SIGTERM handler: a stopped job may leave *.tmp-* files");
     rv_err err = {{0}};
     args a;
     if (parse_args(argc, argv, &a, &err)) {
@@ -114,6 +117,13 @@ int main(int argc, char **argv) {
     }
     rv_log_level lvl;
     if (rv_log_level_parse(rv_cfg_str(cfg, "log.level"), &lvl) == 0) rv_log_set_level(lvl);
+    double timeout_s = rv_cfg_num(cfg, "comm.timeout_s");
+    if (!(timeout_s >= 0)) { /* the same value on every rank: they all stop here */
+        if (w->rank == 0) rv_error("comm.timeout_s = %g: give the seconds of a collective's wait (> 0), or 0 for no limit", timeout_s);
+        rv_config_free(cfg);
+        return finish(1);
+    }
+    rv_comm_set_timeout(timeout_s);
 
     /* Resolve the run and data directories into the config so config.json records them. */
     if (a.run) rv_cfg_set(cfg, "run.dir", a.run, NULL);
@@ -152,9 +162,13 @@ int main(int argc, char **argv) {
     rc = phase->run(&ctx, &err);
     if (rc) rv_error("%s", err.msg);
     ok = rv_comm_all_ok(w, rc == 0);
-    uint64_t bad = rv_badrec_total(&ctx.bad);
-    if (bad) rv_warn0("%llu bad input record%s reported above (data.on_bad_record=%s)", (unsigned long long)bad,
-                      bad == 1 ? "" : "s", rv_cfg_str(cfg, "data.on_bad_record"));
+    uint64_t bad = rv_badrec_total(&ctx.bad), repeats = rv_badrec_repeats_total(&ctx.bad);
+    char again[128] = "";
+    if (repeats) /* the same rows met by other readers of their file: reported once */
+        snprintf(again, sizeof again, "; met %llu more time%s by other readers of the same files, reported once",
+                 (unsigned long long)repeats, repeats == 1 ? "" : "s");
+    if (bad) rv_warn0("%llu bad input record%s reported above (data.on_bad_record=%s%s)", (unsigned long long)bad,
+                      bad == 1 ? "" : "s", rv_cfg_str(cfg, "data.on_bad_record"), again);
     if (!ok) rv_log0(RV_LOG_ERROR, "phase %s failed; see the error%s above", phase->name, w->size > 1 ? "s (by rank)" : "");
     else rv_info0("phase %s done", phase->name);
     rv_config_free(cfg);

@@ -9,6 +9,7 @@
 
 #include "comm/transport.h"
 #include "comm/die.h"
+#include "comm/wait.h"
 
 static const char *name_of(const rv_comm *c) { return c->impl ? c->impl->name : "(no transport)"; }
 
@@ -19,17 +20,6 @@ struct rv_comm_impl *rv_comm_transport(const rv_comm *c, const char *what) {
         rv_die("%s: this communicator of %d ranks has no transport (a layout-only one from rv_comm_layout); "
                "collectives need rv_comm_world() or a split of it (internal error)", what, c->size);
     return NULL;
-}
-
-void rv_comm_check(const rv_comm *c, int rc, const char *what) {
-    if (rc == MPI_SUCCESS) return;
-    char text[MPI_MAX_ERROR_STRING + 1];
-    int len = 0;
-    if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS) len = snprintf(text, sizeof text, "MPI error code %d", rc);
-    text[len < 0 ? 0 : len > MPI_MAX_ERROR_STRING ? MPI_MAX_ERROR_STRING : len] = 0;
-    rv_die("%s on communicator %s (rank %d of %d) failed: %s; stopping the job so that no rank waits forever "
-           "(check the MPI installation, the launcher and the network between the nodes)",
-           what, name_of(c), c->rank, c->size, text);
 }
 
 void rv_comm_wrap(MPI_Comm parent, const char *name, rv_comm *out) {
@@ -104,20 +94,27 @@ bool rv_comm_all_ok(const rv_comm *c, bool ok) {
     struct rv_comm_impl *t = rv_comm_transport(c, "rv_comm_all_ok");
     if (!t) return ok;
     int v = ok ? 1 : 0, all = 0;
-    rv_comm_check(c, MPI_Allreduce(&v, &all, 1, MPI_INT, MPI_MIN, t->mpi), "rv_comm_all_ok (MPI_Allreduce)");
+    MPI_Request r;
+    rv_comm_check(c, MPI_Iallreduce(&v, &all, 1, MPI_INT, MPI_MIN, t->mpi, &r), "rv_comm_all_ok (MPI_Iallreduce)");
+    rv_comm_wait(c, &r, NULL, 1, "rv_comm_all_ok");
     return all == 1;
 }
 
 void rv_comm_barrier(const rv_comm *c) {
     struct rv_comm_impl *t = rv_comm_transport(c, "rv_comm_barrier");
-    if (t) rv_comm_check(c, MPI_Barrier(t->mpi), "rv_comm_barrier (MPI_Barrier)");
+    if (!t) return;
+    MPI_Request r;
+    rv_comm_check(c, MPI_Ibarrier(t->mpi, &r), "rv_comm_barrier (MPI_Ibarrier)");
+    rv_comm_wait(c, &r, NULL, 1, "rv_comm_barrier");
 }
 
 uint64_t rv_comm_sum_u64(const rv_comm *c, uint64_t v) {
     struct rv_comm_impl *t = rv_comm_transport(c, "rv_comm_sum_u64");
     if (!t) return v;
     uint64_t s = 0;
-    rv_comm_check(c, MPI_Allreduce(&v, &s, 1, MPI_UINT64_T, MPI_SUM, t->mpi), "rv_comm_sum_u64 (MPI_Allreduce)");
+    MPI_Request r;
+    rv_comm_check(c, MPI_Iallreduce(&v, &s, 1, MPI_UINT64_T, MPI_SUM, t->mpi, &r), "rv_comm_sum_u64 (MPI_Iallreduce)");
+    rv_comm_wait(c, &r, NULL, 1, "rv_comm_sum_u64");
     return s;
 }
 
@@ -127,16 +124,20 @@ uint64_t rv_comm_sum_u64(const rv_comm *c, uint64_t v) {
 static void send_big(const rv_comm *c, const char *buf, size_t len, int dest) {
     for (size_t off = 0; off < len; off += CHUNK) {
         size_t n = len - off < CHUNK ? len - off : CHUNK;
-        rv_comm_check(c, MPI_Send(buf + off, (int)n, MPI_BYTE, dest, RV_TAG_GATHER, c->impl->mpi),
-                      "rv_comm_gather_bytes (MPI_Send)");
+        MPI_Request r;
+        rv_comm_check(c, MPI_Isend(buf + off, (int)n, MPI_BYTE, dest, RV_TAG_GATHER, c->impl->mpi, &r),
+                      "rv_comm_gather_bytes (MPI_Isend)");
+        rv_comm_wait(c, &r, &dest, 1, "rv_comm_gather_bytes (sending to the root)");
     }
 }
 
 static void recv_big(const rv_comm *c, char *buf, size_t len, int src) {
     for (size_t off = 0; off < len; off += CHUNK) {
         size_t n = len - off < CHUNK ? len - off : CHUNK;
-        rv_comm_check(c, MPI_Recv(buf + off, (int)n, MPI_BYTE, src, RV_TAG_GATHER, c->impl->mpi, MPI_STATUS_IGNORE),
-                      "rv_comm_gather_bytes (MPI_Recv)");
+        MPI_Request r;
+        rv_comm_check(c, MPI_Irecv(buf + off, (int)n, MPI_BYTE, src, RV_TAG_GATHER, c->impl->mpi, &r),
+                      "rv_comm_gather_bytes (MPI_Irecv)");
+        rv_comm_wait(c, &r, &src, 1, "rv_comm_gather_bytes (receiving on the root)");
     }
 }
 
@@ -158,8 +159,10 @@ void rv_comm_gather_bytes(const rv_comm *c, const void *buf, size_t len, int roo
     int rank = c->rank, size = c->size;
     unsigned long long mine = len;
     unsigned long long *lens = rank == root ? rv_xmalloc((size_t)size * sizeof *lens) : NULL;
-    rv_comm_check(c, MPI_Gather(&mine, 1, MPI_UNSIGNED_LONG_LONG, lens, 1, MPI_UNSIGNED_LONG_LONG, root, t->mpi),
-                  "rv_comm_gather_bytes (MPI_Gather of the lengths)");
+    MPI_Request r;
+    rv_comm_check(c, MPI_Igather(&mine, 1, MPI_UNSIGNED_LONG_LONG, lens, 1, MPI_UNSIGNED_LONG_LONG, root, t->mpi, &r),
+                  "rv_comm_gather_bytes (MPI_Igather of the lengths)");
+    rv_comm_wait(c, &r, NULL, 1, "rv_comm_gather_bytes (the lengths)");
     if (rank != root) {
         send_big(c, buf, len, root);
         *out = NULL;
@@ -186,8 +189,10 @@ void rv_comm_bcast_bytes(const rv_comm *c, char **buf, size_t *len, int root) {
     check_root(c, root, "rv_comm_bcast_bytes");
     if (!t) return;
     unsigned long long n = c->rank == root ? *len : 0;
-    rv_comm_check(c, MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, root, t->mpi),
-                  "rv_comm_bcast_bytes (MPI_Bcast of the length)");
+    MPI_Request r;
+    rv_comm_check(c, MPI_Ibcast(&n, 1, MPI_UNSIGNED_LONG_LONG, root, t->mpi, &r),
+                  "rv_comm_bcast_bytes (MPI_Ibcast of the length)");
+    rv_comm_wait(c, &r, NULL, 1, "rv_comm_bcast_bytes (the length)");
     if (c->rank != root) {
         *buf = rv_xmalloc((size_t)n + 1);
         (*buf)[n] = 0;
@@ -195,7 +200,8 @@ void rv_comm_bcast_bytes(const rv_comm *c, char **buf, size_t *len, int root) {
     }
     for (size_t off = 0; off < (size_t)n; off += CHUNK) {
         size_t k = (size_t)n - off < CHUNK ? (size_t)n - off : CHUNK;
-        rv_comm_check(c, MPI_Bcast(*buf + off, (int)k, MPI_BYTE, root, t->mpi), "rv_comm_bcast_bytes (MPI_Bcast)");
+        rv_comm_check(c, MPI_Ibcast(*buf + off, (int)k, MPI_BYTE, root, t->mpi, &r), "rv_comm_bcast_bytes (MPI_Ibcast)");
+        rv_comm_wait(c, &r, NULL, 1, "rv_comm_bcast_bytes");
     }
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "core/log.h"
+#include "core/temp_files.h"
 
 _Noreturn void rv_die(const char *fmt, ...) {
     char msg[4096];
@@ -15,6 +16,7 @@ _Noreturn void rv_die(const char *fmt, ...) {
     va_end(ap);
     rv_error("%s", msg);
     fflush(stderr);
+    rv_temp_remove_all(); /* this rank's unfinished outputs: the others' go when the launcher ends them */
     int up = 0, down = 0, size = 1;
     MPI_Initialized(&up);
     MPI_Finalized(&down);

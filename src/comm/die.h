@@ -8,7 +8,7 @@
 extern "C" {
 #endif
 
-/* Logs the message as an error and ends the job with exit code 1 on every rank (MPI_Abort when
+/* Logs the message as an error, removes this rank's unfinished temporaries (core/temp_files.h) and ends the job with exit code 1 on every rank (MPI_Abort when
  * MPI is running with more than one rank, exit otherwise). */
 _Noreturn void rv_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -2,10 +2,12 @@
 #include "comm/p2p.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "comm/transport.h"
+#include "comm/wait.h"
 #include "core/progress.h"
 
 static int check_tag(int tag, rv_err *err) {
@@ -37,9 +39,10 @@ int rv_p2p_isend(const rv_comm *c, int dest, int tag, const void *buf, size_t le
 }
 
 int rv_p2p_wait(const rv_comm *c, rv_p2p_send *s, double timeout_s, rv_err *err) {
-    (void)c;
     if (!s->req) return 0;
     MPI_Request *r = s->req;
+    char what[64];
+    snprintf(what, sizeof what, "rv_p2p_wait (a message to rank %d)", s->dest);
     double t0 = rv_now();
     for (int round = 0;; round++) {
         int done = 0;
@@ -56,6 +59,7 @@ int rv_p2p_wait(const rv_comm *c, rv_p2p_send *s, double timeout_s, rv_err *err)
             s->req = NULL;
             return rv_fail(err, "rank %d did not take a message within %.0f s (dead or stuck?)", s->dest, timeout_s);
         }
+        rv_comm_answer_roll_calls(c, what); /* a waiting rank is alive: say so to a rank holding a roll call */
         pause_for(round);
     }
     free(r);
@@ -87,6 +91,8 @@ int rv_p2p_recv(const rv_comm *c, int src, int tag, double timeout_s, const char
     if (check_tag(tag, err)) return -1;
     if (!c->impl || c->size < 2) return rv_fail(err, "p2p: no peer to receive %s from (internal error)", what);
     MPI_Status st;
+    char waiting[96];
+    snprintf(waiting, sizeof waiting, "rv_p2p_recv (%.70s)", what);
     double t0 = rv_now();
     for (int round = 0;; round++) {
         int flag = 0;
@@ -98,6 +104,7 @@ int rv_p2p_recv(const rv_comm *c, int src, int tag, double timeout_s, const char
                 return rv_fail(err, "no rank sent %s within %.0f s (a peer died or is stuck?)", what, timeout_s);
             return rv_fail(err, "rank %d sent no %s within %.0f s (dead or stuck?)", src, what, timeout_s);
         }
+        rv_comm_answer_roll_calls(c, waiting);
         pause_for(round);
     }
     int n = 0;

@@ -14,6 +14,7 @@
 
 #include "comm/transport.h"
 #include "comm/die.h"
+#include "comm/wait.h"
 
 /* Bytes of one round's receive buffer (size blocks of `chunk` elements). */
 #define ROUND_BYTES ((size_t)64 << 20)
@@ -52,9 +53,6 @@ static size_t clamp_len(size_t count, size_t off, size_t chunk) {
     return count <= off ? 0 : count - off < chunk ? count - off : chunk;
 }
 
-static void wait_all(const rv_comm *c, MPI_Request *req, int n, const char *what) {
-    rv_comm_check(c, MPI_Waitall(n, req, MPI_STATUSES_IGNORE), what);
-}
 
 /* Offsets of the p blocks of `counts` (malloc'd [p]) and the largest block in *maxc. */
 static size_t *block_displ(const size_t *counts, int p, size_t *maxc) {
@@ -90,25 +88,30 @@ static void reduce_scatter(const rv_comm *c, const elem_type *t, const void *in_
      * their turn in the rank order (in place on a rank > 0): then they are copied first. */
     const bool own_copy = me > 0 && out == in + displ[me] * eb;
     MPI_Request *req = rv_xmalloc(2 * (size_t)p * sizeof *req);
+    int *peer = rv_xmalloc(2 * (size_t)p * sizeof *peer); /* the rank each request exchanges with */
     for (size_t off = 0; off < maxc; off += chunk) {
         int nreq = 0;
         size_t lm = clamp_len(mine, off, chunk);
         for (int q = 0; q < p; q++) {
             if (q == me) continue;
             size_t lq = clamp_len(counts[q], off, chunk);
-            if (lm)
+            if (lm) {
+                peer[nreq] = q;
                 rv_comm_check(c, MPI_Irecv(tmp + (size_t)q * chunk * eb, (int)lm, t->mpi, q, RV_TAG_REDUCE, tr->mpi,
                                            &req[nreq++]), what);
-            if (lq)
+            }
+            if (lq) {
+                peer[nreq] = q;
                 rv_comm_check(c, MPI_Isend(in + (displ[q] + off) * eb, (int)lq, t->mpi, q, RV_TAG_REDUCE, tr->mpi,
                                            &req[nreq++]), what);
+            }
         }
         const char *own = in + (displ[me] + off) * eb;
         if (lm && own_copy) {
             memcpy(tmp + (size_t)me * chunk * eb, own, lm * eb);
             own = tmp + (size_t)me * chunk * eb;
         }
-        wait_all(c, req, nreq, what);
+        rv_comm_wait(c, req, peer, nreq, what);
         if (lm) {
             /* rank order: start from rank 0's values, add rank 1's, then rank 2's ... */
             char *acc = out + off * eb;
@@ -118,6 +121,7 @@ static void reduce_scatter(const rv_comm *c, const elem_type *t, const void *in_
         }
     }
     free(req);
+    free(peer);
     free(displ);
 }
 
@@ -135,22 +139,28 @@ static void all_gather(const rv_comm *c, const elem_type *t, const void *mine, v
     if (!tr) { free(displ); return; }
     if (chunk < 1) chunk = 1;
     MPI_Request *req = rv_xmalloc(2 * (size_t)p * sizeof *req);
+    int *peer = rv_xmalloc(2 * (size_t)p * sizeof *peer);
     for (size_t off = 0; off < maxc; off += chunk) {
         int nreq = 0;
         size_t lm = clamp_len(counts[me], off, chunk);
         for (int q = 0; q < p; q++) {
             if (q == me) continue;
             size_t lq = clamp_len(counts[q], off, chunk);
-            if (lq)
+            if (lq) {
+                peer[nreq] = q;
                 rv_comm_check(c, MPI_Irecv(out + (displ[q] + off) * eb, (int)lq, t->mpi, q, RV_TAG_GATHER_F, tr->mpi,
                                            &req[nreq++]), what);
-            if (lm)
+            }
+            if (lm) {
+                peer[nreq] = q;
                 rv_comm_check(c, MPI_Isend(own + off * eb, (int)lm, t->mpi, q, RV_TAG_GATHER_F, tr->mpi, &req[nreq++]),
                               what);
+            }
         }
-        wait_all(c, req, nreq, what);
+        rv_comm_wait(c, req, peer, nreq, what);
     }
     free(req);
+    free(peer);
     free(displ);
 }
 
@@ -169,7 +179,9 @@ static void all_reduce(const rv_comm *c, const elem_type *t, const void *in, voi
     int p = c->size;
     if (n * (size_t)p <= small_limit) {
         char *all = rv_xmalloc(n * (size_t)p * eb);
-        rv_comm_check(c, MPI_Allgather(in, (int)n, t->mpi, all, (int)n, t->mpi, tr->mpi), what);
+        MPI_Request r;
+        rv_comm_check(c, MPI_Iallgather(in, (int)n, t->mpi, all, (int)n, t->mpi, tr->mpi, &r), what);
+        rv_comm_wait(c, &r, NULL, 1, what);
         memcpy(out, all, n * eb);
         for (int q = 1; q < p; q++) t->combine(out, all + (size_t)q * n * eb, n, op);
         free(all);

@@ -3,9 +3,11 @@
 #include <mpi.h>
 
 #include "comm/transport.h"
+#include "comm/wait.h"
 
-/* The process-wide MPI context (allowed global state). Without rv_world_init (unit tests)
- * the world is one rank without transport and the collectives are local. */
+/* The process-wide MPI context (allowed global state): the world communicator here, the
+ * waits' watch (timeout, host names) in comm/wait.c. Without rv_world_init (unit tests) the world
+ * is one rank without transport and the collectives are local. */
 static struct {
     rv_comm world;
     int mpi;
@@ -16,11 +18,13 @@ int rv_world_init(int *argc, char ***argv) {
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) return -1;
     g_world.mpi = 1;
     rv_comm_wrap(MPI_COMM_WORLD, "world", &g_world.world);
+    rv_comm_watch_start(g_world.world.impl->mpi);
     return 0;
 }
 
 void rv_world_finalize(void) {
     if (!g_world.mpi) return;
+    rv_comm_watch_stop();
     rv_comm_free(&g_world.world);
     g_world.world = (rv_comm){0, 1, NULL};
     MPI_Finalize();

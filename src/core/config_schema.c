@@ -9,6 +9,10 @@ const rv_cfg_key rv_cfg_schema[] = {
     /* ---- log ---- */
     {"log.level", RV_CFG_ENUM, "info", "debug|info|warn|error", "least severe message level printed"},
     {"log.progress_interval_s", RV_CFG_NUM, "10", NULL, "seconds between progress lines when stderr is not a terminal (Slurm)"},
+    /* ---- comm ---- */
+    {"comm.timeout_s", RV_CFG_NUM, "1800", NULL,
+     "seconds a rank may wait in a collective with no progress before the job ends naming the silent rank "
+     "(stopped, hung, or working alone that long); 0 = no limit"},
     /* ---- compute ---- */
     {"compute.backend", RV_CFG_ENUM, "cpu", "cpu|cuda",
      "kernel backend (kernels.h): cpu (OpenMP + OpenBLAS, fp32, bit-deterministic); cuda (kernels/cuda: cuBLASLt + CUDA kernels, one GPU per rank) when the binary was built with the CUDA toolkit"},

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "core/fsutil.h"
+#include "core/temp_files.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -33,9 +34,11 @@ int rv_write_atomic(const char *path, const void *data, size_t len, rv_err *err)
 int rv_afile_open(rv_afile *a, const char *path, rv_err *err) {
     a->path = rv_xstrdup(path);
     a->tmp = temp_name(path);
+    rv_temp_track(a->tmp); /* removed if a signal ends the process before the rename */
     a->fp = fopen(a->tmp, "wb");
     if (!a->fp) {
         int e = errno;
+        rv_temp_forget(a->tmp);
         int rc = rv_fail(err, "%s: cannot create file: %s; check that the directory exists and is writable", path, strerror(e));
         free(a->path);
         free(a->tmp);
@@ -54,6 +57,7 @@ int rv_afile_commit(rv_afile *a, rv_err *err) {
     if (rc == 0 && rename(a->tmp, a->path) != 0)
         rc = rv_fail(err, "%s: cannot rename into place: %s", a->path, strerror(errno));
     if (rc) unlink(a->tmp);
+    rv_temp_forget(a->tmp);
     free(a->path);
     free(a->tmp);
     a->fp = NULL;
@@ -63,6 +67,7 @@ int rv_afile_commit(rv_afile *a, rv_err *err) {
 void rv_afile_abort(rv_afile *a) {
     if (a->fp) fclose(a->fp);
     unlink(a->tmp);
+    rv_temp_forget(a->tmp);
     free(a->path);
     free(a->tmp);
     a->fp = NULL;

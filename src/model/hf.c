@@ -41,10 +41,15 @@ static void shape_str_w(const rv_wtensor *t, char *buf, size_t cap) {
     rv_st_shape_str(s, t->ndim, buf, cap);
 }
 
-/* Fills the table from the safetensors set: every file tensor must map to a table tensor with
- * the same shape, every table tensor must be present. *dtype_out: the common dtype or "mixed". */
-static int load_tensors(const rv_st_set *s, rv_weights *w, const rv_model_cfg *mc, const char *cfg_path,
-                        const char **dtype_out, size_t *dropped_out, rv_err *err) {
+/* Matches the safetensors set to the table before any parameter memory is taken (w may be a
+ * layout from rv_weights_layout): every file tensor must map to a table tensor with the same
+ * shape and an F32/F16/BF16 dtype, every table tensor must be present under one spelling. So a
+ * config.json that does not describe these weights (even `{}`, whose defaults describe a model of
+ * tens of GiB) fails at once with a message, not after allocating the arena. slot[i] = the table
+ * tensor of file tensor i, or -1 when it is dropped (rotary inv_freq). *dtype_out: the common
+ * dtype or "mixed". */
+static int match_tensors(const rv_st_set *s, const rv_weights *w, const rv_model_cfg *mc, const char *cfg_path,
+                         long *slot, const char **dtype_out, size_t *dropped_out, rv_err *err) {
     const char **from = rv_xcalloc(w->n ? w->n : 1, sizeof *from);
     int rc = 0, dtype = -1;
     size_t dropped = 0;
@@ -52,6 +57,7 @@ static int load_tensors(const rv_st_set *s, rv_weights *w, const rv_model_cfg *m
         const rv_st_tensor *st = s->t[i];
         const char *src = s->files[st->file].path;
         char canon[512];
+        slot[i] = -1;
         int m = rv_weights_canonical_name(st->name, canon, sizeof canon);
         if (m < 0) { dropped++; continue; }
         int h = rv_weights_find(w, canon);
@@ -89,10 +95,7 @@ static int load_tensors(const rv_st_set *s, rv_weights *w, const rv_model_cfg *m
             break;
         }
         dtype = dtype < 0 ? (int)st->dtype : dtype == (int)st->dtype ? dtype : 99;
-        float *host = rv_xmalloc(t->numel * sizeof(float));
-        rc = rv_st_read_f32(&s->files[st->file], st, host, err);
-        if (!rc) rc = rv_weights_upload_tensor(w, (size_t)h, host, err);
-        free(host);
+        slot[i] = h;
     }
     for (size_t h = 0; h < w->n && !rc; h++) {
         if (from[h]) continue;
@@ -110,6 +113,20 @@ static int load_tensors(const rv_st_set *s, rv_weights *w, const rv_model_cfg *m
     return rc;
 }
 
+/* Reads the matched file tensors into the allocated table, in file order. */
+static int fill_tensors(const rv_st_set *s, rv_weights *w, const long *slot, rv_err *err) {
+    int rc = 0;
+    for (size_t i = 0; i < s->n && !rc; i++) {
+        if (slot[i] < 0) continue;
+        const rv_st_tensor *st = s->t[i];
+        float *host = rv_xmalloc(w->t[slot[i]].numel * sizeof(float));
+        rc = rv_st_read_f32(&s->files[st->file], st, host, err);
+        if (!rc) rc = rv_weights_upload_tensor(w, (size_t)slot[i], host, err);
+        free(host);
+    }
+    return rc;
+}
+
 int rv_hf_load(const char *from, const char *config_path, rv_kctx *k, rv_model_cfg *cfg, rv_weights *w,
                rv_hf_info *info, rv_err *err) {
     memset(info, 0, sizeof *info);
@@ -120,7 +137,8 @@ int rv_hf_load(const char *from, const char *config_path, rv_kctx *k, rv_model_c
     info->config_path = config_path && config_path[0] ? rv_xstrdup(config_path) : rv_path_join(dir, "config.json");
     free(dir);
     rv_st_set set = {0};
-    bool set_open = false, built = false;
+    bool set_open = false, laid_out = false;
+    long *slot = NULL;
     int rc = 0;
     if (!rv_is_file(info->config_path))
         rc = rv_fail(err, "%s is missing; an HF model directory holds config.json next to the weights",
@@ -129,17 +147,27 @@ int rv_hf_load(const char *from, const char *config_path, rv_kctx *k, rv_model_c
     if (!rc) rc = rv_model_cfg_from_hf_text(info->config_path, info->config_text, strlen(info->config_text), cfg, err);
     if (!rc) rc = rv_st_set_open(&set, from, err);
     set_open = rc == 0;
-    if (!rc) rc = rv_weights_build(w, cfg, k, err);
-    built = rc == 0;
+    /* check the headers against the config's table first; take the parameter memory after */
+    if (!rc) rc = rv_weights_layout(w, cfg, err);
+    laid_out = rc == 0;
     const char *dtype = "F32";
-    if (!rc) rc = load_tensors(&set, w, cfg, info->config_path, &dtype, &info->dropped, err);
+    if (!rc) {
+        slot = rv_xmalloc((set.n ? set.n : 1) * sizeof *slot);
+        rc = match_tensors(&set, w, cfg, info->config_path, slot, &dtype, &info->dropped, err);
+    }
+    if (!rc) {
+        rc = rv_weights_alloc_params(w, k, err);
+        if (rc) laid_out = false; /* freed by rv_weights_alloc_params */
+    }
+    if (!rc) rc = fill_tensors(&set, w, slot, err);
     if (!rc) {
         snprintf(info->dtype, sizeof info->dtype, "%s", dtype);
         info->nfiles = set.nfiles;
     }
+    free(slot);
     if (set_open) rv_st_set_close(&set);
     if (rc) {
-        if (built) rv_weights_free(w);
+        if (laid_out) rv_weights_free(w);
         rv_hf_info_free(info);
     }
     return rc;

@@ -142,6 +142,10 @@ int rv_weights_layout(rv_weights *w, const rv_model_cfg *c, rv_err *err) {
 
 int rv_weights_build(rv_weights *w, const rv_model_cfg *c, rv_kctx *k, rv_err *err) {
     if (rv_weights_layout(w, c, err)) return -1;
+    return rv_weights_alloc_params(w, k, err);
+}
+
+int rv_weights_alloc_params(rv_weights *w, rv_kctx *k, rv_err *err) {
     w->k = k;
     if (rvk_buf_alloc(k, &w->params_buf, RVK_MEM_DEVICE, RVK_F32, w->total, err)) {
         size_t total = w->total;

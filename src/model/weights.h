@@ -68,6 +68,10 @@ typedef struct rv_weights {
 int rv_weights_build(rv_weights *w, const rv_model_cfg *c, rv_kctx *k, rv_err *err);
 /* The table only (names, shapes, offsets, total), no arena: sizes and checks without memory. */
 int rv_weights_layout(rv_weights *w, const rv_model_cfg *c, rv_err *err);
+/* The zeroed parameter arena on backend k for a table from rv_weights_layout (so a checkpoint
+ * can be checked against the layout before its memory is taken: rv_weights_build is layout +
+ * this). On failure w is freed, as rv_weights_build does. */
+int rv_weights_alloc_params(rv_weights *w, rv_kctx *k, rv_err *err);
 void rv_weights_free(rv_weights *w);
 /* The zeroed gradient arena on w->k (a no-op when it exists). */
 int rv_weights_alloc_grads(rv_weights *w, rv_err *err);

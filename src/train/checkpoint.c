@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/fsutil.h"
+#include "core/temp_files.h"
 #include "core/strbuf.h"
 #include "io/h5util.h"
 
@@ -170,7 +171,8 @@ static int commit_file(hid_t f, const char *tmp, const char *path, int rc, rv_er
         rc = rv_fail(err, "%s: fsync failed: %s; check the file system", path, strerror(errno));
     if (!rc && rename(tmp, path) != 0) rc = rv_fail(err, "%s: cannot rename into place: %s", path, strerror(errno));
     if (rc) unlink(tmp);
-    else {
+    rv_temp_forget(tmp);
+    if (!rc) {
         char *dir = rv_path_dirname(path);
         fsync_path(dir, O_RDONLY | O_DIRECTORY); /* best effort: make the rename durable */
         free(dir);
@@ -221,10 +223,13 @@ int rv_ckpt_write_shard(const char *path, const rv_weights *w, int64_t step, int
         return rv_fail(err, "%s: cannot remove the previous checkpoint of this step: %s", path, strerror(errno));
     char *dir = rv_ckpt_shard_dir(path), *sp = rv_ckpt_shard_path(path, rank, nranks);
     char *tmp = rv_xasprintf("%s.tmp-%ld", sp, (long)getpid());
+    rv_temp_track(tmp); /* removed if a signal ends the process before the rename */
     int rc = rv_mkdir_p(dir, err);
     hid_t f = rc ? -1 : rv_h5_create(tmp, err);
-    if (f < 0) rc = rv_fail_wrap(err, "%s", sp);
-    else {
+    if (f < 0) {
+        rc = rv_fail_wrap(err, "%s", sp);
+        rv_temp_forget(tmp);
+    } else {
         rc = write_shard_body(f, w, step, rank, nranks, q, m, v, err);
         if (rc) rv_fail_wrap(err, "%s", sp);
         rc = commit_file(f, tmp, sp, rc, err);
@@ -292,8 +297,13 @@ int rv_ckpt_write(const char *path, const rv_ckpt_data *d, rv_err *err) {
         if (rc) return rv_fail_wrap(err, "%s: not saved", path);
     }
     char *tmp = rv_xasprintf("%s.tmp-%ld", path, (long)getpid());
+    rv_temp_track(tmp);
     hid_t f = rv_h5_create(tmp, err);
-    if (f < 0) { free(tmp); return rv_fail_wrap(err, "%s", path); }
+    if (f < 0) {
+        rv_temp_forget(tmp);
+        free(tmp);
+        return rv_fail_wrap(err, "%s", path);
+    }
     int rc = write_body(f, path, d, nshards, err);
     if (rc) rv_fail_wrap(err, "%s", path);
     rc = commit_file(f, tmp, path, rc, err);

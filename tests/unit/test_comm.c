@@ -10,18 +10,27 @@
  * float). --dump FILE writes rank 0's bits of a rounding-sensitive sum for the script's
  * run-to-run comparison. --die-alone: the last rank dies while the others wait in a collective;
  * --bad-root: a collective with a root outside the communicator; --mpi-error: an MPI call that
- * fails on the world's communicator (each must end the job with a message, not hang). */
+ * fails on the world's communicator (each must end the job with a message, not hang).
+ * Collective timeout (comm.timeout_s, comm/wait.h), with a 2 s timeout: --stop-rank: the last
+ * rank stops itself (SIGSTOP) while the others wait in rv_comm_all_ok (an MPI collective);
+ * --busy-rank: the last rank sleeps 120 s while the others wait in a reduce-scatter (our
+ * point-to-point collective); each must end the job naming that rank. --slow-rank: the last rank
+ * joins the collective only once a roll call reached it (late, but alive): the job must go on
+ * with a warning and the right sum. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "comm/comm.h"
 #include "comm/transport.h"
+#include "comm/wait.h"
 #include "comm/world.h"
 #include "core/badrec.h"
 #include "core/log.h"
@@ -360,6 +369,37 @@ static int under_mpi(const char *dump, const char *mode) {
         rv_comm_barrier(w); /* the others wait here: the job must end anyway */
         rv_world_finalize();
         return 0;
+    }
+    if (mode && (strcmp(mode, "--stop-rank") == 0 || strcmp(mode, "--busy-rank") == 0 ||
+                 strcmp(mode, "--slow-rank") == 0)) {
+        rv_comm_set_timeout(2);
+        int last = w->rank == w->size - 1;
+        if (strcmp(mode, "--stop-rank") == 0) {
+            if (last) raise(SIGSTOP); /* never continued: the job must end without it */
+            (void)rv_comm_all_ok(w, true);
+        } else {
+            if (last && strcmp(mode, "--busy-rank") == 0) {
+                struct timespec ts = {120, 0};
+                nanosleep(&ts, NULL);
+            }
+            if (last && strcmp(mode, "--slow-rank") == 0) { /* waits, without answering, for a roll call */
+                for (int flag = 0; !flag;) {
+                    struct timespec ts = {0, 10000000L};
+                    nanosleep(&ts, NULL);
+                    MPI_Iprobe(MPI_ANY_SOURCE, RV_TAG_ROLL_CALL, w->impl->mpi, &flag, MPI_STATUS_IGNORE);
+                }
+            }
+            /* each rank gives rank+1 in every element: each element sums to n(n+1)/2 */
+            int n = w->size;
+            float in[6], out[2];
+            for (int j = 0; j < 2 * n; j++) in[j] = (float)(w->rank + 1);
+            rv_comm_reduce_scatter_f32(w, in, out, 2);
+            float tri = (float)n * (float)(n + 1) / 2;
+            CHECK(out[0] == tri && out[1] == tri);
+        }
+        int rc = check_summary("test_comm --mpi (timeout)");
+        rv_world_finalize();
+        return rc;
     }
     if (mode && strcmp(mode, "--mpi-error") == 0) {
         /* a real MPI error (a negative count) on the world's communicator: returned, not fatal

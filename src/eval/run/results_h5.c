@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/strbuf.h"
+#include "core/temp_files.h"
 #include "eval/metrics/chexpert_labeler.h"
 #include "eval/metrics/classification.h"
 #include "eval/metrics/grounding.h"
@@ -273,12 +274,18 @@ static int write_all(hid_t f, const char *where, const rv_eval_results_meta *met
 int rv_eval_results_h5_write(const char *path, const rv_eval_results_meta *meta, const rv_eval_task_result *tasks,
                              size_t ntasks, rv_err *err) {
     char *tmp = rv_xasprintf("%s.tmp-%ld", path, (long)getpid());
+    rv_temp_track(tmp); /* removed if a signal ends the process before the rename */
     hid_t f = rv_h5_create(tmp, err);
-    if (f < 0) { free(tmp); return -1; }
+    if (f < 0) {
+        rv_temp_forget(tmp);
+        free(tmp);
+        return -1;
+    }
     int rc = write_all(f, path, meta, tasks, ntasks, err);
     if (H5Fclose(f) < 0 && !rc) rc = rv_h5_fail(err, "%s: closing failed (disk full?)", tmp);
     if (!rc && rename(tmp, path) != 0) rc = rv_fail(err, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
     if (rc) unlink(tmp);
+    rv_temp_forget(tmp);
     free(tmp);
     return rc;
 }
