@@ -10,7 +10,7 @@
 struct rv_comm_impl {
     MPI_Comm mpi;     /* a duplicate owned by the handle, errors returned (MPI_ERRORS_RETURN) */
     char name[64];    /* for messages: "world", "split of world (color 1)" */
-    void *device;     /* reserved: a device communicator (NCCL, issue I); NULL today */
+    struct rv_comm_device *device; /* the bound kernel context and its transport (comm/device.h); NULL: none */
     void *scratch;    /* the float collectives' receive buffer, kept between calls (a trainer
                          reduces the same buckets every step: no allocation, no page faults) */
     size_t scratch_bytes;
