@@ -147,10 +147,16 @@ struct rv_nccl *rv_nccl_create(const rv_comm *c, double timeout_s, rv_err *err) 
     rv_comm_check(c, MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, c->impl->mpi), "starting NCCL (MPI_Bcast of the id)");
     cudaError_t ce = cudaGetDevice(&n->device);
     if (ce == cudaSuccess) ce = cudaStreamCreateWithFlags(&n->stream, cudaStreamNonBlocking);
-    if (ce != cudaSuccess) {
-        (void)cudaGetLastError();
+    /* The ranks agree before NCCL starts: the others would wait for a rank that never joins. */
+    if (!rv_comm_all_ok(c, ce == cudaSuccess)) {
+        if (ce != cudaSuccess) {
+            (void)cudaGetLastError();
+            rv_fail(err, "rank %d: no CUDA stream for NCCL: %s", c->rank, cudaGetErrorString(ce));
+        } else {
+            cudaStreamDestroy(n->stream);
+            rv_fail(err, "another rank has no CUDA stream for NCCL (see its message)");
+        }
         free(n);
-        rv_fail(err, "rank %d: no CUDA stream for NCCL: %s", c->rank, cudaGetErrorString(ce));
         return NULL;
     }
     ncclConfig_t cfg = NCCL_CONFIG_INITIALIZER;
