@@ -25,16 +25,12 @@ static int bind(const rv_comm *c, rv_kctx *k, rv_comm_device_mode mode, double t
                 rv_err *err) {
     struct rv_comm_impl *t = c ? c->impl : NULL;
     if (!k) return rv_fail(err, "rv_comm_bind_kctx: no kernel context given (internal error)");
-    /* A one-rank communicator without transport has nothing to exchange: its collectives are
-     * local copies on the host path, which a device pointer must not take. Only the staged test
-     * hook (host memory) is allowed there. */
+    /* A one-rank communicator without transport (a process without MPI) exchanges nothing: there
+     * is nothing to bind (its collectives are local copies; the gradient exchange skips them). */
     if (!t) {
-        if (c && c->size == 1 && (every_pointer || computes_in_host_memory(k))) return 0;
-        if (c && c->size == 1)
-            return rv_fail(err, "rv_comm_bind_kctx: the communicator has no transport (MPI not started); a %s "
-                                "context's collectives need rv_world_init (run under mpirun or srun, one rank is fine)",
-                           rvk_ctx_backend(k));
-        return rv_fail(err, "rv_comm_bind_kctx: communicator %s has no transport (internal error)", name_of(c));
+        if (c && c->size == 1) return 0;
+        return rv_fail(err, "rv_comm_bind_kctx: communicator %s of %d ranks has no transport (internal error)",
+                       name_of(c), c ? c->size : 0);
     }
     if (t->device) {
         bool same = t->device->k == k;
