@@ -13,8 +13,8 @@
  * fewer layers, and says so.
  * Memory estimate (every rank of one): 16 bytes per parameter (fp32 weights, gradients, AdamW m
  * and v) + 2 bytes per parameter (a bf16 copy of the weights for the tensor cores, if the backend
- * keeps one) + the activation plan of one micro-batch of T tokens (rv_vlm_plan_bytes, the sft
- * phase's plan), against 85% of G (cuBLAS workspaces, the CUDA context, fragmentation).
+ * keeps one) + the activation plan of the step's micro-batch (rv_vlm_plan_bytes for its tokens, tiles
+ * and samples; the sft phase would size it for its largest anyres canvas), against 85% of G (cuBLAS workspaces, the CUDA context, fragmentation).
  *
  * SFT step: T tokens per step in samples of about 2048 tokens, each = 16 text tokens + one
  * 384 x 384 image (anyres: base + one grid tile) + text; the last 256 tokens of each are targets.
@@ -39,7 +39,6 @@
 #include "model/vlm.h"
 #include "train/optimizer.h"
 #include "train/param_groups.h"
-#include "train/sft_memory.h"
 #include "train/sft_step.h"
 
 #define SAMPLE_TOKENS 2048
@@ -60,7 +59,7 @@ static int fail(const char *what, const char *msg) {
 
 /* Bytes one rank needs for a training run of c at max_tokens (see the header); params gets the
  * parameter count. -1 (as SIZE_MAX) on failure. */
-static size_t estimate(const rv_model_cfg *c, int max_tokens, int seqs, size_t *params, rv_err *e) {
+static size_t estimate(const rv_model_cfg *c, const rv_vlm_limits *lim, size_t *params, rv_err *e) {
     rv_weights w;
     if (rv_weights_layout(&w, c, e)) return (size_t)-1;
     rv_kctx *k;
@@ -68,9 +67,8 @@ static size_t estimate(const rv_model_cfg *c, int max_tokens, int seqs, size_t *
     size_t plan = (size_t)-1;
     if (!rvk_create(&k, "cpu", &(rvk_cpu_opts){.nthreads = 1}, e)) {
         if (!rv_vlm_init(&m, k, c, &w, false, e)) {
-            rv_vlm_limits lim = rv_sft_plan_limits(c, max_tokens, seqs);
             m.grads = true; /* the training layout, as sft.dry_run measures it */
-            plan = rv_vlm_plan_bytes(&m, &lim);
+            plan = rv_vlm_plan_bytes(&m, lim);
             m.grads = false;
             rv_vlm_free(&m);
         }
@@ -166,6 +164,8 @@ int main(int argc, char **argv) {
     make_work(&c, tokens, &wk);
     int max_tokens = 0;
     for (int i = 0; i < wk.n; i++) max_tokens += wk.s[i].len;
+    /* the plan of this workload (the sft phase sizes its plan for the largest anyres canvas) */
+    rv_vlm_limits lim = {.max_tokens = max_tokens, .max_tiles = wk.n * wk.tiles, .max_seqs = wk.n};
 
     /* the layer count */
     size_t params = 0, need = 0;
@@ -175,13 +175,13 @@ int main(int argc, char **argv) {
         double budget = 0.85 * mem_gib * 1073741824.0;
         for (int L = full; L >= 1; L--) {
             c.text.layers = L;
-            need = estimate(&c, max_tokens, wk.n, &params, &e);
+            need = estimate(&c, &lim, &params, &e);
             if (need == (size_t)-1) return fail("memory estimate", e.msg);
             if ((double)need <= budget) break;
             if (L == 1) return fail("memory", "not even one decoder layer fits the given device memory");
         }
     }
-    need = estimate(&c, max_tokens, wk.n, &params, &e);
+    need = estimate(&c, &lim, &params, &e);
     if (need == (size_t)-1) return fail("memory estimate", e.msg);
     if (rv_model_cfg_validate(&c, &e)) return fail("config", e.msg);
     printf("bench_gpu: %s shape, %d of %d decoder layers%s, %.3f B parameters; estimated %.1f GiB per rank "
@@ -202,7 +202,6 @@ int main(int argc, char **argv) {
     double t0 = now();
     if (rv_weights_build(&w, &c, k, &e) || fill_random(&w, &e) || rv_vlm_init(&m, k, &c, &w, true, &e))
         return fail("model", e.msg);
-    rv_vlm_limits lim = rv_sft_plan_limits(&c, max_tokens, wk.n);
     if (rv_vlm_plan(&m, &lim, &e)) return fail("activation plan", e.msg);
     rv_pg_config pgc = {.lr = {2e-6, 1e-5, 1e-5}, .trainable = {true, true, true}, .weight_decay = 0};
     rv_param_groups pg;
@@ -264,7 +263,8 @@ int main(int argc, char **argv) {
             tn[j] = r == 1 ? dt : fmin(tn[j], dt);
         }
     }
-    double dec = dec_b * (double)(dec_n - 1) / (tn[1] - tn[0]);
+    /* a non-positive difference: too few new tokens to see past the timing noise */
+    double dec = tn[1] > tn[0] ? dec_b * (double)(dec_n - 1) / (tn[1] - tn[0]) : NAN;
     printf("decode: %d prompts x 128 tokens, %d new tokens each: prefill + 1 token %.3f s, all %.3f s = %.0f decode "
            "tokens/s (%.1f per sequence)\n",
            dec_b, dec_n, tn[0], tn[1], dec, dec / dec_b);
