@@ -8,6 +8,10 @@
 
 #include "kernels/kernels.h"
 
+#ifdef __cplusplus /* the CUDA backend's .cu files are C++ */
+extern "C" {
+#endif
+
 typedef enum rvk_copy_kind {
     RVK_H2D = 0, /* host memory -> backend memory */
     RVK_D2H = 1, /* backend memory -> host memory */
@@ -95,5 +99,13 @@ void rvk_record_error(rv_kctx *k, const rv_err *err);
 
 /* Backend constructors (one per built backend): fill k->ops and k->impl, or fail. */
 int rvk_cpu_create(rv_kctx *k, const rvk_cpu_opts *opts, rv_err *err);
+#ifdef RADVLM_HAVE_CUDA
+/* kernels/cuda/context.cu: picks the rank's GPU; fails with the driver's reason when there is none */
+int rvk_cuda_create(rv_kctx *k, const rvk_cpu_opts *opts, rv_err *err);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,7 +1,7 @@
 /* The numeric kernel interface: the only way model code (src/model/, src/train/) touches tensor
  * numbers. Every function dispatches through the context's backend table (kernels/backend.h;
  * registry in kernels/registry.c). The CPU backend (kernels/cpu/, fp32, OpenMP + OpenBLAS sgemm)
- * is the reference; a CUDA backend fills the same table later (issue I), so nothing here may
+ * is the reference; the CUDA backend (kernels/cuda/) fills the same table, so nothing here may
  * assume host memory.
  *
  * Conventions (details and tolerances in docs/kernels.md):
@@ -55,7 +55,8 @@ typedef struct rvk_cpu_opts {
 } rvk_cpu_opts;
 
 /* Backends known to this binary, in registry order ("cpu" first). rvk_backend_built says
- * whether backend i is compiled in ("cuda" is known but not built until issue I). */
+ * whether backend i is compiled in ("cuda": when configured with the CUDA toolkit; creating it
+ * still needs a GPU, else rvk_create fails with the driver's reason). */
 int rvk_backend_count(void);
 const char *rvk_backend_name(int i);
 int rvk_backend_built(int i);
@@ -238,6 +239,10 @@ typedef struct rvk_attn {
     int Hq, Hkv, D;       /* Hq % Hkv == 0 */
     float scale;          /* usually 1/sqrt(D) */
     int causal;           /* 1: causal (Qwen2), 0: bidirectional (SigLIP tiles) */
+    /* Optional HOST copies of cu_q / cu_k / len_k with the same values (NULL: none; give all the
+     * non-NULL ones or none). A device backend plans its launches on the host: with the copies it
+     * skips downloading the offsets, a sync per call (CUDA); the CPU backend ignores them. */
+    const int32_t *host_cu_q, *host_cu_k, *host_len_k;
 } rvk_attn;
 
 /* q: [Tq, Hq, D], k, v: [Tk, Hkv, D], out: [Tq, Hq, D], lse: [Tq, Hq] log-sum-exp of the scaled

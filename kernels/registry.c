@@ -13,8 +13,13 @@ typedef struct rvk_backend_entry {
 
 static const rvk_backend_entry registry[] = {
     {"cpu", rvk_cpu_create, NULL},
+#ifdef RADVLM_HAVE_CUDA
+    {"cuda", rvk_cuda_create, NULL},
+#else
     {"cuda", NULL,
-     "the CUDA backend (kernels/cuda/) is not built yet: it arrives with issue I, behind the same kernels.h"},
+     "this build has no CUDA backend: it was configured with -DRADVLM_CUDA=OFF, with sanitizers, or without "
+     "nvcc/cuBLAS/NCCL; rebuild with the CUDA toolkit and -DRADVLM_CUDA=AUTO"},
+#endif
 };
 #define N_BACKENDS ((int)(sizeof registry / sizeof registry[0]))
 

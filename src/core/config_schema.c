@@ -11,7 +11,7 @@ const rv_cfg_key rv_cfg_schema[] = {
     {"log.progress_interval_s", RV_CFG_NUM, "10", NULL, "seconds between progress lines when stderr is not a terminal (Slurm)"},
     /* ---- compute ---- */
     {"compute.backend", RV_CFG_ENUM, "cpu", "cpu|cuda",
-     "kernel backend (kernels.h): cpu (OpenMP + OpenBLAS, fp32, bit-deterministic); cuda is reserved and not built yet"},
+     "kernel backend (kernels.h): cpu (OpenMP + OpenBLAS, fp32, bit-deterministic); cuda (kernels/cuda: cuBLASLt + CUDA kernels, one GPU per rank) when the binary was built with the CUDA toolkit"},
     {"compute.threads", RV_CFG_INT, "0", NULL,
      "CPU kernel threads per rank (sft); 0 = OMP_NUM_THREADS or the cores the rank may use; results do not depend on it"},
     /* ---- data ---- */

@@ -85,6 +85,16 @@ static const char *kt_backend = "cpu"; /* backend of the current pass (tests onl
 static inline int kt_backend_next(int *i) {
     for ((*i)++; *i < rvk_backend_count(); (*i)++)
         if (rvk_backend_built(*i)) {
+            /* a built backend whose device is absent (cuda on a GPU-less machine) is reported and
+             * skipped; test_kernels_cuda_nodevice checks that refusal itself */
+            rv_kctx *probe;
+            rv_err err;
+            if (rvk_create(&probe, rvk_backend_name(*i), NULL, &err) != 0) {
+                fprintf(stderr, "-- backend %s is built but cannot run here, skipped: %s\n", rvk_backend_name(*i),
+                        err.msg);
+                continue;
+            }
+            rvk_destroy(probe);
             kt_backend = rvk_backend_name(*i);
             fprintf(stderr, "-- backend %s\n", kt_backend);
             return 1;

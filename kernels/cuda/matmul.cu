@@ -1,0 +1,262 @@
+/* GEMMs on cuBLASLt and the linear layer. Row-major C[M,N] = op(A) op(B) is cuBLASLt's
+ * column-major C^T[N,M] = op(B)^T op(A)^T, so the operands are passed swapped (B first) with
+ * their own transposes; the bias epilogue then adds a length-N (= column-major rows) vector to
+ * every row of the row-major result. Arithmetic: RADVLM_CUDA_GEMM (cuda_impl.h), default bf16
+ * tensor cores with fp32 accumulation and fp32 storage. Bias gradients use the deterministic
+ * two-stage column sum (not the BGRADB epilogue, which overwrites where kernels.h accumulates).
+ * Fallbacks, in order, when cuBLASLt has no algorithm: the bias as a separate kernel, then exact
+ * fp32 compute (tiny or oddly aligned shapes).
+ * Descriptors and the heuristic's choice are cached per call shape (lt_key below). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda/cuda_impl.h"
+
+/* Largest power of two (<= 256) dividing the address of every batch's matrix (the pointer and,
+ * when batched, the stride in bytes): cuBLASLt's heuristic must only pick kernels whose alignment
+ * needs these pointers meet (its default assumes 256 bytes). */
+static uint32_t align_of(const void *p, long long stride, int batch) {
+    uintptr_t a = (uintptr_t)p | (batch > 1 ? (uintptr_t)stride * sizeof(float) : 0);
+    uint32_t al = 256;
+    while (al > 1 && a % al) al >>= 1;
+    return al;
+}
+
+static cublasComputeType_t compute_type(rvk_cu_gemm_mode m) {
+    switch (m) {
+    case RVK_CU_GEMM_FP32: return CUBLAS_COMPUTE_32F;
+    case RVK_CU_GEMM_TF32: return CUBLAS_COMPUTE_32F_FAST_TF32;
+    default: return CUBLAS_COMPUTE_32F_FAST_16BF;
+    }
+}
+
+/* Column-major layout of `rows` x `cols` with leading dimension ld, strided-batched. */
+static cublasStatus_t layout(cublasLtMatrixLayout_t *l, int rows, int cols, int ld, int batch, long long stride) {
+    cublasStatus_t st = cublasLtMatrixLayoutCreate(l, CUDA_R_32F, (uint64_t)rows, (uint64_t)cols, (int64_t)ld);
+    if (st != CUBLAS_STATUS_SUCCESS || batch <= 1) return st;
+    int32_t b = batch;
+    int64_t s = stride;
+    st = cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &b, sizeof b);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &s, sizeof s);
+    return st;
+}
+
+__global__ void scale_matrix_k(float *C, int M, int N, int ldc, float beta) {
+    size_t n = (size_t)M * N;
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
+        float *c = C + (e / N) * ldc + e % N;
+        *c = beta == 0.0f ? 0.0f : beta * *c;
+    }
+}
+
+/* y[r, c] += bias[c] for the epilogue-less fallback */
+__global__ void add_bias_k(float *C, const float *bias, int M, int N, int ldc) {
+    size_t n = (size_t)M * N;
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x)
+        C[(e / N) * ldc + e % N] += bias[e % N];
+}
+
+/* A cuBLASLt plan (descriptors + the heuristic's algorithm) per distinct call shape, kept in a
+ * small per-context cache, so a repeated shape (every layer, every step) costs no descriptor
+ * creation and no heuristic query. The key is everything the heuristic sees except pointers:
+ * compute type, transposes, sizes, leading dimensions, batch and strides, whether the bias
+ * epilogue is on, and the pointers' alignments. A shape without an algorithm is cached too (st). */
+typedef struct lt_key {
+    int ct, transA, transB, M, N, K, lda, ldb, ldc, batch, bias;
+    long long sA, sB, sC;
+    uint32_t alA, alB, alC;
+} lt_key;
+
+struct rvk_cu_lt_plan {
+    lt_key key;
+    int used;
+    cublasStatus_t st;
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, lc;
+    cublasLtMatmulAlgo_t algo;
+};
+
+static void plan_clear(rvk_cu_lt_plan *p) {
+    if (p->lc) cublasLtMatrixLayoutDestroy(p->lc);
+    if (p->lb) cublasLtMatrixLayoutDestroy(p->lb);
+    if (p->la) cublasLtMatrixLayoutDestroy(p->la);
+    if (p->op) cublasLtMatmulDescDestroy(p->op);
+    memset(p, 0, sizeof *p);
+}
+
+void rvk_cu_lt_cache_free(rv_kctx *k) {
+    rvk_cuda *c = rvk_cu(k);
+    if (!c->lt_cache) return;
+    for (int i = 0; i < RVK_CU_LT_CACHE; i++) plan_clear(&c->lt_cache[i]);
+    free(c->lt_cache);
+    c->lt_cache = NULL;
+}
+
+/* Builds p for p->key: descriptors, then the best algorithm for those alignments. */
+static void plan_build(rvk_cuda *c, rvk_cu_lt_plan *p) {
+    const lt_key *q = &p->key;
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasOperation_t opFirst = q->transB ? CUBLAS_OP_T : CUBLAS_OP_N;  /* first operand: B */
+    cublasOperation_t opSecond = q->transA ? CUBLAS_OP_T : CUBLAS_OP_N; /* second operand: A */
+    cublasStatus_t st = cublasLtMatmulDescCreate(&p->op, (cublasComputeType_t)q->ct, CUDA_R_32F);
+#define LT_TRY(call) \
+    if (st == CUBLAS_STATUS_SUCCESS) st = (call)
+    LT_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &opFirst, sizeof opFirst));
+    LT_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &opSecond, sizeof opSecond));
+    if (q->bias) {
+        cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+        LT_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    }
+    /* column-major shapes: op(first) is [N x K], op(second) is [K x M], C is [N x M] */
+    LT_TRY(layout(&p->la, q->transB ? q->K : q->N, q->transB ? q->N : q->K, q->ldb, q->batch, q->sB));
+    LT_TRY(layout(&p->lb, q->transA ? q->M : q->K, q->transA ? q->K : q->M, q->lda, q->batch, q->sA));
+    LT_TRY(layout(&p->lc, q->N, q->M, q->ldc, q->batch, q->sC));
+    LT_TRY(cublasLtMatmulPreferenceCreate(&pref));
+    size_t ws = c->lt_ws_bytes;
+    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &q->alB, sizeof q->alB));
+    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &q->alA, sizeof q->alA));
+    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &q->alC, sizeof q->alC));
+    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &q->alC, sizeof q->alC));
+    cublasLtMatmulHeuristicResult_t res;
+    int found = 0;
+    LT_TRY(cublasLtMatmulAlgoGetHeuristic(c->lt, p->op, p->la, p->lb, p->lc, p->lc, pref, 1, &res, &found));
+    if (st == CUBLAS_STATUS_SUCCESS && found < 1) st = CUBLAS_STATUS_NOT_SUPPORTED;
+#undef LT_TRY
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (st == CUBLAS_STATUS_SUCCESS) p->algo = res.algo;
+    p->st = st;
+}
+
+/* One cuBLASLt matmul; returns the status (CUBLAS_STATUS_NOT_SUPPORTED when no algorithm fits). */
+static cublasStatus_t lt_matmul(rv_kctx *k, cublasComputeType_t ct, int transA, int transB, int M, int N, int K,
+                                float alpha, const float *A, int lda, long long strideA, const float *B, int ldb,
+                                long long strideB, float beta, float *C, int ldc, long long strideC, int batch,
+                                const float *bias) {
+    rvk_cuda *c = rvk_cu(k);
+    lt_key key;
+    memset(&key, 0, sizeof key); /* padding too: keys are compared with memcmp */
+    key.ct = (int)ct, key.transA = transA, key.transB = transB, key.M = M, key.N = N, key.K = K;
+    key.lda = lda, key.ldb = ldb, key.ldc = ldc, key.batch = batch, key.bias = bias != NULL;
+    key.sA = batch > 1 ? strideA : 0, key.sB = batch > 1 ? strideB : 0, key.sC = batch > 1 ? strideC : 0;
+    /* alA/alB: the row-major A and B (cuBLASLt's second and first operands) */
+    key.alA = align_of(A, strideA, batch), key.alB = align_of(B, strideB, batch), key.alC = align_of(C, strideC, batch);
+    if (!c->lt_cache) c->lt_cache = (rvk_cu_lt_plan *)rv_xcalloc(RVK_CU_LT_CACHE, sizeof *c->lt_cache);
+    rvk_cu_lt_plan *p = NULL;
+    for (int i = 0; i < RVK_CU_LT_CACHE && !p; i++)
+        if (c->lt_cache[i].used && memcmp(&c->lt_cache[i].key, &key, sizeof key) == 0) p = &c->lt_cache[i];
+    if (!p) { /* replace round-robin: a fixed rule, so which shapes are cached never changes results */
+        p = &c->lt_cache[c->lt_next];
+        c->lt_next = (c->lt_next + 1) % RVK_CU_LT_CACHE;
+        plan_clear(p);
+        p->key = key;
+        p->used = 1;
+        plan_build(c, p);
+    }
+    if (p->st != CUBLAS_STATUS_SUCCESS) return p->st;
+    cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+    if (bias) st = cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmul(c->lt, p->op, &alpha, B, p->la, A, p->lb, &beta, C, p->lc, C, p->lc, &p->algo, c->lt_ws,
+                            c->lt_ws_bytes, c->stream);
+    return st;
+}
+
+void rvk_cu_gemm(rv_kctx *k, int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                 long long strideA, const float *B, int ldb, long long strideB, float beta, float *C, int ldc,
+                 long long strideC, int batch, const float *bias) {
+    if (M <= 0 || N <= 0 || batch <= 0) return;
+    cudaStream_t s = rvk_cu_stream(k);
+    if (K <= 0) { /* C = beta C (+ bias) */
+        for (int b = 0; b < batch; b++) {
+            float *Cb = C + (size_t)b * strideC;
+            scale_matrix_k<<<rvk_cu_grid((size_t)M * N), RVK_CU_THREADS, 0, s>>>(Cb, M, N, ldc, beta);
+            if (bias) add_bias_k<<<rvk_cu_grid((size_t)M * N), RVK_CU_THREADS, 0, s>>>(Cb, bias, M, N, ldc);
+        }
+        rvk_cu_launched(k, "gemm with K = 0");
+        return;
+    }
+    /* the bias epilogue needs a 16-byte aligned vector (parameters in an arena may be less) */
+    cublasComputeType_t ct = compute_type(rvk_cu(k)->gemm);
+    int fuse = bias && (uintptr_t)bias % 16 == 0;
+    cublasStatus_t st = lt_matmul(k, ct, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C,
+                                  ldc, strideC, batch, fuse ? bias : NULL);
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED && fuse) { /* no fused-bias kernel for this shape */
+        fuse = 0;
+        st = lt_matmul(k, ct, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc, strideC,
+                       batch, NULL);
+    }
+    /* odd shapes or alignments may have no tensor-core kernel: exact fp32 then */
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED && ct != CUBLAS_COMPUTE_32F)
+        st = lt_matmul(k, CUBLAS_COMPUTE_32F, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta,
+                       C, ldc, strideC, batch, NULL);
+    if (st == CUBLAS_STATUS_SUCCESS && bias && !fuse) {
+        for (int b = 0; b < batch; b++)
+            add_bias_k<<<rvk_cu_grid((size_t)M * N), RVK_CU_THREADS, 0, s>>>(C + (size_t)b * strideC, bias, M, N, ldc);
+        rvk_cu_launched(k, "bias add");
+    }
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        rv_err e;
+        rv_fail(&e, "kernels (cuda): cuBLASLt matmul M=%d N=%d K=%d (transA %d, transB %d, lda %d, ldb %d, ldc %d, "
+                    "batch %d) failed: %s", M, N, K, transA, transB, lda, ldb, ldc, batch, cublasLtGetStatusString(st));
+        rvk_record_error(k, &e);
+    }
+}
+
+/* ---- deterministic column sum: stage 1 sums a chunk of rows per (column, chunk) in row order,
+ * stage 2 adds the chunk sums in chunk order to out ---- */
+
+#define COLSUM_MIN_ROWS 32
+#define COLSUM_MAX_CHUNKS 1024
+
+__global__ void colsum_chunks_k(float *part, const float *in, int N, int C, int ld, int rows) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x, ch = blockIdx.y;
+    if (c >= C) return;
+    int r0 = ch * rows, r1 = r0 + rows < N ? r0 + rows : N;
+    float s = 0.0f;
+    for (int r = r0; r < r1; r++) s += in[(size_t)r * ld + c];
+    part[(size_t)ch * C + c] = s;
+}
+
+__global__ void colsum_finish_k(float *out, const float *part, int C, int nch) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    float s = 0.0f;
+    for (int ch = 0; ch < nch; ch++) s += part[(size_t)ch * C + c];
+    out[c] += s;
+}
+
+void rvk_cu_colsum_add(rv_kctx *k, float *out, const float *in, int N, int C, int ld) {
+    if (N <= 0 || C <= 0) return;
+    int rows = rvk_cuda_colsum_rows(N, COLSUM_MIN_ROWS, COLSUM_MAX_CHUNKS), nch = (N + rows - 1) / rows;
+    float *part = (float *)rvk_cu_scratch(k, (size_t)nch * C * sizeof(float));
+    if (!part) return;
+    cudaStream_t s = rvk_cu_stream(k);
+    unsigned gx = (unsigned)((C + RVK_CU_THREADS - 1) / RVK_CU_THREADS);
+    colsum_chunks_k<<<dim3(gx, (unsigned)nch), RVK_CU_THREADS, 0, s>>>(part, in, N, C, ld, rows);
+    colsum_finish_k<<<gx, RVK_CU_THREADS, 0, s>>>(out, part, C, nch);
+    rvk_cu_launched(k, "column sum");
+}
+
+/* ---- the public operations ---- */
+
+void rvk_cuda_gemm(rv_kctx *k, int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *Cm, int ldc) {
+    rvk_cu_gemm(k, transA, transB, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, Cm, ldc, 0, 1, NULL);
+}
+
+/* y [N, OC] = x [N, C] w^T + b: w is [OC, C], i.e. op(B) = w^T (transB) */
+void rvk_cuda_matmul_fwd(rv_kctx *k, float *y, const float *x, const float *w, const float *b, int N, int C, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    rvk_cu_gemm(k, 0, 1, N, OC, C, 1.0f, x, C, 0, w, C, 0, 0.0f, y, OC, 0, 1, b);
+}
+
+void rvk_cuda_matmul_bwd(rv_kctx *k, float *dx, float *dw, float *db, const float *dy, const float *x,
+                         const float *w, int N, int C, int OC, int accum) {
+    if (N <= 0) return;
+    if (dx) rvk_cu_gemm(k, 0, 0, N, C, OC, 1.0f, dy, OC, 0, w, C, 0, accum ? 1.0f : 0.0f, dx, C, 0, 1, NULL);
+    if (dw) rvk_cu_gemm(k, 1, 0, OC, C, N, 1.0f, dy, OC, 0, x, C, 0, 1.0f, dw, C, 0, 1, NULL);
+    if (db) rvk_cu_colsum_add(k, db, dy, N, OC, OC);
+}
