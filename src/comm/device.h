@@ -65,9 +65,10 @@ void rv_comm_unbind_kctx(const rv_comm *c, rv_kctx *k);
 const char *rv_comm_device_transport(const rv_comm *c);
 
 /* One GPU per rank. Before a context of backend `backend` is created, makes this rank's GPU the
- * current device (CUDA: the context then lives on it); a no-op returning 0 for "cpu". The local
- * rank comes from the launcher (rv_local_rank_from_env; without one, the world rank: single-node
- * jobs), the GPU from rv_gpu_for_local_rank. Not collective. -1 with err when the backend needs
+ * current device (CUDA: the context then lives on it); a no-op returning 0 for "cpu".
+ * RADVLM_CUDA_DEVICE=i names the GPU outright; otherwise the local rank comes from the launcher
+ * (rv_local_rank_from_env; without one, the world rank: single-node jobs) and the GPU from
+ * rv_gpu_for_local_rank. Not collective. -1 with err when the backend needs
  * a GPU and this rank has none (or the build has no CUDA). *device (may be NULL) gets the
  * device index, -1 for "cpu". */
 int rv_comm_device_prepare(const rv_comm *world, const char *backend, int *device, rv_err *err);

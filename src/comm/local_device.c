@@ -74,6 +74,18 @@ int rv_comm_device_prepare(const rv_comm *world, const char *backend, int *devic
     int n = rv_cuda_device_count(err);
     if (n < 0) return rv_fail_wrap(err, "compute.backend = %s", backend);
     int dev;
+    /* RADVLM_CUDA_DEVICE names the GPU outright (the CUDA backend's rvk_create honours it too) */
+    const char *forced = getenv("RADVLM_CUDA_DEVICE");
+    if (forced && *forced) {
+        char *end = NULL;
+        long d = strtol(forced, &end, 10);
+        if (*end || d < 0 || d >= n)
+            return rv_fail(err, "compute.backend = %s: RADVLM_CUDA_DEVICE='%s' is not a GPU of this node (%d visible)",
+                           backend, forced, n);
+        if (rv_cuda_set_device((int)d, err)) return rv_fail_wrap(err, "compute.backend = %s", backend);
+        if (device) *device = (int)d;
+        return 0;
+    }
     if (rv_gpu_for_local_rank(local, n, getenv("CUDA_VISIBLE_DEVICES"), &dev, err) ||
         rv_cuda_set_device(dev, err))
         return rv_fail_wrap(err, "compute.backend = %s (rank %d, local rank %d from %s)", backend,

@@ -3,9 +3,12 @@
  * per-kernel tolerances below (also in docs/kernels.md, "CUDA against CPU"). Public API only.
  * Part (a) of tests/gpu/run.sh; never run by ctest (CI has no GPU).
  *
- * Usage: kernel_conformance [--backend NAME] (default cuda; "cpu" compares the CPU backend with
+ * Usage: kernel_conformance [--backend NAME] [--fp32-gemm]
+ * --backend (default cuda; "cpu" compares the CPU backend with
  * another CPU context of other options: 3 threads, OpenBLAS threading, a 1000-column xent chunk, so
- * the reductions round differently: a self-check of this program, small non-zero errors)
+ * the reductions round differently: a self-check of this program, small non-zero errors);
+ * --fp32-gemm holds the GEMM-fed outputs to the reductions' 1e-4, for a CUDA backend told to run
+ * its GEMMs in fp32 (RADVLM_CUDA_GEMM=fp32): an index error cannot hide in bf16 rounding there)
  * Output: one line per compared output, "PASS|FAIL kernel/output err E tol T", machine-readable
  * "RESULT kernel=... output=... err=... tol=... ok=0|1" lines, and a summary. Exit 0 when every
  * output is within its tolerance, 1 otherwise, 77 (skip) when the backend cannot be created here
@@ -35,12 +38,13 @@
 #define TOL_EXACT 0.0  /* copies, fills, gathers, scatters of values, argmax ids */
 
 typedef struct outs {
-    rv_kctx *k; /* the context the case runs on */
+    rv_kctx *k;      /* the context the case runs on */
+    double tol_gemm; /* TOL_BF16, or TOL_RED with --fp32-gemm */
     int n;
-    char name[16][96];
-    float *v[16];
-    size_t len[16];
-    double tol[16];
+    char name[32][96];
+    float *v[32];
+    size_t len[32];
+    double tol[32];
 } outs;
 
 typedef struct tally {
@@ -69,6 +73,10 @@ static int32_t *upi(outs *o, const int32_t *h, size_t n) {
 
 /* Downloads a device output into the case's results (the device copy is freed). */
 static void keep(outs *o, const char *name, float *dev, size_t n, double tol) {
+    if (o->n == (int)(sizeof o->v / sizeof o->v[0])) {
+        fprintf(stderr, "kernel_conformance: more outputs in one case than outs holds (internal error)\n");
+        exit(1);
+    }
     float *h = malloc((n ? n : 1) * sizeof *h);
     if (n) rvk_download(o->k, h, dev, n);
     rvk_free(o->k, dev);
@@ -124,7 +132,7 @@ static void c_gemm(outs *o) {
               *hC = randn(30 + t, (size_t)M * N, 1);
         float *A = up(o, hA, (size_t)M * Kd), *B = up(o, hB, (size_t)Kd * N), *C = up(o, hC, (size_t)M * N);
         rvk_gemm(o->k, ta, tb, M, N, Kd, 0.8f, A, ta ? M : Kd, B, tb ? Kd : N, 0.5f, C, N);
-        keep(o, names[t], C, (size_t)M * N, TOL_BF16);
+        keep(o, names[t], C, (size_t)M * N, o->tol_gemm);
         rvk_free(o->k, A), rvk_free(o->k, B);
         free(hA), free(hB), free(hC);
     }
@@ -139,17 +147,17 @@ static void c_matmul(outs *o) {
     float *y = rvk_alloc(o->k, (size_t)N * OC), *y2 = rvk_alloc(o->k, (size_t)N * OC);
     rvk_matmul_fwd(o->k, y, x, w, b, N, C, OC);
     rvk_matmul_fwd(o->k, y2, x, w, NULL, N, C, OC);
-    keep(o, "y(bias)", y, (size_t)N * OC, TOL_BF16);
-    keep(o, "y(no bias)", y2, (size_t)N * OC, TOL_BF16);
+    keep(o, "y(bias)", y, (size_t)N * OC, o->tol_gemm);
+    keep(o, "y(no bias)", y2, (size_t)N * OC, o->tol_gemm);
     /* accumulate rules: dx += (accum 1), dw and db += always */
     float *dx = up(o, hdx0, (size_t)N * C), *dw = up(o, hdw0, (size_t)OC * C), *db = up(o, hdb0, OC);
     rvk_matmul_bwd(o->k, dx, dw, db, dy, x, w, N, C, OC, 1);
-    keep(o, "dx(accum)", dx, (size_t)N * C, TOL_BF16);
-    keep(o, "dw(+=)", dw, (size_t)OC * C, TOL_BF16);
+    keep(o, "dx(accum)", dx, (size_t)N * C, o->tol_gemm);
+    keep(o, "dw(+=)", dw, (size_t)OC * C, o->tol_gemm);
     keep(o, "db(+=)", db, OC, TOL_RED);
     float *dx2 = up(o, hdx0, (size_t)N * C);
     rvk_matmul_bwd(o->k, dx2, NULL, NULL, dy, x, w, N, C, OC, 0);
-    keep(o, "dx(overwrite)", dx2, (size_t)N * C, TOL_BF16);
+    keep(o, "dx(overwrite)", dx2, (size_t)N * C, o->tol_gemm);
     rvk_free(o->k, x), rvk_free(o->k, w), rvk_free(o->k, b), rvk_free(o->k, dy);
     free(hx), free(hw), free(hb), free(hdy), free(hdx0), free(hdw0), free(hdb0);
 }
@@ -229,7 +237,7 @@ static void c_rope(outs *o) {
 /* One attention layout: forward and backward outputs. lens_q/lens_k per sequence; cap_k: KV rows
  * reserved per sequence (> len_k: a fixed-capacity cache read through len_k). */
 static void attn_case(outs *o, const char *tag, int nseq, const int *lq, const int *lk, const int *capk, int Hq,
-                      int Hkv, int D, int causal, uint64_t seed) {
+                      int Hkv, int D, int causal, uint64_t seed, int host_offsets) {
     int32_t cuq[8], cuk[8], lenk[8];
     cuq[0] = cuk[0] = 0;
     for (int s = 0; s < nseq; s++) {
@@ -244,6 +252,11 @@ static void attn_case(outs *o, const char *tag, int nseq, const int *lq, const i
     int32_t *dcuq = upi(o, cuq, (size_t)nseq + 1), *dcuk = upi(o, cuk, (size_t)nseq + 1), *dlenk = upi(o, lenk, (size_t)nseq);
     rvk_attn a = {.nseq = nseq, .cu_q = dcuq, .cu_k = dcuk, .len_k = capk ? dlenk : NULL, .Tq = Tq, .Tk = Tk,
                   .Hq = Hq, .Hkv = Hkv, .D = D, .scale = 1.0f / sqrtf((float)D), .causal = causal};
+    if (host_offsets) { /* the optional host copies: the backend plans without downloading them */
+        a.host_cu_q = cuq;
+        a.host_cu_k = cuk;
+        a.host_len_k = capk ? lenk : NULL;
+    }
     float *q = up(o, hq, nq), *k = up(o, hk, nk), *v = up(o, hv, nk), *dout = up(o, hdo, nq);
     float *out = rvk_alloc(o->k, nq), *lse = rvk_alloc(o->k, (size_t)Tq * Hq);
     float *dq = rvk_alloc(o->k, nq), *dk = rvk_alloc(o->k, nk), *dv = rvk_alloc(o->k, nk);
@@ -254,11 +267,11 @@ static void attn_case(outs *o, const char *tag, int nseq, const int *lq, const i
     static const char *part[6] = {"out", "lse", "dq", "dk", "dv", "status"};
     char nm[6][96];
     for (int i = 0; i < 6; i++) snprintf(nm[i], sizeof nm[i], "%s %s", tag, part[i]);
-    keep(o, nm[0], out, nq, TOL_BF16);
-    keep(o, nm[1], lse, (size_t)Tq * Hq, TOL_BF16);
-    keep(o, nm[2], dq, nq, TOL_BF16);
-    keep(o, nm[3], dk, nk, TOL_BF16);
-    keep(o, nm[4], dv, nk, TOL_BF16);
+    keep(o, nm[0], out, nq, o->tol_gemm);
+    keep(o, nm[1], lse, (size_t)Tq * Hq, o->tol_gemm);
+    keep(o, nm[2], dq, nq, o->tol_gemm);
+    keep(o, nm[3], dk, nk, o->tol_gemm);
+    keep(o, nm[4], dv, nk, o->tol_gemm);
     keep_host(o, nm[5], rc, 2, TOL_EXACT);
     rvk_free(o->k, q), rvk_free(o->k, k), rvk_free(o->k, v), rvk_free(o->k, dout);
     rvk_free(o->k, dcuq), rvk_free(o->k, dcuk), rvk_free(o->k, dlenk);
@@ -267,16 +280,18 @@ static void attn_case(outs *o, const char *tag, int nseq, const int *lq, const i
 
 static void c_attention(outs *o) {
     const int lq1[3] = {5, 17, 40};
-    attn_case(o, "attn varlen causal GQA 4/2", 3, lq1, lq1, NULL, 4, 2, 64, 1, 80);
+    attn_case(o, "attn varlen causal GQA 4/2", 3, lq1, lq1, NULL, 4, 2, 64, 1, 80, 0);
+    attn_case(o, "attn varlen causal GQA 4/2, host offsets", 3, lq1, lq1, NULL, 4, 2, 64, 1, 80, 1);
     const int lq2[2] = {16, 16};
-    attn_case(o, "attn bidirectional 2/2", 2, lq2, lq2, NULL, 2, 2, 32, 0, 90);
+    attn_case(o, "attn bidirectional 2/2", 2, lq2, lq2, NULL, 2, 2, 32, 0, 90, 0);
 }
 
 static void c_attention_cache(outs *o) {
     /* decoding with a KV cache: 1 and 3 new queries, 23 and 50 valid keys of 64 reserved each;
      * an empty sequence (0 queries, 0 keys) in between */
     const int lq[3] = {1, 0, 3}, lk[3] = {23, 0, 50}, cap[3] = {64, 64, 64};
-    attn_case(o, "attn KV cache GQA 8/2 (len_k)", 3, lq, lk, cap, 8, 2, 128, 1, 100);
+    attn_case(o, "attn KV cache GQA 8/2 (len_k)", 3, lq, lk, cap, 8, 2, 128, 1, 100, 0);
+    attn_case(o, "attn KV cache GQA 8/2 (len_k), host offsets", 3, lq, lk, cap, 8, 2, 128, 1, 100, 1);
 }
 
 static void c_rows(outs *o) {
@@ -323,10 +338,10 @@ static void c_xent(outs *o) {
     float rc[2];
     rc[0] = (float)rvk_xent_fwd(o->k, loss, lse, h, w, tg, T, C, V, &e);
     rc[1] = (float)rvk_xent_bwd(o->k, dh, dw, h, w, tg, lse, dl, T, C, V, 1, &e);
-    keep(o, "xent loss", loss, T, TOL_BF16);
-    keep(o, "xent lse", lse, T, TOL_BF16);
-    keep(o, "xent dhidden(accum)", dh, (size_t)T * C, TOL_BF16);
-    keep(o, "xent dw(+=)", dw, (size_t)V * C, TOL_BF16);
+    keep(o, "xent loss", loss, T, o->tol_gemm);
+    keep(o, "xent lse", lse, T, o->tol_gemm);
+    keep(o, "xent dhidden(accum)", dh, (size_t)T * C, o->tol_gemm);
+    keep(o, "xent dw(+=)", dw, (size_t)V * C, o->tol_gemm);
     keep_host(o, "xent status", rc, 2, TOL_EXACT);
     rvk_free(o->k, h), rvk_free(o->k, w), rvk_free(o->k, dl), rvk_free(o->k, tg);
     free(hh), free(hw), free(hdl), free(hdh0);
@@ -445,10 +460,12 @@ static double compare(const float *ref, const float *got, size_t n, double tol, 
 
 int main(int argc, char **argv) {
     const char *backend = "cuda";
+    double tol_gemm = TOL_BF16;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--backend") && i + 1 < argc) backend = argv[++i];
+        else if (!strcmp(argv[i], "--fp32-gemm")) tol_gemm = TOL_RED;
         else {
-            fprintf(stderr, "usage: kernel_conformance [--backend cuda|cpu]\n");
+            fprintf(stderr, "usage: kernel_conformance [--backend cuda|cpu] [--fp32-gemm]\n");
             return 2;
         }
     }
@@ -466,11 +483,12 @@ int main(int argc, char **argv) {
         return 77;
     }
     tally t = {0, 0};
-    printf("kernel conformance: %s against cpu (tolerances: bf16-fed %.0e, reductions %.0e, element-wise %.0e, "
+    printf("kernel conformance: %s against cpu (tolerances: GEMM-fed %.0e%s, reductions %.0e, element-wise %.0e, "
            "adamw %.0e, exact 0; normwise relative)\n",
-           backend, TOL_BF16, TOL_RED, TOL_F32, TOL_ADAMW);
+           backend, tol_gemm, tol_gemm == TOL_BF16 ? " (bf16 tensor cores)" : " (--fp32-gemm)", TOL_RED, TOL_F32,
+           TOL_ADAMW);
     for (size_t c = 0; c < sizeof CASES / sizeof CASES[0]; c++) {
-        outs ref = {.k = cpu}, got = {.k = dev};
+        outs ref = {.k = cpu, .tol_gemm = tol_gemm}, got = {.k = dev, .tol_gemm = tol_gemm};
         CASES[c].fn(&ref);
         int rc_cpu = rvk_sync(cpu, &e);
         CASES[c].fn(&got);

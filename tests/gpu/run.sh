@@ -3,7 +3,8 @@
 # Writes everything into ONE report file, $OUT/gpu_report.txt ($OUT: the device tool's output
 # folder; ./gpu-out when unset). Steps, each time-boxed (a hang cannot eat the run):
 #   build  configure with CUDA (RADVLM_CUDA=ON, only this GPU's architecture), build the checks
-#   (a)    kernel_conformance: every kernel of kernels.h, cpu vs cuda, per-kernel bf16 tolerances
+#   (a)    kernel_conformance: every kernel of kernels.h, cpu vs cuda, per-kernel bf16 tolerances,
+#          then again with the backend's GEMMs in fp32 (RADVLM_CUDA_GEMM=fp32) at 1e-4
 #   (b,c)  model_parity tiny and 100m: one SFT step and one GRPO mini-batch (loss within 1e-2
 #          relative, gradient cosine >= 0.99), greedy generation agreement
 #   (d)    bench_gpu 0.5b and 7b shapes: SFT tokens/s and MFU against the GPU's dense bf16 peak
@@ -108,6 +109,8 @@ if [ ! -x "$BUILD/bench_gpu" ]; then
   say "the build failed: nothing else can run"
 else
   step "(a) kernel conformance" 60 "$BUILD/kernel_conformance" --backend $BACKEND
+  # the same with the backend's GEMMs in fp32, held to 1e-4: an index error cannot hide in bf16 noise
+  [ $SELF -eq 0 ] && step "(a') kernel conformance, fp32 GEMMs" 60 env RADVLM_CUDA_GEMM=fp32 "$BUILD/kernel_conformance" --backend cuda --fp32-gemm
   step "(b,c) model parity tiny" 60 "$BUILD/model_parity" --config tiny --backend $BACKEND --threads $NPROC
   if [ $SELF -eq 1 ]; then
     step "(d) bench tiny" 120 "$BUILD/bench_gpu" --config tiny --backend cpu --tokens 300 --steps 1 --decode-batch 2 --decode-new 4 --threads $NPROC
