@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "comm/device_impl.h"
 #include "comm/transport.h"
 #include "comm/die.h"
 
@@ -81,7 +80,7 @@ void *rv_comm_scratch(struct rv_comm_impl *t, size_t bytes) {
 
 void rv_comm_free(rv_comm *c) {
     if (!c || !c->impl) return;
-    rv_comm_dev_release(c);
+    if (c->impl->dev) c->impl->dev->release(c); /* a device binding left (comm/device.h) */
     rv_comm_check(c, MPI_Comm_free(&c->impl->mpi), "rv_comm_free (MPI_Comm_free)");
     free(c->impl->scratch);
     free(c->impl);

@@ -21,6 +21,8 @@ static void free_device(rv_comm_device *d) {
     free(d);
 }
 
+static const rv_comm_dev_hooks HOOKS; /* below */
+
 static int bind(const rv_comm *c, rv_kctx *k, rv_comm_device_mode mode, double timeout_s, bool every_pointer,
                 rv_err *err) {
     struct rv_comm_impl *t = c ? c->impl : NULL;
@@ -78,6 +80,7 @@ static int bind(const rv_comm *c, rv_kctx *k, rv_comm_device_mode mode, double t
         }
     }
     t->device = d;
+    t->dev = &HOOKS;
     return 0;
 }
 
@@ -98,13 +101,15 @@ void rv_comm_unbind_kctx(const rv_comm *c, rv_kctx *k) {
     if (--t->device->refs > 0) return;
     free_device(t->device);
     t->device = NULL;
+    t->dev = NULL;
 }
 
-void rv_comm_dev_release(const rv_comm *c) {
+static void dev_release(const rv_comm *c) {
     struct rv_comm_impl *t = c ? c->impl : NULL;
     if (!t || !t->device) return;
     free_device(t->device);
     t->device = NULL;
+    t->dev = NULL;
 }
 
 const char *rv_comm_device_transport(const rv_comm *c) {
@@ -158,7 +163,7 @@ static size_t total_of(const size_t *counts, int p, size_t upto, size_t *before)
     return s;
 }
 
-bool rv_comm_dev_allreduce_f32(const rv_comm *c, const float *in, float *out, size_t n, rv_comm_op op) {
+static bool dev_allreduce_f32(const rv_comm *c, const float *in, float *out, size_t n, rv_comm_op op) {
     rv_comm_device *d = carrier(c, in);
     if (!d || n == 0) return false;
     const char *what = "rv_comm_allreduce_f32 (device)";
@@ -173,7 +178,7 @@ bool rv_comm_dev_allreduce_f32(const rv_comm *c, const float *in, float *out, si
     return true;
 }
 
-bool rv_comm_dev_reduce_scatter_f32v(const rv_comm *c, const float *in, float *out, const size_t *counts) {
+static bool dev_reduce_scatter_f32v(const rv_comm *c, const float *in, float *out, const size_t *counts) {
     rv_comm_device *d = carrier(c, in);
     if (!d) return false;
     const char *what = "rv_comm_reduce_scatter_f32v (device)";
@@ -190,7 +195,7 @@ bool rv_comm_dev_reduce_scatter_f32v(const rv_comm *c, const float *in, float *o
     return true;
 }
 
-bool rv_comm_dev_allgather_f32v(const rv_comm *c, const float *mine, float *out, const size_t *counts) {
+static bool dev_allgather_f32v(const rv_comm *c, const float *mine, float *out, const size_t *counts) {
     rv_comm_device *d = carrier(c, out);
     if (!d) return false;
     const char *what = "rv_comm_allgather_f32v (device)";
@@ -207,3 +212,5 @@ bool rv_comm_dev_allgather_f32v(const rv_comm *c, const float *mine, float *out,
     push(c, d, out, h, total, what);
     return true;
 }
+
+static const rv_comm_dev_hooks HOOKS = {dev_allreduce_f32, dev_reduce_scatter_f32v, dev_allgather_f32v, dev_release};

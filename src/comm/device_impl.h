@@ -24,14 +24,6 @@ typedef struct rv_comm_device {
     size_t stage_n;
 } rv_comm_device;
 
-/* The hooks: return true when the device transport carried the collective (the operand is the
- * bound context's device memory), false when the caller runs the host path. */
-bool rv_comm_dev_allreduce_f32(const rv_comm *c, const float *in, float *out, size_t n, rv_comm_op op);
-bool rv_comm_dev_reduce_scatter_f32v(const rv_comm *c, const float *in, float *out, const size_t *counts);
-bool rv_comm_dev_allgather_f32v(const rv_comm *c, const float *mine, float *out, const size_t *counts);
-/* Releases every binding (rv_comm_free). */
-void rv_comm_dev_release(const rv_comm *c);
-
 /* The host paths of the float collectives (reduce.c), for the staged transport. */
 void rv_comm_host_allreduce_f32(const rv_comm *c, const float *in, float *out, size_t n, rv_comm_op op);
 void rv_comm_host_reduce_scatter_f32v(const rv_comm *c, const float *in, float *out, const size_t *counts);

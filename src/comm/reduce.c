@@ -194,7 +194,8 @@ static void all_reduce(const rv_comm *c, const elem_type *t, const void *in, voi
  * into a bound context's device memory goes through NCCL or host staging; the rest is below. */
 void rv_comm_allreduce_f32(const rv_comm *c, const float *in, float *out, size_t n, rv_comm_op op) {
     rv_comm_transport(c, "rv_comm_allreduce_f32");
-    if (!rv_comm_dev_allreduce_f32(c, in, out, n, op)) rv_comm_host_allreduce_f32(c, in, out, n, op);
+    const struct rv_comm_impl *t = c->impl;
+    if (!(t && t->dev && t->dev->allreduce_f32(c, in, out, n, op))) rv_comm_host_allreduce_f32(c, in, out, n, op);
 }
 
 void rv_comm_host_allreduce_f32(const rv_comm *c, const float *in, float *out, size_t n, rv_comm_op op) {
@@ -220,7 +221,9 @@ double rv_comm_max_f64(const rv_comm *c, double v) {
 
 void rv_comm_reduce_scatter_f32v(const rv_comm *c, const float *in, float *out, const size_t *counts) {
     rv_comm_transport(c, "rv_comm_reduce_scatter_f32v");
-    if (!rv_comm_dev_reduce_scatter_f32v(c, in, out, counts)) rv_comm_host_reduce_scatter_f32v(c, in, out, counts);
+    const struct rv_comm_impl *t = c->impl;
+    if (!(t && t->dev && t->dev->reduce_scatter_f32v(c, in, out, counts)))
+        rv_comm_host_reduce_scatter_f32v(c, in, out, counts);
 }
 
 void rv_comm_host_reduce_scatter_f32v(const rv_comm *c, const float *in, float *out, const size_t *counts) {
@@ -238,7 +241,8 @@ void rv_comm_reduce_scatter_f32(const rv_comm *c, const float *in, float *out, s
 
 void rv_comm_allgather_f32v(const rv_comm *c, const float *mine, float *out, const size_t *counts) {
     rv_comm_transport(c, "rv_comm_allgather_f32v");
-    if (!rv_comm_dev_allgather_f32v(c, mine, out, counts)) rv_comm_host_allgather_f32v(c, mine, out, counts);
+    const struct rv_comm_impl *t = c->impl;
+    if (!(t && t->dev && t->dev->allgather_f32v(c, mine, out, counts))) rv_comm_host_allgather_f32v(c, mine, out, counts);
 }
 
 void rv_comm_host_allgather_f32v(const rv_comm *c, const float *mine, float *out, const size_t *counts) {
