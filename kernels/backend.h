@@ -84,6 +84,8 @@ typedef struct rvk_backend_ops {
     void (*sumsq_acc)(rv_kctx *k, double *acc, const float *x, size_t n);
     void (*sample)(rv_kctx *k, int32_t *ids, const float *logits, const double *u, int N, int V, float temperature,
                    int top_k, float top_p);
+    /* Optional (NULL: none): the native stream behind rvk_native_stream. */
+    void *(*native_stream)(const rv_kctx *k);
 } rvk_backend_ops;
 
 struct rv_kctx {

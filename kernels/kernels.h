@@ -67,6 +67,10 @@ int rvk_create(rv_kctx **out, const char *backend, const rvk_cpu_opts *cpu, rv_e
 /* Frees the context (buffers allocated on it must be freed first). NULL is allowed. */
 void rvk_destroy(rv_kctx *k);
 const char *rvk_ctx_backend(const rv_kctx *k);
+/* The backend's native queue, for interoperation: CUDA returns the context's cudaStream_t (all
+ * its kernels and copies run in order on it, so e.g. NCCL collectives issued on it are ordered
+ * with them without a host sync); NULL for the CPU backend. */
+void *rvk_native_stream(const rv_kctx *k);
 /* The CPU options of a CPU context (after defaults were applied), or -1 for another backend. */
 int rvk_cpu_get_opts(const rv_kctx *k, rvk_cpu_opts *out);
 /* Changes them (nthreads, xent_vchunk, blas_threaded; mem_limit); -1 for another backend. */

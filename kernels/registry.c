@@ -65,6 +65,8 @@ void rvk_destroy(rv_kctx *k) {
 
 const char *rvk_ctx_backend(const rv_kctx *k) { return k->ops->name; }
 
+void *rvk_native_stream(const rv_kctx *k) { return k->ops->native_stream ? k->ops->native_stream(k) : NULL; }
+
 void rvk_record_error(rv_kctx *k, const rv_err *err) {
     if (k->failed) return;
     k->failed = 1;

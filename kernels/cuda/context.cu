@@ -128,6 +128,8 @@ static void cu_destroy(rv_kctx *k) {
     k->impl = NULL;
 }
 
+static void *cu_native_stream(const rv_kctx *k) { return (void *)rvk_cu_stream(k); }
+
 static const rvk_backend_ops cuda_ops = {
     .name = "cuda",
     .destroy = cu_destroy,
@@ -167,6 +169,7 @@ static const rvk_backend_ops cuda_ops = {
     .adamw_step = rvk_cuda_adamw_step,
     .sumsq_acc = rvk_cuda_sumsq_acc,
     .sample = rvk_cuda_sample,
+    .native_stream = cu_native_stream,
 };
 
 /* The rank's GPU: RADVLM_CUDA_DEVICE if set, else the node-local rank (Open MPI, MPICH, MVAPICH,

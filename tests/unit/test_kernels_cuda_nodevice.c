@@ -33,6 +33,7 @@ int main(void) {
     CHECK(strstr(err.msg, "compute.backend=cpu") != NULL); /* the way out */
     rv_kctx *cpu = NULL;
     CHECK(rvk_create(&cpu, "cpu", NULL, &err) == 0 && strcmp(rvk_ctx_backend(cpu), "cpu") == 0);
+    CHECK(rvk_native_stream(cpu) == NULL); /* the CPU backend has no native queue */
     rvk_destroy(cpu);
     return check_summary("test_kernels_cuda_nodevice");
 #endif
