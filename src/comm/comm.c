@@ -70,6 +70,7 @@ void *rv_comm_scratch(struct rv_comm_impl *t, size_t bytes) {
 
 void rv_comm_free(rv_comm *c) {
     if (!c || !c->impl) return;
+    if (c->impl->dev) c->impl->dev->release(c); /* a device binding left (comm/device.h) */
     rv_comm_check(c, MPI_Comm_free(&c->impl->mpi), "rv_comm_free (MPI_Comm_free)");
     free(c->impl->scratch);
     free(c->impl);

@@ -4,9 +4,9 @@
  * same code runs on the whole job or on a sub-group made by rv_comm_split.
  *
  * The handle: rank and size are plain fields (read them directly); the transport behind them is
- * opaque (struct rv_comm_impl: today an MPI communicator duplicated from its parent, with an
- * error handler that returns; a slot is reserved for a device communicator, NCCL, issue I, that
- * will carry the float collectives of device buffers behind the same calls). A communicator
+ * opaque (struct rv_comm_impl: an MPI communicator duplicated from its parent, with an error
+ * handler that returns, and the device binding of comm/device.h: NCCL or host staging for the
+ * float collectives of a bound kernel context's device memory, behind the same calls). A communicator
  * with impl == NULL has no transport: the world of a process without MPI (unit tests) has size 1
  * and its collectives are local copies; rv_comm_layout makes one of any size for code that only
  * needs the rank layout (simulating ranks in one process); its collectives end the job.
@@ -39,8 +39,10 @@
  *    gives bit-identical sums, since it is the same reduce-scatter followed by the all-gather.
  *  - GRPO (issue H): rv_comm_split(world, role, rank) makes the policy and reward groups; each
  *    group runs its own collectives, the world carries the hand-over.
- *  - NCCL (issue I): a device communicator created next to the MPI one in rv_comm_impl; the
- *    float collectives of device buffers dispatch to it, the byte collectives stay on MPI. */
+ *  - NCCL (issue I, comm/device.h): a device communicator created next to the MPI one in
+ *    rv_comm_impl when a kernel context is bound; the float collectives of its device buffers
+ *    dispatch to it (NCCL's sum order, not the rank order above), the byte collectives and host
+ *    buffers stay on MPI. */
 #ifndef RADVLM_COMM_COMM_H
 #define RADVLM_COMM_COMM_H
 

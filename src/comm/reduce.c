@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "comm/transport.h"
+#include "comm/device_impl.h"
 #include "comm/die.h"
 #include "comm/wait.h"
 
@@ -202,9 +202,16 @@ static void all_reduce(const rv_comm *c, const elem_type *t, const void *in, voi
 
 /* ---- public entry points ---- */
 
+/* The float collectives first offer the call to a device binding (comm/device.h): a pointer
+ * into a bound context's device memory goes through NCCL or host staging; the rest is below. */
 void rv_comm_allreduce_f32(const rv_comm *c, const float *in, float *out, size_t n, rv_comm_op op) {
-    elem_type t = type_f32();
     rv_comm_transport(c, "rv_comm_allreduce_f32");
+    const struct rv_comm_impl *t = c->impl;
+    if (!(t && t->dev && t->dev->allreduce_f32(c, in, out, n, op))) rv_comm_host_allreduce_f32(c, in, out, n, op);
+}
+
+void rv_comm_host_allreduce_f32(const rv_comm *c, const float *in, float *out, size_t n, rv_comm_op op) {
+    elem_type t = type_f32();
     all_reduce(c, &t, in, out, n, op, default_chunk(c, &t), SMALL_ALLREDUCE, "rv_comm_allreduce_f32");
 }
 
@@ -225,8 +232,14 @@ double rv_comm_max_f64(const rv_comm *c, double v) {
 }
 
 void rv_comm_reduce_scatter_f32v(const rv_comm *c, const float *in, float *out, const size_t *counts) {
-    elem_type t = type_f32();
     rv_comm_transport(c, "rv_comm_reduce_scatter_f32v");
+    const struct rv_comm_impl *t = c->impl;
+    if (!(t && t->dev && t->dev->reduce_scatter_f32v(c, in, out, counts)))
+        rv_comm_host_reduce_scatter_f32v(c, in, out, counts);
+}
+
+void rv_comm_host_reduce_scatter_f32v(const rv_comm *c, const float *in, float *out, const size_t *counts) {
+    elem_type t = type_f32();
     reduce_scatter(c, &t, in, out, counts, RV_COMM_SUM, default_chunk(c, &t), "rv_comm_reduce_scatter_f32v");
 }
 
@@ -239,8 +252,13 @@ void rv_comm_reduce_scatter_f32(const rv_comm *c, const float *in, float *out, s
 }
 
 void rv_comm_allgather_f32v(const rv_comm *c, const float *mine, float *out, const size_t *counts) {
-    elem_type t = type_f32();
     rv_comm_transport(c, "rv_comm_allgather_f32v");
+    const struct rv_comm_impl *t = c->impl;
+    if (!(t && t->dev && t->dev->allgather_f32v(c, mine, out, counts))) rv_comm_host_allgather_f32v(c, mine, out, counts);
+}
+
+void rv_comm_host_allgather_f32v(const rv_comm *c, const float *mine, float *out, const size_t *counts) {
+    elem_type t = type_f32();
     all_gather(c, &t, mine, out, counts, default_chunk(c, &t), "rv_comm_allgather_f32v");
 }
 

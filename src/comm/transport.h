@@ -7,10 +7,22 @@
 
 #include "comm/comm.h"
 
+/* A device binding's entry points (comm/device.c sets them when a kernel context is bound). The
+ * host collectives call through these pointers, so they do not depend on the device transport's
+ * code (the link graph stays one-way: device.c uses comm.c and reduce.c, not the reverse). The
+ * collectives return true when the device transport carried the call. */
+typedef struct rv_comm_dev_hooks {
+    bool (*allreduce_f32)(const rv_comm *c, const float *in, float *out, size_t n, rv_comm_op op);
+    bool (*reduce_scatter_f32v)(const rv_comm *c, const float *in, float *out, const size_t *counts);
+    bool (*allgather_f32v)(const rv_comm *c, const float *mine, float *out, const size_t *counts);
+    void (*release)(const rv_comm *c); /* rv_comm_free: drop whatever binding is left */
+} rv_comm_dev_hooks;
+
 struct rv_comm_impl {
     MPI_Comm mpi;     /* a duplicate owned by the handle, errors returned (MPI_ERRORS_RETURN) */
     char name[64];    /* for messages: "world", "split of world (color 1)" */
-    void *device;     /* reserved: a device communicator (NCCL, issue I); NULL today */
+    struct rv_comm_device *device; /* the bound kernel context and its transport (comm/device.h); NULL: none */
+    const rv_comm_dev_hooks *dev;  /* its entry points; NULL when nothing is bound */
     void *scratch;    /* the float collectives' receive buffer, kept between calls (a trainer
                          reduces the same buckets every step: no allocation, no page faults) */
     size_t scratch_bytes;

@@ -15,8 +15,9 @@
  *    (train/partition.h; the rest of its arena then holds partial values, not to be read), and after
  *    the optimizer updated that range rv_gx_allgather rebuilds the full parameters on every rank.
  *
- * The arenas are passed as pointers the communicator can read: host memory on the CPU backend (a
- * device backend, issue I, brings its device communicator behind the same comm calls). */
+ * The arenas are passed as pointers into the weights' kernel context: host memory on the CPU
+ * backend, device memory on a GPU, where the comm layer carries them (comm/device.h: NCCL or host
+ * staging) once the context is bound to dp (rv_optim_create does it). */
 #ifndef RADVLM_TRAIN_GRAD_EXCHANGE_H
 #define RADVLM_TRAIN_GRAD_EXCHANGE_H
 

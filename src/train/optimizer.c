@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm/device.h"
 #include "train/grad_exchange.h"
 #include "train/partition.h"
 
@@ -30,6 +31,7 @@ struct rv_optim {
     rvk_buf slots;         /* [dp->size] F64 on w->k: partial sums of squares per partition */
     double *zeros, *host;  /* [dp->size] host staging for the slots */
     rv_grad_exchange gx;
+    bool bound;            /* w->k bound to dp (comm/device.h): the exchange reads the arenas there */
     int64_t steps;
 };
 
@@ -125,12 +127,20 @@ int rv_optim_create(rv_optim **out, rv_weights *w, const rv_param_groups *groups
         rv_optim_free(o);
         return -1;
     }
+    /* The exchange runs on the arenas' memory; the comm layer picks the transport for it. */
+    if (rv_comm_bind_kctx(dp, w->k, NULL, err)) {
+        rv_fail_wrap(err, "optimizer: gradient exchange over %d rank(s)", R);
+        rv_optim_free(o);
+        return -1;
+    }
+    o->bound = true;
     *out = o;
     return 0;
 }
 
 void rv_optim_free(rv_optim *o) {
     if (!o) return;
+    if (o->bound) rv_comm_unbind_kctx(o->dp, o->k);
     rvk_buf_free(o->k, &o->m);
     rvk_buf_free(o->k, &o->v);
     rvk_buf_free(o->k, &o->slots);

@@ -65,7 +65,8 @@ rv_optim_cfg rv_optim_cfg_upstream(void);
  * weight_decay is the one applied, and must equal cfg->weight_decay (a mismatch is an error naming
  * both, so two configuration paths cannot silently disagree). dp: the data-parallel comm.
  * w, groups and dp are borrowed and must outlive the optimizer. Allocates w's gradient arena if
- * it has none. Collective over dp only in rv_optim_step. */
+ * it has none. Collective over dp only in rv_optim_step, and, for a context on a device backend, in
+ * create and free (they bind w->k to dp for the exchange: comm/device.h). */
 int rv_optim_create(rv_optim **out, rv_weights *w, const rv_param_groups *groups, const rv_comm *dp,
                     const rv_optim_cfg *cfg, rv_err *err);
 void rv_optim_free(rv_optim *o);

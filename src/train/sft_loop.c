@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm/device.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -166,6 +167,8 @@ static int setup(trainer *t, char **resume_path, rv_err *err) {
                  t->model.cfg.vision.image_size);
 
     rvk_cpu_opts co = {.nthreads = c->threads};
+    /* one GPU per rank on a device backend (a no-op on cpu): comm/device.h */
+    if (rv_comm_device_prepare(rv_comm_world(), c->backend, NULL, err)) return -1;
     if (rvk_create(&t->k, c->backend, &co, err)) return -1;
     int r = rv_sft_find_resume(t->env->run_dir, c->resume, resume_path, err);
     if (r < 0) return -1;
