@@ -173,7 +173,8 @@ static const rvk_backend_ops cuda_ops = {
 };
 
 /* The rank's GPU: RADVLM_CUDA_DEVICE if set, else the node-local rank (Open MPI, MPICH, MVAPICH,
- * Slurm) modulo the visible devices, so ranks of a node spread over its GPUs. */
+ * Slurm) modulo the visible devices, so ranks of a node spread over its GPUs; else the current
+ * device. */
 static int pick_device(int ndev) {
     const char *names[] = {"RADVLM_CUDA_DEVICE", "OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
                            "MV2_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"};
@@ -184,7 +185,11 @@ static int pick_device(int ndev) {
             return (r < 0 ? 0 : r) % ndev;
         }
     }
-    return 0;
+    /* no launcher variable: keep the device already chosen (rv_comm_device_prepare sets it from
+     * the world rank before the context is created), else 0 */
+    int cur = 0;
+    if (cudaGetDevice(&cur) != cudaSuccess || cur < 0 || cur >= ndev) cur = 0;
+    return cur;
 }
 
 static rvk_cu_gemm_mode gemm_mode(void) {
