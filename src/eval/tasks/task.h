@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/error.h"
 #include "eval/metrics/grounding.h"
 #include "eval/metrics/ngram.h"
 #include "eval/metrics/pytext.h"
@@ -75,6 +76,15 @@ const char *rv_eval_corpus_warning(const rv_eval_corpus *c);
  * (CIDEr-D is then 0). */
 void rv_eval_score(const rv_eval_task *t, const rv_eval_input *in, const rv_eval_corpus *corpus,
                    rv_eval_scratch *s, double *values);
+
+/* The neural metrics (eval/neural/neural_metrics.h: BERTScore, RadGraph-XL, CheXbert labels,
+ * RadCliQ-v1) of records in[0..n), written into their vectors values [n, rv_eval_nvalues(t)]
+ * (already filled by rv_eval_score, whose neural entries are NaN = not computed). Batched: call
+ * it once on a rank's whole slice. Does nothing when nm is NULL or the family has no neural
+ * metric (classification, grounding). Fails only when a model run fails. */
+typedef struct rv_neural rv_neural;
+int rv_eval_score_neural(const rv_eval_task *t, const rv_eval_input *in, size_t n, rv_neural *nm, double *values,
+                         rv_err *err);
 
 /* The reward of one generated answer: in->answer is the raw generated text, rule picks its
  * answer. Computes only the reward metric (fast; no corpus):

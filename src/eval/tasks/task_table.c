@@ -81,3 +81,9 @@ double rv_eval_reward(const rv_eval_task *t, const rv_eval_input *in, rv_answer_
 }
 
 double rv_eval_reward_of(const rv_eval_task *t, const double *values) { return t->family->reward_of(values); }
+
+int rv_eval_score_neural(const rv_eval_task *t, const rv_eval_input *in, size_t n, rv_neural *nm, double *values,
+                         rv_err *err) {
+    if (!nm || !n || !t->family->score_neural) return 0;
+    return t->family->score_neural(in, n, nm, values, err);
+}
