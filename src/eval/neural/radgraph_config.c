@@ -116,7 +116,7 @@ int rv_rg_cfg_load(rv_rg_cfg *c, const char *dir, rv_err *err) {
         get_int(root, file, (const char *[]){"model", "feedforward_params", "num_layers"}, 3, &c->ffnn_layers, 0, err) ||
         get_num(root, file, (const char *[]){"model", "modules", "relation", "spans_per_word"}, 4, &spw, err) ||
         get_int(root, file, (const char *[]){"dataset_reader", "token_indexers", "bert", "max_length"}, 4, &il, 1, err) ||
-        get_int(root, file, (const char *[]){"model", "embedder", "token_embedders", "bert", "max_length"}, 4, &el, 1, err))
+        get_int(root, file, (const char *[]){"model", "embedder", "token_embedders", "bert", "max_length"}, 5, &el, 1, err))
         goto done;
     if (w2 != c->max_span_width || c->max_span_width < 1) {
         rv_fail(err, "%s: dataset_reader.max_span_width %d and model.max_span_width %d must be equal and >= 1", file,
