@@ -220,6 +220,28 @@ int main(void) {
     if (t && corpus && exp) corpus_parity(t, corpus, exp, "bpe_prefix", 512);
     rv_text_tok_free(t);
 
+    /* the same vocabularies given as tokenizer.json alone (tokenizers' BertWordPieceTokenizer and
+     * ByteLevelBPETokenizer files; no tokenizer_config.json: lower-casing from the
+     * BertNormalizer, the prefix space forced) */
+    const char *tj[2] = {"wp", "bpe"}, *key[2] = {"wp_lower", "bpe_prefix"};
+    for (int i = 0; i < 2 && corpus && exp; i++) {
+        char *d = rv_path_join(tmp, tj[i]), *dst = rv_path_join(d, "tokenizer.json");
+        char src[512], cmd[2048];
+        snprintf(src, sizeof src, TEXTENC_FIX "%s/tokenizer.json", tj[i]);
+        CHECK(rv_mkdir_p(d, &e) == 0);
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s'", src, dst);
+        CHECK(system(cmd) == 0);
+        CHECK(rv_text_tok_load(&t, d, &pre, &e) == 0);
+        if (t) {
+            CHECK(t->src && strstr(t->src, "tokenizer.json"));
+            corpus_parity(t, corpus, exp, key[i], 512);
+        }
+        rv_text_tok_free(t);
+        t = NULL;
+        free(d);
+        free(dst);
+    }
+
     hand_wordpiece(tmp);
     gpt2_split();
     hostile(tmp);
