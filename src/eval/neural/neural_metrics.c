@@ -100,7 +100,7 @@ const char *rv_neural_describe(const rv_neural *nm) { return nm ? nm->describe :
 
 static char **cstrings(const rv_span *s, size_t n) {
     char **o = rv_xmalloc((n ? n : 1) * sizeof *o);
-    for (size_t i = 0; i < n; i++) o[i] = rv_xstrndup(s[i].p, s[i].len);
+    for (size_t i = 0; i < n; i++) o[i] = rv_np_utf8_fix(s[i].p, s[i].len);
     return o;
 }
 

@@ -72,9 +72,25 @@ char *rv_np_lower_prefix(const char *s, size_t n, size_t max_cp) {
     while (i < end) {
         unsigned cp;
         size_t l = rv_py_utf8_decode(s + i, end - i, &cp);
-        unsigned lo = (cp == 0xFFFD && l == 1) ? 0 : lower_cp(cp); /* invalid bytes pass through */
-        if (cp == 0x130) { put_cp(&b, 'i'); put_cp(&b, 0x307); }
+        unsigned lo = lower_cp(cp);
+        if (cp == 0xFFFD && l == 1) put_cp(&b, 0xFFFD); /* an invalid byte */
+        else if (cp == 0x130) { put_cp(&b, 'i'); put_cp(&b, 0x307); }
         else if (lo) put_cp(&b, lo);
+        else rv_sb_append(&b, s + i, l);
+        i += l;
+    }
+    if (!b.s) return rv_xstrdup("");
+    return b.s;
+}
+
+char *rv_np_utf8_fix(const char *s, size_t n) {
+    rv_sb b;
+    rv_sb_init(&b);
+    size_t i = 0;
+    while (i < n) {
+        unsigned cp;
+        size_t l = rv_py_utf8_decode(s + i, n - i, &cp);
+        if (cp == 0xFFFD && l == 1) put_cp(&b, 0xFFFD); /* an invalid byte */
         else rv_sb_append(&b, s + i, l);
         i += l;
     }
