@@ -117,8 +117,10 @@ int rv_phase_score(rv_phase_ctx *ctx, rv_err *err) {
     rv_eval_corpus *corpus = rv_eval_corpus_build(t, ins, nvalid);
     const char *warning = rv_eval_corpus_warning(corpus);
     if (warning) rv_warn0("score: %s: %s", input, warning);
+    /* whole blocks of records per rank: the neural metrics' batches are then the same for every
+     * rank count (eval/tasks/task.h) */
     size_t b, e;
-    rv_comm_slice(ctx->comm, nvalid, &b, &e);
+    rv_eval_neural_slice(nvalid, ctx->comm->rank, ctx->comm->size, &b, &e);
     double *mine = rv_xcalloc((e - b) * NF + 1, sizeof *mine);
     rv_eval_scratch scratch = {0};
     for (size_t k = b; k < e; k++) rv_eval_score(t, &ins[k], corpus, &scratch, mine + (k - b) * NF);

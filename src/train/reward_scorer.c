@@ -282,12 +282,17 @@ static int score_neural(rv_reward_scorer *sc, rv_grpo_reward_kind kind, bool rea
         at[k++] = i;
     }
     double *v = rv_xmalloc((k ? k : 1) * sizeof *v);
-    rv_err me;
-    if (k && rv_neural_reward(sc->neural, m, a, t, k, v, &me)) {
-        /* upstream's workers return the fallback when scoring throws; the batch goes on */
-        rv_warn("grpo: %s: the %s model failed on the batch (%s); its %zu pairs get the fallback %g", label,
-                rv_grpo_reward_name(kind), me.msg, k, rv_grpo_reward_fallback(kind));
-        for (size_t j = 0; j < k; j++) v[j] = NAN;
+    /* one pair per model pass, as upstream's workers score one request at a time: a packed
+     * batch's last bits depend on its other texts, and a reward must not depend on which pairs
+     * share a rank's batch (the rank layout) */
+    for (size_t j = 0; j < k; j++) {
+        rv_err me;
+        if (rv_neural_reward(sc->neural, m, &a[j], &t[j], 1, &v[j], &me)) {
+            /* upstream's workers return the fallback when scoring throws; the batch goes on */
+            rv_warn("grpo: %s, pair %zu: the %s model failed (%s); fallback %g", label, at[j], rv_grpo_reward_name(kind),
+                    me.msg, rv_grpo_reward_fallback(kind));
+            v[j] = NAN;
+        }
     }
     for (size_t j = 0; j < k; j++) scores[at[j]] = v[j];
     for (size_t i = 0; i < n; i++) settle(sc, kind, i, scores[i], pen[i], &scores[i], &flags[i], label);

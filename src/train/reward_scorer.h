@@ -16,9 +16,10 @@
  * are scored inline). The worst case of a batch is n x deadline; grpo.reward_timeout_s must
  * cover what the policy ranks wait for.
  *
- * The neural rewards (bertscore, radgraph, radcliq) are scored differently: the whole batch in
- * one batched model pass on the calling thread (a model run cannot be abandoned halfway: the
- * model's buffers are shared by the batch), with upstream's rules per pair (reasoning penalty,
+ * The neural rewards (bertscore, radgraph, radcliq) are scored differently: on the calling thread
+ * (a model run cannot be abandoned halfway: the models' buffers are shared), one pair per model
+ * pass (its two texts in one packed batch; a reward must not depend on which pairs share a
+ * rank's batch), with upstream's rules per pair (reasoning penalty,
  * <= 5 code points, 2048-code-point lower-cased prefixes); a failed model run or a non-finite
  * score gives the fallback to the pairs concerned, as upstream's workers do on an exception;
  * grpo.reward_pair_deadline_s does not apply to them (docs/grpo.md). */
