@@ -29,31 +29,36 @@ static void test_greedy(void) {
     const float hyp[] = {1, 0, 3, 4, 0, 2, -1, 0}, ref[] = {0, 1, 4, 3, 1, 0};
     const int32_t hid[] = {CLS, 5, 6, SEP}, rid[] = {CLS, 7, SEP};
     rv_bertscore_prf o;
-    rv_bertscore_greedy(hyp, hid, 4, ref, rid, 3, 2, CLS, SEP, &o);
+    rv_bertscore_greedy(hyp, hid, 4, ref, rid, 3, 2, CLS, SEP, false, false, &o);
     CHECK_NEAR(o.p, 0.98, 1e-12);
     CHECK_NEAR(o.r, 0.96, 1e-12);
     CHECK_NEAR(o.f, 1.8816 / 1.94, 1e-12);
     /* swapping the sides swaps P and R */
     rv_bertscore_prf s;
-    rv_bertscore_greedy(ref, rid, 3, hyp, hid, 4, 2, CLS, SEP, &s);
+    rv_bertscore_greedy(ref, rid, 3, hyp, hid, 4, 2, CLS, SEP, false, false, &s);
     CHECK_NEAR(s.p, 0.96, 1e-12);
     CHECK_NEAR(s.r, 0.98, 1e-12);
     /* an empty candidate ([CLS][SEP] only): P = R = F = 0 (bert_score's empty-sentence rule) */
     const float e2[] = {1, 0, 0, 1};
     const int32_t eid[] = {CLS, SEP};
-    rv_bertscore_greedy(e2, eid, 2, ref, rid, 3, 2, CLS, SEP, &o);
+    rv_bertscore_greedy(e2, eid, 2, ref, rid, 3, 2, CLS, SEP, false, false, &o);
     CHECK(o.p == 0 && o.r == 0 && o.f == 0);
-    rv_bertscore_greedy(hyp, hid, 4, e2, eid, 2, 2, CLS, SEP, &o);
+    rv_bertscore_greedy(hyp, hid, 4, e2, eid, 2, 2, CLS, SEP, false, false, &o);
     CHECK(o.p == 0 && o.r == 0 && o.f == 0);
     /* opposite single tokens: P = R = -1, F = 2 / -2 = -1 (raw scores may be negative) */
     const float h1[] = {1, 0, 1, 0, 1, 0}, r1[] = {1, 0, -1, 0, 1, 0};
     const int32_t i1[] = {CLS, 9, SEP};
-    rv_bertscore_greedy(h1, i1, 3, r1, i1, 3, 2, CLS, SEP, &o);
+    rv_bertscore_greedy(h1, i1, 3, r1, i1, 3, 2, CLS, SEP, false, false, &o);
     /* token 9 of hyp (1,0) vs ref: CLS 1, tok -1, SEP 1 -> max 1; ref tok (-1,0) vs hyp: all -1 -> -1 */
     CHECK_NEAR(o.p, 1.0, 1e-12);
     CHECK_NEAR(o.r, -1.0, 1e-12);
     /* F = 2 * 1 * -1 / (1 - 1) = -inf: not NaN, so bert_score keeps it (only NaN becomes 0) */
     CHECK(isinf(o.f) && o.f < 0);
+    /* the same pair in a padded bert_score batch where the candidate was shorter than the longest:
+     * the ref token's recall max also sees a padded 0 -> R = 0, F = 0; P unchanged */
+    rv_bertscore_greedy(h1, i1, 3, r1, i1, 3, 2, CLS, SEP, true, false, &o);
+    CHECK_NEAR(o.p, 1.0, 1e-12);
+    CHECK(o.r == 0.0 && o.f == 0.0);
 }
 
 static void test_rescale(void) {

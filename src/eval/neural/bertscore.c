@@ -25,13 +25,14 @@ static void unit_rows(const float *x, int n, int dim, double *out) {
 
 void rv_bertscore_greedy(const float *hyp, const int32_t *hyp_ids, int nh, const float *ref,
                          const int32_t *ref_ids, int nr, int dim, int32_t cls, int32_t sep,
-                         rv_bertscore_prf *out) {
+                         bool hyp_padded, bool ref_padded, rv_bertscore_prf *out) {
     double *h = rv_xmalloc(((size_t)nh * dim + 1) * sizeof *h), *r = rv_xmalloc(((size_t)nr * dim + 1) * sizeof *r);
     double *best_h = rv_xmalloc(((size_t)nh + 1) * sizeof *best_h), *best_r = rv_xmalloc(((size_t)nr + 1) * sizeof *best_r);
     unit_rows(hyp, nh, dim, h);
     unit_rows(ref, nr, dim, r);
-    for (int i = 0; i < nh; i++) best_h[i] = -INFINITY;
-    for (int j = 0; j < nr; j++) best_r[j] = -INFINITY;
+    /* a padded position of the other side has cosine 0 after bert_score's mask */
+    for (int i = 0; i < nh; i++) best_h[i] = ref_padded ? 0.0 : -INFINITY;
+    for (int j = 0; j < nr; j++) best_r[j] = hyp_padded ? 0.0 : -INFINITY;
     /* sim [nh, nr]: row max = word precision, column max = word recall */
     for (int i = 0; i < nh; i++)
         for (int j = 0; j < nr; j++) {
@@ -138,8 +139,9 @@ void rv_bertscorer_free(rv_bertscorer *b) {
 const rv_bertscore_baseline *rv_bertscorer_baseline(const rv_bertscorer *b) { return b->baseline; }
 const char *rv_bertscorer_describe(const rv_bertscorer *b) { return b->describe; }
 
-int rv_bertscorer_score(rv_bertscorer *b, const char *const *hyps, const char *const *refs, size_t n,
+int rv_bertscorer_score(rv_bertscorer *b, const char *const *hyps, const char *const *refs, size_t n, size_t chunk,
                         rv_bertscore_prf *out, rv_err *err) {
+    if (chunk < 1) chunk = 1;
     /* texts: hyps then refs, stripped; each distinct one encoded once */
     char **text = rv_xmalloc((2 * n + 1) * sizeof *text);
     for (size_t i = 0; i < n; i++) {
@@ -154,11 +156,19 @@ int rv_bertscorer_score(rv_bertscorer *b, const char *const *hyps, const char *c
     if (!rc) rc = rv_text_batch_forward(&tb, b->enc, err);
     if (rc) rv_fail_wrap(err, "BERTScore (%s)", b->describe);
     int32_t cls = rv_text_tok_cls(b->tok), sep = rv_text_tok_sep(b->tok);
-    for (size_t i = 0; !rc && i < n; i++) {
-        size_t h = which[i], r = which[n + i];
-        rv_bertscore_greedy(tb.hidden + tb.row[h] * (size_t)tb.dim, tb.ids[h], (int)tb.len[h],
-                            tb.hidden + tb.row[r] * (size_t)tb.dim, tb.ids[r], (int)tb.len[r], tb.dim, cls, sep, &out[i]);
-        rv_bertscore_rescale(b->baseline, &out[i]);
+    for (size_t c = 0; !rc && c < n; c += chunk) {
+        size_t end = c + chunk < n ? c + chunk : n, hmax = 0, rmax = 0;
+        for (size_t i = c; i < end; i++) {
+            if (tb.len[which[i]] > hmax) hmax = tb.len[which[i]];
+            if (tb.len[which[n + i]] > rmax) rmax = tb.len[which[n + i]];
+        }
+        for (size_t i = c; i < end; i++) {
+            size_t h = which[i], r = which[n + i];
+            rv_bertscore_greedy(tb.hidden + tb.row[h] * (size_t)tb.dim, tb.ids[h], (int)tb.len[h],
+                                tb.hidden + tb.row[r] * (size_t)tb.dim, tb.ids[r], (int)tb.len[r], tb.dim, cls, sep,
+                                tb.len[h] < hmax, tb.len[r] < rmax, &out[i]);
+            rv_bertscore_rescale(b->baseline, &out[i]);
+        }
     }
     rv_text_batch_free(&tb);
     for (size_t i = 0; i < 2 * n; i++) free(text[i]);

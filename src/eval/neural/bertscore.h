@@ -9,6 +9,7 @@
 #ifndef RADVLM_EVAL_NEURAL_BERTSCORE_H
 #define RADVLM_EVAL_NEURAL_BERTSCORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,12 +23,14 @@ typedef struct rv_bertscore_prf {
 /* Raw (not rescaled) P / R / F of one pair. hyp: [nh, dim] token embeddings of the candidate
  * (special tokens included) with their ids hyp_ids[nh]; ref: [nr, dim] likewise. Tokens whose
  * id is cls or sep weigh 0 on their own side. Embeddings need not be normalised.
- * The max of a token runs over every token of the other side (bert_score with one pair per
- * batch; bert_score's padded batches also let a padded position's 0 win over negative
- * cosines, docs/metrics.md). */
+ * The max of a token runs over every token of the other side. bert_score pads the candidates
+ * (references) of a batch to the longest one and masks the padded cosines to 0, so a padded
+ * position's 0 also takes part in the max: ref_padded (hyp_padded) says the reference
+ * (candidate) was shorter than the longest of its batch, and then a hyp (ref) token's best
+ * cosine is at least 0. */
 void rv_bertscore_greedy(const float *hyp, const int32_t *hyp_ids, int nh, const float *ref,
                          const int32_t *ref_ids, int nr, int dim, int32_t cls, int32_t sep,
-                         rv_bertscore_prf *out);
+                         bool hyp_padded, bool ref_padded, rv_bertscore_prf *out);
 
 /* A published rescale baseline row (bert_score/rescale_baseline/en/<model>.tsv, row = layer). */
 typedef struct rv_bertscore_baseline {
@@ -61,8 +64,12 @@ const char *rv_bertscorer_describe(const rv_bertscorer *b);
 
 /* Scores n (hyp, ref) pairs: out[n] rescaled (when a baseline is in use). Texts are stripped
  * (str.strip) and tokenised as bert_score does (RoBERTa with add_prefix_space, truncation to
- * 512 ids), each distinct text encoded once, in packed batches. */
-int rv_bertscorer_score(rv_bertscorer *b, const char *const *hyps, const char *const *refs, size_t n,
+ * 512 ids), each distinct text encoded once, in packed batches. chunk: bert_score's batch_size
+ * of the call being reproduced — the pairs [0, chunk), [chunk, 2 chunk), ... are padded
+ * together (rv_bertscore_greedy); 1 = one pair per call (upstream's reward and RadCliQ
+ * workers), 64 = one call over a whole list (upstream's report metric; the pairs must then
+ * start at a multiple of 64 of that list). */
+int rv_bertscorer_score(rv_bertscorer *b, const char *const *hyps, const char *const *refs, size_t n, size_t chunk,
                         rv_bertscore_prf *out, rv_err *err);
 
 #endif

@@ -19,6 +19,8 @@
 #define SHORT_CP 5        /* a text of at most this many code points is not scored */
 #define PREFIX_CP 2048    /* texts are cut to this many code points, then lower-cased */
 #define RADCLIQ_PENALTY (-3.0)
+/* bert_score.score's default batch_size: upstream's report metric scores the whole list in one call */
+#define RV_BERTSCORE_LIST_BATCH 64
 
 struct rv_neural {
     rv_bertscorer *bs;      /* metrics.bertscore_model */
@@ -117,7 +119,7 @@ static int radcliq_prepared(rv_neural *nm, char **hyp, char **ref, size_t n, dou
     rv_radgraph_pair *rg = rv_xmalloc(n * sizeof *rg);
     int dim = rv_chexbert_hidden_size(nm->cx);
     float *eh = rv_xmalloc(n * (size_t)dim * sizeof *eh), *er = rv_xmalloc(n * (size_t)dim * sizeof *er);
-    int rc = rv_bertscorer_score(nm->rcq_bs, (const char *const *)hyp, (const char *const *)ref, n, bs, err);
+    int rc = rv_bertscorer_score(nm->rcq_bs, (const char *const *)hyp, (const char *const *)ref, n, 1, bs, err);
     if (!rc) rc = rv_radgraph_score(nm->rg, (const char *const *)hyp, (const char *const *)ref, n, rg, err);
     if (!rc) rc = rv_chexbert_embed(nm->cx, (const char *const *)hyp, n, eh, err);
     if (!rc) rc = rv_chexbert_embed(nm->cx, (const char *const *)ref, n, er, err);
@@ -161,7 +163,7 @@ static int server_scores(rv_neural *nm, rv_neural_metric m, const rv_span *hyps,
         rc = radcliq_prepared(nm, h, r, k, v, err);
     } else if (m == RV_NEURAL_BERTSCORE && k) {
         rv_bertscore_prf *p = rv_xmalloc(k * sizeof *p);
-        rc = rv_bertscorer_score(nm->bs, (const char *const *)h, (const char *const *)r, k, p, err);
+        rc = rv_bertscorer_score(nm->bs, (const char *const *)h, (const char *const *)r, k, 1, p, err);
         for (size_t i = 0; !rc && i < k; i++) v[i] = p[i].f;
         free(p);
     } else if (m == RV_NEURAL_RADGRAPH && k) {
@@ -187,7 +189,7 @@ int rv_neural_score_pairs(rv_neural *nm, const rv_span *hyps, const rv_span *ref
     int rc = 0;
     if (nm->bs) {
         rv_bertscore_prf *p = rv_xmalloc(n * sizeof *p);
-        rc = rv_bertscorer_score(nm->bs, (const char *const *)h, (const char *const *)r, n, p, err);
+        rc = rv_bertscorer_score(nm->bs, (const char *const *)h, (const char *const *)r, n, RV_BERTSCORE_LIST_BATCH, p, err);
         for (size_t i = 0; !rc && i < n; i++) out[i].bertscore = p[i].f;
         free(p);
     }

@@ -3,7 +3,9 @@
  * metrics.radcliq_bertscore_model, metrics.chexbert_model, metrics.radgraph_model), and what
  * they compute per (candidate, reference) pair, in batches:
  *   - bertscore: rescaled BERTScore-F (bertscore.h) of the texts as given (upstream's report
- *     metric `bertscore`: distilbert-base-uncased, layer 5);
+ *     metric `bertscore`: distilbert-base-uncased, layer 5, one bert_score call over the whole
+ *     list: pairs padded in batches of 64, so the n pairs must start at a multiple of 64 of the
+ *     list, RV_EVAL_NEURAL_BLOCK);
  *   - radgraph simple / partial / complete F1 (eval/neural/radgraph.h);
  *   - CheXbert labels of both texts (rrg bits; upstream's chexbert_* F1s);
  *   - radcliq: -RadCliQ-v1 exactly as upstream's reward worker / compute_radcliq.py score a pair

@@ -85,7 +85,7 @@ void rv_eval_score(const rv_eval_task *t, const rv_eval_input *in, const rv_eval
  * the same for every rank count only when in[0] is record 0 or a multiple of the block
  * (rv_eval_neural_slice). Does nothing when nm is NULL or the family has no neural metric
  * (classification, grounding). Fails only when a model run fails. */
-#define RV_EVAL_NEURAL_BLOCK 32
+#define RV_EVAL_NEURAL_BLOCK 64 /* = bert_score's batch of upstream's report metric (its padding shows in the scores) */
 typedef struct rv_neural rv_neural;
 /* This rank's records [*b, *e) of n: whole blocks of RV_EVAL_NEURAL_BLOCK, contiguous, in rank order. */
 void rv_eval_neural_slice(size_t n, int rank, int size, size_t *b, size_t *e);
