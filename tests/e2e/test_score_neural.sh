@@ -4,7 +4,7 @@
 # distilbert-base-uncased, so the "auto" baseline picks that published row), the RadCliQ
 # BERTScore = roberta_tiny layer 2 (named distilroberta-base), CheXbert = the random
 # chexbert_tiny, RadGraph-XL = the random radgraph tiny. Checks:
-#  - 1, 2 and 3 ranks write byte-identical files (48 records: two blocks of neural batches);
+#  - 1, 2 and 3 ranks write byte-identical files (144 records: three blocks of neural batches);
 #  - bertscore (mean and per record) equals bert_score 0.3.13's F on the same pairs
 #    (tests/fixtures/neural/bertscore_expected.json) within 1e-6;
 #  - chexbert_* F1s equal scikit-learn-style micro / macro F1 (computed here) of the rrg labels of
@@ -28,9 +28,9 @@ import json, sys
 w, src = sys.argv[1:]
 e = json.load(open(f"{src}/tests/fixtures/neural/bertscore_expected.json"))
 c = [c for c in e["cases"] if c["model"] == "bert_tiny" and c["layer"] == 2 and c["baseline"] == "distilbert-base-uncased"][0]
-# the 12 pairs 4 times: 48 records = 2 blocks of the neural batches (RV_EVAL_NEURAL_BLOCK 32), so
+# the 12 pairs 12 times: 144 records = 3 blocks of the neural batches (RV_EVAL_NEURAL_BLOCK 64), so
 # 2 and 3 ranks split them differently from 1
-recs = [{"output": h, "txt": r, "idx": i} for i, (h, r) in enumerate(zip(c["hyps"] * 4, c["refs"] * 4))]
+recs = [{"output": h, "txt": r, "idx": i} for i, (h, r) in enumerate(zip(c["hyps"] * 12, c["refs"] * 12))]
 json.dump(recs, open(f"{w}/m_report_generation_output.json", "w"), indent=1)
 PY
 M=(--set metrics.bertscore_model="$WORK/distilbert-base-uncased" --set metrics.bertscore_layer=2
@@ -55,7 +55,7 @@ m = json.load(open(f"{w}/out1/m_report_generation_output_metrics.json"))
 sc = json.load(open(f"{w}/out1/m_report_generation_output_scored.json"))
 e = json.load(open(f"{src}/tests/fixtures/neural/bertscore_expected.json"))
 c = [c for c in e["cases"] if c["model"] == "bert_tiny" and c["layer"] == 2 and c["baseline"] == "distilbert-base-uncased"][0]
-c = {k: v * 4 if isinstance(v, list) else v for k, v in c.items()}
+c = {k: v * 12 if isinstance(v, list) else v for k, v in c.items()}
 n = len(c["F"])
 assert m["n_scored"] == n and len(sc) == n, m
 # upstream's report metric: one bert_score call over the list (batches of 64, padded): F64
