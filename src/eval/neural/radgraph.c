@@ -70,6 +70,8 @@ void rv_radgraph_free(rv_radgraph *g) {
 
 const rv_rg_cfg *rv_radgraph_cfg(const rv_radgraph *g) { return &g->cfg; }
 
+void rv_radgraph_set_batch_tokens(rv_radgraph *g, int max_tokens) { g->max_tokens = max_tokens > 0 ? max_tokens : 8192; }
+
 /* One text's wordpieces: ids of all words in order, and each word's [first, first + count). */
 typedef struct text_pieces {
     char **words;

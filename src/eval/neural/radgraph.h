@@ -24,7 +24,9 @@ typedef struct rv_radgraph_pair {
 } rv_radgraph_pair;
 
 /* Scores n (hyp, ref) pairs; out: [n]. An empty string on either side or 0 entities gives
- * zeros, as upstream. Texts are annotated in batches (each distinct text once). */
+ * simple = partial = complete = 0, as upstream (rewards.py); the RadCliQ feature annotates an
+ * empty text as "None", as RadGraph.forward does for RadEval. Texts are annotated in batches
+ * (each distinct text once). */
 int rv_radgraph_score(rv_radgraph *g, const char *const *hyps, const char *const *refs, size_t n,
                       rv_radgraph_pair *out, rv_err *err);
 

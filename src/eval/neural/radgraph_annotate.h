@@ -14,6 +14,10 @@
  * packed batches of several texts per encoder forward. */
 int rv_radgraph_annotate(rv_radgraph *g, const char *const *texts, size_t n, rv_rg_annot *out, rv_err *err);
 
+/* Wordpieces (segments' tokens) per encoder forward; a text is never split across forwards
+ * (default 8192). Results do not depend on it; tests set it small to exercise batching. */
+void rv_radgraph_set_batch_tokens(rv_radgraph *g, int max_tokens);
+
 /* The loaded hyper-parameters and labels (label strings of annotations point into them). */
 const rv_rg_cfg *rv_radgraph_cfg(const rv_radgraph *g);
 
