@@ -129,7 +129,7 @@ int rv_phase_score(rv_phase_ctx *ctx, rv_err *err) {
     /* the neural metrics of the slice, batched; a failure on any rank stops every rank */
     rv_kctx *kc = NULL;
     rv_neural *nm = NULL;
-    rc = load_neural(ctx, t, &kc, &nm, err);
+    if (e > b) rc = load_neural(ctx, t, &kc, &nm, err); /* a rank without records loads nothing */
     if (!rc) rc = rv_eval_score_neural(t, ins + b, e - b, nm, mine, err);
     rv_neural_free(nm);
     rvk_destroy(kc);
