@@ -86,6 +86,19 @@ const rv_cfg_key rv_cfg_schema[] = {
     {"score.bootstrap_samples", RV_CFG_INT, "2000", NULL, "bootstrap resamples for the 95% intervals (0 = none)"},
     {"score.seed", RV_CFG_INT, "0", NULL, "seed of the bootstrap resampling (Philox stream; independent of the rank count)"},
     {"score.r1", RV_CFG_BOOL, "false", NULL, "reasoning outputs: score the final answer (last \\boxed{} or text after </think>) instead of the raw output"},
+    /* ---- metrics (neural report metrics: score, eval, GRPO rewards; docs/metrics.md) ---- */
+    {"metrics.bertscore_model", RV_CFG_STR, "", NULL,
+     "BERTScore model directory (config.json + model.safetensors + tokenizer files; upstream: distilbert-base-uncased); "
+     "empty = no BERTScore"},
+    {"metrics.bertscore_layer", RV_CFG_INT, "5", NULL, "BERTScore: the output of the first N layers is the embedding (bert_score num_layers; upstream 5 for both models)"},
+    {"metrics.bertscore_baseline", RV_CFG_STR, "auto", NULL,
+     "BERTScore rescale baseline: auto (the published row of the model named by its directory or config.json), none "
+     "(raw scores), or distilbert-base-uncased | distilroberta-base (data/bertscore_baselines.tsv)"},
+    {"metrics.radcliq_bertscore_model", RV_CFG_STR, "", NULL,
+     "BERTScore model of the RadCliQ-v1 feature (upstream: distilroberta-base, layer 5); empty = metrics.bertscore_model"},
+    {"metrics.chexbert_model", RV_CFG_STR, "", NULL,
+     "CheXbert model directory (converted chexbert.pth, tools/convert_pth.py): chexbert_* label F1s and the RadCliQ semb feature; empty = none"},
+    {"metrics.radgraph_model", RV_CFG_STR, "", NULL, "RadGraph-XL model directory: radgraph_* F1s and the RadCliQ feature; empty = none"},
     /* ---- pack ---- */
     {"pack.out", RV_CFG_STR, "", NULL, "shard directory (shard-RRRRR-of-NNNNN.h5 + index.h5); empty = RUN/shards"},
     {"pack.llava_json", RV_CFG_STR, "", NULL,

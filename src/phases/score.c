@@ -5,7 +5,9 @@
  * phase reads, distributes and writes. Every rank parses the whole file and checks every record
  * (cheap, and CIDEr-D's document frequencies need all references); each rank scores its
  * contiguous slice of the valid records; rank 0 gathers the per-record numbers in record order,
- * aggregates and writes. So the outputs do not depend on the rank count. */
+ * aggregates and writes. So the outputs do not depend on the rank count. With neural metric
+ * models configured (metrics.*, eval/neural/neural_metrics.h), every rank loads them and scores
+ * its slice in batches. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +17,9 @@
 #include "eval/tasks/metrics_json.h"
 #include "eval/tasks/record_json.h"
 #include "eval/tasks/task.h"
+#include "eval/neural/neural_metrics.h"
 #include "io/json.h"
+#include "kernels/kernels.h"
 #include "phases/phase.h"
 
 static char *out_path(const char *input, const char *suffix) {
@@ -36,6 +40,20 @@ static int write_outputs(const char *input, const rv_eval_task *t, const double 
     cJSON_Delete(m);
     cJSON_Delete(sc);
     return rc;
+}
+
+/* The neural metric models of a report-family task, when any is configured (else *nm = NULL). */
+static int load_neural(const rv_phase_ctx *ctx, const rv_eval_task *t, rv_kctx **k, rv_neural **nm, rv_err *err) {
+    rv_neural_opts o;
+    rv_neural_opts_from_cfg(ctx->cfg, &o);
+    *k = NULL;
+    *nm = NULL;
+    if (!rv_neural_opts_any(&o) || strcmp(rv_eval_task_family(t), "report") != 0) return 0;
+    rvk_cpu_opts co = {.nthreads = (int)rv_cfg_int(ctx->cfg, "compute.threads")};
+    if (rvk_create(k, rv_cfg_str(ctx->cfg, "compute.backend"), &co, err)) return rv_fail_wrap(err, "score: compute.backend");
+    if (rv_neural_load(nm, &o, *k, err)) return rv_fail_wrap(err, "score");
+    rv_info0("score: neural metrics: %s", rv_neural_describe(*nm));
+    return 0;
 }
 
 static void free_records(rv_eval_record *recs, size_t n) {
@@ -99,14 +117,28 @@ int rv_phase_score(rv_phase_ctx *ctx, rv_err *err) {
     rv_eval_corpus *corpus = rv_eval_corpus_build(t, ins, nvalid);
     const char *warning = rv_eval_corpus_warning(corpus);
     if (warning) rv_warn0("score: %s: %s", input, warning);
+    /* whole blocks of records per rank: the neural metrics' batches are then the same for every
+     * rank count (eval/tasks/task.h) */
     size_t b, e;
-    rv_comm_slice(ctx->comm, nvalid, &b, &e);
+    rv_eval_neural_slice(nvalid, ctx->comm->rank, ctx->comm->size, &b, &e);
     double *mine = rv_xcalloc((e - b) * NF + 1, sizeof *mine);
     rv_eval_scratch scratch = {0};
     for (size_t k = b; k < e; k++) rv_eval_score(t, &ins[k], corpus, &scratch, mine + (k - b) * NF);
     rv_eval_scratch_free(&scratch);
     rv_eval_corpus_free(corpus);
+    /* the neural metrics of the slice, batched; a failure on any rank stops every rank */
+    rv_kctx *kc = NULL;
+    rv_neural *nm = NULL;
+    if (e > b) rc = load_neural(ctx, t, &kc, &nm, err); /* a rank without records loads nothing */
+    if (!rc) rc = rv_eval_score_neural(t, ins + b, e - b, nm, mine, err);
+    rv_neural_free(nm);
+    rvk_destroy(kc);
     free(ins);
+    if (!rv_comm_all_ok(ctx->comm, rc == 0)) {
+        if (rc == 0) rv_fail(err, "score: the neural metrics failed on another rank (see its message)");
+        free(mine); free_records(recs, nrec); free(valid); free(bad); cJSON_Delete(root);
+        return -1;
+    }
     char *all = NULL;
     size_t all_len = 0;
     rv_comm_gather_bytes(ctx->comm, mine, (e - b) * NF * sizeof *mine, 0, &all, &all_len);

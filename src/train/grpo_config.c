@@ -26,6 +26,8 @@ int rv_grpo_cfg_read(const rv_config *c, const char *run_dir, int nranks, rv_grp
     g->resume = rv_cfg_str(c, "grpo.resume");
     g->tunable_parts = rv_cfg_str(c, "grpo.tunable_parts");
     if (rv_grpo_reward_parse(rv_cfg_str(c, "grpo.reward"), &g->reward, err)) return rv_fail_wrap(err, "grpo.reward");
+    rv_neural_opts_from_cfg(c, &g->neural);
+    if (rv_grpo_reward_neural_opts(g->reward, &g->neural, err)) return -1;
     g->reasoning = rv_cfg_bool(c, "grpo.reasoning");
     g->think_suffix = rv_cfg_bool(c, "grpo.think_suffix");
     g->reward_ranks = (int)rv_cfg_int(c, "grpo.reward_ranks");

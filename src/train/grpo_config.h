@@ -12,12 +12,14 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "train/grpo_math.h"
+#include "eval/neural/neural_metrics.h"
 #include "train/grpo_reward.h"
 
 typedef struct rv_grpo_cfg {
     char *shards;                 /* resolved (malloc'd) */
     const char *init, *tokenizer, *resume, *tunable_parts; /* borrowed from the config */
     rv_grpo_reward_kind reward;
+    rv_neural_opts neural;        /* metrics.*: the models of the neural rewards (borrowed strings) */
     bool reasoning, think_suffix;
     int reward_ranks;
     double reward_timeout_s, pair_deadline_s, policy_timeout_s;

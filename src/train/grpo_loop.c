@@ -131,6 +131,19 @@ static int policy_run(grpo_trainer *t, rv_grpo_result *out, rv_err *err) {
     return 0;
 }
 
+/* The neural reward's models, on the ranks that score (reward ranks, or every policy rank when
+ * grpo.reward_ranks = 0); *nm NULL for the text rewards. */
+static int load_reward_models(const rv_grpo_cfg *c, rv_kctx **k, rv_neural **nm, rv_err *err) {
+    *k = NULL;
+    *nm = NULL;
+    if (!rv_neural_opts_any(&c->neural)) return 0;
+    rvk_cpu_opts co = {.nthreads = c->threads};
+    if (rvk_create(k, c->backend, &co, err)) return rv_fail_wrap(err, "grpo: the %s reward's models", rv_grpo_reward_name(c->reward));
+    if (rv_neural_load(nm, &c->neural, *k, err)) return rv_fail_wrap(err, "grpo.reward = %s", rv_grpo_reward_name(c->reward));
+    rv_info("grpo: rank scoring %s rewards with %s", rv_grpo_reward_name(c->reward), rv_neural_describe(*nm));
+    return 0;
+}
+
 int rv_grpo_train(const rv_grpo_cfg *c, const rv_grpo_env *env, rv_grpo_result *out, rv_err *err) {
     grpo_trainer T = {.c = c, .env = env};
     grpo_trainer *t = &T;
@@ -144,11 +157,26 @@ int rv_grpo_train(const rv_grpo_cfg *c, const rv_grpo_env *env, rv_grpo_result *
         rv_comm_free(&t->dp);
         return -1;
     }
+    /* the scoring ranks load the neural reward's models; any failure stops every rank */
+    rv_kctx *nk = NULL;
+    rv_neural *nm = NULL;
+    int lrc = t->roles.is_reward || t->roles.nreward == 0 ? load_reward_models(c, &nk, &nm, err) : 0;
+    if (!rv_comm_all_ok(env->world, lrc == 0)) {
+        if (!lrc) rv_fail(err, "grpo: another rank could not load the %s reward's models (see its message)",
+                          rv_grpo_reward_name(c->reward));
+        rv_neural_free(nm);
+        rvk_destroy(nk);
+        rv_signals_restore(&sig);
+        rv_comm_free(&t->dp);
+        return -1;
+    }
     if (t->roles.is_reward) {
         out->reward_rank = true;
         uint64_t pairs = 0;
         double t0 = rv_now();
-        int rc = rv_reward_serve(env->world, &t->roles, c->policy_timeout_s, &pairs, err);
+        int rc = rv_reward_serve_models(env->world, &t->roles, c->policy_timeout_s, nm, &pairs, err);
+        rv_neural_free(nm);
+        rvk_destroy(nk);
         /* the policy ranks may be alive but stuck: only an abort ends every rank */
         if (rc) rv_die("%s", err->msg);
         if (!rc)
@@ -159,6 +187,7 @@ int rv_grpo_train(const rv_grpo_cfg *c, const rv_grpo_env *env, rv_grpo_result *
         return rc;
     }
     rv_reward_client_init(&t->rc, env->world, &t->roles, c->reward, c->reasoning, c->reward_timeout_s, c->pair_deadline_s);
+    t->rc.scorer.neural = nm;
     int rc = policy_run(t, out, err);
     /* the reward ranks end when every policy rank said stop, after a failure too */
     rv_err e2;
@@ -168,6 +197,8 @@ int rv_grpo_train(const rv_grpo_cfg *c, const rv_grpo_env *env, rv_grpo_result *
     }
     rv_signals_restore(&sig);
     rv_grpo_trainer_free(t);
+    rv_neural_free(nm);
+    rvk_destroy(nk);
     rv_comm_free(&t->dp);
     return rc;
 }

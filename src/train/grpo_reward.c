@@ -1,5 +1,6 @@
 #include "train/grpo_reward.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "eval/metrics/chexpert_labeler.h"
@@ -7,22 +8,56 @@
 #include "eval/metrics/rouge.h"
 #include "eval/tasks/reasoning.h"
 
-static const char *const names[] = {"google_bleu", "rouge_l", "label_f1"};
+static const char *const names[] = {"google_bleu", "rouge_l", "label_f1", "bertscore", "radgraph", "radcliq"};
+#define NKINDS ((int)(sizeof names / sizeof *names))
 
 int rv_grpo_reward_parse(const char *name, rv_grpo_reward_kind *out, rv_err *err) {
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < NKINDS; k++)
         if (name && !strcmp(name, names[k])) {
             *out = (rv_grpo_reward_kind)k;
             return 0;
         }
-    if (name && (!strcmp(name, "bertscore") || !strcmp(name, "radgraph") || !strcmp(name, "radcliq")))
-        return rv_fail(err, "grpo.reward = %s needs the neural radiology metrics (BERTScore / RadGraph / CheXbert "
-                            "models), which this build does not compute yet; use google_bleu, rouge_l or label_f1",
-                       name);
-    return rv_fail(err, "grpo.reward = %s is not a reward; use google_bleu, rouge_l or label_f1", name ? name : "(null)");
+    return rv_fail(err, "grpo.reward = %s is not a reward; use google_bleu, rouge_l, label_f1, bertscore, radgraph or "
+                        "radcliq", name ? name : "(null)");
 }
 
-const char *rv_grpo_reward_name(rv_grpo_reward_kind k) { return (unsigned)k < 3 ? names[k] : "unknown"; }
+const char *rv_grpo_reward_name(rv_grpo_reward_kind k) { return (unsigned)k < (unsigned)NKINDS ? names[k] : "unknown"; }
+
+bool rv_grpo_reward_is_neural(rv_grpo_reward_kind k) {
+    return k == RV_GRPO_REWARD_BERTSCORE || k == RV_GRPO_REWARD_RADGRAPH || k == RV_GRPO_REWARD_RADCLIQ;
+}
+
+static bool given(const char *s) { return s && *s; }
+
+int rv_grpo_reward_neural_opts(rv_grpo_reward_kind k, rv_neural_opts *o, rv_err *err) {
+    const char *rcq = given(o->radcliq_bertscore_model) ? o->radcliq_bertscore_model : o->bertscore_model;
+    switch (k) {
+    case RV_GRPO_REWARD_BERTSCORE:
+        if (!given(o->bertscore_model))
+            return rv_fail(err, "grpo.reward = bertscore needs metrics.bertscore_model (upstream: distilbert-base-uncased, "
+                                "layer 5; docs/metrics.md)");
+        o->radcliq_bertscore_model = o->chexbert_model = o->radgraph_model = "";
+        return 0;
+    case RV_GRPO_REWARD_RADGRAPH:
+        if (!given(o->radgraph_model))
+            return rv_fail(err, "grpo.reward = radgraph needs metrics.radgraph_model (RadGraph-XL; docs/metrics.md)");
+        o->bertscore_model = o->radcliq_bertscore_model = o->chexbert_model = "";
+        return 0;
+    case RV_GRPO_REWARD_RADCLIQ:
+        if (!given(rcq) || !given(o->chexbert_model) || !given(o->radgraph_model))
+            return rv_fail(err, "grpo.reward = radcliq needs metrics.radcliq_bertscore_model (or metrics.bertscore_model; "
+                                "upstream: distilroberta-base), metrics.chexbert_model and metrics.radgraph_model%s%s%s "
+                                "(docs/metrics.md)", given(rcq) ? "" : " [BERTScore missing]",
+                           given(o->chexbert_model) ? "" : " [CheXbert missing]",
+                           given(o->radgraph_model) ? "" : " [RadGraph-XL missing]");
+        o->bertscore_model = rcq; /* one BERTScore model, the RadCliQ feature's */
+        o->radcliq_bertscore_model = "";
+        return 0;
+    default:
+        o->bertscore_model = o->radcliq_bertscore_model = o->chexbert_model = o->radgraph_model = "";
+        return 0;
+    }
+}
 
 /* F1 = 2TP / (2TP + FP + FN) over two label sets (bitmasks); 1 when both are empty. */
 static double set_f1(unsigned truth, unsigned pred) {
@@ -40,7 +75,8 @@ double rv_grpo_reward(rv_grpo_reward_kind k, bool reasoning, const char *respons
         a = rv_reasoning_after_think(response, len, &found);
         if (!found) {
             *penalty = true;
-            return -0.0; /* upstream's penalty for GLEU (and for BERTScore / RadGraph) */
+            /* upstream's penalty: -0.0 for GLEU, BERTScore, RadGraph; -3 for RadCliQ */
+            return k == RV_GRPO_REWARD_RADCLIQ ? -3.0 : -0.0;
         }
     }
     switch (k) {
@@ -57,6 +93,10 @@ double rv_grpo_reward(rv_grpo_reward_kind k, bool reasoning, const char *respons
         rv_chx_label(a.p, a.len, c);
         return set_f1(t, rv_chx_rrg_bits(c));
     }
+    case RV_GRPO_REWARD_BERTSCORE:
+    case RV_GRPO_REWARD_RADGRAPH:
+    case RV_GRPO_REWARD_RADCLIQ:
+        return NAN; /* a model's score: the reward scorer computes it in batches (reward_scorer.h) */
     }
     return 0.0;
 }

@@ -11,14 +11,19 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "eval/tasks/reasoning.h"
 
 double rv_grpo_reward_fallback(rv_grpo_reward_kind k) {
-    /* one entry per kind, in enum order; RadCliQ's -3 joins when its kind does */
+    /* one entry per kind, in enum order */
     static const double fallback[] = {
         [RV_GRPO_REWARD_GOOGLE_BLEU] = 0.0,
         [RV_GRPO_REWARD_ROUGE_L] = 0.0,
         [RV_GRPO_REWARD_LABEL_F1] = 0.0,
+        [RV_GRPO_REWARD_BERTSCORE] = 0.0,
+        [RV_GRPO_REWARD_RADGRAPH] = 0.0,
+        [RV_GRPO_REWARD_RADCLIQ] = -3.0,
     };
+    _Static_assert(sizeof fallback / sizeof *fallback == RV_GRPO_REWARD_LAST + 1, "a fallback per reward kind");
     return (unsigned)k < sizeof fallback / sizeof *fallback ? fallback[k] : 0.0;
 }
 
@@ -247,10 +252,60 @@ static int score_with_deadline(rv_reward_scorer *sc, rv_grpo_reward_kind kind, b
     return 0;
 }
 
+static rv_neural_metric neural_metric(rv_grpo_reward_kind kind) {
+    return kind == RV_GRPO_REWARD_BERTSCORE ? RV_NEURAL_BERTSCORE
+           : kind == RV_GRPO_REWARD_RADGRAPH ? RV_NEURAL_RADGRAPH : RV_NEURAL_RADCLIQ;
+}
+
+/* A neural reward: the reasoning rule per pair, then one batched model pass over the rest. */
+static int score_neural(rv_reward_scorer *sc, rv_grpo_reward_kind kind, bool reasoning, const rv_reward_pair *pairs,
+                        size_t n, double *scores, uint8_t *flags, const char *label, rv_err *err) {
+    rv_neural_metric m = neural_metric(kind);
+    if (!rv_neural_has(sc->neural, m))
+        return rv_fail(err, "grpo: %s: the %s reward %s", label, rv_grpo_reward_name(kind), rv_neural_unavailable(sc->neural, m));
+    rv_span *a = rv_xmalloc((n ? n : 1) * sizeof *a), *t = rv_xmalloc((n ? n : 1) * sizeof *t);
+    size_t *at = rv_xmalloc((n ? n : 1) * sizeof *at), k = 0;
+    bool *pen = rv_xcalloc(n ? n : 1, sizeof *pen);
+    for (size_t i = 0; i < n; i++) {
+        rv_span s = {pairs[i].response, pairs[i].rlen};
+        if (reasoning) {
+            bool found;
+            s = rv_reasoning_after_think(pairs[i].response, pairs[i].rlen, &found);
+            if (!found) {
+                pen[i] = true;
+                scores[i] = kind == RV_GRPO_REWARD_RADCLIQ ? -3.0 : -0.0; /* upstream's penalties */
+                continue;
+            }
+        }
+        a[k] = s;
+        t[k] = (rv_span){pairs[i].truth, pairs[i].tlen};
+        at[k++] = i;
+    }
+    double *v = rv_xmalloc((k ? k : 1) * sizeof *v);
+    /* one pair per model pass, as upstream's workers score one request at a time: a packed
+     * batch's last bits depend on its other texts, and a reward must not depend on which pairs
+     * share a rank's batch (the rank layout) */
+    for (size_t j = 0; j < k; j++) {
+        rv_err me;
+        if (rv_neural_reward(sc->neural, m, &a[j], &t[j], 1, &v[j], &me)) {
+            /* upstream's workers return the fallback when scoring throws; the batch goes on */
+            rv_warn("grpo: %s, pair %zu: the %s model failed (%s); fallback %g", label, at[j], rv_grpo_reward_name(kind),
+                    me.msg, rv_grpo_reward_fallback(kind));
+            v[j] = NAN;
+        }
+    }
+    for (size_t j = 0; j < k; j++) scores[at[j]] = v[j];
+    for (size_t i = 0; i < n; i++) settle(sc, kind, i, scores[i], pen[i], &scores[i], &flags[i], label);
+    free(a); free(t); free(at); free(pen); free(v);
+    return 0;
+}
+
 int rv_reward_score(rv_reward_scorer *sc, rv_grpo_reward_kind kind, bool reasoning, double deadline_s,
                     const rv_reward_pair *pairs, size_t n, double *scores, uint8_t *flags, const char *label,
                     rv_err *err) {
     if (!label) label = "a batch";
+    if (rv_grpo_reward_is_neural(kind) && sc->metric == rv_grpo_reward)
+        return score_neural(sc, kind, reasoning, pairs, n, scores, flags, label, err);
     if (deadline_s > 0) return score_with_deadline(sc, kind, reasoning, deadline_s, pairs, n, scores, flags, label, err);
     for (size_t i = 0; i < n; i++) {
         bool pen = false;

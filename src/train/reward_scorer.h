@@ -14,7 +14,15 @@
  * (each holds a core while its metric runs on): one more is a hanging metric, not a slow sample,
  * and the batch fails with a message saying so. Deadline <= 0: no deadline, no thread (the pairs
  * are scored inline). The worst case of a batch is n x deadline; grpo.reward_timeout_s must
- * cover what the policy ranks wait for. */
+ * cover what the policy ranks wait for.
+ *
+ * The neural rewards (bertscore, radgraph, radcliq) are scored differently: on the calling thread
+ * (a model run cannot be abandoned halfway: the models' buffers are shared), one pair per model
+ * pass (its two texts in one packed batch; a reward must not depend on which pairs share a
+ * rank's batch), with upstream's rules per pair (reasoning penalty,
+ * <= 5 code points, 2048-code-point lower-cased prefixes); a failed model run or a non-finite
+ * score gives the fallback to the pairs concerned, as upstream's workers do on an exception;
+ * grpo.reward_pair_deadline_s does not apply to them (docs/grpo.md). */
 #ifndef RADVLM_TRAIN_REWARD_SCORER_H
 #define RADVLM_TRAIN_REWARD_SCORER_H
 
@@ -23,6 +31,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "eval/neural/neural_metrics.h"
 #include "eval/tasks/task.h"
 #include "train/grpo_reward.h"
 
@@ -40,7 +49,7 @@ typedef struct rv_reward_pair {
 typedef enum rv_reward_flag { RV_REWARD_OK = 0, RV_REWARD_PENALTY = 1, RV_REWARD_FALLBACK = 2 } rv_reward_flag;
 
 /* The value a pair gets when its score is lost: upstream's reward functions return it when
- * scoring throws (0 for GoogleBLEU, BERTScore, RadGraph; -3 for RadCliQ, added with its kind). */
+ * scoring throws (0 for GoogleBLEU, BERTScore, RadGraph; -3 for RadCliQ). */
 double rv_grpo_reward_fallback(rv_grpo_reward_kind k);
 
 /* The metric of one pair, rv_grpo_reward's signature. Tests inject a slow or non-finite one
@@ -62,6 +71,7 @@ typedef struct rv_reward_scorer {
     rv_reward_stuck *stuck;    /* abandoned workers still running */
     int max_stuck;             /* RV_REWARD_MAX_STUCK; tests lower it */
     rv_reward_counts counts;
+    rv_neural *neural;         /* borrowed: the models of the neural rewards (NULL: none loaded) */
 } rv_reward_scorer;
 
 /* metric NULL: rv_grpo_reward. */

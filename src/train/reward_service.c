@@ -195,7 +195,7 @@ static int score_request(const rv_comm *world, int from, const unsigned char *p,
     uint32_t seq = get_u32(p + 4), n = get_u32(p + 8);
     double deadline_s = get_f64(p + 12);
     /* each pair takes at least 8 bytes: a larger n is malformed (and must not size an allocation) */
-    if (kind > RV_GRPO_REWARD_LABEL_F1 || isnan(deadline_s) || n > (len - HEADER) / 8)
+    if (kind > RV_GRPO_REWARD_LAST || isnan(deadline_s) || n > (len - HEADER) / 8)
         return rv_fail(err, "grpo: reward rank %d got a malformed request from rank %d (internal error)", world->rank,
                        from);
     rv_reward_pair *pairs = rv_xmalloc((n ? n : 1) * sizeof *pairs);
@@ -235,13 +235,30 @@ int rv_reward_serve(const rv_comm *world, const rv_reward_roles *roles, double i
     return rc;
 }
 
+static int serve(const rv_comm *world, const rv_reward_roles *roles, double idle_timeout_s, rv_reward_metric_fn metric,
+                 rv_neural *nm, rv_reward_counts *counts, rv_err *err);
+
 int rv_reward_serve_with(const rv_comm *world, const rv_reward_roles *roles, double idle_timeout_s,
                          rv_reward_metric_fn metric, rv_reward_counts *counts, rv_err *err) {
+    return serve(world, roles, idle_timeout_s, metric, NULL, counts, err);
+}
+
+int rv_reward_serve_models(const rv_comm *world, const rv_reward_roles *roles, double idle_timeout_s, rv_neural *nm,
+                           uint64_t *pairs, rv_err *err) {
+    rv_reward_counts counts;
+    int rc = serve(world, roles, idle_timeout_s, NULL, nm, &counts, err);
+    *pairs = counts.pairs;
+    return rc;
+}
+
+static int serve(const rv_comm *world, const rv_reward_roles *roles, double idle_timeout_s, rv_reward_metric_fn metric,
+                 rv_neural *nm, rv_reward_counts *counts, rv_err *err) {
     int me = world->rank - roles->npolicy, clients = 0;
     for (int p = 0; p < roles->npolicy; p++)
         if (p % roles->nreward == me) clients++;
     rv_reward_scorer scorer;
     rv_reward_scorer_init(&scorer, metric);
+    scorer.neural = nm;
     pending *pend = NULL;
     size_t npend = 0;
     int rc = 0;

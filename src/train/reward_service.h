@@ -80,6 +80,9 @@ _Noreturn void rv_reward_lost(const rv_err *err);
  * for the next request (the policy ranks generate between requests). *pairs counts what it scored. */
 int rv_reward_serve(const rv_comm *world, const rv_reward_roles *roles, double idle_timeout_s, uint64_t *pairs,
                     rv_err *err);
+/* rv_reward_serve with the models of the neural rewards (bertscore, radgraph, radcliq; borrowed). */
+int rv_reward_serve_models(const rv_comm *world, const rv_reward_roles *roles, double idle_timeout_s, rv_neural *nm,
+                           uint64_t *pairs, rv_err *err);
 /* rv_reward_serve with the metric to score with (NULL: rv_grpo_reward; tests inject a slow or
  * non-finite one) and the counts of what it scored (pairs, penalties, late, non-finite). */
 int rv_reward_serve_with(const rv_comm *world, const rv_reward_roles *roles, double idle_timeout_s,

@@ -197,4 +197,21 @@ run_dir rt
 "$BIN" --phase eval "${D[@]}" --set eval.model=random:tiny --set eval.tokenizer="$PWD/notok.json" --run rt >rt.out 2>rt.err \
   && bad "a tokenizer without <|im_start|> was accepted" || ok
 has "notok.json" rt.err
+# a neural metric (issue J): BERTScore with the fixtures' tiny random BERT on the report answers,
+# scored on rank 0 after generation: 1 and 2 ranks write the same metrics (with an interval)
+NM=(--set eval.tasks=report_generation --set eval.max_samples=12 --set metrics.bertscore_model="$SRC/tests/fixtures/textenc/bert_tiny"
+    --set metrics.bertscore_layer=2 --set metrics.bertscore_baseline=none)
+for n in 1 2; do
+  run_dir rn$n
+  mpirun -n $n "$BIN" --phase eval "${E[@]}" "${NM[@]}" --run rn$n >rn$n.out 2>rn$n.err && ok || { bad "eval with bertscore ($n ranks)"; cat rn$n.err >&2; }
+done
+cmp -s rn1/eval/m_report_generation.json rn2/eval/m_report_generation.json && ok || bad "bertscore eval: 1 and 2 ranks differ"
+python3 - rn1/eval/m_report_generation.json <<'EOF' && ok || bad "bertscore in the eval metrics"
+import json, math, sys
+m = json.load(open(sys.argv[1]))
+assert math.isfinite(m["bertscore"]) and -1 <= m["bertscore"] <= 1, m
+lo, hi = m["bootstrap"]["ci95"]["bertscore"]
+assert lo <= m["bertscore"] <= hi, m["bootstrap"]
+assert "bertscore" not in m.get("unavailable", {}) and "radcliq_v1" in m["unavailable"], m
+EOF
 finish test_eval

@@ -13,6 +13,8 @@
 #   message naming it; never a hang;
 # - ZeRO-1 gives the same weights and log; reasoning mode gives every response the penalty -0.0,
 #   counted, and advantages exactly 0;
+# - the bertscore reward (issue J, a tiny random BERT) gives the same rewards for 0 and 1 reward
+#   ranks and 1 or 2 policy ranks;
 # - bad configuration: a neural reward without its model, a batch that does not split over the
 #   policy ranks, a run directory holding another phase's checkpoints.
 # usage: test_grpo.sh BINARY WORKDIR
@@ -137,9 +139,31 @@ kill $watchdog 2>/dev/null
 [ $rc -ne 0 ] && [ $(( $(date +%s) - t0 )) -lt 80 ] && ok || bad "a stopped reward rank: exit $rc after $(( $(date +%s) - t0 )) s"
 has "reward rank 1 (grpo.reward_timeout_s = 3)" st.err
 
+# a neural reward (issue J): BERTScore of the tiny random BERT of the fixtures (layer 2, raw
+# scores), scored by the policy rank itself, by one reward rank, and with two policy ranks: the
+# same rewards (one pair per model pass), every one finite in [-1, 1], 0.0 for responses of <= 5
+# code points, and not all equal
+NB=(--set grpo.reward=bertscore --set metrics.bertscore_model="$SRC/tests/fixtures/textenc/bert_tiny"
+    --set metrics.bertscore_layer=2 --set metrics.bertscore_baseline=none --set grpo.total_steps=1)
+for spec in "1 0" "2 1" "3 1"; do
+  set -- $spec
+  run=bs$(($1 - $2))r$2
+  if grpo $run $1 $2 "${NB[@]}"; then ok; else bad "$run: grpo with the bertscore reward failed"; tail -20 "$run.err" >&2; continue; fi
+  [ "$run" = bs1r0 ] || { cmp -s "$run/grpo/rollouts/$R1" bs1r0/grpo/rollouts/$R1 && ok || bad "$run: bertscore rewards differ from one rank's"; }
+done
+python3 - bs1r0/grpo/rollouts/$R1 <<'PY' && ok || bad "bertscore rewards"
+import json, math, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+r = [x["reward"] for x in rows]
+assert len(r) == 24 and all(math.isfinite(v) and -1 <= v <= 1 for v in r), r
+assert all(x["reward"] == 0.0 for x in rows if len(x["response"]) <= 5), rows
+assert len(set(r)) > 3 and all(x["flag"] == "ok" for x in rows), r
+PY
+has "scoring bertscore rewards with BERTScore:" bs1r0.err
+
 # bad configuration
-mpirun -n 1 "$BIN" --phase grpo "${G[@]}" --set grpo.reward=radcliq --run bad1 >b1.out 2>b1.err && bad "radcliq accepted" || ok
-has "grpo.reward" b1.err
+mpirun -n 1 "$BIN" --phase grpo "${G[@]}" --set grpo.reward=radcliq --run bad1 >b1.out 2>b1.err && bad "radcliq without models accepted" || ok
+has "grpo.reward = radcliq needs metrics.radcliq_bertscore_model" b1.err
 mpirun -n 3 "$BIN" --phase grpo "${G[@]}" --set grpo.reward_ranks=1 --set grpo.prompts_per_step=5 --run bad2 >b2.out 2>b2.err \
   && bad "5 prompts over 2 policy ranks accepted" || ok
 has "grpo.prompts_per_step = 5 must be a positive multiple of the policy rank count (2" b2.err

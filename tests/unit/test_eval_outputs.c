@@ -200,11 +200,13 @@ static void test_run_info(void) {
 static void test_value_names(void) {
     const rv_eval_task *r = rv_eval_task_find("report_generation"), *c = rv_eval_task_find("abnormality_classification"),
                        *g = rv_eval_task_find("object_grounding");
-    CHECK(rv_eval_nvalues(r) == 18);
+    CHECK(rv_eval_nvalues(r) == 25); /* 18 text-metric values + 7 neural (issue J) */
     CHECK_STR(rv_eval_value_name(r, 10), "bleu4");
     CHECK_STR(rv_eval_value_name(r, 14), "ciderd");
     CHECK_STR(rv_eval_value_name(r, 15), "google_bleu");
-    CHECK(rv_eval_value_name(r, 18) == NULL);
+    CHECK_STR(rv_eval_value_name(r, 18), "bertscore");
+    CHECK_STR(rv_eval_value_name(r, 24), "radcliq");
+    CHECK(rv_eval_value_name(r, 25) == NULL);
     CHECK_STR(rv_eval_value_name(c, 1), "pred_bits");
     CHECK_STR(rv_eval_value_name(g, 0), "ap");
     CHECK_STR(rv_eval_value_name(g, 4), "n_unparsable_boxes");

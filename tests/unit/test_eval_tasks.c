@@ -90,10 +90,12 @@ static void test_table(void) {
     /* aggregate keys: upstream's, in upstream's order, then ours */
     const rv_eval_task *r = rv_eval_task_find("report_generation"), *c = rv_eval_task_find("abnormality_classification"),
                        *g = rv_eval_task_find("phrase_grounding");
-    CHECK(rv_eval_nstats(r) == 14);
+    CHECK(rv_eval_nstats(r) == 23); /* 14 text metrics + the 9 neural ones of issue J */
     CHECK_STR(rv_eval_stat_key(r, 0), "blue");
     CHECK_STR(rv_eval_stat_key(r, 1), "ciderd");
     CHECK_STR(rv_eval_stat_key(r, 13), "bleu_4_sentence_mean");
+    CHECK_STR(rv_eval_stat_key(r, 14), "bertscore");
+    CHECK_STR(rv_eval_stat_key(r, 22), "radcliq_v1");
     CHECK(rv_eval_nstats(c) == 6 + 13);
     CHECK_STR(rv_eval_stat_key(c, 0), "Precision(macro)");
     CHECK_STR(rv_eval_stat_key(c, 5), "F1 Score(micro)");
@@ -191,7 +193,7 @@ static void test_report(void) {
     cJSON_Delete(m);
 
     /* rv_eval_stats gives the same numbers without JSON, for any subset: record B alone */
-    double st[14];
+    double st[23];
     size_t only_b = 1;
     rv_eval_stats(t, v, 1, &only_b, st);
     CHECK_NEAR(st[0], bleu_k(cb, g4, 4, 4, 4), 1e-18);

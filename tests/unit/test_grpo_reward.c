@@ -6,6 +6,7 @@
 
 #include "check.h"
 #include "train/grpo_reward.h"
+#include "train/reward_scorer.h"
 
 static double R(rv_grpo_reward_kind k, bool reasoning, const char *resp, const char *truth, bool *pen) {
     rv_eval_scratch s = {0};
@@ -38,7 +39,28 @@ int main(void) {
     rv_grpo_reward_kind k;
     CHECK(rv_grpo_reward_parse("rouge_l", &k, &e) == 0 && k == RV_GRPO_REWARD_ROUGE_L);
     CHECK(rv_grpo_reward_parse("google_bleu", &k, &e) == 0 && k == RV_GRPO_REWARD_GOOGLE_BLEU);
-    CHECK(rv_grpo_reward_parse("radcliq", &k, &e) == -1 && strstr(e.msg, "neural"));
+    /* the neural rewards parse (issue J) but need their models: without them the configuration
+     * is refused, naming the keys to set */
+    CHECK(rv_grpo_reward_parse("radcliq", &k, &e) == 0 && k == RV_GRPO_REWARD_RADCLIQ && rv_grpo_reward_is_neural(k));
+    rv_neural_opts no = {.bertscore_model = "", .bertscore_layer = 5, .bertscore_baseline = "auto",
+                         .radcliq_bertscore_model = "", .chexbert_model = "/m/chexbert", .radgraph_model = ""};
+    CHECK(rv_grpo_reward_neural_opts(k, &no, &e) == -1 && strstr(e.msg, "metrics.radgraph_model") &&
+          strstr(e.msg, "[BERTScore missing]") && !strstr(e.msg, "[CheXbert missing]"));
+    CHECK(rv_grpo_reward_neural_opts(RV_GRPO_REWARD_BERTSCORE, &no, &e) == -1 && strstr(e.msg, "metrics.bertscore_model"));
+    /* a text reward loads no model, whatever is configured */
+    CHECK(rv_grpo_reward_neural_opts(RV_GRPO_REWARD_ROUGE_L, &no, &e) == 0 && !rv_neural_opts_any(&no));
+    /* radcliq keeps exactly its three models: the RadCliQ BERTScore one becomes the only BERTScore */
+    rv_neural_opts all = {.bertscore_model = "/m/distilbert", .bertscore_layer = 5, .bertscore_baseline = "auto",
+                          .radcliq_bertscore_model = "/m/distilroberta", .chexbert_model = "/m/cx", .radgraph_model = "/m/rg"};
+    CHECK(rv_grpo_reward_neural_opts(RV_GRPO_REWARD_RADCLIQ, &all, &e) == 0 && !strcmp(all.bertscore_model, "/m/distilroberta") &&
+          !all.radcliq_bertscore_model[0] && !strcmp(all.chexbert_model, "/m/cx") && !strcmp(all.radgraph_model, "/m/rg"));
+    /* one pair without a model: NaN (the scorer computes these in batches); the reasoning penalty
+     * without "</think>" is -3 for RadCliQ, -0.0 for the others */
+    CHECK(isnan(R(RV_GRPO_REWARD_BERTSCORE, false, "a b c", "a b c", &pen)) && !pen);
+    CHECK(R(RV_GRPO_REWARD_RADCLIQ, true, "no think", "x", &pen) == -3.0 && pen);
+    p = R(RV_GRPO_REWARD_RADGRAPH, true, "no think", "x", &pen);
+    CHECK(pen && p == 0.0 && signbit(p));
+    CHECK(rv_grpo_reward_fallback(RV_GRPO_REWARD_RADCLIQ) == -3.0 && rv_grpo_reward_fallback(RV_GRPO_REWARD_BERTSCORE) == 0.0);
     CHECK(rv_grpo_reward_parse("bleu", &k, &e) == -1 && strstr(e.msg, "google_bleu"));
     CHECK(!strcmp(rv_grpo_reward_name(RV_GRPO_REWARD_LABEL_F1), "label_f1"));
     return check_summary("test_grpo_reward");

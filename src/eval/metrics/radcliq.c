@@ -12,7 +12,8 @@ static const double INTERCEPT = 2.46655256e-10;
 bool rv_radcliq_v1(const rv_radcliq_features *f, double *score, const char **why) {
     if (!f->have_radgraph || !f->have_bertscore || !f->have_semb) {
         *why = "RadCliQ-v1 needs RadGraph-XL F1, BERTScore (distilroberta-base) and CheXbert "
-               "embedding similarity, which this build does not compute yet";
+               "embedding similarity (metrics.radgraph_model, metrics.radcliq_bertscore_model, "
+               "metrics.chexbert_model)";
         return false;
     }
     if (!f->have_bleu) { *why = "RadCliQ-v1 needs the per-sentence BLEU-4 feature"; return false; }

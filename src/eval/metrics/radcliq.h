@@ -1,7 +1,7 @@
 /* RadCliQ-v1 as the RadVLM-GRPO fork combines its features (RadEval CompositeMetric):
  * standardise [radgraph, bertscore, semb_score, bleu] with the fork's truncated StandardScaler
- * constants, then the linear model. Lower is better; the rewards report its negation. Features
- * this program cannot compute yet (BERTScore, RadGraph, CheXbert embeddings) make the score
+ * constants, then the linear model. Lower is better; the rewards report its negation. A missing
+ * feature (its model not configured: eval/neural/neural_metrics.h computes them) makes the score
  * unavailable, with the reason, instead of a made-up number. */
 #ifndef RADVLM_EVAL_RADCLIQ_H
 #define RADVLM_EVAL_RADCLIQ_H

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "eval/metrics/pytext.h"
+#include "eval/neural/neural_metrics.h"
 #include "eval/run/answer_store.h"
 #include "eval/run/baseline.h"
 #include "eval/run/eval_config.h"
@@ -51,6 +52,8 @@ typedef struct evaluator {
     long long answers_written;  /* by this process (eval.test_kill_after) */
     rv_eval_task_outputs outs;  /* rank 0: every finished task, for results.h5 */
     rv_eval_files files;        /* where and how the output files are written */
+    rv_kctx *nk;                /* rank 0: the neural metrics' kernels and models (metrics.*), or NULL */
+    rv_neural *nm;
 } evaluator;
 
 /* ---- setup ---- */
@@ -175,6 +178,8 @@ static int setup(evaluator *ev, rv_err *err) {
 }
 
 static void teardown(evaluator *ev) {
+    rv_neural_free(ev->nm);
+    rvk_destroy(ev->nk);
     rv_eval_task_outputs_free(&ev->outs);
     if (ev->m_init) rv_vlm_free(&ev->m);
     if (ev->w_init) rv_weights_free(&ev->w);
@@ -186,6 +191,18 @@ static void teardown(evaluator *ev) {
     free(ev->tag);
     free(ev->out_dir);
     free(ev->ans_dir);
+}
+
+/* Rank 0 scores the answers: it loads the neural metric models when metrics.* names any. */
+static int setup_neural(evaluator *ev, const rv_config *cfg, rv_err *err) {
+    rv_neural_opts o;
+    rv_neural_opts_from_cfg(cfg, &o);
+    if (!rv_neural_opts_any(&o)) return 0;
+    rvk_cpu_opts co = {.nthreads = ev->c->threads};
+    if (rvk_create(&ev->nk, ev->c->backend, &co, err)) return rv_fail_wrap(err, "eval: neural metrics");
+    if (rv_neural_load(&ev->nm, &o, ev->nk, err)) return rv_fail_wrap(err, "eval");
+    rv_info0("eval: neural metrics: %s", rv_neural_describe(ev->nm));
+    return 0;
 }
 
 /* ---- one task ---- */
@@ -492,7 +509,8 @@ static int run_task(evaluator *ev, const char *task, int *stopped, rv_err *err) 
                 }
             rv_eval_task_output_build(&o, t, ts.items, nq, &as, c->r1);
             rv_answer_set_free(&as);
-            rc = rv_eval_write_task_files(&ev->files, &o, err);
+            rc = rv_eval_task_output_neural(&o, ev->nm, err);
+            if (!rc) rc = rv_eval_write_task_files(&ev->files, &o, err);
             ev->outs.v = rv_xrealloc(ev->outs.v, (ev->outs.n + 1) * sizeof *ev->outs.v);
             ev->outs.v[ev->outs.n++] = o;
         }
@@ -508,6 +526,7 @@ int rv_eval_run(const rv_config *cfg, const rv_eval_env *env, int *stopped, rv_e
     evaluator ev = {.c = &c, .env = env};
     int rc = rv_eval_cfg_read(cfg, env->run_dir, &c, err);
     if (!rc) rc = setup(&ev, err);
+    if (!rc && env->comm->rank == 0) rc = setup_neural(&ev, cfg, err);
     if (!rv_comm_all_ok(env->comm, rc == 0)) {
         if (!rc) rc = rv_fail(err, "eval: setup failed on another rank (see its message)");
     } else {

@@ -66,6 +66,23 @@ void rv_eval_task_output_build(rv_eval_task_output *o, const rv_eval_task *t, rv
     free(in);
 }
 
+int rv_eval_task_output_neural(rv_eval_task_output *o, rv_neural *nm, rv_err *err) {
+    if (!nm || !o->n) return 0;
+    rv_eval_input *in = rv_xmalloc(o->n * sizeof *in);
+    for (size_t k = 0; k < o->n; k++) {
+        const rv_eval_item *it = &o->items[k];
+        in[k] = (rv_eval_input){.answer = {o->ans[k].output, strlen(o->ans[k].output)},
+                                .ref = {it->answer, strlen(it->answer)},
+                                .labels = (const char *const *)it->labels,
+                                .nlabels = it->nlabels,
+                                .boxes = it->boxes,
+                                .nboxes = it->nboxes};
+    }
+    int rc = rv_eval_score_neural(o->t, in, o->n, nm, o->values, err);
+    free(in);
+    return rc ? rv_fail_wrap(err, "eval: %s: neural metrics", rv_eval_task_name(o->t)) : 0;
+}
+
 void rv_eval_task_output_free(rv_eval_task_output *o) {
     for (size_t k = 0; k < o->n; k++) {
         rv_eval_item_free(&o->items[k]);

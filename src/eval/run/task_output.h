@@ -36,6 +36,8 @@ typedef struct rv_eval_task_outputs {
  * code points) and scores every answer. */
 void rv_eval_task_output_build(rv_eval_task_output *o, const rv_eval_task *t, rv_eval_item *items,
                                size_t n_questions, rv_answer_set *as, bool r1);
+/* Adds the neural metrics (nm: eval/neural/neural_metrics.h; NULL = none) to the scored answers. */
+int rv_eval_task_output_neural(rv_eval_task_output *o, rv_neural *nm, rv_err *err);
 void rv_eval_task_output_free(rv_eval_task_output *o);
 void rv_eval_task_outputs_free(rv_eval_task_outputs *v);
 

@@ -24,8 +24,11 @@ typedef struct rv_eval_family {
     void (*stats)(const double *values, size_t n, const size_t *idx, double *out);
     /* the per-record scores of <stem>_scored.json, added to o after "index" */
     void (*record_json)(const double *values, cJSON *o);
-    /* metrics this build cannot compute: key -> reason added to un; NULL when none */
-    void (*unavailable)(cJSON *un);
+    /* the neural metrics of n records into their vectors (values [n, nvalues]); NULL when none */
+    int (*score_neural)(const rv_eval_input *in, size_t n, rv_neural *nm, double *values, rv_err *err);
+    /* metrics not computed for these n records (values [n, nvalues]; n may be 0): key -> reason
+     * added to un; NULL when the family computes everything */
+    void (*unavailable)(const double *values, size_t n, cJSON *un);
 } rv_eval_family;
 
 extern const rv_eval_family rv_eval_report_family;

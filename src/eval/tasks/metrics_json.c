@@ -26,10 +26,11 @@ cJSON *rv_eval_metrics_json(const rv_eval_task *t, const double *values, size_t 
 
     cJSON *m = cJSON_CreateObject(), *ci = cJSON_CreateObject(), *un = cJSON_CreateObject();
     for (size_t k = 0; k < nstat; k++) add_num(m, rv_eval_stat_key(t, k), pt[k]);
-    if (t->family->unavailable) t->family->unavailable(un);
-    if (!n)
+    if (t->family->unavailable) t->family->unavailable(values, n, un);
+    if (!n) /* (a metric whose model is missing keeps that reason) */
         for (size_t k = 0; k < nstat; k++)
-            cJSON_AddStringToObject(un, rv_eval_stat_key(t, k), "no record could be scored (n_scored = 0)");
+            if (!cJSON_GetObjectItemCaseSensitive(un, rv_eval_stat_key(t, k)))
+                cJSON_AddStringToObject(un, rv_eval_stat_key(t, k), "no record could be scored (n_scored = 0)");
     if (B > 0 && n)
         for (size_t k = 0; k < nstat; k++) {
             if (isnan(pt[k])) continue;

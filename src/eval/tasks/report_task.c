@@ -2,7 +2,11 @@
  * is a report, the reference the ground-truth report. Per record: coco BLEU counts and sentence
  * BLEU-4, ROUGE-1/2/L F, CIDEr-D, GoogleBLEU, and the rule-based labeler's rrg bits of both
  * reports; aggregates: corpus BLEU from summed counts, means of the per-pair scores, label F1
- * from the summed bits. The GRPO reward is GoogleBLEU (upstream's in-process reward). */
+ * from the summed bits. The GRPO reward is GoogleBLEU (upstream's in-process reward).
+ * With the neural models configured (eval/neural/neural_metrics.h) a record also gets
+ * BERTScore, the RadGraph-XL F1s, CheXbert's rrg bits of both reports and -RadCliQ-v1; their
+ * aggregates are means (label F1 from summed CheXbert bits); a neural value that was not
+ * computed is NaN and its metric is listed as unavailable instead. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,25 +17,36 @@
 #include "eval/metrics/google_bleu.h"
 #include "eval/metrics/label_f1.h"
 #include "eval/metrics/npstat.h"
-#include "eval/metrics/radcliq.h"
 #include "eval/metrics/rouge.h"
+#include "eval/neural/neural_metrics.h"
 #include "eval/tasks/family.h"
 #include "io/json.h"
 
 /* values[NV]: BLEU counts (testlen reflen guess[4] correct[4]) then the per-pair scores */
-enum { V_BLEU = 0, V_BLEU4 = 10, V_R1, V_R2, V_RL, V_CIDER, V_GBLEU, V_REFBITS, V_HYPBITS, NV };
+enum { V_BLEU = 0, V_BLEU4 = 10, V_R1, V_R2, V_RL, V_CIDER, V_GBLEU, V_REFBITS, V_HYPBITS,
+       /* neural (NaN: not computed) */
+       V_BERT, V_RG_S, V_RG_P, V_RG_C, V_CXB_REF, V_CXB_HYP, V_RADCLIQ, NV };
 
 static const char *const value_names[NV] = {
     "bleu_testlen", "bleu_reflen", "bleu_guess_1", "bleu_guess_2", "bleu_guess_3", "bleu_guess_4",
     "bleu_correct_1", "bleu_correct_2", "bleu_correct_3", "bleu_correct_4", "bleu4", "rouge1", "rouge2",
-    "rougel", "ciderd", "google_bleu", "labels_ref_bits", "labels_output_bits"};
+    "rougel", "ciderd", "google_bleu", "labels_ref_bits", "labels_output_bits", "bertscore", "radgraph_simple",
+    "radgraph_partial", "radgraph_complete", "chexbert_ref_bits", "chexbert_output_bits", "radcliq"};
 
-#define NSTAT 14
-/* upstream order: blue, (bertscore), ciderd, rouge1, rouge2, rougel, then ours */
+#define NSTAT 23
+/* upstream's keys first (blue, ciderd, rouge1, rouge2, rougel: upstream's order without its
+ * neural keys), then ours, then the neural metrics (upstream's bertscore, radgraph_*, chexbert_*
+ * and compute_radcliq.py's mean): a neural metric that was not computed is NaN, so its key is
+ * absent and the file is the same as without the models */
+enum { S_BLUE, S_CIDER, S_R1, S_R2, S_RL, S_BLEU1, S_GBLEU = S_BLEU1 + 3, S_RULES, S_BLEU4S = S_RULES + 4,
+       S_BERT, S_RG, S_CXB = S_RG + 3, S_RADCLIQ = S_CXB + 4 };
 static const char *const keys[NSTAT] = {
     "blue", "ciderd", "rouge1", "rouge2", "rougel", "bleu_1", "bleu_2", "bleu_3", "google_bleu",
     "chexpert_rules_all_micro", "chexpert_rules_all_macro", "chexpert_rules_5_micro",
-    "chexpert_rules_5_macro", "bleu_4_sentence_mean"};
+    "chexpert_rules_5_macro", "bleu_4_sentence_mean", "bertscore", "radgraph_simple", "radgraph_partial",
+    "radgraph_complete", "chexbert_all_micro", "chexbert_all_macro", "chexbert_5_micro", "chexbert_5_macro",
+    "radcliq_v1"};
+_Static_assert(S_RADCLIQ + 1 == NSTAT, "one key per statistic");
 
 static const char *stat_key(size_t k) { return k < NSTAT ? keys[k] : NULL; }
 
@@ -68,6 +83,23 @@ static void score(const rv_eval_input *in, const rv_cider_df *df, rv_eval_scratc
     o[V_REFBITS] = rv_chx_rrg_bits(c);
     rv_chx_label(hyp, hlen, c);
     o[V_HYPBITS] = rv_chx_rrg_bits(c);
+    for (int k = V_BERT; k < NV; k++) o[k] = NAN; /* score_neural's */
+}
+
+static int score_neural(const rv_eval_input *in, size_t n, rv_neural *nm, double *values, rv_err *err) {
+    rv_span *h = rv_xmalloc(n * sizeof *h), *r = rv_xmalloc(n * sizeof *r);
+    rv_neural_feats *f = rv_xmalloc(n * sizeof *f);
+    for (size_t i = 0; i < n; i++) { h[i] = in[i].answer; r[i] = in[i].ref; }
+    int rc = rv_neural_score_pairs(nm, h, r, n, f, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        double *o = values + i * NV;
+        o[V_BERT] = f[i].bertscore;
+        o[V_RG_S] = f[i].radgraph[0]; o[V_RG_P] = f[i].radgraph[1]; o[V_RG_C] = f[i].radgraph[2];
+        o[V_CXB_REF] = f[i].chexbert_ref_bits; o[V_CXB_HYP] = f[i].chexbert_hyp_bits;
+        o[V_RADCLIQ] = f[i].radcliq;
+    }
+    free(h); free(r); free(f);
+    return rc;
 }
 
 static double reward(const rv_eval_input *in, rv_eval_scratch *s) {
@@ -92,20 +124,27 @@ static void stats(const double *values, size_t n, const size_t *idx, double *out
     double b[4], lf4[4];
     rv_bleu_score(&tot, b);
     rv_label_f1_result(&lf, lf4);
-    out[0] = b[3];
-    /* means with numpy's pairwise summation, so they equal np.mean bit for bit */
-    const int fields[5] = {V_CIDER, V_R1, V_R2, V_RL, V_GBLEU};
-    double means[5];
-    for (int k = 0; k < 5; k++) {
+    out[S_BLUE] = b[3];
+    /* means with numpy's pairwise summation, so they equal np.mean bit for bit; a column with a
+     * NaN (a neural metric not computed) has a NaN mean: the key is left out */
+    const int fields[] = {V_CIDER, V_R1, V_R2, V_RL, V_GBLEU, V_BLEU4, V_BERT, V_RG_S, V_RG_P, V_RG_C, V_RADCLIQ};
+    const int to[] = {S_CIDER, S_R1, S_R2, S_RL, S_GBLEU, S_BLEU4S, S_BERT, S_RG, S_RG + 1, S_RG + 2, S_RADCLIQ};
+    for (size_t k = 0; k < sizeof fields / sizeof *fields; k++) {
         for (size_t i = 0; i < n; i++) col[i] = rv_eval_row(values, NV, idx, i)[fields[k]];
-        means[k] = rv_np_mean(col, n);
+        out[to[k]] = rv_np_mean(col, n);
     }
-    out[1] = means[0]; out[2] = means[1]; out[3] = means[2]; out[4] = means[3];
-    out[5] = b[0]; out[6] = b[1]; out[7] = b[2];
-    out[8] = means[4];
-    for (int k = 0; k < 4; k++) out[9 + k] = lf4[k];
-    for (size_t i = 0; i < n; i++) col[i] = rv_eval_row(values, NV, idx, i)[V_BLEU4];
-    out[13] = rv_np_mean(col, n);
+    for (int k = 0; k < 3; k++) out[S_BLEU1 + k] = b[k];
+    for (int k = 0; k < 4; k++) out[S_RULES + k] = lf4[k];
+    /* upstream's chexbert_* F1s, from CheXbert's labels */
+    bool cxb = true;
+    rv_label_f1_init(&lf);
+    for (size_t i = 0; i < n && cxb; i++) {
+        const double *r = rv_eval_row(values, NV, idx, i);
+        if (isnan(r[V_CXB_REF]) || isnan(r[V_CXB_HYP])) cxb = false;
+        else rv_label_f1_add(&lf, (unsigned)r[V_CXB_REF], (unsigned)r[V_CXB_HYP]);
+    }
+    rv_label_f1_result(&lf, lf4);
+    for (int k = 0; k < 4; k++) out[S_CXB + k] = cxb ? lf4[k] : NAN;
     free(col);
 }
 
@@ -125,21 +164,31 @@ static void record_json(const double *r, cJSON *o) {
     cJSON_AddItemToObject(o, "google_bleu", rv_json_float(r[V_GBLEU]));
     cJSON_AddItemToObject(o, "labels_ref", label_list((unsigned)r[V_REFBITS]));
     cJSON_AddItemToObject(o, "labels_output", label_list((unsigned)r[V_HYPBITS]));
+    if (!isnan(r[V_BERT])) cJSON_AddItemToObject(o, "bertscore", rv_json_float(r[V_BERT]));
+    if (!isnan(r[V_RG_S])) {
+        cJSON_AddItemToObject(o, "radgraph_simple", rv_json_float(r[V_RG_S]));
+        cJSON_AddItemToObject(o, "radgraph_partial", rv_json_float(r[V_RG_P]));
+        cJSON_AddItemToObject(o, "radgraph_complete", rv_json_float(r[V_RG_C]));
+    }
+    if (!isnan(r[V_CXB_REF])) {
+        cJSON_AddItemToObject(o, "chexbert_labels_ref", label_list((unsigned)r[V_CXB_REF]));
+        cJSON_AddItemToObject(o, "chexbert_labels_output", label_list((unsigned)r[V_CXB_HYP]));
+    }
+    if (!isnan(r[V_RADCLIQ])) cJSON_AddItemToObject(o, "radcliq", rv_json_float(r[V_RADCLIQ]));
 }
 
-static void unavailable(cJSON *un) {
-    static const char *const model_keys[] = {"bertscore", "radgraph_simple", "radgraph_partial", "radgraph_complete",
-                                              "chexbert_all_micro", "chexbert_all_macro", "chexbert_5_micro", "chexbert_5_macro"};
-    for (size_t k = 0; k < 8; k++)
-        cJSON_AddStringToObject(un, model_keys[k], k < 4 ? "needs a neural model (BERTScore / RadGraph-XL) this build does not run yet"
-                                                        : "needs the CheXbert model; chexpert_rules_* are the rule-based labeler's F1 instead (not CheXbert)");
-    /* RadCliQ-v1 names its own missing features */
-    const char *why = NULL;
-    double rq;
-    rv_radcliq_features f = {0};
-    f.have_bleu = true;
-    (void)rv_radcliq_v1(&f, &rq, &why);
-    cJSON_AddStringToObject(un, "radcliq_v1", why);
+/* A neural column is computed for all records or for none (one model set per run). */
+static bool computed(const double *values, size_t n, int v) { return n && !isnan(values[v]); }
+
+static void unavailable(const double *values, size_t n, cJSON *un) {
+    static const char *const rg_keys[] = {"radgraph_simple", "radgraph_partial", "radgraph_complete"};
+    static const char *const cxb_keys[] = {"chexbert_all_micro", "chexbert_all_macro", "chexbert_5_micro", "chexbert_5_macro"};
+    if (!computed(values, n, V_BERT)) cJSON_AddStringToObject(un, "bertscore", rv_neural_unavailable(NULL, RV_NEURAL_BERTSCORE));
+    for (size_t k = 0; k < 3; k++)
+        if (!computed(values, n, V_RG_S)) cJSON_AddStringToObject(un, rg_keys[k], rv_neural_unavailable(NULL, RV_NEURAL_RADGRAPH));
+    for (size_t k = 0; k < 4; k++)
+        if (!computed(values, n, V_CXB_REF)) cJSON_AddStringToObject(un, cxb_keys[k], rv_neural_unavailable(NULL, RV_NEURAL_CHEXBERT));
+    if (!computed(values, n, V_RADCLIQ)) cJSON_AddStringToObject(un, "radcliq_v1", rv_neural_unavailable(NULL, RV_NEURAL_RADCLIQ));
 }
 
 const rv_eval_family rv_eval_report_family = {
@@ -151,6 +200,7 @@ const rv_eval_family rv_eval_report_family = {
     .value_names = value_names,
     .ref_from_json = ref_from_json,
     .score = score,
+    .score_neural = score_neural,
     .reward = reward,
     .reward_of = reward_of,
     .stats = stats,

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/error.h"
 #include "eval/metrics/grounding.h"
 #include "eval/metrics/ngram.h"
 #include "eval/metrics/pytext.h"
@@ -75,6 +76,21 @@ const char *rv_eval_corpus_warning(const rv_eval_corpus *c);
  * (CIDEr-D is then 0). */
 void rv_eval_score(const rv_eval_task *t, const rv_eval_input *in, const rv_eval_corpus *corpus,
                    rv_eval_scratch *s, double *values);
+
+/* The neural metrics (eval/neural/neural_metrics.h: BERTScore, RadGraph-XL, CheXbert labels,
+ * RadCliQ-v1) of records in[0..n), written into their vectors values [n, rv_eval_nvalues(t)]
+ * (already filled by rv_eval_score, whose neural entries are NaN = not computed). The records
+ * are scored in blocks of RV_EVAL_NEURAL_BLOCK, each block one set of batched model passes: a
+ * packed batch's last bits depend on what else is in it (GEMM tiling), so a record's numbers are
+ * the same for every rank count only when in[0] is record 0 or a multiple of the block
+ * (rv_eval_neural_slice). Does nothing when nm is NULL or the family has no neural metric
+ * (classification, grounding). Fails only when a model run fails. */
+#define RV_EVAL_NEURAL_BLOCK 64 /* = bert_score's batch of upstream's report metric (its padding shows in the scores) */
+typedef struct rv_neural rv_neural;
+/* This rank's records [*b, *e) of n: whole blocks of RV_EVAL_NEURAL_BLOCK, contiguous, in rank order. */
+void rv_eval_neural_slice(size_t n, int rank, int size, size_t *b, size_t *e);
+int rv_eval_score_neural(const rv_eval_task *t, const rv_eval_input *in, size_t n, rv_neural *nm, double *values,
+                         rv_err *err);
 
 /* The reward of one generated answer: in->answer is the raw generated text, rule picks its
  * answer. Computes only the reward metric (fast; no corpus):

@@ -81,3 +81,22 @@ double rv_eval_reward(const rv_eval_task *t, const rv_eval_input *in, rv_answer_
 }
 
 double rv_eval_reward_of(const rv_eval_task *t, const double *values) { return t->family->reward_of(values); }
+
+int rv_eval_score_neural(const rv_eval_task *t, const rv_eval_input *in, size_t n, rv_neural *nm, double *values,
+                         rv_err *err) {
+    if (!nm || !n || !t->family->score_neural) return 0;
+    size_t nv = t->family->nvalues;
+    for (size_t b = 0; b < n; b += RV_EVAL_NEURAL_BLOCK) {
+        size_t m = n - b < RV_EVAL_NEURAL_BLOCK ? n - b : RV_EVAL_NEURAL_BLOCK;
+        if (t->family->score_neural(in + b, m, nm, values + b * nv, err)) return -1;
+    }
+    return 0;
+}
+
+void rv_eval_neural_slice(size_t n, int rank, int size, size_t *b, size_t *e) {
+    size_t blocks = (n + RV_EVAL_NEURAL_BLOCK - 1) / RV_EVAL_NEURAL_BLOCK;
+    size_t per = blocks / (size_t)size, extra = blocks % (size_t)size, r = (size_t)rank;
+    size_t bb = r * per + (r < extra ? r : extra), be = bb + per + (r < extra);
+    *b = bb * RV_EVAL_NEURAL_BLOCK < n ? bb * RV_EVAL_NEURAL_BLOCK : n;
+    *e = be * RV_EVAL_NEURAL_BLOCK < n ? be * RV_EVAL_NEURAL_BLOCK : n;
+}
