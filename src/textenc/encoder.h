@@ -45,7 +45,8 @@ int rv_encoder_layers_used(const rv_encoder *e);
 /* Forward over a packed batch of nseq sequences: ids [T] (special tokens included; no padding),
  * sequence s = rows [cu[s], cu[s+1]) (cu: [nseq + 1], host int32, cu[0] = 0, each length
  * <= max_pos (- pad_id - 1 for RoBERTa)). Attention never crosses sequences, so a batch gives
- * the same numbers as one sequence at a time. out: host [T, hidden] = the hidden states after
+ * one sequence's numbers up to sgemm rounding (~2e-6: the GEMM row count changes the blocking);
+ * callers that need bitwise-stable results batch in a fixed make-up (eval/neural/text_batch). out: host [T, hidden] = the hidden states after
  * the last used block. Token ids >= vocab and over-long sequences are errors. */
 int rv_encoder_forward(rv_encoder *e, const int32_t *ids, const int32_t *cu, int nseq, float *out, rv_err *err);
 
