@@ -9,11 +9,14 @@
  *    of exactly pack.max_tokens tokens is packed); under the default 32768 a generated cell with a
  *    ~1 MB answer (the issue's 100 MB answer, scaled down) is reported, not packed;
  *  - data.on_bad_record=fail stops at the first such cell with a message naming it;
- *  - the packed set passes pack.check, whose value checks include one <image> per sample. */
+ *  - the packed set passes pack.check, whose value checks include one <image> per sample;
+ *  - data.max_file_bytes (item 2): an image over it is a bad record naming it, its size and the
+ *    key; a file of exactly the limit is read; a tokenizer over it is an error. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -177,6 +180,52 @@ int main(void) {
         CHECK(s->nsamples == 1 && sample_of(s, "huge") < 0 && s->token_off[1] == (int64_t)n_ok);
         rv_shardset_close(s);
     }
+
+    /* 5. data.max_file_bytes (issue L item 2): an image over the limit is a bad record naming the
+     * file, its size and the key (the tokenizer and the JSON are within it) */
+    CHECK(rv_image_alloc(&img, 256, 256, 8, &err) == 0);
+    uint32_t x = 12345;
+    for (int i = 0; i < 256 * 256; i++) {
+        x = x * 1103515245u + 12345u; /* noise: the PNG stays large */
+        img.u8[i] = (uint8_t)(x >> 24);
+    }
+    CHECK(rv_png_write("big.png", &img, &err) == 0);
+    rv_image_free(&img);
+    const char *two = "[{\"image\": \"img.png\", \"id\": \"small\", \"conversations\": [{\"from\": \"human\", "
+                      "\"value\": \"<image>\\nDescribe the image.\"}, {\"from\": \"gpt\", \"value\": \"ok\"}]},\n"
+                      "{\"image\": \"big.png\", \"id\": \"big\", \"conversations\": [{\"from\": \"human\", "
+                      "\"value\": \"<image>\\nDescribe the image.\"}, {\"from\": \"gpt\", \"value\": \"ok\"}]}]\n";
+    CHECK(rv_write_atomic("two.json", two, strlen(two), &err) == 0);
+    struct stat sb, st, sj;
+    CHECK(stat("big.png", &sb) == 0 && stat("tok.json", &st) == 0 && stat("two.json", &sj) == 0);
+    CHECK(sb.st_size > st.st_size && sb.st_size > sj.st_size); /* only the image is over the limit */
+    char maxb[64], want[160];
+    snprintf(maxb, sizeof maxb, "data.max_file_bytes=%lld", (long long)sb.st_size - 1);
+    snprintf(want, sizeof want, "big.png: %lld bytes, more than the %lld-byte limit", (long long)sb.st_size,
+             (long long)sb.st_size - 1);
+    const char *lim_skip[] = {"pack.llava_json=two.json", "pack.tokenizer=tok.json", "pack.out=f", maxb};
+    CHECK(run_pack(dir, lim_skip, 4, &bad, msg) == 0);
+    CHECK(bad == 1);
+    s = NULL;
+    CHECK(rv_shardset_open("f", NULL, &s, &err) == 0);
+    if (s) {
+        CHECK(s->nsamples == 1 && s->nimages == 1 && sample_of(s, "small") == 0);
+        rv_shardset_close(s);
+    }
+    const char *lim_fail[] = {"pack.llava_json=two.json", "pack.tokenizer=tok.json", "pack.out=g", maxb,
+                              "data.on_bad_record=fail"};
+    CHECK(run_pack(dir, lim_fail, 5, NULL, msg) == -1);
+    CHECK(strstr(msg, want) && strstr(msg, "data.max_file_bytes"));
+    /* the limit of the whole size is within it; the tokenizer over it is an error naming the key */
+    snprintf(maxb, sizeof maxb, "data.max_file_bytes=%lld", (long long)sb.st_size);
+    lim_skip[2] = "pack.out=h";
+    CHECK(run_pack(dir, lim_skip, 4, &bad, msg) == 0 && bad == 0);
+    snprintf(maxb, sizeof maxb, "data.max_file_bytes=%lld", (long long)st.st_size - 1);
+    lim_skip[2] = "pack.out=i";
+    CHECK(run_pack(dir, lim_skip, 4, &bad, msg) == -1);
+    CHECK(strstr(msg, "tok.json") && strstr(msg, "data.max_file_bytes"));
+    const char *lim_bad[] = {"pack.llava_json=two.json", "pack.tokenizer=tok.json", "pack.out=j", "data.max_file_bytes=0"};
+    CHECK(run_pack(dir, lim_bad, 4, &bad, msg) == -1 && strstr(msg, "data.max_file_bytes must be between 1 and"));
 
     if (chdir("/") != 0) fprintf(stderr, "chdir / failed\n");
     char cmd[200];

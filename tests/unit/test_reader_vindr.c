@@ -208,6 +208,13 @@ static void hostile_boxes(const char *root) {
         CHECK(d->items[1].nboxes == 0 && d->items[3].nboxes == 0 && d->items[2].nboxes == 2);
     }
     rv_dataset_free(d);
+    /* data.max_file_bytes reaches the source tables: a 10-byte limit refuses the CSV, naming it */
+    c.max_file_bytes = 10;
+    d = NULL;
+    CHECK(rv_read_vindr(&c, "train", false, &d, &e) == -1 && d == NULL);
+    CHECK(strstr(e.msg, "annotations_train.csv") && strstr(e.msg, "more than the 10-byte limit") &&
+          strstr(e.msg, "data.max_file_bytes"));
+    c.max_file_bytes = 0; /* 0: the default */
     /* fail: the first bad record in reading order (ILD, line 6; classes are sorted) stops the read */
     rv_badrec_init(&bad, rv_comm_world(), true);
     d = NULL;
