@@ -320,6 +320,15 @@ static int cmp_rowkey(const void *a, const void *b) {
     return x->row < y->row ? -1 : (x->row > y->row);
 }
 
+/* The detection boxes gathered for an image that does not become an item (NULL is fine). */
+static void det_free(rv_item *det) {
+    if (!det) return;
+    for (size_t k = 0; k < det->nlabels; k++) free(det->labels[k]);
+    free(det->labels);
+    free(det->boxes);
+    free(det);
+}
+
 static double clip01(double v) { return v < 0 ? 0 : (v > 1 ? 1 : v); }
 
 /* A box against its image, as upstream's fusion treats it (data.md 5.3: each coordinate clipped
@@ -449,7 +458,7 @@ int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, 
                     char *where = rv_xasprintf("%s:%zu", cpath, csv->line[r]);
                     int fatal = rv_badrec_report(c->bad, err, where, "box coordinate is not a number (image %s, class %s)", img, cls);
                     free(where);
-                    if (fatal) { free(path); free(raw); free(fused); free(raw_row); goto out; }
+                    if (fatal) { free(path); free(raw); free(fused); free(raw_row); det_free(det); goto out; }
                     continue;
                 }
                 if (isna) { /* dropped before fusion, as upstream's pandas drops them; only "No finding" has none */
@@ -457,7 +466,7 @@ int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, 
                     int fatal = rv_badrec_report(c->bad, err, where, "a box coordinate is missing (empty or nan) (image "
                                                  "%s, class %s); the row is dropped, as upstream does", img, cls);
                     free(where);
-                    if (fatal) { free(path); free(raw); free(fused); free(raw_row); goto out; }
+                    if (fatal) { free(path); free(raw); free(fused); free(raw_row); det_free(det); goto out; }
                     continue;
                 }
                 const char *why = NULL;
@@ -469,7 +478,7 @@ int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, 
                     int fatal = rv_badrec_report(c->bad, err, where, "%s (image %s, class %s); the row is skipped", why,
                                                  img, cls);
                     free(where);
-                    if (fatal) { free(path); free(raw); free(fused); free(raw_row); goto out; }
+                    if (fatal) { free(path); free(raw); free(fused); free(raw_row); det_free(det); goto out; }
                     continue;
                 }
                 raw_row[nb] = r;
@@ -488,7 +497,7 @@ int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, 
                                                  "its boxes cannot be normalised (re-run instruct with its DICOM present)",
                                                  img, split);
                     free(where);
-                    if (fatal) { free(path); free(raw); free(fused); free(raw_row); goto out; }
+                    if (fatal) { free(path); free(raw); free(fused); free(raw_row); det_free(det); goto out; }
                     res_failed = true;
                     break;
                 }
@@ -505,7 +514,7 @@ int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, 
                     raw[k].v[2] /= cols_px;
                     raw[k].v[3] /= rows;
                     if (report_box_fit(c, err, cpath, csv->line[raw_row[k]], img, cls, &px, &raw[k], cols_px, rows) != 0) {
-                        free(path); free(raw); free(fused); free(raw_row);
+                        free(path); free(raw); free(fused); free(raw_row); det_free(det);
                         goto out;
                     }
                 }
@@ -544,11 +553,8 @@ int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, 
              * "No finding" row) comes back from .loc as a Series holding numpy.float64. */
             if (it->nboxes == 1 && !no_finding_row) it->boxes[0].int_mask |= RV_BOX_NUMPY;
             free(det);
-        } else if (det) {
-            for (size_t k = 0; k < det->nlabels; k++) free(det->labels[k]);
-            free(det->labels);
-            free(det->boxes);
-            free(det);
+        } else {
+            det_free(det);
         }
         free(path);
         i = iend;
