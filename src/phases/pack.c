@@ -273,33 +273,56 @@ static bool shardset_empty(const char *dir, rv_err *err) {
     return empty;
 }
 
-/* The id count of the tokenizer the set was packed with, for the token-range check: the configured
- * tokenizer (pack.tokenizer or the default path) when its hash is the set's; 0 (ids checked for
- * sign only, with a warning saying why) otherwise. */
-static int64_t check_vocab(rv_phase_ctx *ctx, const char *dir, size_t max_file_bytes) {
-    char *path = find_tokenizer(ctx), *json = NULL, hash[40] = "";
+/* The id count of the tokenizer at path when its hash is want (the set's), else 0 with *why. */
+static int64_t vocab_if_same(const char *path, const char *want, size_t max_file_bytes, char why[1100]) {
+    char *json = NULL, hash[40];
     size_t len = 0;
     rv_err e = {{0}};
-    rv_shardset *set = NULL;
     rv_tokenizer *tok = NULL;
     int64_t n = 0;
-    const char *why = NULL;
-    if (!path) why = "no tokenizer found (set pack.tokenizer)";
-    else if (rv_read_file_max(path, max_file_bytes, &json, &len, &e) != 0) why = e.msg;
-    else if (rv_shardset_open(dir, NULL, &set, &e) != 0) why = e.msg;
-    else {
-        snprintf(hash, sizeof hash, "fnv1a64:%016llx", (unsigned long long)rv_fnv1a64(json, len));
-        if (strcmp(hash, set->tokenizer_hash) != 0) why = "it is not the tokenizer the set was packed with";
-        else if (rv_tokenizer_load_json(path, json, len, &tok, &e) != 0) why = e.msg;
-        else n = (int64_t)rv_tokenizer_n_ids(tok);
+    if (rv_read_file_max(path, max_file_bytes, &json, &len, &e) != 0) {
+        snprintf(why, 1100, "%s", e.msg);
+        return 0;
     }
-    if (why)
-        rv_warn("pack.check: token ids are checked for sign only, not against the vocabulary: %s%s%s", path ? path : "",
-                path ? ": " : "", why);
+    snprintf(hash, sizeof hash, "fnv1a64:%016llx", (unsigned long long)rv_fnv1a64(json, len));
+    if (strcmp(hash, want) != 0) snprintf(why, 1100, "%s is not the tokenizer the set was packed with (%s)", path, want);
+    else if (rv_tokenizer_load_json(path, json, len, &tok, &e) != 0) snprintf(why, 1100, "%s", e.msg);
+    else n = (int64_t)rv_tokenizer_n_ids(tok);
     if (tok) rv_tokenizer_free(tok);
-    rv_shardset_close(set);
     free(json);
-    free(path);
+    return n;
+}
+
+/* The id count of the tokenizer the set was packed with, for the token-range check: the configured
+ * tokenizer (pack.tokenizer or the default path), else the one the set's recorded configuration
+ * names, whichever has the set's hash; 0 (ids checked for sign only, with a warning saying why)
+ * when neither does. */
+static int64_t check_vocab(rv_phase_ctx *ctx, const char *dir, size_t max_file_bytes) {
+    char why[1100] = "no tokenizer found (set pack.tokenizer to the one the set was packed with)";
+    rv_err e = {{0}};
+    rv_shardset *set = NULL;
+    int64_t n = 0;
+    if (rv_shardset_open(dir, NULL, &set, &e) != 0) {
+        snprintf(why, sizeof why, "%s", e.msg); /* the structural check reports it too */
+    } else {
+        char *path = find_tokenizer(ctx);
+        if (path) n = vocab_if_same(path, set->tokenizer_hash, max_file_bytes, why);
+        free(path);
+        cJSON *rec = n > 0 ? NULL : cJSON_Parse(set->config_json);
+        if (rec) {
+            const cJSON *pk = cJSON_GetObjectItemCaseSensitive(rec, "pack"), *dt = cJSON_GetObjectItemCaseSensitive(rec, "data");
+            const cJSON *tp = cJSON_GetObjectItemCaseSensitive(pk, "tokenizer"), *dd = cJSON_GetObjectItemCaseSensitive(dt, "dir");
+            const char *ddir = cJSON_IsString(dd) && dd->valuestring[0] ? dd->valuestring : NULL;
+            char *rpath = cJSON_IsString(tp) && tp->valuestring[0] ? rv_xstrdup(tp->valuestring)
+                                                                   : rv_tokenizer_default_path(ddir, NULL);
+            char why2[1100];
+            if (rpath) n = vocab_if_same(rpath, set->tokenizer_hash, max_file_bytes, why2);
+            free(rpath);
+            cJSON_Delete(rec);
+        }
+    }
+    if (n == 0) rv_warn("pack.check: token ids are checked for sign only, not against the vocabulary: %s", why);
+    rv_shardset_close(set);
     return n;
 }
 
