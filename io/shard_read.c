@@ -432,7 +432,8 @@ static void check_tokens(checker *c, hid_t f, const char *path, uint64_t ns, con
     else
         snprintf(range, sizeof range, "ids >= 0, or %d for <image>", RV_SHARD_IMAGE_TOKEN);
     vkind kid = {c, path, "/samples/tokens", 0}, kmask = {c, path, "/samples/loss_mask", 0},
-          kimg = {c, path, "/samples/tokens (<image> placeholders)", 0};
+          kimg = {c, path, "/samples/tokens (<image> placeholders)", 0},
+          klen = {c, path, "/samples/token_offsets (length)", 0};
     int32_t *ids = NULL;
     uint8_t *mask = NULL;
     size_t cap = 0;
@@ -470,6 +471,10 @@ static void check_tokens(checker *c, hid_t f, const char *path, uint64_t ns, con
                     bad_id = true;
                 }
             }
+            const uint64_t len = (uint64_t)(off[s + 1] - off[s]);
+            if (o->max_tokens > 0 && len > (uint64_t)o->max_tokens)
+                vbad(&klen, "sample", s, "%llu tokens, more than pack.max_tokens = %lld", (unsigned long long)len,
+                     (long long)o->max_tokens);
             if (o->one_image_token && nimg != 1)
                 vbad(&kimg, "sample", s, "%llu <image> placeholders (%d); a sample holds exactly one for its image",
                      (unsigned long long)nimg, RV_SHARD_IMAGE_TOKEN);
@@ -478,6 +483,7 @@ static void check_tokens(checker *c, hid_t f, const char *path, uint64_t ns, con
     vdone(&kid);
     vdone(&kmask);
     vdone(&kimg);
+    vdone(&klen);
     free(ids);
     free(mask);
     free(off);
@@ -627,7 +633,7 @@ static void check_file(checker *c, const char *path, int64_t counts[2], char **h
 }
 
 long rv_shards_check(const char *dir, rv_sb *report, rv_err *err) {
-    const rv_shards_check_opts plain = {0, false};
+    const rv_shards_check_opts plain = {0, false, 0};
     return rv_shards_check_with(dir, &plain, report, err);
 }
 

@@ -63,14 +63,15 @@ long rv_shards_check(const char *dir, rv_sb *report, rv_err *err);
 typedef struct rv_shards_check_opts {
     int64_t n_vocab;       /* token ids must be < n_vocab (the tokenizer's id count); 0 = unknown: only >= 0 */
     bool one_image_token;  /* pack's rule: every sample holds exactly one RV_SHARD_IMAGE_TOKEN */
+    int64_t max_tokens;    /* pack.max_tokens: no sample longer; 0 = unchecked */
 } rv_shards_check_opts;
 
 /* rv_shards_check plus, in every shard, the values: token ids (RV_SHARD_IMAGE_TOKEN or within the
  * vocabulary), loss-mask values 0/1, task/source/split within their
  * enums, finite boxes, valid UTF-8 without NUL in text/id/labels and image paths; with
- * one_image_token, the placeholder count. Each problem names the shard, the sample (or image) row
+ * one_image_token, the placeholder count; with max_tokens, the sample lengths. Each problem names the shard, the sample (or image) row
  * and the dataset; after 5 of one kind in one shard only their count is reported (each counts as
- * a problem). rv_shards_check is this with n_vocab 0 and one_image_token false. */
+ * a problem). rv_shards_check is this with every option 0 / false. */
 long rv_shards_check_with(const char *dir, const rv_shards_check_opts *opts, rv_sb *report, rv_err *err);
 
 /* A digest (FNV-1a 64, hex) of the logical content read through index.h5 in order, for

@@ -273,6 +273,16 @@ static bool shardset_empty(const char *dir, rv_err *err) {
     return empty;
 }
 
+/* pack.max_tokens, checked to lie in 16 .. INT32_MAX. */
+static int pack_max_tokens(const rv_config *cfg, size_t *out, rv_err *err) {
+    long long v = rv_cfg_int(cfg, "pack.max_tokens");
+    if (v < 16 || v > INT32_MAX)
+        return rv_fail(err, "pack.max_tokens must be between 16 and %d (got %lld); the default 32768 is upstream's "
+                       "model_max_length", INT32_MAX, v);
+    *out = (size_t)v;
+    return 0;
+}
+
 /* The id count of the tokenizer at path when its hash is want (the set's), else 0 with *why. */
 static int64_t vocab_if_same(const char *path, const char *want, size_t max_file_bytes, char why[1100]) {
     char *json = NULL, hash[40];
@@ -334,8 +344,10 @@ static int run_check(rv_phase_ctx *ctx, const char *dir, rv_err *err) {
         rv_sb rep;
         rv_sb_init(&rep);
         size_t maxb = RV_READ_FILE_MAX;
-        rv_shards_check_opts opts = {0, true};
+        size_t maxt = 0;
         long np = rv_data_max_file_bytes(ctx->cfg, &maxb, &local);
+        if (np == 0) np = pack_max_tokens(ctx->cfg, &maxt, &local);
+        rv_shards_check_opts opts = {0, true, (int64_t)maxt};
         if (np == 0) {
             opts.n_vocab = check_vocab(ctx, dir, maxb);
             np = rv_shards_check_with(dir, &opts, &rep, &local);
@@ -354,7 +366,8 @@ static int run_check(rv_phase_ctx *ctx, const char *dir, rv_err *err) {
             char dg[17] = "";
             rv_shards_digest(dir, dg, &local);
             rv_info0("pack.check: %s is intact (every dataset read back, checksums verified, values checked: token "
-                     "ids %s, loss mask, enums, boxes, UTF-8 text, one <image> per sample); content digest %s", dir,
+                     "ids %s, loss mask, enums, boxes, UTF-8 text, one <image> per sample, at most pack.max_tokens); content "
+                     "digest %s", dir,
                      opts.n_vocab > 0 ? "within the vocabulary" : "non-negative", dg);
             printf("pack.check: OK %s digest %s\n", dir, dg);
         }
@@ -591,11 +604,10 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
         free(out);
         return -1;
     }
-    long long max_tokens = rv_cfg_int(cfg, "pack.max_tokens");
-    if (max_tokens < 16 || max_tokens > INT32_MAX) {
+    size_t max_tokens = 0;
+    if (pack_max_tokens(cfg, &max_tokens, err) != 0) {
         free(out);
-        return rv_fail(err, "pack.max_tokens must be between 16 and %d (got %lld); the default 32768 is upstream's "
-                       "model_max_length", INT32_MAX, max_tokens);
+        return -1;
     }
     rv_tokenizer *tok = NULL;
     char *tokpath = find_tokenizer(ctx), *tokjson = NULL, hash[40];
@@ -628,7 +640,7 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
         goto out;
     }
     tokctx tc = {tok, rv_tokenizer_token_id(tok, "<image>"), rv_cfg_bool(cfg, "pack.mask_upstream_quirk"),
-                 (size_t)max_tokens};
+                 max_tokens};
     if (img_added)
         rv_info0("pack: %s has no <image> token; added as id %d for packing (as upstream's preprocess_qwen), stored as %d",
                  tokpath, (int)tc.image, RV_SHARD_IMAGE_TOKEN);

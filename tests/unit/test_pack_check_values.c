@@ -1,8 +1,8 @@
 /* pack.check's value checks (issue L item 9): a shard set that is structurally intact but holds
  * values no pack writes — a token id beyond the vocabulary, a negative id other than the <image>
  * placeholder, a loss-mask value 2, a task outside its enum, a NaN box, text that is not UTF-8, a
- * NUL inside a text, an image path that is not UTF-8, a sample with 0 and one with 2 placeholders
- * — is reported problem by problem, each line naming the shard, the row and the dataset; after 5
+ * NUL inside a text, an image path that is not UTF-8, a sample with 0 and one with 2 placeholders,
+ * samples longer than pack.max_tokens — is reported problem by problem, each line naming the shard, the row and the dataset; after 5
  * problems of one kind only a count follows. The set is written with the shard writer (the NUL
  * patched in afterwards through HDF5, which keeps the checksums valid), so only the values are
  * wrong. Control: the same check without a vocabulary and without pack's placeholder rule finds
@@ -108,7 +108,7 @@ int main(void) {
 
     /* with the vocabulary (300 ids) and pack's rule: 1 + 7 ids beyond it and 1 negative id (9 of one
      * kind), 1 mask, 1 task, 1 box, 2 texts, 1 image path, 2 placeholder counts = 17 problems */
-    const rv_shards_check_opts full = {300, true};
+    const rv_shards_check_opts full = {300, true, 0};
     long np = rv_shards_check_with(dir, &full, &rep, &err);
     CHECK(np == 17);
     CHECK(LINE("%s: sample 1: /samples/tokens: token id 5000 at position 2 is outside the vocabulary (ids 0 .. 299 "
@@ -132,11 +132,19 @@ int main(void) {
     /* control: vocabulary unknown, no placeholder rule: ids >= 0 pass, placeholders are not counted
      * (-7, mask 2, task 9, NaN, 2 texts, 1 path = 7) */
     rv_sb_clear(&rep);
-    const rv_shards_check_opts plain = {0, false};
+    const rv_shards_check_opts plain = {0, false, 0};
     CHECK(rv_shards_check_with(dir, &plain, &rep, &err) == 7);
     CHECK(!strstr(rep.s, "token id 5000") && !strstr(rep.s, "placeholders"));
     CHECK(LINE("%s: sample 2: /samples/tokens: token id -7 at position 2 is outside the vocabulary (ids >= 0, or -200 "
                "for <image>)", S));
+    /* pack.max_tokens: every sample (3 tokens) is over a limit of 2, none over 3 */
+    rv_sb_clear(&rep);
+    const rv_shards_check_opts len2 = {0, false, 2}, len3 = {0, false, 3};
+    CHECK(rv_shards_check_with(dir, &len2, &rep, &err) == 7 + 16);
+    CHECK(LINE("%s: sample 0: /samples/token_offsets (length): 3 tokens, more than pack.max_tokens = 2", S));
+    CHECK(LINE("%s: /samples/token_offsets (length): 11 more problem(s) like the above (16 in all)", S));
+    rv_sb_clear(&rep);
+    CHECK(rv_shards_check_with(dir, &len3, &rep, &err) == 7);
     /* rv_shards_check is that plain check */
     rv_sb_clear(&rep);
     CHECK(rv_shards_check(dir, &rep, &err) == 7);
