@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "io/shard_read.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "io/h5util.h"
 #include "io/image.h"
 #include "io/shard_write.h"
+#include "io/utf8.h"
 
 static char *index_path(const char *path) {
     if (rv_is_dir(path)) return rv_path_join(path, "index.h5");
@@ -329,8 +331,250 @@ static void check_anyres(checker *c, hid_t f, const char *path, uint64_t ni) {
     free(codec);
 }
 
+/* ---- value checks (one shard file; the index's virtual datasets are the shards' rows) ---- */
+
+#define VALUE_REPORT_MAX 5               /* problems of one kind listed per file before only counting */
+#define VALUE_BATCH ((uint64_t)1 << 22)  /* flat elements read at once (a larger row is read whole) */
+
+/* Problems of one kind in one dataset of one file. */
+typedef struct vkind {
+    checker *c;
+    const char *path, *dset;
+    uint64_t n;
+} vkind;
+
+static void vbad(vkind *k, const char *row_kind, uint64_t row, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void vbad(vkind *k, const char *row_kind, uint64_t row, const char *fmt, ...) {
+    k->n++;
+    k->c->problems++;
+    if (k->n > VALUE_REPORT_MAX) return;
+    rv_sb_printf(k->c->report, "%s: %s %llu: %s: ", k->path, row_kind, (unsigned long long)row, k->dset);
+    va_list ap;
+    va_start(ap, fmt);
+    rv_sb_vprintf(k->c->report, fmt, ap);
+    va_end(ap);
+    rv_sb_putc(k->c->report, '\n');
+}
+
+static void vdone(const vkind *k) {
+    if (k->n > VALUE_REPORT_MAX)
+        rv_sb_printf(k->c->report, "%s: %s: %llu more problem(s) like the above (%llu in all)\n", k->path, k->dset,
+                     (unsigned long long)(k->n - VALUE_REPORT_MAX), (unsigned long long)k->n);
+}
+
+/* CSR offsets with nrows + 1 entries running from 0 to the flat dataset's rows, never decreasing;
+ * NULL when they are not (the structural check reports why). */
+static int64_t *sane_offsets(hid_t f, const char *path, const char *offs, const char *flat, uint64_t nrows) {
+    rv_err e;
+    uint64_t dims[3], n = 0;
+    int64_t *o = NULL;
+    if (rv_h5_shape(f, flat, dims, path, &e) < 0 ||
+        rv_h5_read_all(f, offs, H5T_NATIVE_INT64, (void **)&o, &n, NULL, path, &e) != 0)
+        return NULL;
+    bool ok = n == nrows + 1 && o[0] == 0 && (uint64_t)o[n - 1] == dims[0];
+    for (uint64_t i = 0; ok && i + 1 < n; i++) ok = o[i + 1] >= o[i];
+    if (!ok) {
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Rows [a, end) whose flat ranges hold at most VALUE_BATCH elements together (at least row a). */
+static uint64_t batch_end(const int64_t *off, uint64_t a, uint64_t nrows) {
+    uint64_t b = a + 1;
+    while (b < nrows && (uint64_t)(off[b + 1] - off[a]) <= VALUE_BATCH) b++;
+    return b;
+}
+
+/* A per-sample enum (task, source, split): every value one of the enum's members 0 .. n-1. */
+static void check_enum(checker *c, hid_t f, const char *path, const char *name) {
+    rv_err e;
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0) return; /* reported by the structural check */
+    hid_t ft = H5Dget_type(d);
+    hid_t mt = ft >= 0 ? H5Tget_native_type(ft, H5T_DIR_ASCEND) : -1;
+    int nm = ft >= 0 && H5Tget_class(ft) == H5T_ENUM ? H5Tget_nmembers(ft) : -1;
+    size_t size = mt >= 0 ? H5Tget_size(mt) : 0;
+    if (ft >= 0) H5Tclose(ft);
+    H5Dclose(d);
+    if (nm < 0 || size != 1) {
+        problem(c, "%s: %s is not a one-byte HDF5 enum", path, name);
+        if (mt >= 0) H5Tclose(mt);
+        return;
+    }
+    uint8_t *v = NULL;
+    uint64_t n = 0;
+    /* read with the file's own enum type: the stored bytes as they are, member or not */
+    int rc = rv_h5_read_all(f, name, mt, (void **)&v, &n, NULL, path, &e);
+    H5Tclose(mt);
+    if (rc != 0) return; /* reported by the structural check */
+    vkind k = {c, path, name, 0};
+    for (uint64_t i = 0; i < n; i++)
+        if (v[i] >= nm) vbad(&k, "sample", i, "value %u is not one of the enum's %d members", v[i], nm);
+    vdone(&k);
+    free(v);
+}
+
+/* Tokens and loss mask, sample by sample: ids within the vocabulary or the image placeholder,
+ * mask values 0/1, and (pack's rule) one placeholder per sample. */
+static void check_tokens(checker *c, hid_t f, const char *path, uint64_t ns, const rv_shards_check_opts *o) {
+    uint64_t dims[3];
+    rv_err e;
+    int64_t *off = sane_offsets(f, path, "/samples/token_offsets", "/samples/tokens", ns);
+    if (!off) return;
+    if (rv_h5_shape(f, "/samples/loss_mask", dims, path, &e) < 0 || dims[0] != (uint64_t)off[ns]) {
+        free(off); /* tokens and mask differ in length: reported by the structural check */
+        return;
+    }
+    char range[96];
+    if (o->n_vocab > 0)
+        snprintf(range, sizeof range, "ids 0 .. %lld of the tokenizer, or %d for <image>", (long long)o->n_vocab - 1,
+                 RV_SHARD_IMAGE_TOKEN);
+    else
+        snprintf(range, sizeof range, "ids >= 0, or %d for <image>", RV_SHARD_IMAGE_TOKEN);
+    vkind kid = {c, path, "/samples/tokens", 0}, kmask = {c, path, "/samples/loss_mask", 0},
+          kimg = {c, path, "/samples/tokens (<image> placeholders)", 0},
+          klen = {c, path, "/samples/token_offsets (length)", 0};
+    int32_t *ids = NULL;
+    uint8_t *mask = NULL;
+    size_t cap = 0;
+    for (uint64_t a = 0, b; a < ns; a = b) {
+        b = batch_end(off, a, ns);
+        uint64_t first = (uint64_t)off[a], cnt = (uint64_t)(off[b] - off[a]);
+        if (cnt > cap) {
+            cap = (size_t)cnt;
+            ids = rv_xrealloc(ids, cap * sizeof *ids);
+            mask = rv_xrealloc(mask, cap);
+        }
+        if (cnt && (rv_h5_read_rows(f, "/samples/tokens", H5T_NATIVE_INT32, first, cnt, ids, path, &e) != 0 ||
+                    rv_h5_read_rows(f, "/samples/loss_mask", H5T_NATIVE_UINT8, first, cnt, mask, path, &e) != 0)) {
+            problem(c, "%s", e.msg);
+            break;
+        }
+        for (uint64_t s = a; s < b; s++) {
+            uint64_t nimg = 0;
+            bool bad_id = false, bad_mask = false;
+            for (uint64_t j = (uint64_t)off[s]; j < (uint64_t)off[s + 1]; j++) {
+                const int32_t id = ids[j - first];
+                const unsigned m = mask[j - first];
+                const unsigned long long pos = j - (uint64_t)off[s];
+                if (!bad_mask && m > 1) {
+                    vbad(&kmask, "sample", s, "loss-mask value %u at position %llu (must be 0 or 1)", m, pos);
+                    bad_mask = true;
+                }
+                if (id == RV_SHARD_IMAGE_TOKEN) { /* the loader masks its image rows whatever is stored */
+                    nimg++;
+                    continue;
+                }
+                if (!bad_id && (id < 0 || (o->n_vocab > 0 && id >= o->n_vocab))) {
+                    vbad(&kid, "sample", s, "token id %d at position %llu is outside the vocabulary (%s)", (int)id, pos,
+                         range);
+                    bad_id = true;
+                }
+            }
+            const uint64_t len = (uint64_t)(off[s + 1] - off[s]);
+            if (o->max_tokens > 0 && len > (uint64_t)o->max_tokens)
+                vbad(&klen, "sample", s, "%llu tokens, more than pack.max_tokens = %lld", (unsigned long long)len,
+                     (long long)o->max_tokens);
+            if (o->one_image_token && nimg != 1)
+                vbad(&kimg, "sample", s, "%llu <image> placeholders (%d); a sample holds exactly one for its image",
+                     (unsigned long long)nimg, RV_SHARD_IMAGE_TOKEN);
+        }
+    }
+    vdone(&kid);
+    vdone(&kmask);
+    vdone(&kimg);
+    vdone(&klen);
+    free(ids);
+    free(mask);
+    free(off);
+}
+
+/* Boxes: every coordinate finite (NaN or inf would poison the IoU scores and the box text). */
+static void check_boxes(checker *c, hid_t f, const char *path, uint64_t ns) {
+    rv_err e;
+    int64_t *off = sane_offsets(f, path, "/samples/box_offsets", "/samples/boxes", ns);
+    if (!off) return;
+    vkind k = {c, path, "/samples/boxes", 0};
+    float *bx = NULL;
+    size_t cap = 0;
+    for (uint64_t a = 0, b; a < ns; a = b) {
+        b = batch_end(off, a, ns);
+        uint64_t first = (uint64_t)off[a], cnt = (uint64_t)(off[b] - off[a]);
+        if (cnt > cap) {
+            cap = (size_t)cnt;
+            bx = rv_xrealloc(bx, cap * 4 * sizeof *bx);
+        }
+        if (cnt && rv_h5_read_rows(f, "/samples/boxes", H5T_NATIVE_FLOAT, first, cnt, bx, path, &e) != 0) {
+            problem(c, "%s", e.msg);
+            break;
+        }
+        for (uint64_t s = a; s < b; s++)
+            for (uint64_t j = (uint64_t)off[s]; j < (uint64_t)off[s + 1]; j++) {
+                const float *q = bx + 4 * (j - first);
+                if (isfinite(q[0]) && isfinite(q[1]) && isfinite(q[2]) && isfinite(q[3])) continue;
+                vbad(&k, "sample", s, "box %llu is [%g, %g, %g, %g]: a coordinate is not finite",
+                     (unsigned long long)(j - (uint64_t)off[s]), (double)q[0], (double)q[1], (double)q[2], (double)q[3]);
+                break;
+            }
+    }
+    vdone(&k);
+    free(bx);
+    free(off);
+}
+
+/* A CSR text column: every row valid UTF-8 without NUL (a NUL would cut the string short on read). */
+static void check_text(checker *c, hid_t f, const char *path, const char *flat, const char *offs, uint64_t nrows,
+                       const char *row_kind) {
+    rv_err e;
+    int64_t *off = sane_offsets(f, path, offs, flat, nrows);
+    if (!off) return;
+    vkind k = {c, path, flat, 0};
+    char *buf = NULL;
+    size_t cap = 0;
+    for (uint64_t a = 0, b; a < nrows; a = b) {
+        b = batch_end(off, a, nrows);
+        uint64_t first = (uint64_t)off[a], cnt = (uint64_t)(off[b] - off[a]);
+        if (cnt > cap) {
+            cap = (size_t)cnt;
+            buf = rv_xrealloc(buf, cap);
+        }
+        if (cnt && rv_h5_read_rows(f, flat, H5T_NATIVE_UINT8, first, cnt, buf, path, &e) != 0) {
+            problem(c, "%s", e.msg);
+            break;
+        }
+        for (uint64_t r = a; r < b; r++) {
+            size_t len = (size_t)(off[r + 1] - off[r]);
+            if (len == 0) continue; /* an empty string is valid (and buf may still be NULL) */
+            const char *t = buf + ((uint64_t)off[r] - first);
+            const char *nul = memchr(t, 0, len);
+            size_t bad = rv_utf8_first_invalid(t, len);
+            if (nul) vbad(&k, row_kind, r, "a NUL byte at byte %zu", (size_t)(nul - t));
+            else if (bad < len) vbad(&k, row_kind, r, "not valid UTF-8 at byte %zu", bad);
+        }
+    }
+    vdone(&k);
+    free(buf);
+    free(off);
+}
+
+static void check_values(checker *c, hid_t f, const char *path, uint64_t ns, uint64_t ni,
+                         const rv_shards_check_opts *o) {
+    check_enum(c, f, path, "/samples/task");
+    check_enum(c, f, path, "/samples/source");
+    check_enum(c, f, path, "/samples/split");
+    check_tokens(c, f, path, ns, o);
+    check_boxes(c, f, path, ns);
+    check_text(c, f, path, "/samples/text", "/samples/text_offsets", ns, "sample");
+    check_text(c, f, path, "/samples/id", "/samples/id_offsets", ns, "sample");
+    check_text(c, f, path, "/samples/labels", "/samples/label_offsets", ns, "sample");
+    check_text(c, f, path, "/images/path", "/images/path_offsets", ni, "image");
+}
+
 /* Everything in one file (a shard or the index). Returns its (samples, images) or -1s. */
-static void check_file(checker *c, const char *path, int64_t counts[2], char **hash, int64_t size[2]) {
+static void check_file(checker *c, const char *path, int64_t counts[2], char **hash, int64_t size[2],
+                       const rv_shards_check_opts *values) {
     rv_err e;
     counts[0] = counts[1] = -1;
     hid_t f = rv_h5_open_ro(path, &e);
@@ -386,10 +630,16 @@ static void check_file(checker *c, const char *path, int64_t counts[2], char **h
             }
         free(img);
     }
+    if (values && counts[0] >= 0 && counts[1] >= 0) check_values(c, f, path, ns, ni, values);
     rv_h5_close_file(f);
 }
 
 long rv_shards_check(const char *dir, rv_sb *report, rv_err *err) {
+    const rv_shards_check_opts plain = {0, false, 0};
+    return rv_shards_check_with(dir, &plain, report, err);
+}
+
+long rv_shards_check_with(const char *dir, const rv_shards_check_opts *opts, rv_sb *report, rv_err *err) {
     checker c = {report, 0};
     char *ipath = rv_path_join(dir, "index.h5");
     if (!rv_is_dir(dir)) {
@@ -436,7 +686,7 @@ long rv_shards_check(const char *dir, rv_sb *report, rv_err *err) {
         else {
             int64_t cnt[2], size[2] = {0, 0};
             char *hash = NULL;
-            check_file(&c, p, cnt, &hash, size);
+            check_file(&c, p, cnt, &hash, size, opts);
             if (cnt[0] >= 0) { tot[0] += cnt[0]; tot[1] += cnt[1]; }
             if (hash) {
                 if (!hash0) { hash0 = hash; size0[0] = size[0]; size0[1] = size[1]; hash = NULL; }
@@ -450,7 +700,7 @@ long rv_shards_check(const char *dir, rv_sb *report, rv_err *err) {
     if (rv_is_file(ipath)) {
         int64_t cnt[2], size[2] = {0, 0};
         char *hash = NULL;
-        check_file(&c, ipath, cnt, &hash, size);
+        check_file(&c, ipath, cnt, &hash, size, NULL);
         if (cnt[0] >= 0 && (cnt[0] != tot[0] || cnt[1] != tot[1]))
             problem(&c, "%s: counts %lld samples / %lld images, the shards hold %lld / %lld", ipath, (long long)cnt[0],
                     (long long)cnt[1], (long long)tot[0], (long long)tot[1]);

@@ -59,6 +59,21 @@ int rv_shardset_text(const rv_shardset *s, uint64_t i, const char *which /* "tex
  * report. Returns the number of problems (0 = intact), or -1 when dir cannot be checked. */
 long rv_shards_check(const char *dir, rv_sb *report, rv_err *err);
 
+/* What the value checks of rv_shards_check_with hold the samples to (beyond the structure). */
+typedef struct rv_shards_check_opts {
+    int64_t n_vocab;       /* token ids must be < n_vocab (the tokenizer's id count); 0 = unknown: only >= 0 */
+    bool one_image_token;  /* pack's rule: every sample holds exactly one RV_SHARD_IMAGE_TOKEN */
+    int64_t max_tokens;    /* pack.max_tokens: no sample longer; 0 = unchecked */
+} rv_shards_check_opts;
+
+/* rv_shards_check plus, in every shard, the values: token ids (RV_SHARD_IMAGE_TOKEN or within the
+ * vocabulary), loss-mask values 0/1, task/source/split within their
+ * enums, finite boxes, valid UTF-8 without NUL in text/id/labels and image paths; with
+ * one_image_token, the placeholder count; with max_tokens, the sample lengths. Each problem names the shard, the sample (or image) row
+ * and the dataset; after 5 of one kind in one shard only their count is reported (each counts as
+ * a problem). rv_shards_check is this with every option 0 / false. */
+long rv_shards_check_with(const char *dir, const rv_shards_check_opts *opts, rv_sb *report, rv_err *err);
+
 /* A digest (FNV-1a 64, hex) of the logical content read through index.h5 in order, for
  * comparing packs made with different rank counts. */
 int rv_shards_digest(const char *dir, char out[17], rv_err *err);

@@ -12,7 +12,7 @@ void rv_badrec_init(rv_badrec *b, const rv_comm *comm, bool fatal) {
     b->comm = comm;
     b->fatal = fatal;
     b->replicated = false;
-    b->count = b->replicated_count = 0;
+    b->count = b->replicated_count = b->noted = 0;
     b->max_logged = 50;
     b->repeats = b->replicated_repeats = b->remembered = 0;
     memset(b->seen, 0, sizeof b->seen);
@@ -64,4 +64,17 @@ size_t rv_badrec_total(const rv_badrec *b) {
 size_t rv_badrec_repeats_total(const rv_badrec *b) {
     uint64_t mine = (uint64_t)b->repeats + (b->comm->rank == 0 ? (uint64_t)b->replicated_repeats : 0);
     return (size_t)rv_comm_sum_u64(b->comm, mine);
+}
+
+void rv_badrec_note(rv_badrec *b, const char *where, const char *fmt, ...) {
+    char reason[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    b->noted++;
+    if (b->replicated && b->comm->rank != 0) return;
+    if (b->noted <= b->max_logged) rv_warn("%s: record kept, repaired: %s", where, reason);
+    else if (b->noted == b->max_logged + 1)
+        rv_warn("more repaired records: not listed from now on");
 }

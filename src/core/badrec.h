@@ -33,6 +33,7 @@ typedef struct rv_badrec {
     size_t replicated_repeats; /* in partitioned and in replicated work */
     size_t remembered;       /* distinct reports in seen[] */
     uint64_t seen[RV_BADREC_SLOTS]; /* hashes of the reports seen (0 = empty slot) */
+    size_t noted;            /* records kept with a repair (rv_badrec_note) */
 } rv_badrec;
 
 /* comm: the ranks doing the work (a phase's ctx->comm; rv_comm_world() in one-process tools). */
@@ -47,5 +48,10 @@ size_t rv_badrec_repeats_total(const rv_badrec *b);
  * report ends the work at its first sight). */
 int rv_badrec_report(rv_badrec *b, rv_err *err, const char *where, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Reports a record that is kept, repaired the way upstream repairs it (e.g. a VinDr box beyond
+ * its image, clipped to it by the fusion): logged as a warning with where (by rank 0 for
+ * replicated work, the first max_logged), counted in noted, never fatal: the record is used. */
+void rv_badrec_note(rv_badrec *b, const char *where, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -32,6 +32,9 @@ const rv_cfg_key rv_cfg_schema[] = {
     {"data.max_image_pixels", RV_CFG_INT, "67108864", NULL,
      "pixel budget per input image (width x height x frames, from the JPEG/PNG/DICOM header, before decoding; "
      "default 8192 x 8192): a larger image is a bad record (decompression-bomb guard); 0 = no budget"},
+    {"data.max_file_bytes", RV_CFG_INT, "4294967296", NULL,
+     "largest input file read whole (source tables, LLaVA JSON, images, tokenizer.json), 1 .. 4294967296 (4 GiB, the "
+     "default); a larger file is refused naming it (an image: a bad record)"},
     /* ---- synth ---- */
     {"synth.images_per_source", RV_CFG_INT, "200", NULL, "phantom images written per source dataset"},
     {"synth.tokenizer_vocab", RV_CFG_INT, "2048", NULL,
@@ -112,6 +115,9 @@ const rv_cfg_key rv_cfg_schema[] = {
     {"pack.tokenizer", RV_CFG_STR, "", NULL,
      "Hugging Face tokenizer.json used for token ids and loss masks; empty = DATA_DIR/tokenizer.json, DATA_DIR/tokenizer/tokenizer.json or RUN/tokenizer.json"},
     {"pack.max_samples", RV_CFG_INT, "0", NULL, "pack only the first N cells (0 = all; for trials and benchmarks)"},
+    {"pack.max_tokens", RV_CFG_INT, "32768", NULL,
+     "longest sample in tokens (the <image> placeholder counts 1, as in upstream's collator); a longer cell is a bad "
+     "record, never truncated. 32768 = upstream's model_max_length (Qwen2's context)"},
     {"pack.threads", RV_CFG_INT, "0", NULL,
      "threads per rank that decode, resize and tokenize (0 = the cores the rank may use: OMP_NUM_THREADS or its CPU set)"},
     {"pack.mask_upstream_quirk", RV_CFG_BOOL, "true", NULL,

@@ -92,8 +92,9 @@ int rv_open_regular(const char *path, size_t max_bytes, FILE **out, size_t *size
     }
     if ((uint64_t)st.st_size > (uint64_t)max_bytes) {
         close(fd);
-        return rv_fail(err, "%s: %lld bytes, more than the %zu-byte limit for an input file (hostile or wrong file?)",
-                       path, (long long)st.st_size, max_bytes);
+        return rv_fail(err, "%s: %lld bytes, more than the %zu-byte limit for an input file (data.max_file_bytes, "
+                       "at most %zu); a wrong or hostile file? if it is genuine, raise data.max_file_bytes",
+                       path, (long long)st.st_size, max_bytes, (size_t)RV_READ_FILE_MAX);
     }
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
@@ -108,21 +109,32 @@ int rv_open_regular(const char *path, size_t max_bytes, FILE **out, size_t *size
     return 0;
 }
 
+int rv_check_input_file(const char *path, size_t max_bytes, rv_err *err) {
+    FILE *f;
+    if (rv_open_regular(path, max_bytes, &f, NULL, err) != 0) return -1;
+    fclose(f);
+    return 0;
+}
+
 int rv_read_file(const char *path, char **data, size_t *len, rv_err *err) {
+    return rv_read_file_max(path, RV_READ_FILE_MAX, data, len, err);
+}
+
+int rv_read_file_max(const char *path, size_t max_bytes, char **data, size_t *len, rv_err *err) {
     FILE *f;
     size_t size;
-    if (rv_open_regular(path, RV_READ_FILE_MAX, &f, &size, err)) return -1;
+    if (rv_open_regular(path, max_bytes, &f, &size, err)) return -1;
     /* the stat size sizes the buffer; a file that grows meanwhile is still read to its end, up to the limit */
     size_t cap = size + 1 > (1 << 16) ? size + 1 : (1 << 16), n = 0;
     char *buf = rv_xmalloc(cap);
     for (;;) {
+        if (n > max_bytes) {
+            free(buf);
+            fclose(f);
+            return rv_fail(err, "%s: grew past the %zu-byte limit for an input file (data.max_file_bytes) while "
+                           "being read", path, max_bytes);
+        }
         if (n + 1 >= cap) {
-            if (cap > RV_READ_FILE_MAX) {
-                free(buf);
-                fclose(f);
-                return rv_fail(err, "%s: grew past the %zu-byte limit for an input file while being read", path,
-                               (size_t)RV_READ_FILE_MAX);
-            }
             cap *= 2;
             buf = rv_xrealloc(buf, cap);
         }

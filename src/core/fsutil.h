@@ -10,13 +10,21 @@
 #include "core/error.h"
 
 int rv_write_atomic(const char *path, const void *data, size_t len, rv_err *err);
-/* Input files are regular files of at most RV_READ_FILE_MAX bytes: a device (/dev/zero), a FIFO
- * (which would block forever) or a directory is refused at open with a message naming the path,
- * as is a larger file (hostile input; no dataset file comes near it). */
+/* Input files are regular files of bounded size: a device (/dev/zero), a FIFO (which would block
+ * forever) or a directory is refused at open with a message naming the path, as is a file over
+ * the limit (hostile input). RV_READ_FILE_MAX is the default and the ceiling of the configurable
+ * limit data.max_file_bytes (docs/limits.md); no dataset file comes near it. */
 #define RV_READ_FILE_MAX ((size_t)4 << 30)
-/* Opens path for reading when it is a regular file of at most max_bytes (its size in *size). */
+/* Opens path for reading when it is a regular file of at most max_bytes (its size in *size).
+ * A larger file is refused with its size, the limit and the key that sets it (data.max_file_bytes). */
 int rv_open_regular(const char *path, size_t max_bytes, FILE **out, size_t *size, rv_err *err);
-int rv_read_file(const char *path, char **data, size_t *len, rv_err *err); /* NUL-terminated */
+/* Whether path is a regular file of at most max_bytes, without reading it (the same checks and
+ * messages as rv_open_regular): for inputs handed to a reader that applies only the default limit. */
+int rv_check_input_file(const char *path, size_t max_bytes, rv_err *err);
+/* Reads a whole regular file of at most max_bytes, NUL-terminated (*len excludes the NUL). */
+int rv_read_file_max(const char *path, size_t max_bytes, char **data, size_t *len, rv_err *err);
+/* rv_read_file_max with the default limit RV_READ_FILE_MAX. */
+int rv_read_file(const char *path, char **data, size_t *len, rv_err *err);
 int rv_mkdir_p(const char *path, rv_err *err);
 bool rv_exists(const char *path);
 bool rv_is_dir(const char *path);

@@ -23,6 +23,7 @@
 #include "data/instruct/llava_read.h"
 #include "data/sources/readers.h"
 #include "data/instruct/templates.h"
+#include "eval/metrics/pytext.h"
 #include "io/h5util.h"
 #include "io/image.h"
 #include "io/image_file.h"
@@ -61,6 +62,7 @@ typedef struct pack_in {
     uint64_t seed;
     rv_pillow pillow; /* whose BICUBIC resize the stored pixels reproduce (data.pillow_resize) */
     long long max_pixels; /* pixel budget per image (data.max_image_pixels; io/image.h) */
+    size_t max_file_bytes; /* data.max_file_bytes: images and LLaVA JSON larger than this are refused */
 } pack_in;
 
 static prec *push(pack_in *in) {
@@ -136,7 +138,10 @@ static int from_llava(rv_phase_ctx *ctx, pack_in *in, const char *list, rv_err *
             break;
         }
         cJSON *root = NULL;
-        if (rv_llava_read(path, &ctx->bad, &root, err) != 0) { rc = -1; break; }
+        if (rv_check_input_file(path, in->max_file_bytes, err) != 0 || rv_llava_read(path, &ctx->bad, &root, err) != 0) {
+            rc = -1;
+            break;
+        }
         in->llava[in->nllava++] = root;
         /* test_<task>.json written by the instruct phase are test sets whatever pack.llava_split says. */
         uint8_t fsp = strncmp(rv_path_basename(path), "test_", 5) == 0 ? SPLIT_TEST : sp;
@@ -212,6 +217,7 @@ typedef struct tokctx {
     const rv_tokenizer *t;
     int32_t image;  /* the tokenizer's <image> id, stored as RV_SHARD_IMAGE_TOKEN */
     bool quirk;     /* pack.mask_upstream_quirk */
+    size_t max_tokens; /* pack.max_tokens */
 } tokctx;
 
 static bool is_image_token(const rv_tokenizer *t, int32_t id) { return id >= 0 && rv_tokenizer_is_special(t, id); }
@@ -268,13 +274,85 @@ static bool shardset_empty(const char *dir, rv_err *err) {
     return empty;
 }
 
-static int run_check(const rv_comm *comm, const char *dir, rv_err *err) {
+/* pack.max_tokens, checked to lie in 16 .. INT32_MAX. */
+static int pack_max_tokens(const rv_config *cfg, size_t *out, rv_err *err) {
+    long long v = rv_cfg_int(cfg, "pack.max_tokens");
+    if (v < 16 || v > INT32_MAX)
+        return rv_fail(err, "pack.max_tokens must be between 16 and %d (got %lld); the default 32768 is upstream's "
+                       "model_max_length", INT32_MAX, v);
+    *out = (size_t)v;
+    return 0;
+}
+
+/* The id count of the tokenizer at path when its hash is want (the set's), else 0 with *why. */
+static int64_t vocab_if_same(const char *path, const char *want, size_t max_file_bytes, char why[1100]) {
+    char *json = NULL, hash[40];
+    size_t len = 0;
+    rv_err e = {{0}};
+    rv_tokenizer *tok = NULL;
+    int64_t n = 0;
+    if (rv_read_file_max(path, max_file_bytes, &json, &len, &e) != 0) {
+        snprintf(why, 1100, "%s", e.msg);
+        return 0;
+    }
+    snprintf(hash, sizeof hash, "fnv1a64:%016llx", (unsigned long long)rv_fnv1a64(json, len));
+    if (strcmp(hash, want) != 0) snprintf(why, 1100, "%s is not the tokenizer the set was packed with (%s)", path, want);
+    else if (rv_tokenizer_load_json(path, json, len, &tok, &e) != 0) snprintf(why, 1100, "%s", e.msg);
+    else n = (int64_t)rv_tokenizer_n_ids(tok);
+    if (tok) rv_tokenizer_free(tok);
+    free(json);
+    return n;
+}
+
+/* The id count of the tokenizer the set was packed with, for the token-range check: the configured
+ * tokenizer (pack.tokenizer or the default path), else the one the set's recorded configuration
+ * names, whichever has the set's hash; 0 (ids checked for sign only, with a warning saying why)
+ * when neither does. */
+static int64_t check_vocab(rv_phase_ctx *ctx, const char *dir, size_t max_file_bytes) {
+    char why[1100] = "no tokenizer found (set pack.tokenizer to the one the set was packed with)";
+    rv_err e = {{0}};
+    rv_shardset *set = NULL;
+    int64_t n = 0;
+    if (rv_shardset_open(dir, NULL, &set, &e) != 0) {
+        snprintf(why, sizeof why, "%s", e.msg); /* the structural check reports it too */
+    } else {
+        char *path = find_tokenizer(ctx);
+        if (path) n = vocab_if_same(path, set->tokenizer_hash, max_file_bytes, why);
+        free(path);
+        cJSON *rec = n > 0 ? NULL : cJSON_Parse(set->config_json);
+        if (rec) {
+            const cJSON *pk = cJSON_GetObjectItemCaseSensitive(rec, "pack"), *dt = cJSON_GetObjectItemCaseSensitive(rec, "data");
+            const cJSON *tp = cJSON_GetObjectItemCaseSensitive(pk, "tokenizer"), *dd = cJSON_GetObjectItemCaseSensitive(dt, "dir");
+            const char *ddir = cJSON_IsString(dd) && dd->valuestring[0] ? dd->valuestring : NULL;
+            char *rpath = cJSON_IsString(tp) && tp->valuestring[0] ? rv_xstrdup(tp->valuestring)
+                                                                   : rv_tokenizer_default_path(ddir, NULL);
+            char why2[1100];
+            if (rpath) n = vocab_if_same(rpath, set->tokenizer_hash, max_file_bytes, why2);
+            free(rpath);
+            cJSON_Delete(rec);
+        }
+    }
+    if (n == 0) rv_warn("pack.check: token ids are checked for sign only, not against the vocabulary: %s", why);
+    rv_shardset_close(set);
+    return n;
+}
+
+static int run_check(rv_phase_ctx *ctx, const char *dir, rv_err *err) {
+    const rv_comm *comm = ctx->comm;
     bool ok = true;
     rv_err local = {{0}};
     if (comm->rank == 0) {
         rv_sb rep;
         rv_sb_init(&rep);
-        long np = rv_shards_check(dir, &rep, &local);
+        size_t maxb = RV_READ_FILE_MAX;
+        size_t maxt = 0;
+        long np = rv_data_max_file_bytes(ctx->cfg, &maxb, &local);
+        if (np == 0) np = pack_max_tokens(ctx->cfg, &maxt, &local);
+        rv_shards_check_opts opts = {0, true, (int64_t)maxt};
+        if (np == 0) {
+            opts.n_vocab = check_vocab(ctx, dir, maxb);
+            np = rv_shards_check_with(dir, &opts, &rep, &local);
+        }
         if (np < 0) ok = false;
         else if (np == 0 && shardset_empty(dir, &local)) {
             rv_fail(&local, "pack.check: %s is intact but holds 0 samples, so there is nothing to train on; re-run the "
@@ -288,7 +366,10 @@ static int run_check(const rv_comm *comm, const char *dir, rv_err *err) {
         } else {
             char dg[17] = "";
             rv_shards_digest(dir, dg, &local);
-            rv_info0("pack.check: %s is intact (every dataset read back, checksums verified); content digest %s", dir, dg);
+            rv_info0("pack.check: %s is intact (every dataset read back, checksums verified, values checked: token "
+                     "ids %s, loss mask, enums, boxes, UTF-8 text, one <image> per sample, at most pack.max_tokens); content "
+                     "digest %s", dir,
+                     opts.n_vocab > 0 ? "within the vocabulary" : "non-negative", dg);
             printf("pack.check: OK %s digest %s\n", dir, dg);
         }
         rv_sb_free(&rep);
@@ -302,9 +383,13 @@ static int run_check(const rv_comm *comm, const char *dir, rv_err *err) {
 
 /* ---- one image group, packed by a worker thread ---- */
 
+/* Why a cell is not packed: the pack summary counts each kind. */
+typedef enum { CELL_OK = 0, CELL_UNTOKENIZABLE, CELL_TOO_LONG, CELL_IMAGE_COUNT } cell_fault;
+
 /* One sample ready to be written (or the reason it cannot be). */
 typedef struct sres {
-    char *bad;      /* NULL, or why the cell cannot be tokenized */
+    char *bad;      /* NULL, or why the cell is not packed */
+    cell_fault fault;
     char *id;
     rv_ids ids;
     rv_mask mask;
@@ -339,11 +424,13 @@ static void sres_free(sres *r) {
 /* Reads and decodes one image (io/image_file.h: JPEG, PNG, DICOM by magic bytes, 8-bit grey) and
  * resizes it. With g (anyres), the original is handed over too: a JPEG's file bytes (the reader
  * decodes them as done here), else the 8-bit pixels. */
-static int image_small(const char *path, int size, rv_pillow pillow, long long max_pixels, uint8_t **out, gres *g,
-                       rv_err *err) {
+static int image_small(const char *path, int size, rv_pillow pillow, long long max_pixels, size_t max_bytes,
+                       uint8_t **out, gres *g, rv_err *err) {
     rv_image img = {0}, small = {0};
     uint8_t *jpeg = NULL;
     size_t jlen = 0;
+    /* data.max_file_bytes before the decoder reads the file whole (it applies only the 4 GiB default) */
+    if (rv_check_input_file(path, max_bytes, err) != 0) return -1;
     if (rv_image_file_read_max(path, max_pixels, &img, g ? &jpeg : NULL, &jlen, err) != 0) return -1;
     int rc = rv_image_resize_as(&img, size, size, RV_RESAMPLE_BICUBIC, pillow, &small, err);
     if (rc == 0 && g) {
@@ -368,6 +455,31 @@ static int image_small(const char *path, int size, rv_pillow pillow, long long m
     return 0;
 }
 
+static size_t count_id(const rv_ids *ids, int32_t id) {
+    size_t n = 0;
+    for (size_t j = 0; j < ids->n; j++) n += ids->v[j] == id;
+    return n;
+}
+
+static size_t count_image_tags(const char *s) {
+    size_t n = 0;
+    for (const char *at = strstr(s, "<image>"); at; at = strstr(at + 7, "<image>")) n++;
+    return n;
+}
+
+/* Upstream's preprocess_multimodal (train.md A.4): a turn holding exactly one <image> that does
+ * not start with it gets it moved to the front, as "<image>\n" + the rest stripped (Python's
+ * str.strip), the whole stripped again. NULL when the turn is left as it is. */
+static char *image_to_front(const char *v) {
+    if (count_image_tags(v) != 1 || strncmp(v, "<image>", 7) == 0) return NULL;
+    const char *at = strstr(v, "<image>");
+    char *rest = rv_xasprintf("%.*s%s", (int)(at - v), v, at + 7);
+    rv_span sp = rv_py_strip(rest, strlen(rest));
+    char *out = sp.len ? rv_xasprintf("<image>\n%.*s", (int)sp.len, sp.p) : rv_xstrdup("<image>");
+    free(rest);
+    return out;
+}
+
 static void pack_sample(const pack_in *in, const prec *p, const tokctx *tc, sres *r) {
     memset(r, 0, sizeof *r);
     rv_sb_init(&r->text);
@@ -381,6 +493,7 @@ static void pack_sample(const pack_in *in, const prec *p, const tokctx *tc, sres
     else if (cJSON_IsNumber(id)) r->id = rv_xasprintf("%.17g", id->valuedouble);
     if (!cell) {
         r->bad = rv_xstrdup(ce.msg);
+        r->fault = CELL_UNTOKENIZABLE;
         return;
     }
     const cJSON *conv = cJSON_GetObjectItemCaseSensitive(cell, "conversations"), *t;
@@ -390,6 +503,7 @@ static void pack_sample(const pack_in *in, const prec *p, const tokctx *tc, sres
     int has_gt = rv_llava_cell_boxes(cell, &gt, &ngt);
     if (has_gt < 0) {
         r->bad = rv_xstrdup("key 'boxes' is not a list of [x1, y1, x2, y2] number lists");
+        r->fault = CELL_UNTOKENIZABLE;
         cJSON_Delete(owned);
         return;
     }
@@ -402,14 +516,30 @@ static void pack_sample(const pack_in *in, const prec *p, const tokctx *tc, sres
     size_t n = 0, k = 0;
     cJSON_ArrayForEach(t, conv) n++;
     rv_chat_msg *msgs = rv_xmalloc((n ? n : 1) * sizeof *msgs);
+    char **moved = rv_xcalloc(n ? n : 1, sizeof *moved);
     cJSON_ArrayForEach(t, conv) {
         const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "from"), *v = cJSON_GetObjectItemCaseSensitive(t, "value");
         if (!cJSON_IsString(f) || !cJSON_IsString(v)) continue; /* the LLaVA reader has refused such cells */
-        msgs[k++] = (rv_chat_msg){f->valuestring, v->valuestring};
+        moved[k] = image_to_front(v->valuestring);
+        msgs[k] = (rv_chat_msg){f->valuestring, moved[k] ? moved[k] : v->valuestring};
+        k++;
         if (!has_gt && !strcmp(f->valuestring, "gpt")) rv_llava_answer_boxes(v->valuestring, &r->boxes, &r->nbox, &r->boxcap);
     }
+    size_t nimg = 0;
     if (rv_chat_tokenize_sft(tc->t, msgs, k, NULL, tc->quirk, &r->ids, &r->mask, &ce) != 0) {
         r->bad = rv_xstrdup(ce.msg);
+        r->fault = CELL_UNTOKENIZABLE;
+    } else if (r->ids.n > tc->max_tokens) {
+        /* upstream's collator would cut it at model_max_length; a cut answer trains a wrong target */
+        r->bad = rv_xasprintf("%zu tokens, more than pack.max_tokens = %zu (the cell is not truncated; raise "
+                              "pack.max_tokens if it is genuine)", r->ids.n, tc->max_tokens);
+        r->fault = CELL_TOO_LONG;
+    } else if ((nimg = count_id(&r->ids, tc->image)) != 1) {
+        /* One image per cell needs one placeholder: with none upstream's model trains the text without
+         * its image, with two it takes a second image that is not there (train.md A.4, model.md 5.2). */
+        r->bad = rv_xasprintf("%zu <image> placeholders for its one image; a cell needs exactly one (upstream puts "
+                              "\"<image>\\n\" before the first question)", nimg);
+        r->fault = CELL_IMAGE_COUNT;
     } else {
         for (size_t j = 0; j < r->ids.n; j++)
             if (r->ids.v[j] == tc->image) r->ids.v[j] = RV_SHARD_IMAGE_TOKEN; /* its mask is already 0 */
@@ -417,6 +547,8 @@ static void pack_sample(const pack_in *in, const prec *p, const tokctx *tc, sres
         cJSON_ArrayForEach(t, lab) if (cJSON_IsString(t)) rv_sb_printf(&r->labels, "%s%s", r->labels.len ? "\n" : "", t->valuestring);
         rv_pyjson_dump(&r->text, conv, -1, false);
     }
+    for (size_t j = 0; j < k; j++) free(moved[j]);
+    free(moved);
     free(msgs);
     cJSON_Delete(owned);
 }
@@ -425,8 +557,8 @@ static void pack_group(const pack_in *in, const size_t *order, const group *G, c
                        bool anyres, gres *out) {
     rv_err ie;
     memset(out, 0, sizeof *out);
-    if (image_small(in->r[order[G->start]].image, size, in->pillow, in->max_pixels, &out->pixels, anyres ? out : NULL,
-                    &ie) != 0) {
+    if (image_small(in->r[order[G->start]].image, size, in->pillow, in->max_pixels, in->max_file_bytes, &out->pixels,
+                    anyres ? out : NULL, &ie) != 0) {
         out->bad = rv_xstrdup(ie.msg);
         return;
     }
@@ -450,7 +582,7 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     const char *outc = rv_cfg_str(cfg, "pack.out");
     char *out = outc[0] ? rv_xstrdup(outc) : rv_path_join(ctx->run_dir, "shards");
     if (rv_cfg_bool(cfg, "pack.check")) {
-        int rc = run_check(ctx->comm, out, err);
+        int rc = run_check(ctx, out, err);
         free(out);
         return rc;
     }
@@ -472,7 +604,13 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
         free(out);
         return rv_fail(err, "pack: data.max_image_pixels=%lld must be >= 0 (0 = no pixel budget)", in.max_pixels);
     }
-    if (rv_pillow_from_release(rv_cfg_int(cfg, "data.pillow_resize"), &in.pillow, err) != 0) {
+    if (rv_pillow_from_release(rv_cfg_int(cfg, "data.pillow_resize"), &in.pillow, err) != 0 ||
+        rv_data_max_file_bytes(cfg, &in.max_file_bytes, err) != 0) {
+        free(out);
+        return -1;
+    }
+    size_t max_tokens = 0;
+    if (pack_max_tokens(cfg, &max_tokens, err) != 0) {
         free(out);
         return -1;
     }
@@ -494,7 +632,7 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
         goto out;
     }
     bool img_added = false;
-    if (rv_read_file(tokpath, &tokjson, &toklen, err) != 0 ||
+    if (rv_read_file_max(tokpath, in.max_file_bytes, &tokjson, &toklen, err) != 0 ||
         load_tokenizer(tokpath, tokjson, toklen, &tok, &img_added, err) != 0) {
         rv_fail_wrap(err, "pack.tokenizer");
         goto out;
@@ -506,7 +644,8 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
                 rv_tokenizer_token_id(tok, "<|im_start|>") < 0 ? "no <|im_start|>" : "no <|im_end|>");
         goto out;
     }
-    tokctx tc = {tok, rv_tokenizer_token_id(tok, "<image>"), rv_cfg_bool(cfg, "pack.mask_upstream_quirk")};
+    tokctx tc = {tok, rv_tokenizer_token_id(tok, "<image>"), rv_cfg_bool(cfg, "pack.mask_upstream_quirk"),
+                 max_tokens};
     if (img_added)
         rv_info0("pack: %s has no <image> token; added as id %d for packing (as upstream's preprocess_qwen), stored as %d",
                  tokpath, (int)tc.image, RV_SHARD_IMAGE_TOKEN);
@@ -574,7 +713,7 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
              tc.quirk ? "with upstream's quirk" : "assistant turns only");
     rv_err local = {{0}};
     bool wok = rv_shard_open(&w, staging, &meta, &local) == 0;
-    size_t nimg = 0, nsamp = 0, bad_img = 0, bad_cell = 0;
+    size_t nimg = 0, nsamp = 0, bad_img = 0, bad_cell = 0, long_cell = 0, imgtag_cell = 0;
     double t1 = rv_now();
     rv_progress *prog = rv_progress_start("pack images", ge - gb, rv_cfg_num(cfg, "log.progress_interval_s"));
     /* Batches of image groups: threads decode, resize and tokenize a batch, then this thread
@@ -610,10 +749,14 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
                     const prec *p = &in.r[order[G->start + k]];
                     sres *q = &r->s[k];
                     if (q->bad) {
-                        bad_cell++;
                         char where[1200];
                         snprintf(where, sizeof where, "%s: cell %s", lj[0] ? lj : "DATA_DIR", q->id ? q->id : "?");
-                        if (rv_badrec_report(&ctx->bad, &local, where, "cannot tokenize: %s", q->bad) != 0) wok = false;
+                        if (q->fault == CELL_TOO_LONG) long_cell++;
+                        else if (q->fault == CELL_IMAGE_COUNT) imgtag_cell++;
+                        else bad_cell++;
+                        if (rv_badrec_report(&ctx->bad, &local, where, "%s%s",
+                                             q->fault == CELL_UNTOKENIZABLE ? "cannot tokenize: " : "", q->bad) != 0)
+                            wok = false;
                         continue;
                     }
                     rv_shard_sample s = {p->task, p->source, p->split, row, q->ids.v, q->mask.v, q->ids.n, q->boxes,
@@ -641,15 +784,18 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     }
     uint64_t tot_img = rv_comm_sum_u64(ctx->comm, nimg), tot_s = rv_comm_sum_u64(ctx->comm, nsamp);
     uint64_t tot_bi = rv_comm_sum_u64(ctx->comm, bad_img), tot_bc = rv_comm_sum_u64(ctx->comm, bad_cell);
+    uint64_t tot_long = rv_comm_sum_u64(ctx->comm, long_cell), tot_tag = rv_comm_sum_u64(ctx->comm, imgtag_cell);
     /* a set without samples trains nothing: fail before the index would make it look finished, and
      * before the swap, so a previous set in OUT stays as it was */
     if (tot_s == 0) {
         if (me != 0) { ret = 0; goto out; } /* rank 0 says it once; the phase fails on every rank through it */
-        rv_fail(err, "pack: no sample was packed from %zu cell(s): %llu unusable image(s) and %llu cell(s) that could "
-                "not be tokenized were skipped (each is named in a bad-record report above); no new shard set was "
+        rv_fail(err, "pack: no sample was packed from %zu cell(s): %llu unusable image(s), %llu cell(s) that could "
+                "not be tokenized, %llu cell(s) over pack.max_tokens and %llu cell(s) without exactly one <image> were "
+                "skipped (each is named in a bad-record report above); no new shard set was "
                 "committed to %s (a previous one there is unchanged). Fix those inputs (image paths under the data "
                 "directory, image files, the tokenizer) and re-run the pack phase",
-                in.n, (unsigned long long)tot_bi, (unsigned long long)tot_bc, out);
+                in.n, (unsigned long long)tot_bi, (unsigned long long)tot_bc, (unsigned long long)tot_long,
+                (unsigned long long)tot_tag, out);
         goto out;
     }
     if (kill_at == -2) raise(SIGKILL); /* tests: a crash between the shards' commit and the index */
@@ -666,9 +812,11 @@ int rv_phase_pack(rv_phase_ctx *ctx, rv_err *err) {
     double img_max = rv_comm_max_f64(ctx->comm, t_img), in_max = rv_comm_max_f64(ctx->comm, t_in);
     double dt = rv_now() - t0;
     rv_info0("pack: %llu samples, %llu images in %d shard(s) + index.h5 under %s in %.2f s (%.1f images/s); skipped: "
-             "%llu unusable image(s), %llu cell(s) that could not be tokenized",
+             "%llu unusable image(s), %llu cell(s) that could not be tokenized, %llu cell(s) over pack.max_tokens (%zu), "
+             "%llu cell(s) without exactly one <image>",
              (unsigned long long)tot_s, (unsigned long long)tot_img, R, out, dt, dt > 0 ? (double)tot_img / dt : 0.0,
-             (unsigned long long)tot_bi, (unsigned long long)tot_bc);
+             (unsigned long long)tot_bi, (unsigned long long)tot_bc, (unsigned long long)tot_long, tc.max_tokens,
+             (unsigned long long)tot_tag);
     rv_info0("pack: timings (slowest rank): read sources + build cells %.2f s, image loop (decode, resize, tokenize, "
              "write) %.2f s = %.1f images/s, commit + index %.2f s",
              in_max, img_max, img_max > 0 ? (double)tot_img / img_max : 0.0, t_out);

@@ -88,6 +88,16 @@ int main(void) {
     CHECK(rv_open_regular(f, 3, &fp, &sz, &err) == -1 && strstr(err.msg, "4 bytes, more than the 3-byte limit"));
     CHECK(rv_open_regular(f, 4, &fp, &sz, &err) == 0 && sz == 4 && fp != NULL);
     if (fp) fclose(fp);
+    /* data.max_file_bytes (issue L item 2): the configurable limit, threaded as max_bytes; the
+     * message names the file, its size (4 bytes) and the key. */
+    data = NULL;
+    CHECK(rv_read_file_max(f, 3, &data, &len, &err) == -1 && data == NULL && strstr(err.msg, f) &&
+          strstr(err.msg, "4 bytes, more than the 3-byte limit") && strstr(err.msg, "data.max_file_bytes"));
+    CHECK(rv_read_file_max(f, 4, &data, &len, &err) == 0 && len == 4 && memcmp(data, "new!", 5) == 0);
+    free(data);
+    CHECK(rv_check_input_file(f, 3, &err) == -1 && strstr(err.msg, "data.max_file_bytes"));
+    CHECK(rv_check_input_file(f, 4, &err) == 0);
+    CHECK(rv_check_input_file("/dev/zero", 4, &err) == -1 && strstr(err.msg, "character device"));
     free(f);
     free(deep);
     return check_summary("test_fsutil");

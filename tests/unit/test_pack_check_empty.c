@@ -32,8 +32,8 @@ static int write_set(const char *dir, int nsamples) {
     if (nsamples) {
         uint8_t px[12] = {0};
         int64_t row = 0;
-        int32_t ids[] = {5, 6, 7};
-        uint8_t mask[] = {0, 1, 1};
+        int32_t ids[] = {5, RV_SHARD_IMAGE_TOKEN, 7}; /* pack.check holds a sample to one <image> (issue L item 9) */
+        uint8_t mask[] = {0, 0, 1};
         int rc = rv_shard_add_image(w, px, "/d/a.jpg", &row, &err);
         rv_shard_sample s = {0, 0, 0, row, ids, mask, 3, NULL, 0, "[]", "mimic-train_0", ""};
         if (rc != 0 || rv_shard_add_sample(w, &s, &err) != 0) {

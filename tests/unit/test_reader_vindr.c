@@ -2,6 +2,8 @@
  * and the detection / single-label readers (grouping, fusion, "No finding", P7 lookup). Box
  * values are hand calculations (see test_wbf.c for the float32 mean). */
 #define _POSIX_C_SOURCE 200809L
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -117,6 +119,111 @@ static void rounding_per_source(const char *root) {
     CHECK(bad.count == 0);
 }
 
+
+/* stderr of the calls between capture_begin and capture_end, read back (malloc'd). */
+static int capture_begin(const char *path) {
+    fflush(stderr);
+    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (saved < 0 || fd < 0) return -1;
+    dup2(fd, 2);
+    close(fd);
+    return saved;
+}
+
+static char *capture_end(int saved, const char *path) {
+    fflush(stderr);
+    if (saved >= 0) {
+        dup2(saved, 2);
+        close(saved);
+    }
+    char *t = NULL;
+    size_t n;
+    rv_err e;
+    if (rv_read_file(path, &t, &n, &e) != 0) t = NULL;
+    fputs(t ? t : "", stderr); /* still shown in the test's output */
+    return t;
+}
+
+/* Issue L item 11: the committed fixture tests/fixtures/hostile/vindr/ (see its README.md): boxes
+ * beyond the image are kept clipped, as upstream's fusion keeps them, and noted with their line;
+ * boxes that leave no area and rows with a missing coordinate are dropped, as upstream drops
+ * them, and are bad records with their line. */
+static void hostile_boxes(const char *root) {
+    static const char *const files[] = {"annotations_train.csv", "image_resolutions_train.json"};
+    for (int i = 0; i < 2; i++) {
+        char *src = rv_xasprintf("%s/tests/fixtures/hostile/vindr/%s", RADVLM_SOURCE_DIR, files[i]), *txt = NULL,
+             *rel = rv_xasprintf("hostile/VinDr-CXR/%s", files[i]);
+        size_t n;
+        rv_err e;
+        CHECK(rv_read_file(src, &txt, &n, &e) == 0);
+        if (txt) put(root, rel, txt);
+        free(txt);
+        free(src);
+        free(rel);
+    }
+    char *data = P(root, "hostile"), *log = P(root, "hostile/stderr.txt");
+    rv_err e = {{0}};
+    rv_badrec bad;
+    rv_badrec_init(&bad, rv_comm_world(), false);
+    rv_reader_ctx c = {.data_dir = data, .bad = &bad, .vindr_convert = RV_VINDR_MINMAX, .comm = rv_comm_world()};
+    rv_dataset *d = NULL;
+    int saved = capture_begin(log);
+    CHECK(rv_read_vindr(&c, "train", false, &d, &e) == 0);
+    char *out = capture_end(saved, log);
+    CHECK(bad.count == 3 && bad.noted == 2); /* lines 5, 6, 7 dropped; lines 3, 4 clipped */
+    CHECK(out && strstr(out, "annotations_train.csv:3: record kept, repaired: box [150, 50, 250, 120] (image img1, "
+                             "class Nodule/Mass) extends beyond the 200x100 image (Columns x Rows); clipped to it"));
+    CHECK(out && strstr(out, "annotations_train.csv:4: record kept, repaired: box [-20, -10, 40, 30]"));
+    CHECK(out && strstr(out, "annotations_train.csv:5: bad record skipped: box [210, 10, 260, 50] (image img1, class "
+                             "Pleural effusion) leaves no area inside the 200x100 image"));
+    CHECK(out && strstr(out, "annotations_train.csv:6: bad record skipped: box [30, 40, 30, 90] (image img1, class "
+                             "ILD) has zero area in the 200x100 image"));
+    CHECK(out && strstr(out, "annotations_train.csv:7: bad record skipped: a box coordinate is missing"));
+    CHECK(out && !strstr(out, "annotations_train.csv:2:") && !strstr(out, "annotations_train.csv:8:"));
+    free(out);
+    CHECK(d && d->n == 2);
+    if (d && d->n == 2) {
+        rv_item *a = &d->items[0];
+        /* hand calculation: x by 200 Columns, y by 100 Rows, clipped to [0, 1]; the two Nodule/Mass
+         * boxes do not overlap (2 clusters, output in reverse creation order = CSV order) */
+        CHECK(a->nboxes == 3 && a->nlabels == 3);
+        if (a->nboxes == 3 && a->nlabels == 3) {
+            CHECK(box_eq(&a->boxes[0], 0.25, 0.2, 0.75, 0.8));
+            CHECK(box_eq(&a->boxes[1], 0.75, 0.5, 1, 1));
+            CHECK(box_eq(&a->boxes[2], 0, 0, 0.2, 0.3));
+            CHECK_STR(a->labels[0], "Cardiomegaly");
+            CHECK_STR(a->labels[1], "Nodule/Mass");
+            CHECK_STR(a->labels[2], "Nodule/Mass");
+        }
+        CHECK(d->items[1].nboxes == 0 && d->items[1].nlabels == 1);
+    }
+    rv_dataset_free(d);
+    /* single label: groups with a box before fusion (Infiltration has none); ILD and Pleural
+     * effusion keep no fused box (P10: the builder drops them) */
+    d = NULL;
+    CHECK(rv_read_vindr(&c, "train", true, &d, &e) == 0);
+    CHECK(d && d->n == 4);
+    if (d && d->n == 4) {
+        CHECK_STR(d->items[1].text, "ILD");
+        CHECK(d->items[1].nboxes == 0 && d->items[3].nboxes == 0 && d->items[2].nboxes == 2);
+    }
+    rv_dataset_free(d);
+    /* data.max_file_bytes reaches the source tables: a 10-byte limit refuses the CSV, naming it */
+    c.max_file_bytes = 10;
+    d = NULL;
+    CHECK(rv_read_vindr(&c, "train", false, &d, &e) == -1 && d == NULL);
+    CHECK(strstr(e.msg, "annotations_train.csv") && strstr(e.msg, "more than the 10-byte limit") &&
+          strstr(e.msg, "data.max_file_bytes"));
+    c.max_file_bytes = 0; /* 0: the default */
+    /* fail: the first bad record in reading order (ILD, line 6; classes are sorted) stops the read */
+    rv_badrec_init(&bad, rv_comm_world(), true);
+    d = NULL;
+    CHECK(rv_read_vindr(&c, "train", false, &d, &e) == -1 && d == NULL);
+    CHECK(strstr(e.msg, "annotations_train.csv:6") && strstr(e.msg, "zero area"));
+    free(data);
+    free(log);
+}
+
 int main(void) {
     char tmpl[] = "/tmp/rv_vindr_XXXXXX";
     char *root = mkdtemp(tmpl);
@@ -218,7 +325,9 @@ int main(void) {
     /* Detection reader. */
     rv_dataset *d = NULL;
     CHECK(rv_read_vindr(&c, "train", false, &d, &e) == 0);
-    CHECK(bad.count == 3); /* ddd: no resolution; eee: x_max inf; fff: x_max < x_min */
+    /* ccc: a zero-area box (dropped by the fusion, reported since issue L); ddd: no resolution;
+     * eee: x_max inf; fff: x_max < x_min */
+    CHECK(bad.count == 4);
     if (d) {
         CHECK(d->task == RV_TASK_DETECT);
         CHECK(d->n == 2); /* aaa, bbb; ccc has no box left and no "No finding" row */
@@ -266,12 +375,29 @@ int main(void) {
     /* Missing annotations for test: error names the file. */
     CHECK(rv_read_vindr(&c, "test", false, &d, &e) == -1);
     CHECK(strstr(e.msg, "annotations_test.csv") != NULL);
-    /* Fatal policy stops at the record without a resolution. */
+    /* Fatal policy stops at the first bad record: ccc's zero-area box (line 7) since issue L, which
+     * comes before ddd's record without a resolution (line 8). */
+    rv_badrec_init(&bad, rv_comm_world(), true);
+    CHECK(rv_read_vindr(&c, "train", false, &d, &e) == -1);
+    CHECK(strstr(e.msg, "annotations_train.csv:7") != NULL && strstr(e.msg, "zero area") != NULL);
+    /* ... and with ccc's box given an area, at the record without a resolution (line 8), as before */
+    put(root, "VinDr-CXR/annotations/annotations_train.csv",
+        "image_id,rad_id,class_name,x_min,y_min,x_max,y_max\n"
+        "aaa,R1,No finding,,,,\n"
+        "aaa,R2,Cardiomegaly,6,4,30,20\n"
+        "aaa,R3,Cardiomegaly,7.5,4,30,20\n"
+        "aaa,R1,Aortic enlargement,30,0,36,4\n"
+        "bbb,R1,No finding,,,,\n"
+        "ccc,R1,ILD,0,0,5,10\n"
+        "ddd,R1,Nodule/Mass,1,1,2,2\n"
+        "eee,R1,Nodule/Mass,1,1,inf,2\n"
+        "fff,R1,Nodule/Mass,5,1,2,2\n");
     rv_badrec_init(&bad, rv_comm_world(), true);
     CHECK(rv_read_vindr(&c, "train", false, &d, &e) == -1);
     CHECK(strstr(e.msg, "annotations_train.csv:8") != NULL);
 
     rounding_per_source(root);
+    hostile_boxes(root);
 
     free(rp);
     free(ap);

@@ -78,6 +78,8 @@ int rv_reader_csv(const rv_reader_ctx *c, const char *path, const char *what, rv
         return rv_fail(err, "%s: file not found (%s needs it; check data.dir / DATA_DIR and the dataset layout in docs)",
                        path, what);
     rv_csv *csv;
+    /* data.max_file_bytes: the CSV reader itself applies only the 4 GiB default */
+    if (c->max_file_bytes && rv_check_input_file(path, c->max_file_bytes, err) != 0) return -1;
     if (rv_csv_read(path, &csv, err) < 0) return -1;
     for (size_t i = 0; i < csv->nbad; i++) {
         char where[4200];

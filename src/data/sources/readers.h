@@ -23,6 +23,7 @@ typedef struct rv_reader_ctx {
     rv_vindr_convert vindr_convert;  /* DICOM -> 8-bit recipe */
     const rv_comm *comm;             /* the ranks sharing rv_vindr_prepare's conversion */
     rv_pillow pillow_resize;         /* whose 512x512 resize the DICOM conversion reproduces; 0 = RV_PILLOW_DEFAULT */
+    size_t max_file_bytes;           /* data.max_file_bytes; 0 = RV_READ_FILE_MAX */
 } rv_reader_ctx;
 
 /* Source directories under DATA_DIR. */

@@ -320,6 +320,42 @@ static int cmp_rowkey(const void *a, const void *b) {
     return x->row < y->row ? -1 : (x->row > y->row);
 }
 
+/* The detection boxes gathered for an image that does not become an item (NULL is fine). */
+static void det_free(rv_item *det) {
+    if (!det) return;
+    for (size_t k = 0; k < det->nlabels; k++) free(det->labels[k]);
+    free(det->labels);
+    free(det->boxes);
+    free(det);
+}
+
+static double clip01(double v) { return v < 0 ? 0 : (v > 1 ? 1 : v); }
+
+/* A box against its image, as upstream's fusion treats it (data.md 5.3: each coordinate clipped
+ * to [0, 1], a box of zero area after that dropped) — the fusion (rv_wbf) does both; here each
+ * case is reported with the CSV line: a box that leaves no area (outside the image, or a line) is
+ * a bad record, as it is dropped; one that extends beyond the image is kept clipped, as upstream
+ * keeps it, and noted. px: the box in pixels; v: normalised. -1 when the policy makes it fatal. */
+static int report_box_fit(const rv_reader_ctx *c, rv_err *err, const char *cpath, size_t line, const char *img,
+                          const char *cls, const rv_box *px, const rv_box *v, double cols, double rows) {
+    const double x1 = clip01(v->v[0]), y1 = clip01(v->v[1]), x2 = clip01(v->v[2]), y2 = clip01(v->v[3]);
+    const bool beyond = x1 != v->v[0] || y1 != v->v[1] || x2 != v->v[2] || y2 != v->v[3];
+    char *where = rv_xasprintf("%s:%zu", cpath, line);
+    int rc = 0;
+    if ((x2 - x1) * (y2 - y1) == 0.0) /* the fusion's own test (wbf.c), so both drop the same boxes */
+        rc = rv_badrec_report(c->bad, err, where,
+                              "box [%g, %g, %g, %g] (image %s, class %s) %s the %gx%g image (Columns x Rows); the "
+                              "fusion drops it, as upstream's does", px->v[0], px->v[1], px->v[2], px->v[3], img, cls,
+                              beyond ? "leaves no area inside" : "has zero area in", cols, rows);
+    else if (beyond)
+        rv_badrec_note(c->bad, where,
+                       "box [%g, %g, %g, %g] (image %s, class %s) extends beyond the %gx%g image (Columns x Rows); "
+                       "clipped to it by the fusion, as upstream's is", px->v[0], px->v[1], px->v[2], px->v[3], img, cls,
+                       cols, rows);
+    free(where);
+    return rc;
+}
+
 /* Root first (where the converter writes it), then annotations/ (P7). */
 static int load_resolutions(const char *root, const char *split, cJSON **out, rv_err *err) {
     char *name = rv_xasprintf("image_resolutions_%s.json", split);
@@ -386,6 +422,7 @@ int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, 
     free(dname);
     rv_box *raw = rv_xmalloc((csv->nrows ? csv->nrows : 1) * sizeof *raw);
     rv_box *fused = rv_xmalloc((csv->nrows ? csv->nrows : 1) * sizeof *fused);
+    size_t *raw_row = rv_xmalloc((csv->nrows ? csv->nrows : 1) * sizeof *raw_row); /* CSV row of raw[k] */
     size_t i = 0;
     while (i < csv->nrows) {
         const char *img = keys[i].img;
@@ -421,10 +458,17 @@ int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, 
                     char *where = rv_xasprintf("%s:%zu", cpath, csv->line[r]);
                     int fatal = rv_badrec_report(c->bad, err, where, "box coordinate is not a number (image %s, class %s)", img, cls);
                     free(where);
-                    if (fatal) { free(path); free(raw); free(fused); goto out; }
+                    if (fatal) { free(path); free(raw); free(fused); free(raw_row); det_free(det); goto out; }
                     continue;
                 }
-                if (isna) continue; /* rows without a box are dropped before fusion */
+                if (isna) { /* dropped before fusion, as upstream's pandas drops them; only "No finding" has none */
+                    char *where = rv_xasprintf("%s:%zu", cpath, csv->line[r]);
+                    int fatal = rv_badrec_report(c->bad, err, where, "a box coordinate is missing (empty or nan) (image "
+                                                 "%s, class %s); the row is dropped, as upstream does", img, cls);
+                    free(where);
+                    if (fatal) { free(path); free(raw); free(fused); free(raw_row); det_free(det); goto out; }
+                    continue;
+                }
                 const char *why = NULL;
                 for (int j = 0; j < 4; j++)
                     if (!isfinite(bx.v[j])) why = "a box coordinate is not finite";
@@ -434,9 +478,10 @@ int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, 
                     int fatal = rv_badrec_report(c->bad, err, where, "%s (image %s, class %s); the row is skipped", why,
                                                  img, cls);
                     free(where);
-                    if (fatal) { free(path); free(raw); free(fused); goto out; }
+                    if (fatal) { free(path); free(raw); free(fused); free(raw_row); det_free(det); goto out; }
                     continue;
                 }
+                raw_row[nb] = r;
                 raw[nb++] = bx;
             }
             if (nb > 0 && !have_res) {
@@ -452,7 +497,7 @@ int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, 
                                                  "its boxes cannot be normalised (re-run instruct with its DICOM present)",
                                                  img, split);
                     free(where);
-                    if (fatal) { free(path); free(raw); free(fused); goto out; }
+                    if (fatal) { free(path); free(raw); free(fused); free(raw_row); det_free(det); goto out; }
                     res_failed = true;
                     break;
                 }
@@ -463,10 +508,15 @@ int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, 
             size_t nf = 0;
             if (nb > 0) {
                 for (size_t k = 0; k < nb; k++) {
+                    const rv_box px = raw[k];
                     raw[k].v[0] /= cols_px;
                     raw[k].v[1] /= rows;
                     raw[k].v[2] /= cols_px;
                     raw[k].v[3] /= rows;
+                    if (report_box_fit(c, err, cpath, csv->line[raw_row[k]], img, cls, &px, &raw[k], cols_px, rows) != 0) {
+                        free(path); free(raw); free(fused); free(raw_row); det_free(det);
+                        goto out;
+                    }
                 }
                 rv_wbf(raw, nb, 0.1, fused, &nf);
             }
@@ -503,17 +553,15 @@ int rv_read_vindr(const rv_reader_ctx *c, const char *split, bool single_label, 
              * "No finding" row) comes back from .loc as a Series holding numpy.float64. */
             if (it->nboxes == 1 && !no_finding_row) it->boxes[0].int_mask |= RV_BOX_NUMPY;
             free(det);
-        } else if (det) {
-            for (size_t k = 0; k < det->nlabels; k++) free(det->labels[k]);
-            free(det->labels);
-            free(det->boxes);
-            free(det);
+        } else {
+            det_free(det);
         }
         free(path);
         i = iend;
     }
     free(raw);
     free(fused);
+    free(raw_row);
     rc = 0;
 out:
     if (rc != 0) {
