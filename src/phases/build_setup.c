@@ -26,6 +26,9 @@ int rv_build_setup(rv_phase_ctx *ctx, rv_reader_ctx *rc, rv_build_opts *o, rv_er
     };
     if (rv_pillow_from_release(rv_cfg_int(cfg, "data.pillow_resize"), &rc->pillow_resize, err) != 0) return -1;
     if (rv_data_max_file_bytes(cfg, &rc->max_file_bytes, err) != 0) return -1;
+    rc->max_image_pixels = rv_cfg_int(cfg, "data.max_image_pixels");
+    if (rc->max_image_pixels < 0)
+        return rv_fail(err, "data.max_image_pixels=%lld must be >= 0 (0 = no pixel budget)", rc->max_image_pixels);
     *o = (rv_build_opts){.seed = (uint64_t)rv_cfg_int(cfg, "run.seed")};
     long long n = rv_cfg_int(cfg, "instruct.chestima_train_n");
     if (n < 0) return rv_fail(err, "instruct.chestima_train_n must be >= 0 (got %lld); 0 keeps every record", n);

@@ -1,7 +1,7 @@
 /* BERT WordPiece as transformers' slow BertTokenizer (BasicTokenizer + WordpieceTokenizer):
  *   clean text (drop NUL, U+FFFD and Cc/Cf except \t\n\r; \t\n\r and Zs become ' ')
  *   -> spaces around CJK ideographs -> NFC -> str.split()
- *   -> per word: str.lower() (with Final_Sigma) and NFD + drop Mn when lower-casing
+ *   -> per word: lower-casing per character (transformers 4.x; no final sigma) and NFD + drop Mn
  *   -> split off every punctuation character -> str.split() again
  *   -> greedy longest-match WordPiece ("##" continuation), [UNK] for an unmatched word or one of
  *      more than max_input_chars_per_word code points.
@@ -97,22 +97,15 @@ static unsigned ccc_of(uint32_t c) {
     return lo < rv_tu_ccc_n && rv_tu_ccc[lo].lo <= c ? rv_tu_ccc[lo].ccc : 0;
 }
 
-/* str.lower() of w[0..n) appended to out. Capital sigma becomes final sigma when preceded by a
- * cased letter and not followed by one (case-ignorable characters skipped both ways). */
+/* Lower-casing as transformers 4.x's slow tokenizer does it (the version bert_score 0.3.13 and
+ * upstream run): PreTrainedTokenizer.tokenize lower-cases the text ONE CHARACTER AT A TIME
+ * (re.sub over "(.+?)") before BasicTokenizer's per-word str.lower(), so a capital sigma always
+ * becomes U+03C3, never the final sigma U+03C2 that str.lower() of a whole word would give
+ * (transformers 5's BertTokenizerLegacy differs here; checked with 4.46.3: "ΣΑΣ" -> σ ##α ##σ). */
 static void py_lower(const uint32_t *w, size_t n, cpv *out) {
     for (size_t i = 0; i < n; i++) {
         uint32_t c = w[i];
         if (c < 0x80) { cp_push(out, (c >= 'A' && c <= 'Z') ? c + 32 : c); continue; }
-        if (c == 0x3A3) {
-            size_t j = i;
-            while (j > 0 && (rv_tu_flags(w[j - 1]) & RV_TU_IGN)) j--;
-            bool before = j > 0 && (rv_tu_flags(w[j - 1]) & RV_TU_CASED);
-            size_t k = i + 1;
-            while (k < n && (rv_tu_flags(w[k]) & RV_TU_IGN)) k++;
-            bool after = k < n && (rv_tu_flags(w[k]) & RV_TU_CASED);
-            cp_push(out, before && !after ? 0x3C2 : 0x3C3);
-            continue;
-        }
         const rv_tu_map *m = map_find(rv_tu_lower, rv_tu_lower_n, c);
         if (!m) { cp_push(out, c); continue; }
         for (uint32_t k = 0; k < m->len; k++) cp_push(out, rv_tu_lower_pool[m->off + k]);

@@ -224,6 +224,35 @@ static void hostile_boxes(const char *root) {
     free(log);
 }
 
+/* data.max_image_pixels reaches the DICOM conversion: a 40 x 60 image (2400 pixels) converts under
+ * a budget of 2400 and is a bad record naming its dimensions under 2399 (checked from the header,
+ * before GDCM allocates). */
+static void pixel_budget(const char *root) {
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/budget", root);
+    dicom(dir, "VinDr-CXR/train/big.dicom", 40, 60, 100, 1100, false, false);
+    put(dir, "VinDr-CXR/annotations/annotations_train.csv", "image_id,rad_id,class_name,x_min,y_min,x_max,y_max\n"
+                                                            "big,R1,No finding,,,,\n");
+    rv_err e = {{0}};
+    rv_badrec bad;
+    rv_badrec_init(&bad, rv_comm_world(), false);
+    rv_reader_ctx c = {.data_dir = dir, .bad = &bad, .vindr_convert = RV_VINDR_MINMAX, .comm = rv_comm_world(),
+                       .max_image_pixels = 2399};
+    int saved = capture_begin("/tmp/rv_vindr_budget.log");
+    CHECK(rv_vindr_prepare(&c, "train", &e) == 0);
+    char *log = capture_end(saved, "/tmp/rv_vindr_budget.log");
+    CHECK(bad.count == 1);
+    CHECK(log && strstr(log, "big.dicom") && strstr(log, "2400") && strstr(log, "2399"));
+    if (!(log && strstr(log, "2400"))) fprintf(stderr, "log: %s\n", log ? log : "(none)");
+    free(log);
+    CHECK(px(dir, "VinDr-CXR/train_jpg/big.jpg", 10, 10) < 0); /* not converted */
+    rv_badrec_init(&bad, rv_comm_world(), false);
+    c.max_image_pixels = 2400;
+    CHECK(rv_vindr_prepare(&c, "train", &e) == 0);
+    CHECK(bad.count == 0);
+    CHECK(px(dir, "VinDr-CXR/train_jpg/big.jpg", 10, 10) >= 0);
+}
+
 int main(void) {
     char tmpl[] = "/tmp/rv_vindr_XXXXXX";
     char *root = mkdtemp(tmpl);
@@ -398,6 +427,7 @@ int main(void) {
 
     rounding_per_source(root);
     hostile_boxes(root);
+    pixel_budget(root);
 
     free(rp);
     free(ap);

@@ -24,6 +24,7 @@ typedef struct rv_reader_ctx {
     const rv_comm *comm;             /* the ranks sharing rv_vindr_prepare's conversion */
     rv_pillow pillow_resize;         /* whose 512x512 resize the DICOM conversion reproduces; 0 = RV_PILLOW_DEFAULT */
     size_t max_file_bytes;           /* data.max_file_bytes; 0 = RV_READ_FILE_MAX */
+    long long max_image_pixels;      /* data.max_image_pixels for the DICOM conversion; 0 = no budget */
 } rv_reader_ctx;
 
 /* Source directories under DATA_DIR. */

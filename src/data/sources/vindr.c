@@ -92,11 +92,12 @@ static void convert_voi(const rv_dicom_info *in, const rv_image *img, uint8_t *o
 }
 
 /* Converts one DICOM; rows/cols are set as soon as the header is read. */
-static int vindr_to_jpeg(const char *dicom, const char *jpg, rv_vindr_convert mode, rv_pillow pillow, int *rows, int *cols,
+static int vindr_to_jpeg(const char *dicom, const char *jpg, rv_vindr_convert mode, rv_pillow pillow, long long max_pixels,
+                         int *rows, int *cols,
                          rv_err *err) {
     rv_dicom_info info;
     rv_image img = {0}, g = {0}, small = {0};
-    if (rv_dicom_read(dicom, &info, &img, err) != 0) return -1;
+    if (rv_dicom_read_max(dicom, max_pixels, &info, &img, err) != 0) return -1;
     *rows = info.rows;
     *cols = info.columns;
     int rc = -1;
@@ -224,7 +225,7 @@ int rv_vindr_prepare(const rv_reader_ctx *c, const char *split, rv_err *err) {
             char *dcm = rv_path_join(src, names[i]);
             int rows = 0, cols = 0;
             rv_err ce = {{0}};
-            if (vindr_to_jpeg(dcm, jpg, c->vindr_convert, pillow, &rows, &cols, &ce) == 0) {
+            if (vindr_to_jpeg(dcm, jpg, c->vindr_convert, pillow, c->max_image_pixels, &rows, &cols, &ce) == 0) {
                 rv_sb_printf(&mine, "%s\t%d\t%d\n", id, rows, cols);
                 converted++;
             } else {

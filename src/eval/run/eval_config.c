@@ -57,6 +57,9 @@ int rv_eval_cfg_read(const rv_config *c, const char *run_dir, rv_eval_cfg *o, rv
     if (parse_tasks(rv_cfg_str(c, "eval.tasks"), o, err)) return -1;
     o->from_shards = !strcmp(rv_cfg_str(c, "eval.source"), "shards");
     if (rv_pillow_from_release(rv_cfg_int(c, "data.pillow_resize"), &o->pillow, err)) return -1;
+    o->max_pixels = rv_cfg_int(c, "data.max_image_pixels");
+    if (o->max_pixels < 0)
+        return rv_fail(err, "eval: data.max_image_pixels=%lld must be >= 0 (0 = no pixel budget)", o->max_pixels);
     o->image_mode = rv_cfg_str(c, "eval.image_mode");
     const char *sh = rv_cfg_str(c, "eval.shards");
     o->shards = sh && *sh ? rv_xstrdup(sh) : rv_path_join(run_dir, "shards");

@@ -19,6 +19,7 @@ typedef struct rv_eval_cfg {
     int ntasks;
     bool from_shards;
     rv_pillow pillow;           /* data.pillow_resize: JSON items' images resized as pack does */
+    long long max_pixels;       /* data.max_image_pixels: JSON items' image budget (0 = none) */
     const char *image_mode;     /* eval.image_mode: auto|base|anyres */
     char *shards;               /* eval.shards, else RUN/shards (malloc'd) */
     int64_t max_samples;

@@ -297,7 +297,7 @@ static int answer_mine(evaluator *ev, const char *task, const rv_eval_testset *t
     const int max_pos = ev->model.cfg.text.max_pos;
     rv_eval_prompt_ctx pc = {.tok = ev->tok, .cfg = &ev->model.cfg, .norm = &ev->norm,
                              .set = ev->c->from_shards ? ev->shards : NULL, .anyres = ev->anyres,
-                             .pillow = ev->c->pillow};
+                             .pillow = ev->c->pillow, .max_pixels = ev->c->max_pixels};
     rv_loader_sample *ls = rv_xcalloc((size_t)CH, sizeof *ls);
     rv_sample *ps = rv_xmalloc((size_t)CH * sizeof *ps);
     size_t *q = rv_xmalloc((size_t)CH * sizeof *q);

@@ -87,7 +87,7 @@ static int item_image(const rv_eval_prompt_ctx *pc, const rv_eval_item *it, rv_s
         return 0;
     }
     rv_image img = {0};
-    if (rv_image_file_read(it->img_path, &img, NULL, NULL, err) != 0) return -1;
+    if (rv_image_file_read_max(it->img_path, pc->max_pixels, &img, NULL, NULL, err) != 0) return -1;
     if (pc->anyres) {
         row->orig = *px = img.u8; /* owned by the caller now */
         row->orig_h = img.height;

@@ -31,6 +31,7 @@ typedef struct rv_eval_prompt_ctx {
     const rv_shardset *set;     /* the shard set the items were read from, or NULL (JSON items) */
     bool anyres;                /* the model tiles images with anyres (shards: the set must be anyres) */
     rv_pillow pillow;           /* JSON items: whose resize pack's would be (data.pillow_resize); 0 = default */
+    long long max_pixels;       /* JSON items: pixel budget per image (data.max_image_pixels; 0 = none) */
 } rv_eval_prompt_ctx;
 
 /* 0 when the tokenizer has the chat tokens <|im_start|> and <|im_end|>; else -1 and err names
