@@ -52,7 +52,7 @@ static inline void tu_rmtree(const char *dir) {
 
 static inline rv_reader_ctx tu_ctx(const char *dir, rv_badrec *bad, int fatal) {
     rv_badrec_init(bad, rv_comm_world(), fatal != 0);
-    rv_reader_ctx c = {dir, bad, RV_REPORT_FILTER_NONE, RV_VINDR_MINMAX, rv_comm_world(), RV_PILLOW_DEFAULT, 0};
+    rv_reader_ctx c = {dir, bad, RV_REPORT_FILTER_NONE, RV_VINDR_MINMAX, rv_comm_world(), RV_PILLOW_DEFAULT, 0, 0};
     return c;
 }
 
