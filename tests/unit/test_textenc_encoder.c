@@ -17,15 +17,6 @@
 #include "textenc/encoder.h"
 #include "textenc_testutil.h"
 
-static double max_abs(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d; /* NaN propagates as a failure */
-    }
-    return m;
-}
-
 /* Forward of the fixture's sequences, batched and one at a time, against hidden / hidden_l2. */
 static void tiny_parity(rv_kctx *k, const char *name, rv_enc_arch arch) {
     char dir[512], expf[600];
@@ -52,7 +43,7 @@ static void tiny_parity(rv_kctx *k, const char *name, rv_enc_arch arch) {
         const float *want = use ? h2 : h;
         float *out = malloc(nh * sizeof *out), *one = malloc(nh * sizeof *one);
         CHECK(rv_encoder_forward(e, ids, cu, nseq, out, &err) == 0);
-        double d = max_abs(out, want, nh);
+        double d = te_max_abs(out, want, nh);
         printf("%s use_layers=%d: %d sequences, %zu tokens, batched max |C - torch| = %.3g\n", name, use, nseq, nids, d);
         CHECK(d <= 1e-5);
         /* one sequence at a time: attention never crosses sequences, so the same numbers */
@@ -60,7 +51,7 @@ static void tiny_parity(rv_kctx *k, const char *name, rv_enc_arch arch) {
             int32_t cu1[2] = {0, cu[s + 1] - cu[s]};
             CHECK(rv_encoder_forward(e, ids + cu[s], cu1, 1, one + (size_t)cu[s] * 32, &err) == 0);
         }
-        d = max_abs(one, want, nh);
+        d = te_max_abs(one, want, nh);
         CHECK(d <= 1e-5);
         /* empty sequences inside a batch take no rows and change nothing */
         int32_t *cu2 = malloc((size_t)(2 * nseq + 1) * sizeof *cu2);
@@ -68,11 +59,11 @@ static void tiny_parity(rv_kctx *k, const char *name, rv_enc_arch arch) {
         for (int s = 0; s < nseq; s++) cu2[2 * s + 1] = cu[s], cu2[2 * s + 2] = cu[s + 1];
         float *gap = malloc(nh * sizeof *gap);
         CHECK(rv_encoder_forward(e, ids, cu2, 2 * nseq, gap, &err) == 0);
-        CHECK(max_abs(gap, want, nh) <= 1e-5);
+        CHECK(te_max_abs(gap, want, nh) <= 1e-5);
         free(gap);
         free(cu2);
         /* not bitwise: sgemm tiles over another row count round differently */
-        double db = max_abs(one, out, nh);
+        double db = te_max_abs(one, out, nh);
         printf("%s use_layers=%d: one at a time max |C - torch| = %.3g, |one - batched| = %.3g\n", name, use, d, db);
         CHECK(db <= 1e-5);
         free(out);
@@ -128,14 +119,6 @@ static void extras(rv_kctx *k) {
     rv_encoder_free(e);
 }
 
-static void write_file(const char *dir, const char *name, const char *text) {
-    char *p = rv_path_join(dir, name);
-    FILE *f = fopen(p, "w");
-    fputs(text, f);
-    fclose(f);
-    free(p);
-}
-
 static int copy_file(const char *from, const char *to) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "cp '%s' '%s'", from, to);
@@ -187,7 +170,7 @@ static void nested_prefix(rv_kctx *k, const char *tmp) {
             for (int i = 0; i < L; i++) ids[i] = (int32_t)fids[i];
             float *out = malloc((size_t)L * 32 * sizeof *out);
             CHECK(rv_encoder_forward(e, ids, cu, 1, out, &err) == 0);
-            CHECK(max_abs(out, h, (size_t)L * 32) <= 1e-5);
+            CHECK(te_max_abs(out, h, (size_t)L * 32) <= 1e-5);
             free(ids);
             free(out);
         }
@@ -211,10 +194,10 @@ static void hostile(rv_kctx *k, const char *tmp) {
     CHECK(rv_encoder_load(&e, "/nonexistent/model", 0, k, &err) == -1 && strstr(err.msg, "/nonexistent/model"));
     CHECK(rv_encoder_load(&e, d, 0, k, &err) == -1 && strstr(err.msg, "config.json") && strstr(err.msg, "missing"));
     /* config with an unknown model_type */
-    write_file(d, "config.json", "{\"model_type\": \"gpt2\", \"vocab_size\": 10}");
+    te_write_file(d, "config.json", "{\"model_type\": \"gpt2\", \"vocab_size\": 10}");
     CHECK(rv_encoder_load(&e, d, 0, k, &err) == -1 && strstr(err.msg, "gpt2") && strstr(err.msg, "config.json"));
     /* a key missing */
-    write_file(d, "config.json", "{\"model_type\": \"bert\", \"vocab_size\": 10}");
+    te_write_file(d, "config.json", "{\"model_type\": \"bert\", \"vocab_size\": 10}");
     CHECK(rv_encoder_load(&e, d, 0, k, &err) == -1 && strstr(err.msg, "hidden_size"));
     /* the right config but no weights */
     char *cfg = rv_path_join(d, "config.json"), *st = rv_path_join(d, "model.safetensors");
@@ -238,7 +221,7 @@ static void hostile(rv_kctx *k, const char *tmp) {
     CHECK(p != NULL);
     if (p) {
         memcpy(p, "\"hidden_size\": 48", 17);
-        write_file(d, "config.json", text);
+        te_write_file(d, "config.json", text);
         CHECK(rv_encoder_load(&e, d, 0, k, &err) == -1 && strstr(err.msg, "embeddings.word_embeddings.weight") &&
               strstr(err.msg, got) && strstr(err.msg, want) && strstr(err.msg, "hidden_size"));
     }

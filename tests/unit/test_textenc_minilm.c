@@ -16,51 +16,6 @@
 #include "textenc/text_tokenizer.h"
 #include "textenc_testutil.h"
 
-static double max_abs(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d; /* NaN propagates as a failure */
-    }
-    return m;
-}
-
-/* Compares the ids of every corpus text with expected[key]; returns the number of texts. */
-static int corpus_parity(const rv_text_tok *t, const cJSON *corpus, const cJSON *exp, const char *key, int max_len) {
-    const cJSON *want = cJSON_GetObjectItemCaseSensitive(exp, key);
-    CHECK(cJSON_IsArray(want) && cJSON_GetArraySize(want) == cJSON_GetArraySize(corpus));
-    if (!cJSON_IsArray(want)) return 0;
-    int i = 0, bad = 0;
-    const cJSON *w = want->child;
-    for (const cJSON *c = corpus->child; c && w; c = c->next, w = w->next, i++) {
-        int32_t *ids;
-        size_t n;
-        rv_err e;
-        if (rv_text_tok_encode(t, c->valuestring, true, max_len, &ids, &n, &e)) {
-            fprintf(stderr, "%s line %d: %s\n", key, i, e.msg);
-            bad++;
-            continue;
-        }
-        int same = (size_t)cJSON_GetArraySize(w) == n;
-        size_t j = 0;
-        for (const cJSON *x = w->child; same && x; x = x->next, j++) same = (int32_t)x->valuedouble == ids[j];
-        if (!same) {
-            bad++;
-            if (bad <= 5) {
-                fprintf(stderr, "%s line %d differs: %s\n  got ", key, i, c->valuestring);
-                for (size_t q = 0; q < n; q++) fprintf(stderr, "%d ", ids[q]);
-                char *ws = cJSON_PrintUnformatted(w);
-                fprintf(stderr, "\n  want %s\n", ws);
-                free(ws);
-            }
-        }
-        free(ids);
-    }
-    printf("%s: %d texts, %d differ\n", key, i, bad);
-    CHECK(bad == 0);
-    return i;
-}
-
 static void minilm(rv_kctx *k, const char *dir) {
     rv_err err;
     rv_encoder *e = NULL;
@@ -101,13 +56,13 @@ static void minilm(rv_kctx *k, const char *dir) {
         for (int s = 0; s < nseq; s++) {
             int a = cu[s], L = cu[s + 1] - cu[s], pick[5] = {0, 1, 2, L - 2, L - 1};
             for (int r = 0; r < 5; r++) {
-                double d = max_abs(out + (size_t)(a + pick[r]) * C, rows + (size_t)(s * 6 + r) * C, C);
+                double d = te_max_abs(out + (size_t)(a + pick[r]) * C, rows + (size_t)(s * 6 + r) * C, C);
                 if (d > m) m = d;
             }
             float mean[384] = {0};
             for (int i = 0; i < L; i++)
                 for (int j = 0; j < C; j++) mean[j] += out[(size_t)(a + i) * C + j] / (float)L;
-            double d = max_abs(mean, rows + (size_t)(s * 6 + 5) * C, C);
+            double d = te_max_abs(mean, rows + (size_t)(s * 6 + 5) * C, C);
             if (d > m) m = d;
         }
         printf("all-MiniLM-L6-v2 (real weights): %d sentences, %zu tokens, max |C - torch| = %.3g\n", nseq, T, m);
@@ -135,8 +90,8 @@ int main(void) {
     CHECK(rv_text_tok_load(&t, dir, NULL, &err) == 0);
     if (t) CHECK(rv_text_tok_vocab(t) == 30522 && rv_text_tok_cls(t) == 101 && rv_text_tok_sep(t) == 102);
     if (t && corpus && exp) {
-        corpus_parity(t, corpus, exp, "minilm", 512);
-        corpus_parity(t, corpus, exp, "minilm_trunc16", 16);
+        te_corpus_parity(t, corpus, exp, "minilm", 512);
+        te_corpus_parity(t, corpus, exp, "minilm_trunc16", 16);
     }
     rv_text_tok_free(t);
     cJSON_Delete(corpus);

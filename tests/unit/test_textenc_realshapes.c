@@ -14,15 +14,6 @@
 #include "textenc/encoder.h"
 #include "textenc_testutil.h"
 
-static double max_abs(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d;
-    }
-    return m;
-}
-
 static void run(rv_kctx *k, const char *root, const char *name, int layers) {
     char dir[1024], expf[1100];
     snprintf(dir, sizeof dir, "%s/%s", root, name);
@@ -44,7 +35,7 @@ static void run(rv_kctx *k, const char *root, const char *name, int layers) {
             CHECK(rv_encoder_cfg(e)->layers == layers && rv_encoder_cfg(e)->hidden == 768);
             float *out = malloc(nh * sizeof *out);
             CHECK(nh == nids * 768 && rv_encoder_forward(e, ids, cu, nseq, out, &err) == 0);
-            double d = max_abs(out, use ? h2 : h, nh);
+            double d = te_max_abs(out, use ? h2 : h, nh);
             printf("%s use_layers=%d: %zu tokens (longest %d), max |C - torch| = %.3g\n", name, use, nids, cu[1], d);
             CHECK(d <= 1e-5);
             free(out);

@@ -15,42 +15,6 @@
 #include "textenc/text_tokenizer.h"
 #include "textenc_testutil.h"
 
-/* Compares the ids of every corpus text with expected[key]; returns the number of texts. */
-static int corpus_parity(const rv_text_tok *t, const cJSON *corpus, const cJSON *exp, const char *key, int max_len) {
-    const cJSON *want = cJSON_GetObjectItemCaseSensitive(exp, key);
-    CHECK(cJSON_IsArray(want) && cJSON_GetArraySize(want) == cJSON_GetArraySize(corpus));
-    if (!cJSON_IsArray(want)) return 0;
-    int i = 0, bad = 0;
-    const cJSON *w = want->child;
-    for (const cJSON *c = corpus->child; c && w; c = c->next, w = w->next, i++) {
-        int32_t *ids;
-        size_t n;
-        rv_err e;
-        if (rv_text_tok_encode(t, c->valuestring, true, max_len, &ids, &n, &e)) {
-            fprintf(stderr, "%s line %d: %s\n", key, i, e.msg);
-            bad++;
-            continue;
-        }
-        int same = (size_t)cJSON_GetArraySize(w) == n;
-        size_t j = 0;
-        for (const cJSON *x = w->child; same && x; x = x->next, j++) same = (int32_t)x->valuedouble == ids[j];
-        if (!same) {
-            bad++;
-            if (bad <= 5) {
-                fprintf(stderr, "%s line %d differs: %s\n  got ", key, i, c->valuestring);
-                for (size_t q = 0; q < n; q++) fprintf(stderr, "%d ", ids[q]);
-                char *ws = cJSON_PrintUnformatted(w);
-                fprintf(stderr, "\n  want %s\n", ws);
-                free(ws);
-            }
-        }
-        free(ids);
-    }
-    printf("%s: %d texts, %d differ\n", key, i, bad);
-    CHECK(bad == 0);
-    return i;
-}
-
 static void encode_expect(const rv_text_tok *t, const char *text, bool special, int max_len, const int32_t *want,
                           size_t nwant) {
     int32_t *ids;
@@ -69,14 +33,6 @@ static void encode_expect(const rv_text_tok *t, const char *text, bool special, 
     free(ids);
 }
 
-static void write_file(const char *dir, const char *name, const char *text) {
-    char *p = rv_path_join(dir, name);
-    FILE *f = fopen(p, "w");
-    fputs(text, f);
-    fclose(f);
-    free(p);
-}
-
 /* A hand-made vocab: ids by line (0-based). */
 static const char hand_vocab[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nun\n##aff\n##able\nx\n##x\n,\nrun\n##ning\n"
                                  "cafe\n\xc3\xa9\n\xcf\x83\n\xcf\x82\n"; /* 14 é, 15 σ, 16 ς */
@@ -85,7 +41,7 @@ static void hand_wordpiece(const char *tmp) {
     char *d = rv_path_join(tmp, "wp_hand");
     rv_err e;
     CHECK(rv_mkdir_p(d, &e) == 0);
-    write_file(d, "vocab.txt", hand_vocab);
+    te_write_file(d, "vocab.txt", hand_vocab);
     rv_text_tok *t = NULL;
     CHECK(rv_text_tok_load(&t, d, NULL, &e) == 0);
     if (!t) { free(d); return; }
@@ -127,18 +83,18 @@ static void hand_wordpiece(const char *tmp) {
     t = NULL;
     /* tokenizer_config.json: strip_accents without lower-casing ("café" -> "cafe", "Café" stays
      * capitalised -> [UNK]); lower-casing with strip_accents false keeps "é" -> "café" has no piece */
-    write_file(d, "tokenizer_config.json", "{\"do_lower_case\": false, \"strip_accents\": true}");
+    te_write_file(d, "tokenizer_config.json", "{\"do_lower_case\": false, \"strip_accents\": true}");
     CHECK(rv_text_tok_load(&t, d, NULL, &e) == 0);
     if (t) encode_expect(t, "caf\xc3\xa9 Caf\xc3\xa9", false, 0, (const int32_t[]){13, 1}, 2);
     rv_text_tok_free(t);
     t = NULL;
-    write_file(d, "tokenizer_config.json", "{\"do_lower_case\": true, \"strip_accents\": false}");
+    te_write_file(d, "tokenizer_config.json", "{\"do_lower_case\": true, \"strip_accents\": false}");
     CHECK(rv_text_tok_load(&t, d, NULL, &e) == 0);
     if (t) encode_expect(t, "Caf\xc3\xa9 \xc3\x89", false, 0, (const int32_t[]){1, 14}, 2);
     rv_text_tok_free(t);
     t = NULL;
     /* special tokens renamed in tokenizer_config.json: "x" as the unknown token */
-    write_file(d, "tokenizer_config.json", "{\"unk_token\": {\"content\": \"x\"}}");
+    te_write_file(d, "tokenizer_config.json", "{\"unk_token\": {\"content\": \"x\"}}");
     CHECK(rv_text_tok_load(&t, d, NULL, &e) == 0);
     if (t) {
         CHECK(rv_text_tok_unk(t) == 8);
@@ -179,20 +135,20 @@ static void hostile(const char *tmp) {
     CHECK(rv_mkdir_p(d, &e) == 0);
     CHECK(rv_text_tok_load(&t, d, NULL, &e) == -1 && strstr(e.msg, "no tokenizer files") && strstr(e.msg, d));
     /* a vocab without [CLS] */
-    write_file(d, "vocab.txt", "[PAD]\n[UNK]\n[SEP]\nx\n");
+    te_write_file(d, "vocab.txt", "[PAD]\n[UNK]\n[SEP]\nx\n");
     CHECK(rv_text_tok_load(&t, d, NULL, &e) == -1 && strstr(e.msg, "[CLS]") && strstr(e.msg, "vocab.txt"));
     char *p = rv_path_join(d, "vocab.txt");
     unlink(p);
     free(p);
     /* RoBERTa: vocab.json without merges.txt; a merge whose part is not in the vocab; no <s> */
-    write_file(d, "vocab.json", "{\"<s>\": 0, \"<pad>\": 1, \"</s>\": 2, \"<unk>\": 3, \"a\": 4, \"b\": 5, \"ab\": 6}");
+    te_write_file(d, "vocab.json", "{\"<s>\": 0, \"<pad>\": 1, \"</s>\": 2, \"<unk>\": 3, \"a\": 4, \"b\": 5, \"ab\": 6}");
     CHECK(rv_text_tok_load(&t, d, NULL, &e) == -1 && strstr(e.msg, "merges.txt"));
-    write_file(d, "merges.txt", "#version: 0.2\na c\n");
+    te_write_file(d, "merges.txt", "#version: 0.2\na c\n");
     CHECK(rv_text_tok_load(&t, d, NULL, &e) == -1 && strstr(e.msg, "'c' is not in the vocabulary") &&
           strstr(e.msg, "merges.txt"));
-    write_file(d, "merges.txt", "#version: 0.2\na b c\n");
+    te_write_file(d, "merges.txt", "#version: 0.2\na b c\n");
     CHECK(rv_text_tok_load(&t, d, NULL, &e) == -1 && strstr(e.msg, "line 2"));
-    write_file(d, "merges.txt", "#version: 0.2\na b\n");
+    te_write_file(d, "merges.txt", "#version: 0.2\na b\n");
     CHECK(rv_text_tok_load(&t, d, NULL, &e) == 0);
     if (t) {
         /* "abba": bytes a b b a -> merge (a, b) -> ab b a; specials around */
@@ -202,12 +158,12 @@ static void hostile(const char *tmp) {
     }
     /* the merges file's first line is always the header: without one the first merge is lost,
      * as in the slow tokenizer (split("\n")[1:-1]) */
-    write_file(d, "merges.txt", "a b\n");
+    te_write_file(d, "merges.txt", "a b\n");
     CHECK(rv_text_tok_load(&t, d, NULL, &e) == 0);
     if (t) encode_expect(t, "ab", false, 0, (const int32_t[]){4, 5}, 2);
     rv_text_tok_free(t);
     t = NULL;
-    write_file(d, "vocab.json", "{\"<pad>\": 1, \"</s>\": 2, \"<unk>\": 3, \"a\": 4, \"b\": 5, \"ab\": 6}");
+    te_write_file(d, "vocab.json", "{\"<pad>\": 1, \"</s>\": 2, \"<unk>\": 3, \"a\": 4, \"b\": 5, \"ab\": 6}");
     CHECK(rv_text_tok_load(&t, d, NULL, &e) == -1 && strstr(e.msg, "<s>") && strstr(e.msg, "vocab.json"));
     CHECK(rv_text_tok_load(&t, "/nonexistent/dir", NULL, &e) == -1 && strstr(e.msg, "/nonexistent/dir"));
     free(d);
@@ -223,22 +179,22 @@ int main(void) {
 
     rv_text_tok *t = NULL;
     CHECK(rv_text_tok_load(&t, TEXTENC_FIX "wp", NULL, &e) == 0);
-    if (t && corpus && exp) corpus_parity(t, corpus, exp, "wp_lower", 512);
+    if (t && corpus && exp) te_corpus_parity(t, corpus, exp, "wp_lower", 512);
     rv_text_tok_free(t);
     rv_text_tok_opts cased = {.add_prefix_space = -1, .lower_case = 0};
     CHECK(rv_text_tok_load(&t, TEXTENC_FIX "wp", &cased, &e) == 0);
-    if (t && corpus && exp) corpus_parity(t, corpus, exp, "wp_cased", 512);
+    if (t && corpus && exp) te_corpus_parity(t, corpus, exp, "wp_cased", 512);
     rv_text_tok_free(t);
     CHECK(rv_text_tok_load(&t, TEXTENC_FIX "bpe", NULL, &e) == 0);
-    if (t && corpus && exp) corpus_parity(t, corpus, exp, "bpe_noprefix", 512);
+    if (t && corpus && exp) te_corpus_parity(t, corpus, exp, "bpe_noprefix", 512);
     rv_text_tok_free(t);
     rv_text_tok_opts pre = {.add_prefix_space = 1, .lower_case = -1};
     CHECK(rv_text_tok_load(&t, TEXTENC_FIX "bpe", &pre, &e) == 0);
-    if (t && corpus && exp) corpus_parity(t, corpus, exp, "bpe_prefix", 512);
+    if (t && corpus && exp) te_corpus_parity(t, corpus, exp, "bpe_prefix", 512);
     rv_text_tok_free(t);
     /* roberta_tiny's tokenizer_config.json says add_prefix_space: true */
     CHECK(rv_text_tok_load(&t, TEXTENC_FIX "roberta_tiny", NULL, &e) == 0);
-    if (t && corpus && exp) corpus_parity(t, corpus, exp, "bpe_prefix", 512);
+    if (t && corpus && exp) te_corpus_parity(t, corpus, exp, "bpe_prefix", 512);
     rv_text_tok_free(t);
 
     /* the same vocabularies given as tokenizer.json alone (tokenizers' BertWordPieceTokenizer and
@@ -255,7 +211,7 @@ int main(void) {
         CHECK(rv_text_tok_load(&t, d, &pre, &e) == 0);
         if (t) {
             CHECK(t->src && strstr(t->src, "tokenizer.json"));
-            corpus_parity(t, corpus, exp, key[i], 512);
+            te_corpus_parity(t, corpus, exp, key[i], 512);
         }
         rv_text_tok_free(t);
         t = NULL;

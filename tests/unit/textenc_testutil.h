@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "core/fsutil.h"
+#include "io/json.h"
+#include "textenc/text_tokenizer.h"
 #include "io/safetensors.h"
 
 #define TEXTENC_FIX RADVLM_SOURCE_DIR "/tests/fixtures/textenc/"
@@ -45,6 +48,61 @@ static inline char *te_minilm_dir(void) {
     int ok = rv_is_file(cfg);
     free(cfg);
     return ok ? rv_xstrdup(buf) : NULL;
+}
+
+/* Largest |a - b| over n elements (a NaN makes the result NaN, so the check fails). */
+static inline double te_max_abs(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d; /* NaN propagates as a failure */
+    }
+    return m;
+}
+
+/* Compares the ids of every corpus text with expected[key]; returns the number of texts. */
+static inline int te_corpus_parity(const rv_text_tok *t, const cJSON *corpus, const cJSON *exp, const char *key, int max_len) {
+    const cJSON *want = cJSON_GetObjectItemCaseSensitive(exp, key);
+    CHECK(cJSON_IsArray(want) && cJSON_GetArraySize(want) == cJSON_GetArraySize(corpus));
+    if (!cJSON_IsArray(want)) return 0;
+    int i = 0, bad = 0;
+    const cJSON *w = want->child;
+    for (const cJSON *c = corpus->child; c && w; c = c->next, w = w->next, i++) {
+        int32_t *ids;
+        size_t n;
+        rv_err e;
+        if (rv_text_tok_encode(t, c->valuestring, true, max_len, &ids, &n, &e)) {
+            fprintf(stderr, "%s line %d: %s\n", key, i, e.msg);
+            bad++;
+            continue;
+        }
+        int same = (size_t)cJSON_GetArraySize(w) == n;
+        size_t j = 0;
+        for (const cJSON *x = w->child; same && x; x = x->next, j++) same = (int32_t)x->valuedouble == ids[j];
+        if (!same) {
+            bad++;
+            if (bad <= 5) {
+                fprintf(stderr, "%s line %d differs: %s\n  got ", key, i, c->valuestring);
+                for (size_t q = 0; q < n; q++) fprintf(stderr, "%d ", ids[q]);
+                char *ws = cJSON_PrintUnformatted(w);
+                fprintf(stderr, "\n  want %s\n", ws);
+                free(ws);
+            }
+        }
+        free(ids);
+    }
+    printf("%s: %d texts, %d differ\n", key, i, bad);
+    CHECK(bad == 0);
+    return i;
+}
+
+/* Writes text to dir/name. */
+static inline void te_write_file(const char *dir, const char *name, const char *text) {
+    char *p = rv_path_join(dir, name);
+    FILE *f = fopen(p, "w");
+    fputs(text, f);
+    fclose(f);
+    free(p);
 }
 
 #endif
