@@ -9,73 +9,41 @@
 #include "io/json.h"
 #include "io/utf8.h"
 #include "textenc/text_tok_impl.h"
-#include "tokenizer/unicode_tables.h"
+#include "tokenizer/uni_cursor.h"
 
 /* ---- GPT-2 pre-tokenizer ---- */
-
-typedef struct { uint32_t cp; unsigned len, fl; } ch_t;
-
-static ch_t at(const char *s, size_t n, size_t pos) {
-    ch_t c = {0, 0, 0};
-    if (pos >= n) return c;
-    const unsigned char *u = (const unsigned char *)s + pos;
-    if (u[0] < 0x80) c.cp = u[0], c.len = 1;
-    else {
-        size_t l = rv_utf8_decode(u, n - pos, &c.cp);
-        if (!l) { c.cp = 0xFFFD; l = 1; } /* unreachable for validated input */
-        c.len = (unsigned)l;
-    }
-    c.fl = rv_uni_flags(c.cp);
-    return c;
-}
 
 #define IS_L(c) ((c).len && ((c).fl & RV_UNI_L))
 #define IS_N(c) ((c).len && ((c).fl & RV_UNI_N))
 #define IS_WS(c) ((c).len && ((c).fl & RV_UNI_WS))
-#define IS_OTHER(c) ((c).len && !((c).fl & (RV_UNI_L | RV_UNI_N | RV_UNI_WS))) /* [^\s\p{L}\p{N}] */
-
-static size_t run_mask(const char *s, size_t n, size_t pos, unsigned mask) {
-    for (;;) {
-        ch_t c = at(s, n, pos);
-        if (!c.len || !(c.fl & mask)) return pos;
-        pos += c.len;
-    }
-}
-
-static size_t run_other(const char *s, size_t n, size_t pos) {
-    for (;;) {
-        ch_t c = at(s, n, pos);
-        if (!IS_OTHER(c)) return pos;
-        pos += c.len;
-    }
-}
+#define IS_OTHER(c) rv_uc_is_other(c)
 
 /* The alternatives in order; the first that matches at pos wins (regex semantics). */
 size_t rv_gpt2_next(const char *s, size_t n, size_t pos) {
-    ch_t c0 = at(s, n, pos);
+    rv_uc_char c0 = rv_uc_at(s, n, pos);
     size_t p1 = pos + c0.len;
-    ch_t c1 = at(s, n, p1);
+    rv_uc_char c1 = rv_uc_at(s, n, p1);
     /* 's|'t|'re|'ve|'m|'ll|'d (case-sensitive) */
     if (c0.cp == '\'' && c1.len) {
         if (c1.cp == 's' || c1.cp == 't' || c1.cp == 'm' || c1.cp == 'd') return p1 + 1;
-        ch_t c2 = at(s, n, p1 + 1);
+        rv_uc_char c2 = rv_uc_at(s, n, p1 + 1);
         if (((c1.cp == 'r' || c1.cp == 'v') && c2.cp == 'e') || (c1.cp == 'l' && c2.cp == 'l')) return p1 + 2;
     }
     /* ' ?\p{L}+', ' ?\p{N}+', ' ?[^\s\p{L}\p{N}]+' */
     bool sp = c0.cp == ' ';
-    ch_t h = sp ? c1 : c0;
+    rv_uc_char h = sp ? c1 : c0;
     size_t hp = sp ? p1 : pos;
-    if (IS_L(h)) return run_mask(s, n, hp, RV_UNI_L);
-    if (IS_N(h)) return run_mask(s, n, hp, RV_UNI_N);
-    if (IS_OTHER(h)) return run_other(s, n, hp);
+    if (IS_L(h)) return rv_uc_run(s, n, hp, RV_UNI_L);
+    if (IS_N(h)) return rv_uc_run(s, n, hp, RV_UNI_N);
+    if (IS_OTHER(h)) return rv_uc_run_other(s, n, hp);
     /* '\s+(?!\S)' then '\s+': a whitespace run followed by a non-space keeps its last character
      * for the next piece (unless the run is that one character) */
-    size_t end = run_mask(s, n, pos, RV_UNI_WS);
+    size_t end = rv_uc_run(s, n, pos, RV_UNI_WS);
     if (end == n || end == p1) return end;
     size_t last = pos; /* start of the run's last character */
     for (size_t q = pos; q < end;) {
         last = q;
-        q += at(s, n, q).len;
+        q += rv_uc_at(s, n, q).len;
     }
     return last;
 }
