@@ -31,6 +31,20 @@ void rv_sb_puts(rv_sb *b, const char *s) { rv_sb_append(b, s, strlen(s)); }
 
 void rv_sb_putc(rv_sb *b, char c) { rv_sb_append(b, &c, 1); }
 
+void rv_sb_put_cp(rv_sb *b, uint32_t c) {
+    char u[4];
+    size_t n;
+    if (c < 0x80) { u[0] = (char)c; n = 1; }
+    else if (c < 0x800) { u[0] = (char)(0xC0 | (c >> 6)); u[1] = (char)(0x80 | (c & 0x3F)); n = 2; }
+    else if (c < 0x10000) {
+        u[0] = (char)(0xE0 | (c >> 12)); u[1] = (char)(0x80 | ((c >> 6) & 0x3F)); u[2] = (char)(0x80 | (c & 0x3F)); n = 3;
+    } else {
+        u[0] = (char)(0xF0 | (c >> 18)); u[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+        u[2] = (char)(0x80 | ((c >> 6) & 0x3F)); u[3] = (char)(0x80 | (c & 0x3F)); n = 4;
+    }
+    rv_sb_append(b, u, n);
+}
+
 void rv_sb_vprintf(rv_sb *b, const char *fmt, va_list ap) {
     va_list ap2;
     va_copy(ap2, ap);

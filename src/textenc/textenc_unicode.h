@@ -32,6 +32,17 @@ extern const uint32_t rv_tu_nfd_pool[];
 extern const rv_tu_ccc_range rv_tu_ccc[];
 extern const size_t rv_tu_ccc_n;
 
+/* The entry of c in a table sorted by cp (rv_tu_lower, rv_tu_nfd), or NULL. */
+static inline const rv_tu_map *rv_tu_find(const rv_tu_map *m, size_t n, uint32_t c) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (m[mid].cp < c) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < n && m[lo].cp == c ? &m[lo] : NULL;
+}
+
 static inline unsigned rv_tu_flags(uint32_t cp) {
     if (cp >= 0x110000) return 0;
     return rv_tu_blocks[rv_tu_index[cp >> 7]][cp & 127];

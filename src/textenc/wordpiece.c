@@ -40,21 +40,8 @@ static void cp_decode(const char *s, size_t n, cpv *out) {
     }
 }
 
-static void cp_encode1(uint32_t c, rv_sb *out) {
-    char b[4];
-    size_t n;
-    if (c < 0x80) b[0] = (char)c, n = 1;
-    else if (c < 0x800) b[0] = (char)(0xC0 | (c >> 6)), b[1] = (char)(0x80 | (c & 63)), n = 2;
-    else if (c < 0x10000)
-        b[0] = (char)(0xE0 | (c >> 12)), b[1] = (char)(0x80 | ((c >> 6) & 63)), b[2] = (char)(0x80 | (c & 63)), n = 3;
-    else
-        b[0] = (char)(0xF0 | (c >> 18)), b[1] = (char)(0x80 | ((c >> 12) & 63)), b[2] = (char)(0x80 | ((c >> 6) & 63)),
-        b[3] = (char)(0x80 | (c & 63)), n = 4;
-    rv_sb_append(out, b, n);
-}
-
 static void cp_encode(const uint32_t *c, size_t n, rv_sb *out) {
-    for (size_t i = 0; i < n; i++) cp_encode1(c[i], out);
+    for (size_t i = 0; i < n; i++) rv_sb_put_cp(out, c[i]);
 }
 
 /* ---- character classes (BasicTokenizer's helpers) ---- */
@@ -77,16 +64,6 @@ static bool is_cjk(uint32_t c) { /* _is_chinese_char */
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
-static const rv_tu_map *map_find(const rv_tu_map *m, size_t n, uint32_t c) {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (m[mid].cp < c) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo < n && m[lo].cp == c ? &m[lo] : NULL;
-}
-
 static unsigned ccc_of(uint32_t c) {
     size_t lo = 0, hi = rv_tu_ccc_n;
     while (lo < hi) {
@@ -106,7 +83,7 @@ static void py_lower(const uint32_t *w, size_t n, cpv *out) {
     for (size_t i = 0; i < n; i++) {
         uint32_t c = w[i];
         if (c < 0x80) { cp_push(out, (c >= 'A' && c <= 'Z') ? c + 32 : c); continue; }
-        const rv_tu_map *m = map_find(rv_tu_lower, rv_tu_lower_n, c);
+        const rv_tu_map *m = rv_tu_find(rv_tu_lower, rv_tu_lower_n, c);
         if (!m) { cp_push(out, c); continue; }
         for (uint32_t k = 0; k < m->len; k++) cp_push(out, rv_tu_lower_pool[m->off + k]);
     }
@@ -124,7 +101,7 @@ static void strip_accents(const uint32_t *w, size_t n, cpv *tmp, cpv *out) {
             if (s % 28) cp_push(tmp, 0x11A7 + s % 28);
             continue;
         }
-        const rv_tu_map *m = c < 0xC0 ? NULL : map_find(rv_tu_nfd, rv_tu_nfd_n, c);
+        const rv_tu_map *m = c < 0xC0 ? NULL : rv_tu_find(rv_tu_nfd, rv_tu_nfd_n, c);
         if (!m) { cp_push(tmp, c); continue; }
         for (uint32_t k = 0; k < m->len; k++) cp_push(tmp, rv_tu_nfd_pool[m->off + k]);
     }
@@ -163,7 +140,7 @@ static void wordpiece(const rv_text_tok *t, const uint32_t *w, size_t n, rv_sb *
     rv_sb_init(&piece);
     rv_sb_clear(sb);
     size_t *off = rv_xmalloc((n + 1) * sizeof *off);
-    for (size_t i = 0; i < n; i++) { off[i] = sb->len; cp_encode1(w[i], sb); }
+    for (size_t i = 0; i < n; i++) { off[i] = sb->len; rv_sb_put_cp(sb, w[i]); }
     off[n] = sb->len;
     while (start < n) {
         int32_t id = -1;

@@ -74,16 +74,6 @@ static void cp_push(cpbuf *b, uint32_t c) {
     b->v[b->n++] = c;
 }
 
-static void put_utf8(rv_sb *out, uint32_t c) {
-    char b[4];
-    size_t n;
-    if (c < 0x80) { b[0] = (char)c; n = 1; }
-    else if (c < 0x800) { b[0] = (char)(0xC0 | (c >> 6)); b[1] = (char)(0x80 | (c & 0x3F)); n = 2; }
-    else if (c < 0x10000) { b[0] = (char)(0xE0 | (c >> 12)); b[1] = (char)(0x80 | ((c >> 6) & 0x3F)); b[2] = (char)(0x80 | (c & 0x3F)); n = 3; }
-    else { b[0] = (char)(0xF0 | (c >> 18)); b[1] = (char)(0x80 | ((c >> 12) & 0x3F)); b[2] = (char)(0x80 | ((c >> 6) & 0x3F)); b[3] = (char)(0x80 | (c & 0x3F)); n = 4; }
-    rv_sb_append(out, b, n);
-}
-
 void rv_nfc_append(const char *s, size_t n, rv_sb *out) {
     if (rv_nfc_quick_yes(s, n)) { rv_sb_append(out, s, n); return; }
     const unsigned char *u = (const unsigned char *)s;
@@ -134,7 +124,7 @@ void rv_nfc_append(const char *s, size_t n, rv_sb *out) {
         cc[w] = (unsigned char)c;
         w++;
     }
-    for (size_t i = 0; i < w; i++) put_utf8(out, d.v[i]);
+    for (size_t i = 0; i < w; i++) rv_sb_put_cp(out, d.v[i]);
     free(cc);
     free(d.v);
 }

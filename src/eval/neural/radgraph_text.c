@@ -115,26 +115,6 @@ const char *rv_rg_model_word(const char *w) {
     return (!strcmp(w, "/.") || !strcmp(w, "/?")) ? w + 1 : w;
 }
 
-static const rv_tu_map *lower_map(uint32_t c) {
-    size_t lo = 0, hi = rv_tu_lower_n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (rv_tu_lower[mid].cp < c) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo < rv_tu_lower_n && rv_tu_lower[lo].cp == c ? &rv_tu_lower[lo] : NULL;
-}
-
-static void put_cp(rv_sb *sb, uint32_t c) {
-    char b[4];
-    size_t l;
-    if (c < 0x80) { b[0] = (char)c; l = 1; }
-    else if (c < 0x800) { b[0] = (char)(0xC0 | (c >> 6)); b[1] = (char)(0x80 | (c & 63)); l = 2; }
-    else if (c < 0x10000) { b[0] = (char)(0xE0 | (c >> 12)); b[1] = (char)(0x80 | ((c >> 6) & 63)); b[2] = (char)(0x80 | (c & 63)); l = 3; }
-    else { b[0] = (char)(0xF0 | (c >> 18)); b[1] = (char)(0x80 | ((c >> 12) & 63)); b[2] = (char)(0x80 | ((c >> 6) & 63)); b[3] = (char)(0x80 | (c & 63)); l = 4; }
-    rv_sb_append(sb, b, l);
-}
-
 char *rv_rg_lower(const char *s) {
     size_t n = strlen(s), m = 0;
     uint32_t *cps = rv_xmalloc((n + 1) * sizeof *cps);
@@ -156,13 +136,13 @@ char *rv_rg_lower(const char *s) {
             while (k < m && (rv_tu_flags(cps[k]) & RV_TU_IGN)) k++;
             bool before = j > 0 && (rv_tu_flags(cps[j - 1]) & RV_TU_CASED);
             bool after = k < m && (rv_tu_flags(cps[k]) & RV_TU_CASED);
-            put_cp(&out, before && !after ? 0x3C2 : 0x3C3);
+            rv_sb_put_cp(&out, before && !after ? 0x3C2 : 0x3C3);
             continue;
         }
-        const rv_tu_map *mp = lower_map(c);
-        if (!mp) put_cp(&out, c);
+        const rv_tu_map *mp = rv_tu_find(rv_tu_lower, rv_tu_lower_n, c);
+        if (!mp) rv_sb_put_cp(&out, c);
         else
-            for (uint32_t k = 0; k < mp->len; k++) put_cp(&out, rv_tu_lower_pool[mp->off + k]);
+            for (uint32_t k = 0; k < mp->len; k++) rv_sb_put_cp(&out, rv_tu_lower_pool[mp->off + k]);
     }
     free(cps);
     char *r = out.len ? rv_sb_take(&out) : rv_xstrdup("");

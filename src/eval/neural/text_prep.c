@@ -50,20 +50,6 @@ static unsigned lower_cp(unsigned c) {
     return 0;
 }
 
-static void put_cp(rv_sb *b, unsigned c) {
-    char u[4];
-    size_t l;
-    if (c < 0x80) { u[0] = (char)c; l = 1; }
-    else if (c < 0x800) { u[0] = (char)(0xC0 | (c >> 6)); u[1] = (char)(0x80 | (c & 0x3F)); l = 2; }
-    else if (c < 0x10000) {
-        u[0] = (char)(0xE0 | (c >> 12)); u[1] = (char)(0x80 | ((c >> 6) & 0x3F)); u[2] = (char)(0x80 | (c & 0x3F)); l = 3;
-    } else {
-        u[0] = (char)(0xF0 | (c >> 18)); u[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((c >> 6) & 0x3F)); u[3] = (char)(0x80 | (c & 0x3F)); l = 4;
-    }
-    rv_sb_append(b, u, l);
-}
-
 char *rv_np_lower_prefix(const char *s, size_t n, size_t max_cp) {
     size_t end = max_cp ? rv_py_prefix_cp(s, n, max_cp) : n;
     rv_sb b;
@@ -73,9 +59,9 @@ char *rv_np_lower_prefix(const char *s, size_t n, size_t max_cp) {
         unsigned cp;
         size_t l = rv_py_utf8_decode(s + i, end - i, &cp);
         unsigned lo = lower_cp(cp);
-        if (cp == 0xFFFD && l == 1) put_cp(&b, 0xFFFD); /* an invalid byte */
-        else if (cp == 0x130) { put_cp(&b, 'i'); put_cp(&b, 0x307); }
-        else if (lo) put_cp(&b, lo);
+        if (cp == 0xFFFD && l == 1) rv_sb_put_cp(&b, 0xFFFD); /* an invalid byte */
+        else if (cp == 0x130) { rv_sb_put_cp(&b, 'i'); rv_sb_put_cp(&b, 0x307); }
+        else if (lo) rv_sb_put_cp(&b, lo);
         else rv_sb_append(&b, s + i, l);
         i += l;
     }
@@ -90,7 +76,7 @@ char *rv_np_utf8_fix(const char *s, size_t n) {
     while (i < n) {
         unsigned cp;
         size_t l = rv_py_utf8_decode(s + i, n - i, &cp);
-        if (cp == 0xFFFD && l == 1) put_cp(&b, 0xFFFD); /* an invalid byte */
+        if (cp == 0xFFFD && l == 1) rv_sb_put_cp(&b, 0xFFFD); /* an invalid byte */
         else rv_sb_append(&b, s + i, l);
         i += l;
     }
