@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README): installs missing Debian packages, builds with -Werror, runs every
-# test with ctest, then builds and runs the unit tests under AddressSanitizer + UBSan.
+# test with ctest, then builds and runs the unit and fuzz-regression tests under AddressSanitizer + UBSan.
 # Usage: tests/run.sh            (from anywhere; builds in build/ and build-asan/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,9 +68,9 @@ cmake --build "$ROOT/build" -j"$JOBS"
 echo "== ctest"
 ctest --test-dir "$ROOT/build" --output-on-failure -j"$JOBS"
 
-echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+echo "== unit and fuzz-regression tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S "$ROOT" -B "$ROOT/build-asan" -DCMAKE_BUILD_TYPE=Debug -DRADVLM_WERROR=ON -DRADVLM_SANITIZE=ON >/dev/null
 cmake --build "$ROOT/build-asan" -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir "$ROOT/build-asan" -L unit --output-on-failure -j"$JOBS"
+  ctest --test-dir "$ROOT/build-asan" -L "^(unit|fuzz)$" --output-on-failure -j"$JOBS"
 echo "== all tests passed"
