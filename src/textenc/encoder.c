@@ -402,7 +402,7 @@ int rv_encoder_forward(rv_encoder *e, const int32_t *ids, const int32_t *cu, int
     }
     rvk_layernorm_fwd(k, x, NULL, NULL, x, rvk_buf_f32(&e->elnw), rvk_buf_f32(&e->elnb), T, C, c->ln_eps);
 
-    rvk_attn at = {.nseq = nseq, .cu_q = rvk_buf_i32(&e->cu), .Tq = T, .Tk = T, .Hq = H, .Hkv = H, .D = D,
+    rvk_attn at = {.nseq = nseq, .cu_q = rvk_buf_i32(&e->cu), .host_cu_q = cu, .Tq = T, .Tk = T, .Hq = H, .Hkv = H, .D = D,
                    .scale = 1.0f / sqrtf((float)D), .causal = 0};
     for (int l = 0; l < e->use_layers; l++) {
         const enc_layer *L = &e->layer[l];
