@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "comm_testutil.h"
 #include "comm/comm.h"
 #include "comm/transport.h"
 #include "comm/wait.h"
@@ -146,21 +147,6 @@ static int single_process(void) {
 }
 
 /* ---- under mpirun ---- */
-
-/* A value of rank r at index i that rounds: sums of these depend on the association. */
-static float noisy(int r, size_t i) {
-    uint32_t h = (uint32_t)(r * 2654435761u) ^ (uint32_t)(i * 2246822519u);
-    h ^= h >> 15;
-    h *= 2654435761u;
-    return (float)((double)(h % 100000) * 1e-3 * (i % 3 == 0 ? 1e5 : 1.0)) * ((h >> 7) & 1 ? -1.0f : 1.0f);
-}
-
-/* The rank-order sum of noisy over n ranks, as one process computes it. */
-static float rank_order_sum(int n, size_t i) {
-    float s = noisy(0, i);
-    for (int r = 1; r < n; r++) s += noisy(r, i);
-    return s;
-}
 
 static void check_allreduce(const rv_comm *w) {
     int r = w->rank, n = w->size;

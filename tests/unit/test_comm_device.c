@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "comm_testutil.h"
 #include "comm/device.h"
 #include "comm/device_impl.h"
 #include "comm/world.h"
@@ -114,21 +115,6 @@ static void check_prepare_and_bind(void) {
 }
 
 /* ---- under mpirun ---- */
-
-/* A rounding value of rank r at index i: sums depend on the association. */
-static float noisy(int r, size_t i) {
-    uint32_t h = (uint32_t)(r * 2654435761u) ^ (uint32_t)(i * 2246822519u);
-    h ^= h >> 15;
-    h *= 2654435761u;
-    return (float)((double)(h % 100000) * 1e-3 * (i % 3 == 0 ? 1e5 : 1.0)) * ((h >> 7) & 1 ? -1.0f : 1.0f);
-}
-
-/* The rank-order sum (((x_0 + x_1) + x_2) ...), as comm.h defines the SUM. */
-static float rank_order_sum(int n, size_t i) {
-    float s = noisy(0, i);
-    for (int r = 1; r < n; r++) s += noisy(r, i);
-    return s;
-}
 
 static float rank_max(int n, size_t i) {
     float m = noisy(0, i);

@@ -28,9 +28,7 @@ static void tiny_parity(rv_kctx *k, const char *name, rv_enc_arch arch) {
     CHECK(fids && fcu && h && h2);
     if (!fids || !fcu || !h || !h2) return;
     int nseq = (int)ncu - 1;
-    int32_t *ids = malloc(nids * sizeof *ids), *cu = malloc(ncu * sizeof *cu);
-    for (size_t i = 0; i < nids; i++) ids[i] = (int32_t)fids[i];
-    for (size_t i = 0; i < ncu; i++) cu[i] = (int32_t)fcu[i];
+    int32_t *ids = te_i32(fids, nids), *cu = te_i32(fcu, ncu);
     for (int use = 0; use <= 2; use += 2) {
         rv_encoder *e = NULL;
         rv_err err;

@@ -3,6 +3,7 @@
 #ifndef RADVLM_TESTS_TEXTENC_TESTUTIL_H
 #define RADVLM_TESTS_TEXTENC_TESTUTIL_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,13 @@ static inline char *te_minilm_dir(void) {
     int ok = rv_is_file(cfg);
     free(cfg);
     return ok ? rv_xstrdup(buf) : NULL;
+}
+
+/* An int32 copy of n values stored as fp32 in an expected.safetensors (ids, offsets), malloc'd. */
+static inline int32_t *te_i32(const float *f, size_t n) {
+    int32_t *v = malloc((n ? n : 1) * sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = (int32_t)f[i];
+    return v;
 }
 
 /* Largest |a - b| over n elements (a NaN makes the result NaN, so the check fails). */

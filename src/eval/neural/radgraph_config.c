@@ -152,12 +152,14 @@ int rv_rg_cfg_load(rv_rg_cfg *c, const char *dir, rv_err *err) {
     int cp = 0;
     if (get_int(root, file, (const char *[]){"model", "modules", "coref", "coref_prop"}, 4, &cp, 1, err)) goto done;
     if (cp != 0) {
-        rv_fail(err, "%s: model.modules.coref.coref_prop = %d: coreference propagation is not implemented", file, cp);
+        rv_fail(err, "%s: model.modules.coref.coref_prop = %d: coreference propagation is outside this port (it runs "
+                "radgraph-xl, which has coref_prop 0); use the radgraph-xl archive (docs/metrics.md)", file, cp);
         goto done;
     }
     const cJSON *llo = path_get(root, (const char *[]){"model", "embedder", "token_embedders", "bert", "last_layer_only"}, 5);
     if (llo && cJSON_IsFalse(llo)) {
-        rv_fail(err, "%s: last_layer_only = false (a scalar mix of layers) is not implemented", file);
+        rv_fail(err, "%s: last_layer_only = false (a scalar mix of encoder layers) is outside this port (radgraph-xl "
+                "uses the last layer only); use the radgraph-xl archive (docs/metrics.md)", file);
         goto done;
     }
     double lw;
