@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/half.h"
 
 /* Element types. The first three are the ones tensors can be loaded from and written as; the
  * others are recognised (so their offsets are validated) but refused when read. */
@@ -27,13 +28,7 @@ size_t rv_st_dtype_size(rv_st_dtype t);          /* 4, 2, 2 */
 /* Parses "F32"/"F16"/"BF16" (safetensors) or "f32"/"f16"/"bf16"/"float32"/"float16"/"bfloat16". */
 int rv_st_dtype_parse(const char *s, rv_st_dtype *out);
 
-/* Conversions. F32 -> F16/BF16 round to nearest, ties to even; overflow gives infinity; NaN stays
- * NaN with its sign and as much payload as fits (so F16/BF16 -> F32 -> F16/BF16 is the identity
- * on all 65536 bit patterns). F16 subnormals are exact both ways. */
-float rv_bf16_to_f32(uint16_t h);
-uint16_t rv_f32_to_bf16(float f);
-float rv_f16_to_f32(uint16_t h);
-uint16_t rv_f32_to_f16(float f);
+/* Element conversions (rv_f32_to_bf16 ...): core/half.h. */
 /* n elements of src type -> f32, and f32 -> dst type (F32 = memcpy). */
 void rv_st_to_f32(rv_st_dtype src, const void *in, float *out, size_t n);
 void rv_st_from_f32(rv_st_dtype dst, const float *in, void *out, size_t n);

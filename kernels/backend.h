@@ -84,8 +84,17 @@ typedef struct rvk_backend_ops {
     void (*sumsq_acc)(rv_kctx *k, double *acc, const float *x, size_t n);
     void (*sample)(rv_kctx *k, int32_t *ids, const float *logits, const double *u, int N, int V, float temperature,
                    int top_k, float top_p);
+    /* bf16 conversions (rvk_f32_to_bf16 / rvk_bf16_to_f32). */
+    void (*to_bf16)(rv_kctx *k, rvk_bf16 *dst, const float *src, size_t n);
+    void (*from_bf16)(rv_kctx *k, float *dst, const rvk_bf16 *src, size_t n);
     /* Optional (NULL: none): the native stream behind rvk_native_stream. */
     void *(*native_stream)(const rv_kctx *k);
+    /* Optional (NULL: the backend keeps no weight shadow; bind/refresh/unbind are no-ops). */
+    int (*shadow_bind)(rv_kctx *k, const float *params, size_t n, rv_err *err);
+    void (*shadow_refresh)(rv_kctx *k, const float *p, size_t n);
+    void (*shadow_unbind)(rv_kctx *k);
+    /* Optional (NULL: zeros): device free/total bytes for rvk_mem_stats. */
+    void (*device_mem)(rv_kctx *k, size_t *free_bytes, size_t *total_bytes);
 } rvk_backend_ops;
 
 struct rv_kctx {
@@ -94,6 +103,7 @@ struct rv_kctx {
     int failed;        /* sticky status: the first error of queued work, until rvk_sync reports it */
     rv_err status;
     double *slot;      /* [1] F64 device scalar for rvk_sumsq */
+    size_t mem_held, mem_peak; /* bytes in buffers (rvk_buf_alloc / rvk_alloc), for rvk_mem_stats */
 };
 
 /* Records err as the context's status unless an earlier error is still unreported. */

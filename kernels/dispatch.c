@@ -142,3 +142,16 @@ float rvk_clip_scale(double norm, float max_norm) {
     double c = (double)max_norm / (norm + 1e-6);
     return c < 1.0 ? (float)c : 1.0f;
 }
+
+void rvk_f32_to_bf16(rv_kctx *k, rvk_bf16 *dst, const float *src, size_t n) { k->ops->to_bf16(k, dst, src, n); }
+void rvk_bf16_to_f32(rv_kctx *k, float *dst, const rvk_bf16 *src, size_t n) { k->ops->from_bf16(k, dst, src, n); }
+
+int rvk_shadow_bind(rv_kctx *k, const float *params, size_t n, rv_err *err) {
+    return k->ops->shadow_bind ? k->ops->shadow_bind(k, params, n, err) : 0;
+}
+void rvk_shadow_refresh(rv_kctx *k, const float *p, size_t n) {
+    if (k->ops->shadow_refresh) k->ops->shadow_refresh(k, p, n);
+}
+void rvk_shadow_unbind(rv_kctx *k) {
+    if (k->ops->shadow_unbind) k->ops->shadow_unbind(k);
+}

@@ -52,6 +52,9 @@ typedef struct rvk_cpu_opts {
                         * itself (can be faster; the last bits then vary with nthreads) */
     size_t mem_limit;  /* bytes the context may hold in buffers (0 = no limit): emulates a device's
                         * memory size, so out-of-memory paths can be tested on the CPU */
+    int bf16_weights;  /* 1: emulate a bf16 weight shadow (rvk_shadow_bind): GEMM operands inside
+                        * the bound range read bf16-rounded values kept by rvk_shadow_refresh, so
+                        * tests can check the refresh rule on the CPU. 0 (default): fp32 */
 } rvk_cpu_opts;
 
 /* Backends known to this binary, in registry order ("cpu" first). rvk_backend_built says
@@ -101,22 +104,28 @@ typedef struct rvk_buf {
     rvk_space space;
 } rvk_buf;
 
+/* bfloat16 storage element (the top 16 bits of an fp32). */
+typedef uint16_t rvk_bf16;
+
 size_t rvk_dtype_size(rvk_dtype d); /* bytes per stored element */
 const char *rvk_dtype_name(rvk_dtype d);
 
 /* Allocates n zero-filled elements of dtype in space. Out of memory, a dtype the backend does
- * not store (the CPU backend: bf16/f16) and size overflow are errors (-1, message with the byte
- * count); b is then all zero. */
+ * not store (f16 on both backends) and size overflow are errors (-1, message with the byte
+ * count); b is then all zero. Both backends store bf16 (storage only: the kernels compute on
+ * f32; rvk_f32_to_bf16 / rvk_bf16_to_f32 convert). */
 int rvk_buf_alloc(rv_kctx *k, rvk_buf *b, rvk_space space, rvk_dtype dtype, size_t n, rv_err *err);
 void rvk_buf_free(rv_kctx *k, rvk_buf *b); /* b zeroed; a zeroed b is allowed */
 /* Typed views of data (NULL when the dtype differs). Device pointers for RVK_MEM_DEVICE. */
 float *rvk_buf_f32(const rvk_buf *b);
 int32_t *rvk_buf_i32(const rvk_buf *b);
 double *rvk_buf_f64(const rvk_buf *b);
+rvk_bf16 *rvk_buf_bf16(const rvk_buf *b);
 
 /* Queued transfers between host memory and a buffer, n elements at element offset off. The
- * host side holds float for F32/BF16/F16 buffers (converted on the way, CUDA), int32_t for I32
- * and double for F64. Host memory must stay untouched until rvk_sync. A failing transfer (an
+ * host side holds float for F32/BF16 buffers (a BF16 transfer converts on the way, rounding to
+ * nearest even, and completes before it returns), int32_t for I32 and double for F64. Host
+ * memory must stay untouched until rvk_sync. A failing transfer (an
  * out-of-range offset, a device fault) does nothing and records the error in the context's
  * sticky status. On CPU the copy happens at once. */
 void rvk_upload_async(rv_kctx *k, rvk_buf *dst, size_t off, const void *host_src, size_t n);
@@ -125,6 +134,14 @@ void rvk_download_async(rv_kctx *k, void *host_dst, const rvk_buf *src, size_t o
  * since the last rvk_sync that reported one (later errors are dropped: the first is the cause);
  * reporting clears the status. */
 int rvk_sync(rv_kctx *k, rv_err *err);
+
+/* Memory held by the context, for the per-rank memory report of the training phases. */
+typedef struct rvk_mem_stats {
+    size_t held;                /* bytes in this context's buffers now (both spaces) */
+    size_t peak;                /* the most held at once since rvk_create */
+    size_t dev_free, dev_total; /* the device's free / total bytes (CUDA: cudaMemGetInfo); 0 on CPU */
+} rvk_mem_stats;
+void rvk_mem_stats_get(rv_kctx *k, rvk_mem_stats *out);
 
 /* Pointer-level memory (legacy; kept for the model code until it moves to an activation plan).
  * rvk_alloc / rvk_alloc_i32 return zero-filled device memory and ABORT when out of memory, like
@@ -139,6 +156,32 @@ void rvk_upload_i32(rv_kctx *k, int32_t *dst, const int32_t *host_src, size_t n)
 void rvk_download_i32(rv_kctx *k, int32_t *host_dst, const int32_t *src, size_t n);
 void rvk_copy(rv_kctx *k, float *dst, const float *src, size_t n);   /* device to device */
 void rvk_fill(rv_kctx *k, float *x, float value, size_t n);          /* x: [n] */
+
+/* ------------------------------------------------------------------------------------------ */
+/* bf16 storage: conversions and the weight shadow (mixed precision; docs/kernels.md "bf16")    */
+
+/* dst = bf16(src) rounded to nearest, ties to even (overflow gives inf; NaN stays NaN), and
+ * dst = fp32(src) (exact). src, dst: [n] backend memory. Activations kept for backward can be
+ * stored as bf16 this way (half the bytes) and widened before use. */
+void rvk_f32_to_bf16(rv_kctx *k, rvk_bf16 *dst, const float *src, size_t n);
+void rvk_bf16_to_f32(rv_kctx *k, float *dst, const rvk_bf16 *src, size_t n);
+
+/* The weight shadow. Declares [params, params + n) (f32 backend memory: the fp32 MASTER
+ * weights the optimizer updates) as the model's parameters. A backend that computes its GEMMs
+ * in bf16 (CUDA by default) keeps a bf16 copy of the range, and every GEMM operand that points
+ * into the range (rvk_gemm A/B, the matmul w, the xent w) is read from that copy: the weights
+ * are STORED in bf16 for the forward and backward, the fp32 masters only feed the optimizer.
+ * The CPU backend keeps no copy (its GEMMs read the fp32 values) unless
+ * rvk_cpu_opts.bf16_weights emulates one (tests of the refresh rule).
+ * Rule: the copy changes ONLY in rvk_shadow_refresh. Whoever writes parameters (an upload, the
+ * optimizer step, an all-gather of updated shards) refreshes the written range before the next
+ * GEMM reads it. One range per context; binding again replaces it. Returns -1 with err when the
+ * copy cannot be allocated. */
+int rvk_shadow_bind(rv_kctx *k, const float *params, size_t n, rv_err *err);
+/* Re-rounds the copy of [p, p + n), which must lie inside the bound range (else the context's
+ * sticky status gets an error naming the range); a no-op without a copy. */
+void rvk_shadow_refresh(rv_kctx *k, const float *p, size_t n);
+void rvk_shadow_unbind(rv_kctx *k); /* frees the copy; GEMMs read fp32 again */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Element-wise (x, y, a, b: [n]; in place allowed everywhere) */

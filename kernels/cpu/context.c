@@ -51,7 +51,7 @@ static void cpu_free(rv_kctx *k, rvk_space space, void *p) {
 
 static int cpu_stores(const rv_kctx *k, rvk_dtype dtype) {
     (void)k;
-    return dtype == RVK_F32 || dtype == RVK_I32 || dtype == RVK_F64;
+    return dtype == RVK_F32 || dtype == RVK_BF16 || dtype == RVK_I32 || dtype == RVK_F64;
 }
 
 /* Both spaces are host memory: every kind is a memmove, done at once (so async is complete). */
@@ -149,6 +149,8 @@ static const rvk_backend_ops cpu_ops = {
     .adamw_step = rvk_cpu_adamw_step,
     .sumsq_acc = rvk_cpu_sumsq_acc,
     .sample = rvk_cpu_sample,
+    .to_bf16 = rvk_cpu_to_bf16,
+    .from_bf16 = rvk_cpu_from_bf16,
 };
 
 static void apply_defaults(rvk_cpu_opts *o) {

@@ -48,6 +48,8 @@ static inline float rvk_dot(const float *a, const float *b, int n) {
 
 /* The kernels (contracts in kernels.h). */
 void rvk_cpu_fill(rv_kctx *k, float *x, float value, size_t n);
+void rvk_cpu_to_bf16(rv_kctx *k, rvk_bf16 *dst, const float *src, size_t n);
+void rvk_cpu_from_bf16(rv_kctx *k, float *dst, const rvk_bf16 *src, size_t n);
 void rvk_cpu_add(rv_kctx *k, float *y, const float *a, const float *b, size_t n);
 void rvk_cpu_axpy(rv_kctx *k, float *y, float alpha, const float *x, size_t n);
 void rvk_cpu_scale(rv_kctx *k, float *x, float alpha, size_t n);

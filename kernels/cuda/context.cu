@@ -78,11 +78,10 @@ static void cu_free(rv_kctx *k, rvk_space space, void *p) {
     else rvk_cu_check(k, cudaFreeAsync(p, rvk_cu_stream(k)), "cudaFreeAsync");
 }
 
-/* f32, i32, f64: the dtypes kernels.h's kernels take. bf16 storage is not offered yet (see
- * docs/kernels.md, "CUDA backend: precision"): GEMMs use bf16 tensor cores on fp32 storage. */
+/* f32, i32, f64 (what the kernels take) and bf16 (storage: the weight shadow, saved activations). */
 static int cu_stores(const rv_kctx *k, rvk_dtype dtype) {
     (void)k;
-    return dtype == RVK_F32 || dtype == RVK_I32 || dtype == RVK_F64;
+    return dtype == RVK_F32 || dtype == RVK_BF16 || dtype == RVK_I32 || dtype == RVK_F64;
 }
 
 /* With unified addressing cudaMemcpyDefault routes every kind (including pageable host memory
@@ -130,6 +129,14 @@ static void cu_destroy(rv_kctx *k) {
 
 static void *cu_native_stream(const rv_kctx *k) { return (void *)rvk_cu_stream(k); }
 
+static void cu_device_mem(rv_kctx *k, size_t *free_bytes, size_t *total_bytes) {
+    if (cudaMemGetInfo(free_bytes, total_bytes) != cudaSuccess) {
+        *free_bytes = *total_bytes = 0;
+        cudaGetLastError();
+    }
+    (void)k;
+}
+
 static const rvk_backend_ops cuda_ops = {
     .name = "cuda",
     .destroy = cu_destroy,
@@ -169,7 +176,13 @@ static const rvk_backend_ops cuda_ops = {
     .adamw_step = rvk_cuda_adamw_step,
     .sumsq_acc = rvk_cuda_sumsq_acc,
     .sample = rvk_cuda_sample,
+    .to_bf16 = rvk_cuda_to_bf16,
+    .from_bf16 = rvk_cuda_from_bf16,
     .native_stream = cu_native_stream,
+    .shadow_bind = NULL, /* the bf16 weight shadow: not kept yet (GEMMs convert fp32 operands) */
+    .shadow_refresh = NULL,
+    .shadow_unbind = NULL,
+    .device_mem = cu_device_mem,
 };
 
 /* The rank's GPU: RADVLM_CUDA_DEVICE if set, else the node-local rank (Open MPI, MPICH, MVAPICH,

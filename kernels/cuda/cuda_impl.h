@@ -122,6 +122,8 @@ __device__ inline float rvk_block_max(float v, float *sh) {
 
 /* ---- the kernels (contracts in kernels.h) ---- */
 void rvk_cuda_fill(rv_kctx *k, float *x, float value, size_t n);
+void rvk_cuda_to_bf16(rv_kctx *k, rvk_bf16 *dst, const float *src, size_t n);
+void rvk_cuda_from_bf16(rv_kctx *k, float *dst, const rvk_bf16 *src, size_t n);
 void rvk_cuda_add(rv_kctx *k, float *y, const float *a, const float *b, size_t n);
 void rvk_cuda_axpy(rv_kctx *k, float *y, float alpha, const float *x, size_t n);
 void rvk_cuda_scale(rv_kctx *k, float *x, float alpha, size_t n);

@@ -1,5 +1,5 @@
 /* The backend layer: the registry and backend choice by name, buffers (space, dtype, bytes,
- * zero fill, typed views), out of memory as an rv_err, the CPU backend refusing bf16/f16
+ * zero fill, typed views), bf16 storage and conversions, out of memory as an rv_err, the CPU backend refusing f16
  * storage, queued transfers with the sticky sync status (first error kept, reported once), the
  * device-side sum of squares (rvk_sumsq_acc, bitwise equal to summing rvk_sumsq in order), and
  * the weights arenas on backend buffers. */
@@ -71,16 +71,67 @@ static void test_buffers(rv_kctx *k) {
     CHECK(rvk_dtype_size(RVK_BF16) == 2 && rvk_dtype_size(RVK_F64) == 8 && strcmp(rvk_dtype_name(RVK_F16), "f16") == 0);
 }
 
-/* CPU: fp32 storage only, and out of memory reported with the byte count. */
+/* bf16 buffers: transfers round to nearest even on the way in and widen exactly on the way out;
+ * the conversion kernels do the same on the backend. Hand-worked bit patterns:
+ * 1 + 2^-8 (0x3f808000) is a tie between 0x3f80 and 0x3f81: even 0x3f80 = 1.0;
+ * 1 + 3 * 2^-8 (0x3f818000) is a tie between 0x3f81 and 0x3f82: even 0x3f82 = 1 + 2^-6;
+ * 1 + 2^-8 + 2^-23 (0x3f808001) is above the tie: 0x3f81 = 1 + 2^-7; -3 is exact (0xc040). */
+static float bitsf(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static void test_bf16_buffers(void) {
+    rv_kctx *k;
+    rv_err err;
+    CHECK(rvk_create(&k, "cpu", NULL, &err) == 0);
+    rvk_mem_stats ms0, ms1, ms2;
+    rvk_mem_stats_get(k, &ms0);
+    rvk_buf h, f;
+    CHECK(rvk_buf_alloc(k, &h, RVK_MEM_DEVICE, RVK_BF16, 5, &err) == 0 && h.bytes == 10 && rvk_buf_bf16(&h));
+    CHECK(rvk_buf_f32(&h) == NULL);
+    CHECK(rvk_buf_alloc(k, &f, RVK_MEM_DEVICE, RVK_F32, 5, &err) == 0);
+    rvk_mem_stats_get(k, &ms1);
+    CHECK(ms1.held == ms0.held + 10 + 20 && ms1.peak >= ms1.held && ms1.dev_total == 0);
+    const float in[5] = {bitsf(0x3f808000u), bitsf(0x3f818000u), bitsf(0x3f808001u), -3.0f, 65536.0f};
+    const float want[5] = {1.0f, 1.0f + 1.0f / 64, 1.0f + 1.0f / 128, -3.0f, 65536.0f};
+    float out[5];
+    rvk_upload_async(k, &h, 0, in, 5);
+    rvk_download_async(k, out, &h, 0, 5);
+    CHECK(rvk_sync(k, &err) == 0);
+    for (int i = 0; i < 5; i++) CHECK(out[i] == want[i]);
+    /* the kernels: f32 -> bf16 -> f32 on the backend gives the same values */
+    rvk_upload_async(k, &f, 0, in, 5);
+    rvk_f32_to_bf16(k, rvk_buf_bf16(&h), rvk_buf_f32(&f), 5);
+    rvk_fill(k, rvk_buf_f32(&f), 7.0f, 5);
+    rvk_bf16_to_f32(k, rvk_buf_f32(&f), rvk_buf_bf16(&h), 5);
+    rvk_download_async(k, out, &f, 0, 5);
+    CHECK(rvk_sync(k, &err) == 0);
+    for (int i = 0; i < 5; i++) CHECK(out[i] == want[i]);
+    /* an offset transfer touches only its elements */
+    const float two = 2.0f;
+    rvk_upload_async(k, &h, 4, &two, 1);
+    rvk_download_async(k, out, &h, 3, 2);
+    CHECK(rvk_sync(k, &err) == 0 && out[0] == -3.0f && out[1] == 2.0f);
+    rvk_upload_async(k, &h, 5, &two, 1); /* out of range: reported at sync, naming the dtype */
+    CHECK(rvk_sync(k, &err) == -1 && strstr(err.msg, "bf16") && strstr(err.msg, "outside"));
+    rvk_buf_free(k, &h);
+    rvk_buf_free(k, &f);
+    rvk_mem_stats_get(k, &ms2);
+    CHECK(ms2.held == ms0.held && ms2.peak == ms1.peak);
+    rvk_destroy(k);
+}
+
+/* CPU: no f16 storage, and out of memory reported with the byte count. */
 static void test_cpu_limits(void) {
     rv_kctx *k;
     rv_err err;
     rvk_cpu_opts o = {.nthreads = 1, .mem_limit = 1000};
     CHECK(rvk_create(&k, "cpu", &o, &err) == 0);
     rvk_buf a, b;
-    CHECK(rvk_buf_alloc(k, &a, RVK_MEM_DEVICE, RVK_BF16, 4, &err) == -1 && a.data == NULL);
-    CHECK(strstr(err.msg, "bf16") && strstr(err.msg, "cpu"));
-    CHECK(rvk_buf_alloc(k, &a, RVK_MEM_DEVICE, RVK_F16, 4, &err) == -1 && strstr(err.msg, "f16"));
+    CHECK(rvk_buf_alloc(k, &a, RVK_MEM_DEVICE, RVK_F16, 4, &err) == -1 && a.data == NULL);
+    CHECK(strstr(err.msg, "f16") && strstr(err.msg, "cpu"));
     /* the limit: 800 bytes fit, 400 more do not (8 bytes already hold rvk_sumsq's device scalar) */
     CHECK(rvk_buf_alloc(k, &a, RVK_MEM_DEVICE, RVK_F32, 200, &err) == 0);
     CHECK(rvk_buf_alloc(k, &b, RVK_MEM_DEVICE, RVK_F32, 100, &err) == -1 && b.data == NULL);
@@ -208,6 +259,7 @@ static void test_weights(rv_kctx *k) {
 int main(void) {
     test_registry();
     test_cpu_limits();
+    test_bf16_buffers();
     for (int bi = -1; kt_backend_next(&bi);) { /* every built backend: the conformance loop */
         rv_kctx *k = kt_ctx(2);
         test_buffers(k);
