@@ -173,15 +173,18 @@ void rvk_bf16_to_f32(rv_kctx *k, float *dst, const rvk_bf16 *src, size_t n);
  * are STORED in bf16 for the forward and backward, the fp32 masters only feed the optimizer.
  * The CPU backend keeps no copy (its GEMMs read the fp32 values) unless
  * rvk_cpu_opts.bf16_weights emulates one (tests of the refresh rule).
- * Rule: the copy changes ONLY in rvk_shadow_refresh. Whoever writes parameters (an upload, the
- * optimizer step, an all-gather of updated shards) refreshes the written range before the next
- * GEMM reads it. One range per context; binding again replaces it. Returns -1 with err when the
- * copy cannot be allocated. */
+ * Rule: the copy changes ONLY in rvk_shadow_bind (which rounds the range's current values) and
+ * rvk_shadow_refresh. Whoever writes parameters (an upload, the optimizer step, an all-gather of
+ * updated shards) refreshes the written range before the next GEMM reads it. A context keeps up
+ * to 4 disjoint ranges (GRPO's policy and frozen reference model share one context); binding a
+ * range that starts where a bound one starts replaces it, and n == 0 just removes that range
+ * (how one weights table lets go of its range). Returns -1 with err when the copy cannot be
+ * allocated or 4 ranges are bound already. */
 int rvk_shadow_bind(rv_kctx *k, const float *params, size_t n, rv_err *err);
-/* Re-rounds the copy of [p, p + n), which must lie inside the bound range (else the context's
- * sticky status gets an error naming the range); a no-op without a copy. */
+/* Re-rounds the copy of [p, p + n), which must lie inside one bound range (else the context's
+ * sticky status gets an error naming both ranges); a no-op when nothing is bound. */
 void rvk_shadow_refresh(rv_kctx *k, const float *p, size_t n);
-void rvk_shadow_unbind(rv_kctx *k); /* frees the copy; GEMMs read fp32 again */
+void rvk_shadow_unbind(rv_kctx *k); /* frees every copy; GEMMs read fp32 again */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Element-wise (x, y, a, b: [n]; in place allowed everywhere) */

@@ -66,9 +66,13 @@ static int cpu_sync(rv_kctx *k, rv_err *err) {
     return 0;
 }
 
+void *rvk_cpu_alloc_bytes(rv_kctx *k, size_t bytes, rv_err *err) { return cpu_alloc(k, RVK_MEM_DEVICE, bytes, err); }
+void rvk_cpu_free_bytes(rv_kctx *k, void *p) { cpu_free(k, RVK_MEM_DEVICE, p); }
+
 static void cpu_destroy(rv_kctx *k) {
     rvk_cpu *c = rvk_cpu_of(k);
     if (!c) return;
+    rvk_cpu_shadow_unbind(k);
     free(c->ws);
     free(c);
     k->impl = NULL;
@@ -151,6 +155,9 @@ static const rvk_backend_ops cpu_ops = {
     .sample = rvk_cpu_sample,
     .to_bf16 = rvk_cpu_to_bf16,
     .from_bf16 = rvk_cpu_from_bf16,
+    .shadow_bind = rvk_cpu_shadow_bind,
+    .shadow_refresh = rvk_cpu_shadow_refresh,
+    .shadow_unbind = rvk_cpu_shadow_unbind,
 };
 
 static void apply_defaults(rvk_cpu_opts *o) {

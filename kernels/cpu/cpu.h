@@ -13,12 +13,24 @@
 /* Below this many elements an element-wise loop stays on one thread. */
 #define RVK_PAR_MIN 16384
 
+/* The emulated bf16 weight shadow (rvk_cpu_opts.bf16_weights; kernels/cpu/shadow.c): a bound
+ * parameter range [lo, lo + n) and its fp32 copy holding bf16-rounded values. A few ranges per
+ * context (a policy and a frozen reference model share one context in GRPO). */
+#define RVK_SHADOW_RANGES 4
+typedef struct rvk_cpu_shadow {
+    const float *lo; /* NULL: slot free */
+    size_t n;
+    float *copy;     /* [n], from the context's allocator (counts against mem_limit) */
+} rvk_cpu_shadow;
+
 /* CPU backend state (rv_kctx.impl). */
 typedef struct rvk_cpu {
     rvk_cpu_opts o;   /* defaults applied: nthreads >= 1, xent_vchunk >= 1 */
     size_t mem_used;  /* bytes held in buffers (checked against o.mem_limit) */
     void *ws;         /* scratch owned by the context, grown on demand */
     size_t ws_bytes;
+    rvk_cpu_shadow shadow[RVK_SHADOW_RANGES];
+    int nshadow;      /* bound ranges (0: every GEMM reads its operands as given) */
 } rvk_cpu;
 
 static inline rvk_cpu *rvk_cpu_of(const rv_kctx *k) { return (rvk_cpu *)k->impl; }
@@ -45,6 +57,18 @@ static inline float rvk_dot(const float *a, const float *b, int n) {
     for (; i < n; i++) r += a[i] * b[i];
     return r;
 }
+
+/* Memory of the context's allocator (what buffers use; counts against o.mem_limit). */
+void *rvk_cpu_alloc_bytes(rv_kctx *k, size_t bytes, rv_err *err);
+void rvk_cpu_free_bytes(rv_kctx *k, void *p);
+
+/* The weight shadow (kernels.h rvk_shadow_*): p itself, or, when p lies in a bound range, the
+ * same element of that range's bf16-rounded copy. Every GEMM operand goes through this (the CPU
+ * GEMM entry point rvk_cpu_gemm), so matmul w, xent w and rvk_gemm A/B all read the copy. */
+const float *rvk_cpu_shadowed(const rv_kctx *k, const float *p);
+int rvk_cpu_shadow_bind(rv_kctx *k, const float *params, size_t n, rv_err *err);
+void rvk_cpu_shadow_refresh(rv_kctx *k, const float *p, size_t n);
+void rvk_cpu_shadow_unbind(rv_kctx *k);
 
 /* The kernels (contracts in kernels.h). */
 void rvk_cpu_fill(rv_kctx *k, float *x, float value, size_t n);

@@ -1,4 +1,6 @@
-/* Linear layers on OpenBLAS sgemm (row-major). Bias gradients use the deterministic column sum. */
+/* Linear layers on OpenBLAS sgemm (row-major). Bias gradients use the deterministic column sum.
+ * Every GEMM (rvk_gemm, the linear layers, the cross-entropy's lm_head chunks) goes through
+ * rvk_cpu_gemm, which reads operands inside a bound weight-shadow range from the shadow. */
 #include <cblas.h>
 
 #include "kernels/cpu/cpu.h"
@@ -19,6 +21,9 @@ void rvk_cpu_gemm(rv_kctx *k, int transA, int transB, int M, int N, int K, float
             }
         return;
     }
+    /* weights inside a bound shadow range are read from their bf16-rounded copy */
+    A = rvk_cpu_shadowed(k, A);
+    B = rvk_cpu_shadowed(k, B);
     CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
     if (rvk_cpu_of(k)->o.blas_threaded) {
         rvk_cpu_blas_threads(k);
