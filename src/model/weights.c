@@ -154,6 +154,14 @@ int rv_weights_alloc_params(rv_weights *w, rv_kctx *k, rv_err *err) {
                                  "more memory", total, (double)total * 4 / (1 << 30));
     }
     w->params = rvk_buf_f32(&w->params_buf);
+    /* the weight shadow (kernels.h): a bf16 copy the GEMMs read on a backend that keeps one
+     * (CUDA by default; nothing on the CPU). Every writer below refreshes what it wrote. */
+    if (rvk_shadow_bind(k, w->params, w->total, err)) {
+        size_t total = w->total;
+        rv_weights_free(w);
+        return rv_fail_wrap(err, "weights: cannot hold the bf16 copy of %zu parameters (%.2f GiB)", total,
+                            (double)total * 2 / (1 << 30));
+    }
     return 0;
 }
 
@@ -161,6 +169,8 @@ void rv_weights_free(rv_weights *w) {
     for (size_t i = 0; i < w->n; i++) free(w->t[i].name);
     free(w->t);
     if (w->k) {
+        rv_err e;
+        if (w->params) rvk_shadow_bind(w->k, w->params, 0, &e); /* n = 0: lets go of this table's range only */
         rvk_buf_free(w->k, &w->params_buf);
         rvk_buf_free(w->k, &w->grads_buf);
     }
@@ -202,6 +212,7 @@ int rv_weights_download_tensor(const rv_weights *w, size_t i, float *host, rv_er
 int rv_weights_upload_tensor(rv_weights *w, size_t i, const float *host, rv_err *err) {
     if (i >= w->n || !w->params) return rv_fail(err, "weights: no parameter arena for tensor %zu", i);
     rvk_upload_async(w->k, &w->params_buf, w->t[i].offset, host, w->t[i].numel);
+    rvk_shadow_refresh(w->k, w->params + w->t[i].offset, w->t[i].numel);
     if (rvk_sync(w->k, err)) return rv_fail_wrap(err, "weights: writing tensor '%s'", w->t[i].name);
     return 0;
 }

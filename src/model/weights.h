@@ -64,7 +64,11 @@ typedef struct rv_weights {
 } rv_weights;
 
 /* Builds the table for c and allocates the zeroed parameter arena on backend k (kept in w->k;
- * k must outlive w). Out of backend memory is an error naming the size. */
+ * k must outlive w), and binds it as the backend's weight shadow range (kernels.h
+ * rvk_shadow_bind: the bf16 copy the GEMMs read, where the backend keeps one; rv_weights_free
+ * lets go of it). Whoever writes parameter values refreshes the copy of what it wrote
+ * (rv_weights_upload_tensor does; so does the optimizer step). Out of backend memory is an error
+ * naming the size. */
 int rv_weights_build(rv_weights *w, const rv_model_cfg *c, rv_kctx *k, rv_err *err);
 /* The table only (names, shapes, offsets, total), no arena: sizes and checks without memory. */
 int rv_weights_layout(rv_weights *w, const rv_model_cfg *c, rv_err *err);

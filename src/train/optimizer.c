@@ -196,6 +196,9 @@ int rv_optim_step(rv_optim *o, double lr_factor, rv_optim_stats *st, rv_err *err
             if (rvk_sync(k, err)) return rv_fail_wrap(err, "optimizer: AdamW update");
             rv_gx_allgather(&o->gx, o->w->params);
         }
+        /* the masters changed (this rank's update, then the gathered shards): re-round the
+         * backend's bf16 weight copy, all of it at once (a pass over 6 bytes per parameter) */
+        rvk_shadow_refresh(k, o->w->params, o->w->total);
     }
     rv_weights_zero_grads(o->w);
     if (rvk_sync(k, err)) return rv_fail_wrap(err, "optimizer: step %lld", (long long)o->steps);
