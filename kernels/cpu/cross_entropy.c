@@ -3,7 +3,8 @@
  * the backward, a non-zero dloss) are gathered and computed. The forward keeps an online
  * (running max, running sum) log-sum-exp per row across chunks; the backward recomputes each
  * chunk's logits from the saved lse. The order of every sum is fixed by the chunk size and the
- * row blocking, never by the thread count. */
+ * row blocking, never by the thread count. The lm_head chunks go through rvk_cpu_gemm, which reads
+ * a head inside a bound weight-shadow range (bf16 emulation) from its rounded copy. */
 #include <math.h>
 #include <string.h>
 

@@ -111,6 +111,7 @@ static void cu_destroy(rv_kctx *k) {
     rvk_cuda *c = rvk_cu(k);
     if (!c) return;
     if (c->stream) {
+        rvk_cu_shadow_release(k);
         if (c->scratch) cudaFreeAsync(c->scratch, c->stream);
         if (c->rope_inv) cudaFreeAsync(c->rope_inv, c->stream);
         if (c->lt_ws) cudaFreeAsync(c->lt_ws, c->stream);
@@ -179,9 +180,9 @@ static const rvk_backend_ops cuda_ops = {
     .to_bf16 = rvk_cuda_to_bf16,
     .from_bf16 = rvk_cuda_from_bf16,
     .native_stream = cu_native_stream,
-    .shadow_bind = NULL, /* the bf16 weight shadow: not kept yet (GEMMs convert fp32 operands) */
-    .shadow_refresh = NULL,
-    .shadow_unbind = NULL,
+    .shadow_bind = rvk_cuda_shadow_bind, /* the bf16 weight shadow (shadow.cu) */
+    .shadow_refresh = rvk_cuda_shadow_refresh,
+    .shadow_unbind = rvk_cuda_shadow_unbind,
     .device_mem = cu_device_mem,
 };
 

@@ -4,7 +4,9 @@
  * backend's message and the rows that carry work are listed on the host, as the CPU backend
  * does; the list is uploaded and the kernels gather those rows. The forward keeps an online
  * (running max, running sum) log-sum-exp per row in fp32 across chunks; the backward recomputes
- * each chunk's logits from the saved lse. Every order is fixed by the plan (deterministic). */
+ * each chunk's logits from the saved lse. Every order is fixed by the plan (deterministic).
+ * The lm_head chunks go through rvk_cu_gemm, so a head inside the bf16 weight shadow is read
+ * from its bf16 copy (the gathered hidden rows and the dlogits converted to bf16 for it). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

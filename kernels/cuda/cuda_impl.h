@@ -55,6 +55,11 @@ typedef struct rvk_cuda {
     int rope_D;
     float rope_theta;
     rv_kctx *host;            /* a CPU context for host-side algorithms (sampling walks) */
+    /* -- the bf16 weight shadow (shadow.cu) -- */
+    struct rvk_cu_shadow *shadow; /* [RVK_CU_SHADOW_RANGES] bound ranges, allocated on first bind */
+    int nshadow;
+    void *bf16_ws;            /* bf16 copy of a GEMM's activation operand (grown stream-ordered) */
+    size_t bf16_ws_bytes;
 } rvk_cuda;
 
 static inline rvk_cuda *rvk_cu(const rv_kctx *k) { return (rvk_cuda *)k->impl; }
@@ -87,6 +92,27 @@ void rvk_cu_lt_cache_free(rv_kctx *k);
 /* out[c] += sum over rows r < N of in[r * ld + c], c < C: deterministic two-stage sum (row
  * chunks of rvk_cuda_colsum_rows(N), then the chunks in order). */
 void rvk_cu_colsum_add(rv_kctx *k, float *out, const float *in, int N, int C, int ld);
+
+/* ---- the bf16 weight shadow (shadow.cu; kernels.h rvk_shadow_*) ----
+ * Kept only in RADVLM_CUDA_GEMM=bf16 (the default): a bound fp32 parameter range gets a bf16
+ * copy, refreshed by the conversion kernel; GEMMs whose weight operand lies in a range run
+ * cuBLASLt with both operands bf16 (the activation converted into bf16_ws first). tf32 / fp32
+ * keep no copy: those modes exist to compare against fp32. */
+#define RVK_CU_SHADOW_RANGES 4
+typedef struct rvk_cu_shadow {
+    const float *lo; /* NULL: slot free */
+    size_t n;
+    rvk_bf16 *copy;  /* [n] device */
+} rvk_cu_shadow;
+/* The element of a bound range's bf16 copy that p maps to, or NULL when p is in no range. */
+const rvk_bf16 *rvk_cu_shadowed(const rv_kctx *k, const float *p);
+/* Device workspace for a bf16 operand of at least `bytes` (stream-ordered; NULL + sticky error). */
+rvk_bf16 *rvk_cu_bf16_ws(rv_kctx *k, size_t bytes);
+int rvk_cuda_shadow_bind(rv_kctx *k, const float *params, size_t n, rv_err *err);
+void rvk_cuda_shadow_refresh(rv_kctx *k, const float *p, size_t n);
+void rvk_cuda_shadow_unbind(rv_kctx *k);
+/* Frees the copies and the workspace (context destruction, before the stream goes). */
+void rvk_cu_shadow_release(rv_kctx *k);
 
 /* ---- device helpers ---- */
 

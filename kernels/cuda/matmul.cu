@@ -2,7 +2,10 @@
  * column-major C^T[N,M] = op(B)^T op(A)^T, so the operands are passed swapped (B first) with
  * their own transposes; the bias epilogue then adds a length-N (= column-major rows) vector to
  * every row of the row-major result. Arithmetic: RADVLM_CUDA_GEMM (cuda_impl.h), default bf16
- * tensor cores with fp32 accumulation and fp32 storage. Bias gradients use the deterministic
+ * tensor cores with fp32 accumulation and fp32 storage; a weight operand inside the bf16 weight
+ * shadow (shadow.cu) is read from its bf16 copy and the GEMM runs bf16 x bf16 (gemm_shadowed:
+ * the linear layers' forward and dx, the lm_head chunks of cross_entropy.cu, rvk_gemm; dw = dy^T x
+ * has no weight operand and stays on the fp32-storage path). Bias gradients use the deterministic
  * two-stage column sum (not the BGRADB epilogue, which overwrites where kernels.h accumulates).
  * Fallbacks, in order, when cuBLASLt has no algorithm: the bias as a separate kernel, then exact
  * fp32 compute (tiny or oddly aligned shapes).
@@ -16,8 +19,8 @@
 /* Largest power of two (<= 256) dividing the address of every batch's matrix (the pointer and,
  * when batched, the stride in bytes): cuBLASLt's heuristic must only pick kernels whose alignment
  * needs these pointers meet (its default assumes 256 bytes). */
-static uint32_t align_of(const void *p, long long stride, int batch) {
-    uintptr_t a = (uintptr_t)p | (batch > 1 ? (uintptr_t)stride * sizeof(float) : 0);
+static uint32_t align_of(const void *p, long long stride, int batch, size_t esize) {
+    uintptr_t a = (uintptr_t)p | (batch > 1 ? (uintptr_t)stride * esize : 0);
     uint32_t al = 256;
     while (al > 1 && a % al) al >>= 1;
     return al;
@@ -31,9 +34,10 @@ static cublasComputeType_t compute_type(rvk_cu_gemm_mode m) {
     }
 }
 
-/* Column-major layout of `rows` x `cols` with leading dimension ld, strided-batched. */
-static cublasStatus_t layout(cublasLtMatrixLayout_t *l, int rows, int cols, int ld, int batch, long long stride) {
-    cublasStatus_t st = cublasLtMatrixLayoutCreate(l, CUDA_R_32F, (uint64_t)rows, (uint64_t)cols, (int64_t)ld);
+/* Column-major layout of `rows` x `cols` elements of type t with leading dimension ld, strided-batched. */
+static cublasStatus_t layout(cublasLtMatrixLayout_t *l, cudaDataType_t t, int rows, int cols, int ld, int batch,
+                             long long stride) {
+    cublasStatus_t st = cublasLtMatrixLayoutCreate(l, t, (uint64_t)rows, (uint64_t)cols, (int64_t)ld);
     if (st != CUBLAS_STATUS_SUCCESS || batch <= 1) return st;
     int32_t b = batch;
     int64_t s = stride;
@@ -64,7 +68,7 @@ __global__ void add_bias_k(float *C, const float *bias, int M, int N, int ldc) {
  * compute type, transposes, sizes, leading dimensions, batch and strides, whether the bias
  * epilogue is on, and the pointers' alignments. A shape without an algorithm is cached too (st). */
 typedef struct lt_key {
-    int ct, transA, transB, M, N, K, lda, ldb, ldc, batch, bias;
+    int ct, ab_bf16, transA, transB, M, N, K, lda, ldb, ldc, batch, bias; /* ab_bf16: A, B stored bf16 */
     long long sA, sB, sC;
     uint32_t alA, alB, alC;
 } lt_key;
@@ -110,9 +114,10 @@ static void plan_build(rvk_cuda *c, rvk_cu_lt_plan *p) {
         LT_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
     }
     /* column-major shapes: op(first) is [N x K], op(second) is [K x M], C is [N x M] */
-    LT_TRY(layout(&p->la, q->transB ? q->K : q->N, q->transB ? q->N : q->K, q->ldb, q->batch, q->sB));
-    LT_TRY(layout(&p->lb, q->transA ? q->M : q->K, q->transA ? q->K : q->M, q->lda, q->batch, q->sA));
-    LT_TRY(layout(&p->lc, q->N, q->M, q->ldc, q->batch, q->sC));
+    cudaDataType_t ab = q->ab_bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    LT_TRY(layout(&p->la, ab, q->transB ? q->K : q->N, q->transB ? q->N : q->K, q->ldb, q->batch, q->sB));
+    LT_TRY(layout(&p->lb, ab, q->transA ? q->M : q->K, q->transA ? q->K : q->M, q->lda, q->batch, q->sA));
+    LT_TRY(layout(&p->lc, CUDA_R_32F, q->N, q->M, q->ldc, q->batch, q->sC));
     LT_TRY(cublasLtMatmulPreferenceCreate(&pref));
     size_t ws = c->lt_ws_bytes;
     LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
@@ -130,19 +135,22 @@ static void plan_build(rvk_cuda *c, rvk_cu_lt_plan *p) {
     p->st = st;
 }
 
-/* One cuBLASLt matmul; returns the status (CUBLAS_STATUS_NOT_SUPPORTED when no algorithm fits). */
-static cublasStatus_t lt_matmul(rv_kctx *k, cublasComputeType_t ct, int transA, int transB, int M, int N, int K,
-                                float alpha, const float *A, int lda, long long strideA, const float *B, int ldb,
+/* One cuBLASLt matmul; returns the status (CUBLAS_STATUS_NOT_SUPPORTED when no algorithm fits).
+ * ab_bf16: A and B are bf16 (rvk_bf16) instead of fp32; C and the bias are fp32 either way. */
+static cublasStatus_t lt_matmul(rv_kctx *k, cublasComputeType_t ct, int ab_bf16, int transA, int transB, int M, int N,
+                                int K, float alpha, const void *A, int lda, long long strideA, const void *B, int ldb,
                                 long long strideB, float beta, float *C, int ldc, long long strideC, int batch,
                                 const float *bias) {
     rvk_cuda *c = rvk_cu(k);
     lt_key key;
     memset(&key, 0, sizeof key); /* padding too: keys are compared with memcmp */
-    key.ct = (int)ct, key.transA = transA, key.transB = transB, key.M = M, key.N = N, key.K = K;
+    key.ct = (int)ct, key.ab_bf16 = ab_bf16, key.transA = transA, key.transB = transB, key.M = M, key.N = N, key.K = K;
     key.lda = lda, key.ldb = ldb, key.ldc = ldc, key.batch = batch, key.bias = bias != NULL;
     key.sA = batch > 1 ? strideA : 0, key.sB = batch > 1 ? strideB : 0, key.sC = batch > 1 ? strideC : 0;
     /* alA/alB: the row-major A and B (cuBLASLt's second and first operands) */
-    key.alA = align_of(A, strideA, batch), key.alB = align_of(B, strideB, batch), key.alC = align_of(C, strideC, batch);
+    size_t es = ab_bf16 ? sizeof(rvk_bf16) : sizeof(float);
+    key.alA = align_of(A, strideA, batch, es), key.alB = align_of(B, strideB, batch, es);
+    key.alC = align_of(C, strideC, batch, sizeof(float));
     if (!c->lt_cache) c->lt_cache = (rvk_cu_lt_plan *)rv_xcalloc(RVK_CU_LT_CACHE, sizeof *c->lt_cache);
     rvk_cu_lt_plan *p = NULL;
     for (int i = 0; i < RVK_CU_LT_CACHE && !p; i++)
@@ -164,6 +172,50 @@ static cublasStatus_t lt_matmul(rv_kctx *k, cublasComputeType_t ct, int transA, 
     return st;
 }
 
+/* Elements spanned by a stored rows x cols matrix with leading dimension ld (the gaps between rows
+ * included: converting them too keeps ld, and they lie inside the operand's allocation). */
+static size_t extent(int rows, int cols, int ld) { return (size_t)(rows - 1) * (size_t)ld + (size_t)cols; }
+
+/* C = alpha op(A) op(B) + beta C (+ bias) with A and/or B inside the weight shadow: the shadowed
+ * operand is read from its bf16 copy, the other converted into the bf16 workspace first; cuBLASLt
+ * with bf16 A/B, fp32 C/D and fp32 compute. Returns 0 when done (errors go to the sticky status),
+ * -1 when neither operand is shadowed or cuBLASLt has no algorithm for it (the caller then runs
+ * the fp32-storage path on the masters). */
+static int gemm_shadowed(rv_kctx *k, int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                         const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
+    const rvk_bf16 *a16 = rvk_cu_shadowed(k, A), *b16 = rvk_cu_shadowed(k, B);
+    if (!a16 && !b16) return -1;
+    if (!a16 || !b16) { /* the activation operand: A stored [M, K] (or [K, M]), B [K, N] (or [N, K]) */
+        size_t n = a16 ? extent(transB ? N : K, transB ? K : N, ldb) : extent(transA ? K : M, transA ? M : K, lda);
+        rvk_bf16 *ws = rvk_cu_bf16_ws(k, n * sizeof(rvk_bf16));
+        if (!ws) return 0; /* sticky error recorded */
+        rvk_cuda_to_bf16(k, ws, a16 ? B : A, n);
+        if (a16) b16 = ws;
+        else a16 = ws;
+    }
+    int fuse = bias && (uintptr_t)bias % 16 == 0;
+    cublasStatus_t st = lt_matmul(k, CUBLAS_COMPUTE_32F, 1, transA, transB, M, N, K, alpha, a16, lda, 0, b16, ldb, 0,
+                                  beta, C, ldc, 0, 1, fuse ? bias : NULL);
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED && fuse) {
+        fuse = 0;
+        st = lt_matmul(k, CUBLAS_COMPUTE_32F, 1, transA, transB, M, N, K, alpha, a16, lda, 0, b16, ldb, 0, beta, C, ldc,
+                       0, 1, NULL);
+    }
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED) return -1;
+    if (st == CUBLAS_STATUS_SUCCESS && bias && !fuse) {
+        add_bias_k<<<rvk_cu_grid((size_t)M * N), RVK_CU_THREADS, 0, rvk_cu_stream(k)>>>(C, bias, M, N, ldc);
+        rvk_cu_launched(k, "bias add");
+    }
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        rv_err e;
+        rv_fail(&e, "kernels (cuda): cuBLASLt bf16 matmul (weights from the bf16 copy) M=%d N=%d K=%d (transA %d, "
+                    "transB %d, lda %d, ldb %d, ldc %d) failed: %s", M, N, K, transA, transB, lda, ldb, ldc,
+                cublasLtGetStatusString(st));
+        rvk_record_error(k, &e);
+    }
+    return 0;
+}
+
 void rvk_cu_gemm(rv_kctx *k, int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                  long long strideA, const float *B, int ldb, long long strideB, float beta, float *C, int ldc,
                  long long strideC, int batch, const float *bias) {
@@ -178,19 +230,23 @@ void rvk_cu_gemm(rv_kctx *k, int transA, int transB, int M, int N, int K, float 
         rvk_cu_launched(k, "gemm with K = 0");
         return;
     }
+    /* a weight operand inside the bf16 shadow: bf16 x bf16 (falls through when no algorithm fits) */
+    if (batch == 1 && rvk_cu(k)->nshadow && gemm_shadowed(k, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                                                           ldc, bias) == 0)
+        return;
     /* the bias epilogue needs a 16-byte aligned vector (parameters in an arena may be less) */
     cublasComputeType_t ct = compute_type(rvk_cu(k)->gemm);
     int fuse = bias && (uintptr_t)bias % 16 == 0;
-    cublasStatus_t st = lt_matmul(k, ct, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C,
+    cublasStatus_t st = lt_matmul(k, ct, 0, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C,
                                   ldc, strideC, batch, fuse ? bias : NULL);
     if (st == CUBLAS_STATUS_NOT_SUPPORTED && fuse) { /* no fused-bias kernel for this shape */
         fuse = 0;
-        st = lt_matmul(k, ct, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc, strideC,
+        st = lt_matmul(k, ct, 0, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc, strideC,
                        batch, NULL);
     }
     /* odd shapes or alignments may have no tensor-core kernel: exact fp32 then */
     if (st == CUBLAS_STATUS_NOT_SUPPORTED && ct != CUBLAS_COMPUTE_32F)
-        st = lt_matmul(k, CUBLAS_COMPUTE_32F, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta,
+        st = lt_matmul(k, CUBLAS_COMPUTE_32F, 0, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta,
                        C, ldc, strideC, batch, NULL);
     if (st == CUBLAS_STATUS_SUCCESS && bias && !fuse) {
         for (int b = 0; b < batch; b++)
