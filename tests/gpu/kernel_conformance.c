@@ -431,6 +431,79 @@ static void c_bf16_buffer(outs *o) {
     free(back), free(hx);
 }
 
+/* The bf16 weight shadow (rvk_shadow_*): matmul fwd/bwd, rvk_gemm (A, then B in range) and the
+ * fused lm_head + cross-entropy with their weights inside a bound parameter arena, against the
+ * CPU's emulation (bf16_weights = 1: the same bf16 bits of the weights, rounded by the same RNE
+ * rule). Tolerance: the bf16 class (TOL_BF16): the weights are identical on both sides, but the
+ * GPU also rounds the activation operand to bf16 (2^-9 relative per element, which the CPU
+ * emulation keeps in fp32) and accumulates in another order. The refresh rule: new masters
+ * without a refresh must still give the old product (a GPU that read the masters would be off
+ * by the whole change, far beyond the tolerance), and after the refresh the new one. With
+ * --fp32-gemm the GPU keeps no copy (RADVLM_CUDA_GEMM=fp32 compares against fp32), so the CPU
+ * reference keeps none either. */
+static void c_shadow(outs *o) {
+    const int N = 53, C = 96, OC = 80, V = 5003, T = 33, M = 37, Nn = 45;
+    const size_t offw = 16, offb = offw + (size_t)OC * C, offh = offb + (size_t)OC + 16, total = offh + (size_t)V * C;
+    int emulate = o->tol_gemm == TOL_BF16;
+    rvk_cpu_opts saved, with;
+    int is_cpu = rvk_cpu_get_opts(o->k, &saved) == 0;
+    rv_err e;
+    if (is_cpu) {
+        with = saved;
+        with.bf16_weights = emulate;
+        rvk_cpu_set_opts(o->k, &with, &e);
+    }
+    float *hp = randn(160, total, 0.1f), *hx = randn(161, (size_t)N * C, 1), *hdy = randn(162, (size_t)N * OC, 1);
+    float *hh = randn(163, (size_t)T * C, 1), *hw2 = randn(164, (size_t)OC * C, 0.1f);
+    float *P = up(o, hp, total), *x = up(o, hx, (size_t)N * C), *dy = up(o, hdy, (size_t)N * OC);
+    float *hid = up(o, hh, (size_t)T * C);
+    if (rvk_shadow_bind(o->k, P, total, &e)) {
+        printf("FAIL shadow: bind: %s\n", e.msg);
+        exit(1);
+    }
+    float *y = rvk_alloc(o->k, (size_t)N * OC), *dx = rvk_alloc(o->k, (size_t)N * C), *dw = rvk_alloc(o->k, (size_t)OC * C);
+    rvk_matmul_fwd(o->k, y, x, P + offw, P + offb, N, C, OC);
+    rvk_matmul_bwd(o->k, dx, dw, NULL, dy, x, P + offw, N, C, OC, 0);
+    keep(o, "shadow matmul y(bias)", y, (size_t)N * OC, o->tol_gemm);
+    keep(o, "shadow matmul dx", dx, (size_t)N * C, o->tol_gemm);
+    keep(o, "shadow matmul dw (no weight operand)", dw, (size_t)OC * C, o->tol_gemm);
+    for (int which = 0; which < 2; which++) { /* the head block as op(A) [M, C] (transA) or op(B) [C, Nn] */
+        float *Cm = rvk_alloc(o->k, (size_t)M * Nn), *X = up(o, hx, (size_t)N * C);
+        if (which == 0) rvk_gemm(o->k, 1, 0, M, Nn, C, 0.7f, P + offh, M, X, Nn, 0.0f, Cm, Nn);
+        else rvk_gemm(o->k, 0, 1, M, Nn, C, 0.7f, X, C, P + offh, C, 0.0f, Cm, Nn);
+        keep(o, which == 0 ? "shadow gemm A in range (TN)" : "shadow gemm B in range (NT)", Cm, (size_t)M * Nn,
+             o->tol_gemm);
+        rvk_free(o->k, X);
+    }
+    int32_t ht[33];
+    for (int t = 0; t < T; t++) ht[t] = t % 9 == 4 ? -100 : (t * 577) % V;
+    float hdl[33];
+    for (int t = 0; t < T; t++) hdl[t] = 1.0f / T;
+    int32_t *tg = upi(o, ht, T);
+    float *dl = up(o, hdl, T), *loss = rvk_alloc(o->k, T), *lse = rvk_alloc(o->k, T), *dh = rvk_alloc(o->k, (size_t)T * C);
+    float *dhead = rvk_alloc(o->k, (size_t)V * C);
+    float st[2];
+    st[0] = (float)rvk_xent_fwd(o->k, loss, lse, hid, P + offh, tg, T, C, V, &e);
+    st[1] = (float)rvk_xent_bwd(o->k, dh, dhead, hid, P + offh, tg, lse, dl, T, C, V, 0, &e);
+    keep_host(o, "shadow xent status", st, 2, TOL_EXACT);
+    keep(o, "shadow xent loss", loss, T, o->tol_gemm);
+    keep(o, "shadow xent dhidden", dh, (size_t)T * C, o->tol_gemm);
+    keep(o, "shadow xent dw", dhead, (size_t)V * C, o->tol_gemm);
+    /* the refresh rule */
+    rvk_upload(o->k, P + offw, hw2, (size_t)OC * C);
+    float *ys = rvk_alloc(o->k, (size_t)N * OC), *yn = rvk_alloc(o->k, (size_t)N * OC);
+    rvk_matmul_fwd(o->k, ys, x, P + offw, NULL, N, C, OC);
+    rvk_shadow_refresh(o->k, P + offw, (size_t)OC * C);
+    rvk_matmul_fwd(o->k, yn, x, P + offw, NULL, N, C, OC);
+    keep(o, "shadow rule: y before the refresh", ys, (size_t)N * OC, o->tol_gemm);
+    keep(o, "shadow rule: y after the refresh", yn, (size_t)N * OC, o->tol_gemm);
+    rvk_shadow_unbind(o->k);
+    rvk_free(o->k, P), rvk_free(o->k, x), rvk_free(o->k, dy), rvk_free(o->k, hid), rvk_free(o->k, dl);
+    rvk_free(o->k, tg), rvk_free(o->k, lse);
+    free(hp), free(hx), free(hdy), free(hh), free(hw2);
+    if (is_cpu) rvk_cpu_set_opts(o->k, &saved, &e);
+}
+
 typedef void (*case_fn)(outs *o);
 static const struct {
     const char *name;
@@ -440,7 +513,7 @@ static const struct {
     {"norms", c_norms},             {"activations", c_activations}, {"rope", c_rope},
     {"attention", c_attention},     {"attention_cache", c_attention_cache}, {"rows", c_rows},
     {"xent", c_xent},               {"softmax_logp_sample", c_softmax_logp_sample}, {"optimizer", c_optimizer},
-    {"bf16_buffer", c_bf16_buffer},
+    {"bf16_buffer", c_bf16_buffer}, {"shadow", c_shadow},
 };
 
 static double compare(const float *ref, const float *got, size_t n, double tol, int *bad, double *refnorm) {

@@ -336,8 +336,16 @@ int main(int argc, char **argv) {
     float *p = malloc(cpu.w.total * sizeof *p);
     rvk_download(cpu.k, p, cpu.w.params, cpu.w.total);
     rvk_upload(dev.k, dev.w.params, p, cpu.w.total);
+    /* a raw parameter write: the bf16 weight copy (bound by rv_weights_build) follows by refresh */
+    rvk_shadow_refresh(dev.k, dev.w.params, dev.w.total);
     free(p);
     if (rvk_sync(dev.k, &e)) die("weights upload", &e);
+    rvk_mem_stats ms;
+    rvk_mem_stats_get(dev.k, &ms);
+    /* fp32 masters (4 bytes per parameter) + grads (4) + the bf16 copy (2, under the default
+     * RADVLM_CUDA_GEMM=bf16) + whatever the model planned so far */
+    printf("model parity: %s holds %.1f MB after the weights (%.2f bytes per parameter)\n", backend, ms.held / 1e6,
+           (double)ms.held / cpu.w.total);
     printf("model parity: config %s (%.1f M parameters), cpu (%d threads) against %s\n", cfgname, cpu.w.total / 1e6,
            threads, backend);
 
