@@ -130,6 +130,7 @@ static int fill_random(rv_weights *w, rv_err *e) {
     for (size_t i = 0; i < nb; i++) blk[i] = (float)(0.02 * rv_rng_normal(&r));
     for (size_t off = 0; off < w->total; off += nb)
         rvk_upload(w->k, w->params + off, blk, w->total - off < nb ? w->total - off : nb);
+    rvk_shadow_refresh(w->k, w->params, w->total); /* raw parameter writes: re-round the bf16 weight copy */
     free(blk);
     return rvk_sync(w->k, e);
 }

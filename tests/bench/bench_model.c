@@ -213,6 +213,7 @@ int main(int argc, char **argv) {
                     rvk_adamw_step(k, w.params + tt->offset, w.grads + tt->offset, am + tt->offset,
                                    av + tt->offset, tt->numel, &hp, (tt->flags & RV_WF_DECAY) ? 0 : RVK_ADAMW_NO_DECAY);
                 }
+                rvk_shadow_refresh(k, w.params, w.total); /* the masters changed: re-round the bf16 copy */
                 fb += t1 - t0;
                 op += now() - t1;
             }

@@ -230,6 +230,7 @@ static void fallback_step(rv_kctx *k, rv_weights *w, const rv_param_groups *pg, 
                            t->numel, &hp, G->decay ? 0 : RVK_ADAMW_NO_DECAY);
         }
     }
+    rvk_shadow_refresh(k, w->params, w->total); /* the masters changed: re-round the bf16 weight copy */
     rv_weights_zero_grads(w);
 }
 #endif
