@@ -17,7 +17,7 @@ static int contains(const rvk_cpu_shadow *s, const float *p, size_t n) {
 
 const float *rvk_cpu_shadowed(const rv_kctx *k, const float *p) {
     const rvk_cpu *c = rvk_cpu_of(k);
-    if (!c->nshadow || !p) return p;
+    if (!c->nshadow || !p || !c->o.bf16_weights) return p; /* options set back to 0: fp32 again */
     for (int i = 0; i < RVK_SHADOW_RANGES; i++) {
         const rvk_cpu_shadow *s = &c->shadow[i];
         uintptr_t lo = (uintptr_t)s->lo, a = (uintptr_t)p;
