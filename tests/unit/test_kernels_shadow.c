@@ -10,7 +10,8 @@
  * - operands outside the range are read as fp32;
  * - the copy counts against mem_limit and in rvk_mem_stats, and is returned on unbind;
  * - bf16_weights = 0: bind keeps no copy (results bit-identical to never binding);
- * - two ranges on one context, and bind(p, 0) removing one of them. */
+ * - two ranges on one context, and bind(p, 0) removing one of them;
+ * - bf16_weights set back to 0 while bound: fp32 reads. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,6 +311,17 @@ static void test_memory_and_ranges(void) {
     CHECK(rvk_shadow_bind(k, rvk_buf_f32(&b1), 0, &e) == 0); /* range 1 let go */
     rvk_gemm(k, 0, 0, 1, 1, 1, 1.0f, xs, 1, rvk_buf_f32(&b1), 1, 0.0f, &out, 1);
     CHECK(out == 1.0f + 1.0f / 1024);
+    rvk_gemm(k, 0, 0, 1, 1, 1, 1.0f, xs, 1, rvk_buf_f32(&b2), 1, 0.0f, &out, 1);
+    CHECK(out == 3.0f);
+    /* options changed to bf16_weights = 0 while bound: the GEMMs read fp32 again; back to 1: the copy */
+    rvk_cpu_opts oo;
+    CHECK(rvk_cpu_get_opts(k, &oo) == 0 && oo.bf16_weights == 1);
+    oo.bf16_weights = 0;
+    CHECK(rvk_cpu_set_opts(k, &oo, &e) == 0);
+    rvk_gemm(k, 0, 0, 1, 1, 1, 1.0f, xs, 1, rvk_buf_f32(&b2), 1, 0.0f, &out, 1);
+    CHECK(out == 3.0f + 3.0f / 1024);
+    oo.bf16_weights = 1;
+    CHECK(rvk_cpu_set_opts(k, &oo, &e) == 0);
     rvk_gemm(k, 0, 0, 1, 1, 1, 1.0f, xs, 1, rvk_buf_f32(&b2), 1, 0.0f, &out, 1);
     CHECK(out == 3.0f);
     rvk_shadow_refresh(k, rvk_buf_f32(&b1), 4); /* no longer bound, range 2 is: an error */
