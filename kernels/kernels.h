@@ -76,7 +76,8 @@ const char *rvk_ctx_backend(const rv_kctx *k);
 void *rvk_native_stream(const rv_kctx *k);
 /* The CPU options of a CPU context (after defaults were applied), or -1 for another backend. */
 int rvk_cpu_get_opts(const rv_kctx *k, rvk_cpu_opts *out);
-/* Changes them (nthreads, xent_vchunk, blas_threaded; mem_limit); -1 for another backend. */
+/* Changes them (nthreads, xent_vchunk, blas_threaded; mem_limit; bf16_weights: 0 makes bound
+ * ranges read fp32 again, 1 the copy); -1 for another backend. */
 int rvk_cpu_set_opts(rv_kctx *k, const rvk_cpu_opts *o, rv_err *err);
 
 /* ------------------------------------------------------------------------------------------ */

@@ -3,10 +3,12 @@
 # Writes everything into ONE report file, $OUT/gpu_report.txt ($OUT: the device tool's output
 # folder; ./gpu-out when unset). Steps, each time-boxed (a hang cannot eat the run):
 #   build  configure with CUDA (RADVLM_CUDA=ON, only this GPU's architecture), build the checks
-#   (a)    kernel_conformance: every kernel of kernels.h, cpu vs cuda, per-kernel bf16 tolerances,
-#          then again with the backend's GEMMs in fp32 (RADVLM_CUDA_GEMM=fp32) at 1e-4
+#   (a)    kernel_conformance: every kernel of kernels.h, cpu vs cuda, per-kernel bf16 tolerances
+#          (the GEMMs with weights in the bf16 weight shadow against the CPU's emulation of it),
+#          then again with the backend's GEMMs in fp32 (RADVLM_CUDA_GEMM=fp32, no shadow) at 1e-4
 #   (b,c)  model_parity tiny and 100m: one SFT step and one GRPO mini-batch (loss within 1e-2
-#          relative, gradient cosine >= 0.99), greedy generation agreement
+#          relative, gradient cosine >= 0.99) with the bf16 weight shadow bound (the default)
+#          against the CPU's fp32, greedy generation agreement
 #   (d)    bench_gpu 0.5b and 7b shapes: SFT tokens/s and MFU against the GPU's dense bf16 peak
 #          (read from the device name), decode tokens/s; the 7b shape with the layers that fit
 #   (e)    comm_device_check: NCCL and the staged transport on device buffers (one rank per GPU)
