@@ -25,7 +25,9 @@ void rv_arena_layers(rv_arena *ar, float ***const bufs[], const size_t size[], s
     for (int l = 0; l < nres && l <= n; l++) (*x)[l] = rv_arena_take(ar, xsize);
     for (int l = nres; l <= n; l++) (*x)[l] = (*x)[l % 2];
     if (bf16_ck) {
-        *ck = (rvk_bf16 **)(void *)rv_xcalloc((size_t)n + 1, sizeof(rvk_bf16 *));
-        for (int l = 0; l <= n; l++) (*ck)[l] = rv_arena_take_bf16(ar, xsize);
+        /* the inputs of layers 0..n-1; the stack's output x[n] stays in its fp32 stream buffer
+         * (no layer is recomputed from it, and the backward never writes that buffer) */
+        *ck = (rvk_bf16 **)(void *)rv_xcalloc((size_t)(n > 0 ? n : 1), sizeof(rvk_bf16 *));
+        for (int l = 0; l < n; l++) (*ck)[l] = rv_arena_take_bf16(ar, xsize);
     }
 }

@@ -180,7 +180,7 @@ int rv_decoder_forward(rv_kctx *k, const rv_decoder *d, const rv_dec_seqs *sq, i
     ckpt_round(k, a, 0, ND);
     for (int l = 0; l < n; l++) {
         if (dec_layer_fwd(k, d, l, a, sq, N, &at, cache, true, err)) return -1;
-        ckpt_round(k, a, l + 1, ND);
+        if (l + 1 < n) ckpt_round(k, a, l + 1, ND);
     }
     rvk_rmsnorm_fwd(k, a->xf, a->rstdf, a->x[n], d->norm.p, N, D, c->rms_eps);
     return 0;
@@ -196,7 +196,6 @@ int rv_decoder_backward(rv_kctx *k, const rv_decoder *d, rv_dec_acts *a, const r
     if (!a->train) return rv_fail(err, "model: decoder backward needs a training layout of the activations");
     float *dres = dx0;
     float *dt = a->dt, *dq = a->dq, *dk = a->dk, *dv = a->dv, *dg = a->dg, *du = a->du;
-    if (a->ck) rvk_bf16_to_f32(k, a->x[n], a->ck[n], ND);
     rvk_rmsnorm_bwd(k, dres, d->norm.g, dxf, a->x[n], d->norm.p, a->rstdf, N, D, 0);
     rvk_attn at = dec_attn(d, sq, N);
     int rc = 0;

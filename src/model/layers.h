@@ -46,8 +46,9 @@ static inline rvk_bf16 *rv_arena_take_bf16(rv_arena *a, size_t n) {
  *   backward reads them);
  * - training, recompute true: only each layer's input x[l] is kept (the checkpoint) plus ONE
  *   set of layer buffers; the backward re-runs layer l's forward from x[l] into that set right
- *   before layer l's backward. ckpt_bf16 stores the checkpoints as bf16 (ck[l], [n + 1]) and
- *   the fp32 stream alternates between two buffers as in inference. */
+ *   before layer l's backward. ckpt_bf16 stores the checkpoints as bf16 (ck[l], l < n) and
+ *   the fp32 stream alternates between two buffers as in inference (the output x[n] is not a
+ *   checkpoint: it stays fp32 in its stream buffer, which the backward never writes). */
 typedef struct rv_act_mode {
     bool train, recompute, ckpt_bf16;
 } rv_act_mode;
@@ -55,7 +56,7 @@ typedef struct rv_act_mode {
 /* The per-layer buffers of an n-layer stack: *bufs[i] becomes a malloc'd [n] pointer array whose
  * entries are carved with size[i] floats each, and x a malloc'd [n + 1] residual stream of xsize
  * floats each (layer l reads x[l] and writes x[l + 1], never the same buffer), laid out as mode
- * says (rv_act_mode). *ck: a malloc'd [n + 1] array of bf16 checkpoints of xsize elements when
+ * says (rv_act_mode). *ck: a malloc'd [n] array of bf16 checkpoints of xsize elements when
  * mode.train && mode.recompute && mode.ckpt_bf16, else NULL. */
 void rv_arena_layers(rv_arena *ar, float ***const bufs[], const size_t size[], size_t nbuf, float ***x,
                      rvk_bf16 ***ck, size_t xsize, int n, rv_act_mode mode);
@@ -91,7 +92,7 @@ typedef struct rv_vis_acts {
     bool recompute;    /* train layout with recomputation (rv_act_mode) */
     float *patches;    /* [N, kdim] */
     float **x;         /* [nrun + 1][N, C] residual stream at each layer input (x[nrun] = output) */
-    rvk_bf16 **ck;     /* [nrun + 1][N, C] bf16 checkpoints of x, or NULL (rv_act_mode) */
+    rvk_bf16 **ck;     /* [nrun][N, C] bf16 checkpoints of the layer inputs, or NULL (rv_act_mode) */
     float **h1, **q, **k, **v, **o, **lse, **xm, **h2, **f, **g;
     float **mean1, **rstd1, **mean2, **rstd2;
     float *feat;       /* [N, C] the features (x[nrun] or post-LN of it) */
@@ -158,7 +159,7 @@ typedef struct rv_dec_acts {
     bool train;
     bool recompute;             /* train layout with recomputation (rv_act_mode) */
     float **x;                  /* [layers + 1][N, D] */
-    rvk_bf16 **ck;              /* [layers + 1][N, D] bf16 checkpoints of x, or NULL (rv_act_mode) */
+    rvk_bf16 **ck;              /* [layers][N, D] bf16 checkpoints of the layer inputs, or NULL (rv_act_mode) */
     float **a, **q, **k, **v, **o, **lse, **xm, **m, **gt, **up, **h, **rstd1, **rstd2;
     float *xf, *rstdf;          /* final RMSNorm output [N, D] and its rstd */
     float *dt, *dq, *dk, *dv, *dg, *du; /* backward scratch (train only) */

@@ -204,7 +204,7 @@ int rv_vision_forward(rv_kctx *k, const rv_vision *v, const float *pixels, int T
     ckpt_round(k, a, 0, NC);
     for (int l = 0; l < n; l++) {
         if (vis_layer_fwd(k, v, l, a, &at, true, err)) return -1;
-        ckpt_round(k, a, l + 1, NC);
+        if (l + 1 < n) ckpt_round(k, a, l + 1, NC);
     }
     if (v->c.post_ln)
         rvk_layernorm_fwd(k, a->feat, a->pmean, a->prstd, a->x[n], v->post_w.p, v->post_b.p, N, C, v->c.ln_eps);
@@ -219,7 +219,6 @@ int rv_vision_backward(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, const flo
     float *dres = a->dres;   /* gradient of the residual stream */
     float *dt = a->dt;       /* scratch [N, C] */
     float *dq = a->dq, *dk = a->dk, *dv = a->dv, *dI = a->dI;
-    if (a->ck) rvk_bf16_to_f32(k, a->x[n], a->ck[n], NC);
     if (v->c.post_ln)
         rvk_layernorm_bwd(k, dres, v->post_w.g, v->post_b.g, dfeat, a->x[n], v->post_w.p, a->pmean, a->prstd, N, C, 0);
     else

@@ -23,6 +23,7 @@
 #include "core/rng.h"
 #include "model/plan.h"
 #include "model/vlm.h"
+#include "train/sft_memory.h"
 
 static void micro_cfg(rv_model_cfg *c) {
     rv_err e;
@@ -119,6 +120,33 @@ static int bf16_exact(float x) { return host_bf16(x) == x; }
 /* arena floats of a buffer of n floats (rv_arena_take: 16-float granules, at least one) */
 static size_t r16(size_t n) { return n ? (n + 15) / 16 * 16 : 16; }
 
+/* The plan-size differences by the layout formula. Per stack of n layers with layer buffers of
+ * sizes s_i (floats) and a residual stream of X floats (arena granule r16):
+ *   none:        n * sum r16(s_i) + (n + 1) r16(X)
+ *   layers/f32:  1 * sum r16(s_i) + (n + 1) r16(X)
+ *   layers/bf16: 1 * sum r16(s_i) + 2 r16(X) + n r16(ceil(X / 2))   (the inputs of the n layers)
+ * everything else in the plan is the same in the three layouts. save1 = none - layers/f32,
+ * save2 = layers/f32 - layers/bf16, in bytes, decoder + vision tower. */
+static void savings(const rv_model_cfg *c, const rv_vlm_limits *lim, size_t *save1, size_t *save2) {
+    const int g = rv_vision_grid(&c->vision);
+    const size_t Ld = (size_t)c->text.layers, Lv = (size_t)rv_vision_run_layers(&c->vision);
+    const size_t N = (size_t)lim->max_tokens, Nv = (size_t)lim->max_tiles * g * g;
+    const size_t D = (size_t)c->text.hidden, qd = (size_t)c->text.heads * c->text.head_dim;
+    const size_t kvd = (size_t)c->text.kv_heads * c->text.head_dim, I = (size_t)c->text.intermediate;
+    /* decoder: a, q, k, v, o, lse, xm, m, gate, up, h, rstd1, rstd2 */
+    const size_t dec_set = r16(N * D) + r16(N * qd) + 2 * r16(N * kvd) + r16(N * qd) + r16(N * c->text.heads) +
+                           2 * r16(N * D) + 3 * r16(N * I) + 2 * r16(N);
+    const size_t C = (size_t)c->vision.hidden, Iv = (size_t)c->vision.intermediate;
+    /* vision: h1, q, k, v, o, lse, xm, h2, fc1, gelu, mean1, rstd1, mean2, rstd2 */
+    const size_t vis_set = lim->max_tiles > 0 ? 5 * r16(Nv * C) + r16(Nv * c->vision.heads) + 2 * r16(Nv * C) +
+                                                    2 * r16(Nv * Iv) + 4 * r16(Nv)
+                                              : 0;
+    const size_t Xd = N * D, Xv = Nv * C;
+    *save1 = 4 * ((Ld - 1) * dec_set + (Lv - 1) * vis_set);
+    *save2 = 4 * ((Ld + 1) * r16(Xd) - 2 * r16(Xd) - Ld * r16((Xd + 1) / 2));
+    if (lim->max_tiles > 0) *save2 += 4 * ((Lv + 1) * r16(Xv) - 2 * r16(Xv) - Lv * r16((Xv + 1) / 2));
+}
+
 int main(void) {
     rv_err e;
     rv_model_cfg c;
@@ -188,8 +216,8 @@ int main(void) {
     CHECK(memcmp(r[2].grads, r[0].grads, G * sizeof(float)) != 0); /* the rounding happened */
 
     /* the checkpoints are bf16: after a forward, checkpoint 0 of the decoder at the text rows is
-     * the embedding row rounded to bf16 (host reference), and the stream the final norm read is
-     * the last checkpoint (a backward would reuse the two stream buffers) */
+     * the embedding row rounded to bf16 (host reference), and the stream the last layer read is
+     * its checkpoint widened (a backward would rewrite that stream buffer) */
     {
         rv_vlm_pass *p2 = NULL;
         CHECK(rv_vlm_forward(&m[2], B.s, NS, true, &p2, &e) == 0);
@@ -200,9 +228,9 @@ int main(void) {
         CHECK(rvk_buf_alloc(k, &tmp, RVK_MEM_DEVICE, RVK_F32, ntok * (size_t)D, &e) == 0);
         rvk_bf16_to_f32(k, rvk_buf_f32(&tmp), P2->dec.ck[0], ntok * (size_t)D);
         rvk_download(k, ck0, rvk_buf_f32(&tmp), ntok * (size_t)D);
-        rvk_bf16_to_f32(k, rvk_buf_f32(&tmp), P2->dec.ck[Ld], ntok * (size_t)D);
+        rvk_bf16_to_f32(k, rvk_buf_f32(&tmp), P2->dec.ck[Ld - 1], ntok * (size_t)D);
         rvk_download(k, ckn, rvk_buf_f32(&tmp), ntok * (size_t)D);
-        rvk_download(k, xn, P2->dec.x[Ld], ntok * (size_t)D);
+        rvk_download(k, xn, P2->dec.x[Ld - 1], ntok * (size_t)D);
         rvk_buf_free(k, &tmp);
         const float *emb = rv_weights_param(&w[2], "language_model.model.embed_tokens.weight");
         int rows = 0, bad = 0, inexact = 0;
@@ -234,31 +262,14 @@ int main(void) {
         free(ckn);
     }
 
-    /* 3. plan bytes: the layout formula. Per stack of n layers with layer buffers of sizes s_i
-     * (floats) and a residual stream of X floats (arena granule r16):
-     *   none:        n * sum r16(s_i) + (n + 1) r16(X)
-     *   layers/f32:  1 * sum r16(s_i) + (n + 1) r16(X)
-     *   layers/bf16: 1 * sum r16(s_i) + 2 r16(X) + (n + 1) r16(ceil(X / 2))
-     * everything else in the plan is the same in the three layouts. */
+    /* 3. plan bytes: the layout formula (savings(), written out above it) */
     {
         const rv_vlm_limits lim = {.max_tokens = 200, .max_tiles = 6, .max_seqs = 4};
-        const size_t N = 200, Nv = 6 * (size_t)m[0].vis.npatch;
-        const size_t D = (size_t)c.text.hidden, qd = (size_t)c.text.heads * c.text.head_dim;
-        const size_t kvd = (size_t)c.text.kv_heads * c.text.head_dim, I = (size_t)c.text.intermediate;
-        /* decoder: a, q, k, v, o, lse, xm, m, gate, up, h, rstd1, rstd2 */
-        const size_t dec_set = r16(N * D) + r16(N * qd) + 2 * r16(N * kvd) + r16(N * qd) + r16(N * c.text.heads) +
-                               2 * r16(N * D) + 3 * r16(N * I) + 2 * r16(N);
-        const size_t C = (size_t)c.vision.hidden, Iv = (size_t)c.vision.intermediate;
-        /* vision: h1, q, k, v, o, lse, xm, h2, fc1, gelu, mean1, rstd1, mean2, rstd2 */
-        const size_t vis_set = 5 * r16(Nv * C) + r16(Nv * c.vision.heads) + 2 * r16(Nv * C) + 2 * r16(Nv * Iv) +
-                               4 * r16(Nv);
-        const size_t Xd = N * D, Xv = Nv * C;
-        size_t b[3];
+        size_t b[3], save1, save2;
         for (int i = 0; i < 3; i++) b[i] = rv_vlm_plan_bytes(&m[i], &lim);
-        const size_t save1 = 4 * ((size_t)(Ld - 1) * dec_set + (size_t)(Lv - 1) * vis_set);
-        const size_t save2 = 4 * (((size_t)Ld + 1) * r16(Xd) - 2 * r16(Xd) - ((size_t)Ld + 1) * r16((Xd + 1) / 2) +
-                                  ((size_t)Lv + 1) * r16(Xv) - 2 * r16(Xv) - ((size_t)Lv + 1) * r16((Xv + 1) / 2));
-        printf("plan bytes (200 tokens, 6 tiles): none %zu, layers/f32 %zu, layers/bf16 %zu\n", b[0], b[1], b[2]);
+        savings(&c, &lim, &save1, &save2);
+        printf("plan bytes (micro model, 200 tokens, 6 tiles): none %zu, layers/f32 %zu, layers/bf16 %zu\n", b[0], b[1],
+               b[2]);
         CHECK(b[1] < b[0] && b[0] - b[1] == save1);
         CHECK(b[2] < b[1] && b[1] - b[2] == save2);
         /* the built plans report their layout and size */
@@ -272,6 +283,22 @@ int main(void) {
         rv_vlm_plan_get(&m[2], &pi);
         CHECK(pi.builds == builds + 1 && pi.mem.recompute == RV_RECOMPUTE_NONE && !pi.mem.ckpt_bf16);
         CHECK(pi.bytes == rv_vlm_plan_bytes(&m[0], &pi.lim));
+    }
+
+    /* the estimate of sft.dry_run (layout only: nothing allocated) follows the same formula, here
+     * for the tiny and ~100M presets at 2048 tokens (the sft default micro-batch) */
+    const char *presets[2] = {"tiny", "100m"};
+    for (int q = 0; q < 2; q++) {
+        rv_model_cfg pc;
+        CHECK(rv_model_cfg_preset(presets[q], &pc, &e) == 0);
+        const rv_vlm_limits lim = rv_sft_plan_limits(&pc, 2048, 8);
+        size_t b[3], save1, save2;
+        for (int i = 0; i < 3; i++) CHECK(rv_sft_activation_bytes(&pc, &lim, &modes[i], &b[i], &e) == 0);
+        savings(&pc, &lim, &save1, &save2);
+        printf("sft.dry_run activation plan, %s, %d tokens, %d tiles: none %.1f MiB, layers/f32 %.1f MiB, "
+               "layers/bf16 %.1f MiB\n", presets[q], lim.max_tokens, lim.max_tiles, b[0] / 1048576.0, b[1] / 1048576.0,
+               b[2] / 1048576.0);
+        CHECK(b[0] - b[1] == save1 && b[1] - b[2] == save2);
     }
 
     /* 4. configuration: bf16 needs recompute = layers; errors name both keys */
