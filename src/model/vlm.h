@@ -97,8 +97,8 @@ void rv_vlm_free(rv_vlm *m);
 int rv_vlm_set_memory(rv_vlm *m, const rv_vlm_memory *o, rv_err *err);
 
 /* Sizes the activation plan for these limits now (one backend allocation), replacing any plan.
- * A model with gradients gets the training layout (every layer's activations kept for backward),
- * otherwise the inference one (one layer's buffers reused by every layer). Fails while a pass is
+ * A model with gradients gets the training layout (every layer's activations kept for backward,
+ * or only the layer inputs with recomputation: rv_vlm_set_memory), otherwise the inference one (one layer's buffers reused by every layer). Fails while a pass is
  * live or when a limit is negative / max_tokens or max_seqs < 1. */
 int rv_vlm_plan(rv_vlm *m, const rv_vlm_limits *lim, rv_err *err);
 /* Backend bytes a plan with these limits takes for m, with m->mem (the memory formula of model.md). */

@@ -13,6 +13,8 @@
  *   checkpoint;
  * - the plan: the layouts share one set of layer buffers (pointers), and rv_vlm_plan_bytes
  *   shrinks by exactly what the layout formula (written out below) says;
+ * - generation (GRPO rollouts run on the policy's training layout): greedy tokens of layers/f32
+ *   equal none's; layers/bf16 generates (rounded stream, tokens not compared);
  * - bf16 without recompute is a configuration error naming both keys. */
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 
 #include "check.h"
 #include "core/rng.h"
+#include "model/generate.h"
 #include "model/plan.h"
 #include "model/vlm.h"
 #include "train/sft_memory.h"
@@ -260,6 +263,20 @@ int main(void) {
         free(ck0);
         free(xn);
         free(ckn);
+    }
+
+    /* generation on the training layouts: the same decoder code with the shared layer set */
+    {
+        rv_gen_opts go = {.max_new_tokens = 8, .temperature = 0.0f, .seed = 1};
+        rv_gen_out out[3][2];
+        rv_sample pr[2] = {B.s[1], B.s[2]};
+        for (int i = 0; i < 3; i++) CHECK(rv_vlm_generate(&m[i], pr, 2, &go, out[i], &e) == 0);
+        for (int b = 0; b < 2; b++) {
+            CHECK(out[1][b].n == out[0][b].n && out[0][b].n > 0);
+            CHECK(memcmp(out[1][b].tokens, out[0][b].tokens, (size_t)out[0][b].n * sizeof(int32_t)) == 0);
+            CHECK(out[2][b].n > 0);
+        }
+        for (int i = 0; i < 3; i++) rv_gen_out_free(out[i], 2);
     }
 
     /* 3. plan bytes: the layout formula (savings(), written out above it) */
