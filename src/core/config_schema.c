@@ -16,6 +16,13 @@ const rv_cfg_key rv_cfg_schema[] = {
     /* ---- compute ---- */
     {"compute.backend", RV_CFG_ENUM, "cpu", "cpu|cuda",
      "kernel backend (kernels.h): cpu (OpenMP + OpenBLAS, fp32, bit-deterministic); cuda (kernels/cuda: cuBLASLt + CUDA kernels, one GPU per rank) when the binary was built with the CUDA toolkit"},
+    {"compute.recompute", RV_CFG_ENUM, "none", "none|layers",
+     "activation memory of training (sft, grpo): none keeps every layer's activations; layers keeps only each layer's "
+     "input and re-runs the layer's forward before its backward (about one more forward of compute, a fraction of the "
+     "activation memory; for 7B at long sequences)"},
+    {"compute.activation_dtype", RV_CFG_ENUM, "f32", "f32|bf16",
+     "storage of the layer checkpoints of compute.recompute=layers: f32 (results bit-identical to none) or bf16 (half "
+     "the bytes; the forward rounds every layer input to bf16); bf16 needs compute.recompute=layers"},
     {"compute.threads", RV_CFG_INT, "0", NULL,
      "CPU kernel threads per rank (sft); 0 = OMP_NUM_THREADS or the cores the rank may use; results do not depend on it"},
     /* ---- data ---- */

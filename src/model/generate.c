@@ -26,8 +26,10 @@ int rv_gen_step_logits(rv_vlm *m, rv_kv_cache *cache, const int32_t *pos, const 
     rvk_upload_i32(k, P->g_cuk, cuk, (size_t)A + 1);
     rvk_upload_i32(k, P->g_lenk, lenk, (size_t)A);
     rvk_upload_i32(k, P->g_last, last, (size_t)A);
-    int rc = rv_decoder_forward(k, &m->dec, P->g_pos, P->g_cu, A, T, &P->dec, false, cache, P->g_rows, P->g_cuk,
-                                P->g_lenk, err);
+    /* the host copies of the offsets travel with them (rvk_attn.host_*) */
+    const rv_dec_seqs sq = {.nseq = A, .pos = P->g_pos, .cu = P->g_cu, .host_cu = cu, .cache_rows = P->g_rows,
+                            .cu_cache = P->g_cuk, .len_k = P->g_lenk, .host_cu_cache = cuk, .host_len_k = lenk};
+    int rc = rv_decoder_forward(k, &m->dec, &sq, T, &P->dec, false, cache, err);
     /* g_h: [A, D] the last row of each segment; g_logits: [A, V] */
     if (!rc) rc = rvk_embedding_fwd(k, P->g_h, P->dec.xf, P->g_last, A, D, T, err);
     if (!rc) rvk_matmul_fwd(k, P->g_logits, P->g_h, m->dec.lm_head.p, NULL, A, D, V);

@@ -34,14 +34,32 @@ static inline float *rv_arena_take(rv_arena *a, size_t n) {
 }
 /* int32 buffers come from the same arena (4-byte elements; each region has one type only). */
 static inline int32_t *rv_arena_take_i32(rv_arena *a, size_t n) { return (int32_t *)(void *)rv_arena_take(a, n); }
+/* bf16 buffers: n 2-byte elements take ceil(n / 2) floats (then the same 64-byte rounding). */
+static inline rvk_bf16 *rv_arena_take_bf16(rv_arena *a, size_t n) {
+    return (rvk_bf16 *)(void *)rv_arena_take(a, (n + 1) / 2);
+}
+
+/* How a stack's activations are laid out (model.md "Activation plan"):
+ * - inference (train false): one set of layer buffers reused by every layer; the residual
+ *   stream alternates between two buffers (x[l] = x[l % 2]);
+ * - training, recompute false: every layer keeps its own buffers and its input x[l] (the
+ *   backward reads them);
+ * - training, recompute true: only each layer's input x[l] is kept (the checkpoint) plus ONE
+ *   set of layer buffers; the backward re-runs layer l's forward from x[l] into that set right
+ *   before layer l's backward. ckpt_bf16 stores the checkpoints as bf16 (ck[l], l < n) and
+ *   the fp32 stream alternates between two buffers as in inference (the output x[n] is not a
+ *   checkpoint: it stays fp32 in its stream buffer, which the backward never writes). */
+typedef struct rv_act_mode {
+    bool train, recompute, ckpt_bf16;
+} rv_act_mode;
 
 /* The per-layer buffers of an n-layer stack: *bufs[i] becomes a malloc'd [n] pointer array whose
  * entries are carved with size[i] floats each, and x a malloc'd [n + 1] residual stream of xsize
- * floats each. Training keeps every layer's buffers (backward reads them); inference shares one
- * set of layer buffers and alternates the residual stream between two (layer l reads x[l] and
- * writes x[l + 1], never the same buffer). */
-void rv_arena_layers(rv_arena *ar, float ***const bufs[], const size_t size[], size_t nbuf, float ***x, size_t xsize,
-                     int n, bool train);
+ * floats each (layer l reads x[l] and writes x[l + 1], never the same buffer), laid out as mode
+ * says (rv_act_mode). *ck: a malloc'd [n] array of bf16 checkpoints of xsize elements when
+ * mode.train && mode.recompute && mode.ckpt_bf16, else NULL. */
+void rv_arena_layers(rv_arena *ar, float ***const bufs[], const size_t size[], size_t nbuf, float ***x,
+                     rvk_bf16 ***ck, size_t xsize, int n, rv_act_mode mode);
 
 /* Resolves name (printf format) to p/g, checking the element count. */
 int rv_pg_bind(rv_pg *pg, const rv_weights *w, size_t numel, rv_err *err, const char *fmt, ...)
@@ -60,7 +78,8 @@ typedef struct rv_vision {
     int kdim;          /* channels * patch * patch */
     rv_pg patch_w, patch_b, pos, post_w, post_b;
     rv_vis_layer *L;
-    int32_t *im2col;   /* [npatch * kdim] pixel offsets inside one tile (backend memory) */
+    rvk_buf im2col_buf;
+    int32_t *im2col;   /* [npatch * kdim] pixel offsets inside one tile (backend memory, im2col_buf) */
 } rv_vision;
 
 /* Activations of one forward over T tiles (N = T * npatch rows), carved once from the plan for
@@ -70,13 +89,16 @@ typedef struct rv_vision {
 typedef struct rv_vis_acts {
     int T, N, maxT;
     bool train;
+    bool recompute;    /* train layout with recomputation (rv_act_mode) */
     float *patches;    /* [N, kdim] */
     float **x;         /* [nrun + 1][N, C] residual stream at each layer input (x[nrun] = output) */
+    rvk_bf16 **ck;     /* [nrun][N, C] bf16 checkpoints of the layer inputs, or NULL (rv_act_mode) */
     float **h1, **q, **k, **v, **o, **lse, **xm, **h2, **f, **g;
     float **mean1, **rstd1, **mean2, **rstd2;
     float *feat;       /* [N, C] the features (x[nrun] or post-LN of it) */
     float *pmean, *prstd;
     int32_t *cu;       /* [maxT + 1] tile offsets t * npatch (uploaded once) */
+    int32_t *cu_host;  /* the same offsets on the host (rvk_attn.host_cu_q) */
     float *dres, *dt, *dq, *dk, *dv, *dI; /* backward scratch [N, C] ([N, I] for dI); train only */
 } rv_vis_acts;
 
@@ -85,11 +107,13 @@ void rv_vision_unbind(rv_kctx *k, rv_vision *v);
 /* Carves a's buffers for up to maxT tiles from ar (sizing pass when ar->base is NULL; then
  * nothing is written). With memory, uploads the tile offsets. Host pointer arrays are malloc'd:
  * release them with rv_vision_acts_release. */
-void rv_vision_acts_layout(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, rv_arena *ar, int maxT, bool train);
+void rv_vision_acts_layout(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, rv_arena *ar, int maxT, rv_act_mode mode);
 void rv_vision_acts_release(rv_vis_acts *a);
-/* pixels: [T, channels, S, S] (backend memory), T <= a->maxT. Fills a->feat. */
+/* pixels: [T, channels, S, S] (backend memory), T <= a->maxT. Fills a->feat. With bf16
+ * checkpoints every layer input is rounded to bf16 (as the decoder). */
 int rv_vision_forward(rv_kctx *k, const rv_vision *v, const float *pixels, int T, rv_vis_acts *a, rv_err *err);
-/* dfeat: [N, C]. Accumulates parameter gradients. Needs a train layout. */
+/* dfeat: [N, C]. Accumulates parameter gradients. Needs a train layout; with recomputation,
+ * re-runs each layer's forward from its checkpoint first. */
 int rv_vision_backward(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, const float *dfeat, rv_err *err);
 
 /* ---- projector: linear -> GELU -> linear ---- */
@@ -133,7 +157,9 @@ typedef struct rv_decoder {
 typedef struct rv_dec_acts {
     int N, maxN;
     bool train;
+    bool recompute;             /* train layout with recomputation (rv_act_mode) */
     float **x;                  /* [layers + 1][N, D] */
+    rvk_bf16 **ck;              /* [layers][N, D] bf16 checkpoints of the layer inputs, or NULL (rv_act_mode) */
     float **a, **q, **k, **v, **o, **lse, **xm, **m, **gt, **up, **h, **rstd1, **rstd2;
     float *xf, *rstdf;          /* final RMSNorm output [N, D] and its rstd */
     float *dt, *dq, *dk, *dv, *dg, *du; /* backward scratch (train only) */
@@ -152,21 +178,33 @@ typedef struct rv_kv_cache {
 int rv_decoder_bind(rv_decoder *d, const rv_text_cfg *c, const rv_weights *w, rv_err *err);
 /* Carves a's buffers for up to maxN rows from ar (see rv_arena); host pointer arrays are malloc'd
  * (rv_dec_acts_release). */
-void rv_dec_acts_layout(const rv_decoder *d, rv_dec_acts *a, rv_arena *ar, int maxN, bool train);
+void rv_dec_acts_layout(const rv_decoder *d, rv_dec_acts *a, rv_arena *ar, int maxN, rv_act_mode mode);
 void rv_dec_acts_release(rv_dec_acts *a);
-/* Input: a->x[0] [N, D] (the embeddings, written by the caller), N <= a->maxN; pos: [N] positions;
- * cu: [nseq+1] sequence offsets (backend memory). Without a cache: self-attention within each
- * sequence; keep (needs a train layout) leaves every layer's activations for backward. With a
- * cache: the N new rows of sequence s are written at cache rows s*cap + len_before[s] ... and
- * attend to the whole cache (len_after = len_k). Output: a->xf. */
-int rv_decoder_forward(rv_kctx *k, const rv_decoder *d, const int32_t *pos, const int32_t *cu, int nseq, int N,
-                       rv_dec_acts *a, bool keep, rv_kv_cache *cache, const int32_t *cache_rows,
-                       const int32_t *cu_cache, const int32_t *len_k, rv_err *err);
+/* The packed sequences of a decoder call: device arrays for the kernels and the same values on
+ * the host (rvk_attn.host_*: a device backend then plans attention without a download). */
+typedef struct rv_dec_seqs {
+    int nseq;
+    const int32_t *pos, *cu;           /* device [N], [nseq + 1] */
+    const int32_t *host_cu;            /* host [nseq + 1] */
+    /* with a KV cache only: */
+    const int32_t *cache_rows;         /* device [N] */
+    const int32_t *cu_cache, *len_k;   /* device [nseq + 1], [nseq] */
+    const int32_t *host_cu_cache, *host_len_k;
+} rv_dec_seqs;
+
+/* Input: a->x[0] [N, D] (the embeddings, written by the caller), N <= a->maxN. Without a cache:
+ * self-attention within each sequence; keep (needs a train layout) leaves the activations
+ * backward needs (every layer's, or with recomputation the layer inputs). With a cache: the N new
+ * rows of sequence s are written at cache rows s*cap + len_before[s] ... and attend to the whole
+ * cache (len_after = len_k). With bf16 checkpoints every layer input is rounded to bf16 (stored,
+ * then widened back), so the backward's recomputation reads exactly what the forward read.
+ * Output: a->xf. */
+int rv_decoder_forward(rv_kctx *k, const rv_decoder *d, const rv_dec_seqs *sq, int N, rv_dec_acts *a, bool keep,
+                       rv_kv_cache *cache, rv_err *err);
 /* dxf: [N, D] gradient at the final-norm output (dt is [N, max(D, qd)] inside). dx0: [N, D] gradient of the input embeddings
- * (written). */
-int rv_decoder_backward(rv_kctx *k, const rv_decoder *d, rv_dec_acts *a, const int32_t *pos, const int32_t *cu,
-                        int nseq,
-                        const float *dxf, float *dx0, rv_err *err);
+ * (written). With recomputation, re-runs each layer's forward from its checkpoint first. */
+int rv_decoder_backward(rv_kctx *k, const rv_decoder *d, rv_dec_acts *a, const rv_dec_seqs *sq, const float *dxf,
+                        float *dx0, rv_err *err);
 
 /* Carves K and V for `rows` rows per layer from ar (host pointer arrays: rv_kv_cache_release). */
 void rv_kv_cache_layout(rv_kv_cache *c, const rv_text_cfg *t, rv_arena *ar, size_t rows);

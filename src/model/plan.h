@@ -11,6 +11,7 @@
 typedef struct rv_act_plan {
     rv_vlm_limits lim;     /* what the buffers hold */
     bool train;            /* training layout (per-layer activations + backward scratch) */
+    rv_vlm_memory actmem;  /* its activation memory (recompute, checkpoint dtype) */
     rvk_buf buf;           /* the one backend allocation */
     float *mem;            /* rvk_buf_f32(&buf) */
     size_t floats;         /* its size in floats */

@@ -80,29 +80,37 @@ int rv_vision_bind(rv_kctx *k, rv_vision *v, const rv_vision_cfg *c, const rv_we
                     for (int kx = 0; kx < pt; kx++)
                         row[j++] = (int32_t)(((size_t)ch * S + (size_t)(py * pt + ky)) * S + (size_t)(px * pt + kx));
         }
-    v->im2col = rvk_alloc_i32(k, (size_t)v->npatch * v->kdim);
+    if (rvk_buf_alloc(k, &v->im2col_buf, RVK_MEM_DEVICE, RVK_I32, (size_t)v->npatch * v->kdim, err)) {
+        free(off);
+        free(v->L);
+        v->L = NULL;
+        return rv_fail_wrap(err, "model: the vision tower's im2col offsets");
+    }
+    v->im2col = rvk_buf_i32(&v->im2col_buf);
     rvk_upload_i32(k, v->im2col, off, (size_t)v->npatch * v->kdim);
     free(off);
     return 0;
 }
 
 void rv_vision_unbind(rv_kctx *k, rv_vision *v) {
-    if (v->im2col) rvk_free(k, v->im2col);
+    rvk_buf_free(k, &v->im2col_buf);
     free(v->L);
     memset(v, 0, sizeof *v);
 }
 
-void rv_vision_acts_layout(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, rv_arena *ar, int maxT, bool train) {
+void rv_vision_acts_layout(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, rv_arena *ar, int maxT, rv_act_mode mode) {
     memset(a, 0, sizeof *a);
+    const bool train = mode.train;
     const int n = v->nrun, NP = v->npatch;
     const size_t N = (size_t)maxT * NP, NC = N * v->c.hidden, NI = N * v->c.intermediate, NH = N * v->c.heads;
     a->maxT = maxT;
     a->train = train;
+    a->recompute = train && mode.recompute;
     a->patches = rv_arena_take(ar, N * v->kdim);
     float ***const all[] = {&a->h1, &a->q, &a->k, &a->v, &a->o, &a->lse, &a->xm, &a->h2, &a->f, &a->g,
                             &a->mean1, &a->rstd1, &a->mean2, &a->rstd2};
     const size_t size[] = {NC, NC, NC, NC, NC, NH, NC, NC, NI, NI, N, N, N, N};
-    rv_arena_layers(ar, all, size, sizeof all / sizeof *all, &a->x, NC, n, train);
+    rv_arena_layers(ar, all, size, sizeof all / sizeof *all, &a->x, &a->ck, NC, n, mode);
     if (v->c.post_ln) {
         a->feat = rv_arena_take(ar, NC);
         a->pmean = rv_arena_take(ar, N);
@@ -119,25 +127,63 @@ void rv_vision_acts_layout(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, rv_ar
         a->dv = rv_arena_take(ar, NC);
         a->dI = rv_arena_take(ar, NI);
     }
-    if (ar->base) { /* tile t's rows start at t * npatch: the same prefix for any T <= maxT */
-        int32_t *cu_h = rv_xmalloc(((size_t)maxT + 1) * sizeof *cu_h);
-        for (int t = 0; t <= maxT; t++) cu_h[t] = t * NP;
-        rvk_upload_i32(k, a->cu, cu_h, (size_t)maxT + 1);
-        free(cu_h);
-    }
+    /* tile t's rows start at t * npatch: the same prefix for any T <= maxT */
+    a->cu_host = rv_xmalloc(((size_t)maxT + 1) * sizeof *a->cu_host);
+    for (int t = 0; t <= maxT; t++) a->cu_host[t] = t * NP;
+    if (ar->base) rvk_upload_i32(k, a->cu, a->cu_host, (size_t)maxT + 1);
 }
 
 void rv_vision_acts_release(rv_vis_acts *a) {
     float ***all[] = {&a->x, &a->h1, &a->q, &a->k, &a->v, &a->o, &a->lse, &a->xm, &a->h2, &a->f, &a->g,
                       &a->mean1, &a->rstd1, &a->mean2, &a->rstd2};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(*all[i]);
+    free(a->ck);
+    free(a->cu_host);
     memset(a, 0, sizeof *a);
 }
 
 static rvk_gelu_kind gelu_kind(rv_act a) { return a == RV_ACT_GELU_ERF ? RVK_GELU_ERF : RVK_GELU_TANH; }
 
+/* Rounds the stream x[l] ([N, C]) to its bf16 checkpoint and widens it back (see the decoder). */
+static void ckpt_round(rv_kctx *k, const rv_vis_acts *a, int l, size_t NC) {
+    if (!a->ck) return;
+    rvk_f32_to_bf16(k, a->ck[l], a->x[l], NC);
+    rvk_bf16_to_f32(k, a->x[l], a->ck[l], NC);
+}
+
+static rvk_attn vis_attn(const rv_vision *v, const rv_vis_acts *a) {
+    const int C = v->c.hidden, H = v->c.heads;
+    return (rvk_attn){.nseq = a->T, .cu_q = a->cu, .Tq = a->N, .Tk = a->N, .Hq = H, .Hkv = H, .D = C / H,
+                      .scale = 1.0f / sqrtf((float)(C / H)), .causal = 0, .host_cu_q = a->cu_host};
+}
+
+/* Layer l's forward from a->x[l] into its buffers; out = false stops before fc2 (the
+ * recomputation: backward needs every buffer but not x[l + 1]). */
+static int vis_layer_fwd(rv_kctx *k, const rv_vision *v, int l, rv_vis_acts *a, const rvk_attn *at, bool out,
+                         rv_err *err) {
+    const int C = v->c.hidden, I = v->c.intermediate, N = a->N;
+    const size_t NC = (size_t)N * C;
+    const rv_vis_layer *Lw = &v->L[l];
+    float *x = a->x[l];
+    rvk_layernorm_fwd(k, a->h1[l], a->mean1[l], a->rstd1[l], x, Lw->ln1_w.p, Lw->ln1_b.p, N, C, v->c.ln_eps);
+    rvk_matmul_fwd(k, a->q[l], a->h1[l], Lw->q_w.p, Lw->q_b.p, N, C, C);
+    rvk_matmul_fwd(k, a->k[l], a->h1[l], Lw->k_w.p, Lw->k_b.p, N, C, C);
+    rvk_matmul_fwd(k, a->v[l], a->h1[l], Lw->v_w.p, Lw->v_b.p, N, C, C);
+    if (rvk_attention_fwd(k, a->o[l], a->lse[l], a->q[l], a->k[l], a->v[l], at, err))
+        return rv_fail_wrap(err, "vision layer %d attention", l);
+    rvk_matmul_fwd(k, a->xm[l], a->o[l], Lw->o_w.p, Lw->o_b.p, N, C, C);
+    rvk_axpy(k, a->xm[l], 1.0f, x, NC);
+    rvk_layernorm_fwd(k, a->h2[l], a->mean2[l], a->rstd2[l], a->xm[l], Lw->ln2_w.p, Lw->ln2_b.p, N, C, v->c.ln_eps);
+    rvk_matmul_fwd(k, a->f[l], a->h2[l], Lw->fc1_w.p, Lw->fc1_b.p, N, C, I);
+    rvk_gelu_fwd(k, a->g[l], a->f[l], (size_t)N * I, gelu_kind(v->c.act));
+    if (!out) return 0;
+    rvk_matmul_fwd(k, a->x[l + 1], a->g[l], Lw->fc2_w.p, Lw->fc2_b.p, N, I, C);
+    rvk_axpy(k, a->x[l + 1], 1.0f, a->xm[l], NC);
+    return 0;
+}
+
 int rv_vision_forward(rv_kctx *k, const rv_vision *v, const float *pixels, int T, rv_vis_acts *a, rv_err *err) {
-    const int C = v->c.hidden, I = v->c.intermediate, H = v->c.heads, NP = v->npatch, n = v->nrun;
+    const int C = v->c.hidden, NP = v->npatch, n = v->nrun;
     const int N = T * NP;
     const size_t NC = (size_t)N * C, tile = (size_t)v->c.channels * v->c.image_size * v->c.image_size;
     if (v->c.act == RV_ACT_SILU) return rv_fail(err, "model: the vision MLP activation must be a GELU");
@@ -154,25 +200,11 @@ int rv_vision_forward(rv_kctx *k, const rv_vision *v, const float *pixels, int T
     rvk_matmul_fwd(k, a->x[0], a->patches, v->patch_w.p, v->patch_b.p, N, v->kdim, C);
     for (int t = 0; t < T; t++) rvk_axpy(k, a->x[0] + (size_t)t * NP * C, 1.0f, v->pos.p, (size_t)NP * C);
 
-    rvk_attn at = {.nseq = T, .cu_q = a->cu, .Tq = N, .Tk = N, .Hq = H, .Hkv = H, .D = C / H,
-                   .scale = 1.0f / sqrtf((float)(C / H)), .causal = 0};
+    rvk_attn at = vis_attn(v, a);
+    ckpt_round(k, a, 0, NC);
     for (int l = 0; l < n; l++) {
-        const rv_vis_layer *Lw = &v->L[l];
-        float *x = a->x[l];
-        rvk_layernorm_fwd(k, a->h1[l], a->mean1[l], a->rstd1[l], x, Lw->ln1_w.p, Lw->ln1_b.p, N, C, v->c.ln_eps);
-        rvk_matmul_fwd(k, a->q[l], a->h1[l], Lw->q_w.p, Lw->q_b.p, N, C, C);
-        rvk_matmul_fwd(k, a->k[l], a->h1[l], Lw->k_w.p, Lw->k_b.p, N, C, C);
-        rvk_matmul_fwd(k, a->v[l], a->h1[l], Lw->v_w.p, Lw->v_b.p, N, C, C);
-        if (rvk_attention_fwd(k, a->o[l], a->lse[l], a->q[l], a->k[l], a->v[l], &at, err))
-            return rv_fail_wrap(err, "vision layer %d attention", l);
-        rvk_matmul_fwd(k, a->xm[l], a->o[l], Lw->o_w.p, Lw->o_b.p, N, C, C);
-        rvk_axpy(k, a->xm[l], 1.0f, x, NC);
-        rvk_layernorm_fwd(k, a->h2[l], a->mean2[l], a->rstd2[l], a->xm[l], Lw->ln2_w.p, Lw->ln2_b.p, N, C,
-                          v->c.ln_eps);
-        rvk_matmul_fwd(k, a->f[l], a->h2[l], Lw->fc1_w.p, Lw->fc1_b.p, N, C, I);
-        rvk_gelu_fwd(k, a->g[l], a->f[l], (size_t)N * I, gelu_kind(v->c.act));
-        rvk_matmul_fwd(k, a->x[l + 1], a->g[l], Lw->fc2_w.p, Lw->fc2_b.p, N, I, C);
-        rvk_axpy(k, a->x[l + 1], 1.0f, a->xm[l], NC);
+        if (vis_layer_fwd(k, v, l, a, &at, true, err)) return -1;
+        if (l + 1 < n) ckpt_round(k, a, l + 1, NC);
     }
     if (v->c.post_ln)
         rvk_layernorm_fwd(k, a->feat, a->pmean, a->prstd, a->x[n], v->post_w.p, v->post_b.p, N, C, v->c.ln_eps);
@@ -180,7 +212,7 @@ int rv_vision_forward(rv_kctx *k, const rv_vision *v, const float *pixels, int T
 }
 
 int rv_vision_backward(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, const float *dfeat, rv_err *err) {
-    const int C = v->c.hidden, I = v->c.intermediate, H = v->c.heads, n = v->nrun, N = a->N;
+    const int C = v->c.hidden, I = v->c.intermediate, n = v->nrun, N = a->N;
     const size_t NC = (size_t)N * C;
     if (!v->patch_w.g) return rv_fail(err, "model: vision backward without gradient buffers");
     if (!a->train) return rv_fail(err, "model: vision backward needs a training layout of the activations");
@@ -191,11 +223,17 @@ int rv_vision_backward(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, const flo
         rvk_layernorm_bwd(k, dres, v->post_w.g, v->post_b.g, dfeat, a->x[n], v->post_w.p, a->pmean, a->prstd, N, C, 0);
     else
         rvk_copy(k, dres, dfeat, NC);
-    rvk_attn at = {.nseq = a->T, .cu_q = a->cu, .Tq = N, .Tk = N, .Hq = H, .Hkv = H, .D = C / H,
-                   .scale = 1.0f / sqrtf((float)(C / H)), .causal = 0};
+    rvk_attn at = vis_attn(v, a);
     int rc = 0;
     for (int l = n - 1; l >= 0; l--) {
         const rv_vis_layer *Lw = &v->L[l];
+        if (a->recompute) { /* layer l's buffers again, from its checkpoint */
+            if (a->ck) rvk_bf16_to_f32(k, a->x[l], a->ck[l], NC);
+            if (vis_layer_fwd(k, v, l, a, &at, false, err)) {
+                rc = rv_fail_wrap(err, "vision layer %d recomputation", l);
+                break;
+            }
+        }
         /* MLP: x[l+1] = xm + fc2(gelu(fc1(LN2(xm)))) */
         rvk_matmul_bwd(k, dI, Lw->fc2_w.g, Lw->fc2_b.g, dres, a->g[l], Lw->fc2_w.p, N, I, C, 0);
         rvk_gelu_bwd(k, dI, dI, a->f[l], (size_t)N * I, gelu_kind(v->c.act), 0);

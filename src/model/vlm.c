@@ -204,6 +204,9 @@ static int max_grid_side(const rv_model_cfg *c) {
  * bounds: an anyres image of t tiles has an unpadded map h x w <= (t - 1) npatch cells with
  * h <= grid (t - 1), and at most max_tiles / 2 images are anyres (>= 2 tiles each). */
 static void plan_layout(const rv_vlm *m, rv_act_plan *P, rv_arena *ar, const rv_vlm_limits *lim, bool train) {
+    const rv_act_mode mode = {.train = train,
+                              .recompute = train && m->mem.recompute == RV_RECOMPUTE_LAYERS,
+                              .ckpt_bf16 = train && m->mem.ckpt_bf16};
     const rv_model_cfg *c = &m->cfg;
     const int D = c->text.hidden, V = c->text.vocab, G = rv_vision_grid(&c->vision), NP = G * G;
     const size_t N = (size_t)lim->max_tokens, S = (size_t)lim->max_seqs, T = (size_t)lim->max_tiles;
@@ -211,7 +214,8 @@ static void plan_layout(const rv_vlm *m, rv_act_plan *P, rv_arena *ar, const rv_
     const size_t cells = T > 1 ? (T - 1) * NP : 1, side = (size_t)max_grid_side(c) * G;
     P->lim = *lim;
     P->train = train;
-    rv_dec_acts_layout(&m->dec, &P->dec, ar, lim->max_tokens, train);
+    P->actmem = train ? m->mem : (rv_vlm_memory){0};
+    rv_dec_acts_layout(&m->dec, &P->dec, ar, lim->max_tokens, mode);
     P->ids_d = rv_arena_take_i32(ar, N);
     P->targets_d = rv_arena_take_i32(ar, N);
     P->pos_d = rv_arena_take_i32(ar, N);
@@ -225,7 +229,7 @@ static void plan_layout(const rv_vlm *m, rv_act_plan *P, rv_arena *ar, const rv_
         P->dx0 = rv_arena_take(ar, N * D);
     }
     if (T > 0) {
-        rv_vision_acts_layout(m->k, &m->vis, &P->vis, ar, lim->max_tiles, train);
+        rv_vision_acts_layout(m->k, &m->vis, &P->vis, ar, lim->max_tiles, mode);
         rv_proj_acts_layout(&m->proj, &P->proj, ar, (int)Y, train);
         P->pixels_d = rv_arena_take(ar, T * tile);
         P->F = rv_arena_take(ar, N * D);
@@ -336,6 +340,40 @@ void rv_vlm_plan_get(const rv_vlm *m, rv_vlm_plan_info *out) {
     out->lim = m->plan->lim;
     out->bytes = m->plan->floats * sizeof(float);
     out->builds = m->plan->builds;
+    out->train = m->plan->train;
+    out->mem = m->plan->actmem;
+}
+
+int rv_vlm_memory_parse(const char *recompute, const char *dtype, rv_vlm_memory *out, rv_err *err) {
+    memset(out, 0, sizeof *out);
+    if (!strcmp(recompute, "layers"))
+        out->recompute = RV_RECOMPUTE_LAYERS;
+    else if (strcmp(recompute, "none"))
+        return rv_fail(err, "compute.recompute = '%s': use none or layers", recompute);
+    if (!strcmp(dtype, "bf16"))
+        out->ckpt_bf16 = true;
+    else if (strcmp(dtype, "f32"))
+        return rv_fail(err, "compute.activation_dtype = '%s': use f32 or bf16", dtype);
+    if (out->ckpt_bf16 && out->recompute != RV_RECOMPUTE_LAYERS)
+        return rv_fail(err, "compute.activation_dtype = bf16 stores the layer checkpoints of recomputation: it needs "
+                            "compute.recompute = layers (got '%s')", recompute);
+    return 0;
+}
+
+int rv_vlm_set_memory(rv_vlm *m, const rv_vlm_memory *o, rv_err *err) {
+    if (o->recompute != RV_RECOMPUTE_NONE && o->recompute != RV_RECOMPUTE_LAYERS)
+        return rv_fail(err, "model: unknown recompute mode %d", (int)o->recompute);
+    if (o->ckpt_bf16 && o->recompute != RV_RECOMPUTE_LAYERS)
+        return rv_fail(err, "model: bf16 activation checkpoints (compute.activation_dtype = bf16) need "
+                            "compute.recompute = layers");
+    if (m->plan && m->plan->live)
+        return rv_fail(err, "model: a pass is still live; rv_vlm_pass_free it before changing the activation memory");
+    m->mem = *o;
+    rv_act_plan *P = m->plan;
+    if (!P || !P->mem || !P->train || (P->actmem.recompute == o->recompute && P->actmem.ckpt_bf16 == o->ckpt_bf16))
+        return 0;
+    rv_vlm_limits lim = P->lim; /* the layout changes: rebuild with the same limits */
+    return rv_vlm_plan(m, &lim, err);
 }
 
 void rv_vlm_free(rv_vlm *m) {
@@ -361,7 +399,13 @@ struct rv_vlm_pass {
     img_plan *plans;
     const float **R1_d, **R2_d; /* per image: its bilinear matrices in the plan (NULL without the cap) */
     const int32_t **idx_d;     /* per image: grid_src, cell_dst, nl_dst in the plan, back to back */
+    int32_t *cu_h;             /* host [n+1] sequence offsets (as uploaded to the plan's cu_d) */
 };
+
+/* The decoder's view of the pass's packed sequences (device arrays in the plan, host offsets). */
+static rv_dec_seqs pass_seqs(const rv_act_plan *P, const rv_vlm_pass *p) {
+    return (rv_dec_seqs){.nseq = p->n, .pos = P->pos_d, .cu = P->cu_d, .host_cu = p->cu_h};
+}
 
 /* Image i's index arrays on the device: grid_src [h*w], cell_dst [h2*w2], nl_dst [h2]. */
 static const int32_t *img_src_d(const rv_vlm_pass *p, int i) { return p->idx_d[i]; }
@@ -474,6 +518,7 @@ void rv_vlm_pass_free(rv_vlm *m, rv_vlm_pass *p) {
     free(p->off);
     free(p->len);
     free(p->targets_h);
+    free(p->cu_h);
     for (int i = 0; p->plans && i < p->n_images; i++) plan_free(&p->plans[i]);
     free(p->plans);
     free(p->idx_d);
@@ -637,13 +682,12 @@ int rv_vlm_forward(rv_vlm *m, const rv_sample *s, int n, bool keep, rv_vlm_pass 
     rvk_upload_i32(k, P->pos_d, pos, (size_t)N);
     free(pos);
     rvk_upload_i32(k, P->targets_d, p->targets_h, (size_t)N);
-    int32_t *cu = rv_xmalloc((size_t)(n + 1) * sizeof *cu);
-    for (int i = 0; i <= n; i++) cu[i] = p->off[i];
-    rvk_upload_i32(k, P->cu_d, cu, (size_t)n + 1);
-    free(cu);
+    p->cu_h = rv_xmalloc((size_t)(n + 1) * sizeof *p->cu_h);
+    for (int i = 0; i <= n; i++) p->cu_h[i] = p->off[i];
+    rvk_upload_i32(k, P->cu_d, p->cu_h, (size_t)n + 1);
+    const rv_dec_seqs sq = pass_seqs(P, p);
 
-    if (embed_stream(m, p, s, err) ||
-        rv_decoder_forward(k, &m->dec, P->pos_d, P->cu_d, n, N, &P->dec, keep, NULL, NULL, NULL, NULL, err) ||
+    if (embed_stream(m, p, s, err) || rv_decoder_forward(k, &m->dec, &sq, N, &P->dec, keep, NULL, err) ||
         rvk_xent_fwd(k, P->loss_d, P->lse_d, P->dec.xf, m->dec.lm_head.p, P->targets_d, N, D, V, err)) {
         rv_vlm_pass_free(m, p);
         return -1;
@@ -682,10 +726,12 @@ int rv_vlm_pass_logits(rv_vlm *m, const rv_vlm_pass *p, int i, float *out, rv_er
     if (i < 0 || i >= p->n) return rv_fail(err, "logits: sample %d is not in the batch of %d", i, p->n);
     const int D = m->cfg.text.hidden, V = m->cfg.text.vocab, L = p->len[i];
     /* full [L, V] logits are an inspection/eval tool, not a step: a one-off buffer */
-    float *lg = rvk_alloc(m->k, (size_t)L * V);
-    rvk_matmul_fwd(m->k, lg, m->plan->dec.xf + (size_t)p->off[i] * D, m->dec.lm_head.p, NULL, L, D, V);
-    rvk_download(m->k, out, lg, (size_t)L * V);
-    rvk_free(m->k, lg);
+    rvk_buf lg;
+    if (rvk_buf_alloc(m->k, &lg, RVK_MEM_DEVICE, RVK_F32, (size_t)L * V, err))
+        return rv_fail_wrap(err, "logits of sample %d (%d tokens x %d vocabulary)", i, L, V);
+    rvk_matmul_fwd(m->k, rvk_buf_f32(&lg), m->plan->dec.xf + (size_t)p->off[i] * D, m->dec.lm_head.p, NULL, L, D, V);
+    rvk_download(m->k, out, rvk_buf_f32(&lg), (size_t)L * V);
+    rvk_buf_free(m->k, &lg);
     return 0;
 }
 
@@ -705,7 +751,8 @@ int rv_vlm_backward(rv_vlm *m, rv_vlm_pass *p, const float *const *dlogp, rv_err
     float *dxf = P->dxf, *dx0 = P->dx0;
     int rc = rvk_xent_bwd(k, dxf, m->dec.lm_head.g, P->dec.xf, m->dec.lm_head.p, P->targets_d, P->lse_d, P->dloss_d,
                           N, D, V, 0, err);
-    if (!rc) rc = rv_decoder_backward(k, &m->dec, &P->dec, P->pos_d, P->cu_d, p->n, dxf, dx0, err);
+    const rv_dec_seqs sq = pass_seqs(P, p);
+    if (!rc) rc = rv_decoder_backward(k, &m->dec, &P->dec, &sq, dxf, dx0, err);
     if (!rc) rc = rvk_embedding_bwd(k, m->dec.embed.g, dx0, P->ids_d, N, D, V, err);
     if (!rc && p->n_images > 0) {
         const int Yrows = p->n_tiles * m->vis.npatch;

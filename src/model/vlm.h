@@ -54,6 +54,24 @@ typedef struct rv_vlm_limits {
     bool fixed;      /* true: a batch beyond a limit fails; false: the plan grows to fit it */
 } rv_vlm_limits;
 
+/* Activation memory of the training layout (model.md "Activation plan"). Zero = the default:
+ * every layer's activations kept, fp32. */
+typedef enum rv_recompute {
+    RV_RECOMPUTE_NONE = 0,   /* compute.recompute = none */
+    RV_RECOMPUTE_LAYERS = 1  /* compute.recompute = layers: keep each layer's input only and re-run
+                              * the layer's forward right before its backward (decoder and tower) */
+} rv_recompute;
+typedef struct rv_vlm_memory {
+    rv_recompute recompute;
+    bool ckpt_bf16;          /* compute.activation_dtype = bf16: the layer inputs kept as bf16 (half the
+                              * bytes); needs RV_RECOMPUTE_LAYERS. The forward then rounds every layer
+                              * input to bf16, so the numbers differ from fp32 (within bf16 precision) */
+} rv_vlm_memory;
+
+/* Reads the two config values ("none"|"layers", "f32"|"bf16"); an unknown value, or bf16
+ * without layers, is an error naming the keys. */
+int rv_vlm_memory_parse(const char *recompute, const char *activation_dtype, rv_vlm_memory *out, rv_err *err);
+
 struct rv_act_plan;
 
 typedef struct rv_vlm {
@@ -64,6 +82,7 @@ typedef struct rv_vlm {
     rv_projector proj;
     rv_decoder dec;
     bool grads;           /* bound with gradient pointers */
+    rv_vlm_memory mem;    /* the training layout's activation memory (rv_vlm_set_memory) */
     struct rv_act_plan *plan; /* activation plan (NULL until the first call or rv_vlm_plan) */
 } rv_vlm;
 
@@ -72,17 +91,24 @@ typedef struct rv_vlm {
 int rv_vlm_init(rv_vlm *m, rv_kctx *k, const rv_model_cfg *cfg, rv_weights *w, bool want_grads, rv_err *err);
 void rv_vlm_free(rv_vlm *m);
 
+/* Chooses how the training layout keeps activations (before planning, or between passes: an
+ * existing plan is rebuilt with the same limits). Fails for bf16 without recomputation or
+ * while a pass is live. Models without gradients (inference layout) are unaffected. */
+int rv_vlm_set_memory(rv_vlm *m, const rv_vlm_memory *o, rv_err *err);
+
 /* Sizes the activation plan for these limits now (one backend allocation), replacing any plan.
- * A model with gradients gets the training layout (every layer's activations kept for backward),
- * otherwise the inference one (one layer's buffers reused by every layer). Fails while a pass is
+ * A model with gradients gets the training layout (every layer's activations kept for backward,
+ * or only the layer inputs with recomputation: rv_vlm_set_memory), otherwise the inference one (one layer's buffers reused by every layer). Fails while a pass is
  * live or when a limit is negative / max_tokens or max_seqs < 1. */
 int rv_vlm_plan(rv_vlm *m, const rv_vlm_limits *lim, rv_err *err);
-/* Backend bytes a plan with these limits takes for m (the memory formula of model.md). */
+/* Backend bytes a plan with these limits takes for m, with m->mem (the memory formula of model.md). */
 size_t rv_vlm_plan_bytes(const rv_vlm *m, const rv_vlm_limits *lim);
 typedef struct rv_vlm_plan_info {
     rv_vlm_limits lim;  /* the current limits (all 0 before the first plan) */
     size_t bytes;       /* backend bytes held */
     int builds;         /* backend allocations made for the plan so far (1 after planning once) */
+    bool train;         /* training layout */
+    rv_vlm_memory mem;  /* how it keeps activations (train) */
 } rv_vlm_plan_info;
 void rv_vlm_plan_get(const rv_vlm *m, rv_vlm_plan_info *out);
 

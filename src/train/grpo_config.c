@@ -72,6 +72,9 @@ int rv_grpo_cfg_read(const rv_config *c, const char *run_dir, int nranks, rv_grp
     g->seed = (uint64_t)rv_cfg_int(c, "run.seed");
     g->progress_interval_s = rv_cfg_num(c, "log.progress_interval_s");
     g->backend = rv_cfg_str(c, "compute.backend");
+    if (rv_vlm_memory_parse(rv_cfg_str(c, "compute.recompute"), rv_cfg_str(c, "compute.activation_dtype"), &g->mem,
+                            err))
+        return -1;
 
     if (!g->init[0])
         return rv_fail(err, "grpo.init is empty: give the SFT model (a checkpoint, a run directory of the sft phase, or a "

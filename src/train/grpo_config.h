@@ -14,6 +14,7 @@
 #include "train/grpo_math.h"
 #include "eval/neural/neural_metrics.h"
 #include "train/grpo_reward.h"
+#include "model/vlm.h"
 
 typedef struct rv_grpo_cfg {
     char *shards;                 /* resolved (malloc'd) */
@@ -35,6 +36,7 @@ typedef struct rv_grpo_cfg {
     uint64_t seed;                /* run.seed: the rollouts' draws */
     double progress_interval_s;
     const char *backend;
+    rv_vlm_memory mem;            /* compute.recompute, compute.activation_dtype (the policy's training layout) */
 } rv_grpo_cfg;
 
 /* Where the run happens (the phase's context, not configuration). */

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "train/grpo_trainer.h"
+#include "train/sft_memory.h"
 #include "train/signals.h"
 
 
@@ -71,6 +72,7 @@ static int policy_run(grpo_trainer *t, rv_grpo_result *out, rv_err *err) {
     rv_progress_resume_at(prog, (uint64_t)t->st.step);
     double t_start = rv_now(), elapsed0 = t->st.elapsed_s;
     bool stop = false, failed = false;
+    const int64_t first_step = t->st.step;
     while (t->st.step < total && !stop && !failed) {
         int64_t step = t->st.step;
         double m[M_COUNT];
@@ -79,6 +81,8 @@ static int policy_run(grpo_trainer *t, rv_grpo_result *out, rv_err *err) {
             break;
         }
         t->st.step = step + 1;
+        /* the plan is sized by the first step's rollouts and update: report memory then */
+        if (step == first_step) rv_train_memory_report("grpo", dp->rank, t->k, &t->m);
         double now = rv_now();
         t->st.elapsed_s = elapsed0 + (now - t_start);
         m[M_TIME] = t->st.elapsed_s;

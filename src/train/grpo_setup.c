@@ -94,6 +94,7 @@ int rv_grpo_setup(grpo_trainer *t, char **resume_path, rv_err *err) {
     t->w_init = true;
     if (rv_vlm_init(&t->m, t->k, &t->model.cfg, &t->w, true, err)) return -1;
     t->m_init = true;
+    if (rv_vlm_set_memory(&t->m, &c->mem, err)) return -1;
     /* The reference model: grpo.init itself, frozen (no gradients, no optimizer state). */
     if (c->loss.kl_coef > 0) {
         if (rv_sft_model_load_weights(&t->model, &t->iopt, t->k, c->seed, 0.02f, &t->wref, err)) return -1;

@@ -56,6 +56,9 @@ int rv_sft_cfg_read(const rv_config *c, const char *run_dir, int nranks, rv_sft_
     s->seed = (uint64_t)rv_cfg_int(c, "run.seed");
     s->progress_interval_s = rv_cfg_num(c, "log.progress_interval_s");
     s->backend = rv_cfg_str(c, "compute.backend");
+    if (rv_vlm_memory_parse(rv_cfg_str(c, "compute.recompute"), rv_cfg_str(c, "compute.activation_dtype"), &s->mem,
+                            err))
+        return -1;
 
     if (!s->init[0]) return rv_fail(err, "sft.init is empty: give a native checkpoint, a Hugging Face directory or random:<preset>");
     if (s->max_tokens < 16 || s->max_tokens > (1 << 30))

@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "data/loader/sampler.h"
+#include "model/vlm.h"
 
 typedef struct rv_sft_cfg {
     char *shards;                 /* resolved shard directory (malloc'd) */
@@ -33,6 +34,7 @@ typedef struct rv_sft_cfg {
     uint64_t seed;                /* run.seed */
     double progress_interval_s;   /* log.progress_interval_s */
     const char *backend;          /* compute.backend */
+    rv_vlm_memory mem;            /* compute.recompute, compute.activation_dtype */
 } rv_sft_cfg;
 
 /* Reads and checks the keys; errors name the key and the allowed range. nranks: the

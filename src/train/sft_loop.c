@@ -185,6 +185,7 @@ static int setup(trainer *t, char **resume_path, rv_err *err) {
     }
     if (rv_vlm_init(&t->m, t->k, &t->model.cfg, &t->w, true, err)) return -1;
     t->m_init = true;
+    if (rv_vlm_set_memory(&t->m, &c->mem, err)) return -1;
     /* Size the activation plan once for a full micro-batch (a larger one would grow it). */
     int seqs = (int)(c->global_batch / dp->size) > EVAL_CHUNK ? (int)(c->global_batch / dp->size) : EVAL_CHUNK;
     rv_vlm_limits lim = rv_sft_plan_limits(&t->model.cfg, (int)c->max_tokens, seqs);
@@ -311,6 +312,7 @@ int rv_sft_train(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_result *out,
              t->st.loss_agg, t->st.order, c->zero, rv_optim_state_bytes(t->opt) / 1048576.0,
              rv_optim_state_bytes_unsharded(t->opt) / 1048576.0, t->peak_gflops, resume_path ? "; resuming from " : "",
              resume_path ? resume_path : "");
+    rv_train_memory_report("sft", dp->rank, t->k, &t->m);
     if (c->eval_every > 0 && t->data.nheld == 0)
         rv_warn0("sft: sft.eval_every = %lld but there are no held-out samples (no valid split and sft.eval_holdout = "
                  "%g): no eval rows", (long long)c->eval_every, c->eval_holdout);

@@ -1,5 +1,6 @@
 #include "train/sft_memory.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -25,6 +26,48 @@ rv_vlm_limits rv_sft_plan_limits(const rv_model_cfg *c, int max_tokens, int max_
 
 static double gib(size_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
 
+int rv_sft_activation_bytes(const rv_model_cfg *c, const rv_vlm_limits *lim, const rv_vlm_memory *mem, size_t *bytes,
+                            rv_err *err) {
+    *bytes = 0;
+    rv_weights w;
+    if (rv_weights_layout(&w, c, err)) return -1;
+    /* Binding the model to the layout-only table resolves no memory; only sizes are read. */
+    rv_kctx *k = NULL;
+    rv_vlm m;
+    int rc = rvk_create(&k, "cpu", &(rvk_cpu_opts){.nthreads = 1}, err);
+    if (!rc) rc = rv_vlm_init(&m, k, c, &w, false, err);
+    if (!rc) {
+        m.grads = true; /* the training layout */
+        rc = rv_vlm_set_memory(&m, mem, err);
+        if (!rc) *bytes = rv_vlm_plan_bytes(&m, lim);
+        m.grads = false;
+        rv_vlm_free(&m);
+    }
+    if (k) rvk_destroy(k);
+    rv_weights_free(&w);
+    return rc;
+}
+
+static const char *mem_layout(const rv_vlm_memory *m) {
+    if (m->recompute != RV_RECOMPUTE_LAYERS) return "recompute none";
+    return m->ckpt_bf16 ? "recompute layers, bf16 checkpoints" : "recompute layers, f32 checkpoints";
+}
+
+void rv_train_memory_report(const char *phase, int rank, rv_kctx *k, const rv_vlm *m) {
+    rvk_mem_stats s;
+    rvk_mem_stats_get(k, &s);
+    rv_vlm_plan_info pi;
+    rv_vlm_plan_get(m, &pi);
+    char dev[96] = "";
+    if (s.dev_total > 0)
+        snprintf(dev, sizeof dev, "; device %.2f GiB free of %.2f GiB", gib(s.dev_free), gib(s.dev_total));
+    rv_info("%s: rank %d memory (%s backend): held %.3f GiB, peak %.3f GiB; activation plan %.3f GiB (%s; %d tokens, "
+            "%d tiles, %d sequences)%s",
+            phase, rank, rvk_ctx_backend(k), gib(s.held), gib(s.peak), gib(pi.bytes),
+            pi.train ? mem_layout(&pi.mem) : "inference layout", pi.lim.max_tokens, pi.lim.max_tiles, pi.lim.max_seqs,
+            dev);
+}
+
 int rv_sft_dry_run(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_memory *mem, rv_err *err) {
     memset(mem, 0, sizeof *mem);
     rv_sft_init_opts io = {c->init, c->tokenizer, env->data_dir, env->run_dir, false};
@@ -32,9 +75,7 @@ int rv_sft_dry_run(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_memory *me
     if (rv_sft_model_resolve(&model, &io, err)) return -1;
     rv_weights w;
     rv_param_groups pg;
-    rv_kctx *k = NULL;
-    rv_vlm m;
-    bool m_ok = false, pg_ok = false;
+    bool pg_ok = false;
     int rc = rv_weights_layout(&w, &model.cfg, err);
     if (rc) {
         rv_sft_model_free(&model);
@@ -62,32 +103,21 @@ int rv_sft_dry_run(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_memory *me
         mem->plan_tokens = lim.max_tokens;
         mem->plan_tiles = lim.max_tiles;
         mem->plan_seqs = lim.max_seqs;
-        /* Binding the model to the layout-only table resolves no memory; only sizes are read. */
-        rvk_cpu_opts co = {.nthreads = 1};
-        rc = rvk_create(&k, "cpu", &co, err);
-        if (!rc) rc = rv_vlm_init(&m, k, &model.cfg, &w, false, err);
-        m_ok = rc == 0;
-        if (!rc) {
-            m.grads = true; /* the training layout */
-            mem->plan = rv_vlm_plan_bytes(&m, &lim);
-            m.grads = false;
-        }
+        rc = rv_sft_activation_bytes(&model.cfg, &lim, &c->mem, &mem->plan, err);
     }
     if (!rc) {
         size_t base = mem->weights + mem->grads + mem->plan;
         rv_info0("sft dry run: model %s: %zu tensors, %.3f B parameters (%.3f B trainable; sft.tunable_parts=%s)",
                  model.source, w.n, mem->params / 1e9, mem->trainable / 1e9, c->tunable_parts);
         rv_info0("sft dry run: per rank of %d (fp32): weights %.2f GiB, gradients %.2f GiB, AdamW moments %.2f GiB "
-                 "(ZeRO-1: %.2f GiB), activation plan %.2f GiB (%d tokens, %d tiles, %d samples per micro-batch)",
+                 "(ZeRO-1: %.2f GiB), activation plan %.2f GiB (%d tokens, %d tiles, %d samples per micro-batch; %s)",
                  R, gib(mem->weights), gib(mem->grads), gib(mem->moments), gib(mem->moments_zero1), gib(mem->plan),
-                 mem->plan_tokens, mem->plan_tiles, mem->plan_seqs);
+                 mem->plan_tokens, mem->plan_tiles, mem->plan_seqs, mem_layout(&c->mem));
         rv_info0("sft dry run: total per rank %.2f GiB without ZeRO-1, %.2f GiB with ZeRO-1 (train.zero=%d); "
                  "global batch %lld = %lld per rank; nothing allocated",
                  gib(base + mem->moments), gib(base + mem->moments_zero1), c->zero, (long long)c->global_batch,
                  (long long)(c->global_batch / R));
     }
-    if (m_ok) rv_vlm_free(&m);
-    if (k) rvk_destroy(k);
     if (pg_ok) rv_param_groups_free(&pg);
     rv_weights_free(&w);
     rv_sft_model_free(&model);

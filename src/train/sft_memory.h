@@ -16,11 +16,21 @@
  * it grows the plan). */
 rv_vlm_limits rv_sft_plan_limits(const rv_model_cfg *c, int max_tokens, int max_seqs);
 
+/* Backend bytes of the training-layout activation plan for these limits (model cfg, layout-only:
+ * nothing allocated), keeping activations as mem says (recompute, checkpoint dtype). */
+int rv_sft_activation_bytes(const rv_model_cfg *c, const rv_vlm_limits *lim, const rv_vlm_memory *mem, size_t *bytes,
+                            rv_err *err);
+
+/* The per-rank memory line of a training phase (issue I): every rank logs (rv_info) the bytes its
+ * kernel context holds now and at most so far, the device's free / total when the backend reports
+ * them, and m's activation plan with its layout. Call once the model, optimizer and plan exist. */
+void rv_train_memory_report(const char *phase, int rank, rv_kctx *k, const rv_vlm *m);
+
 typedef struct rv_sft_memory {
     size_t params, trainable;          /* elements */
     size_t weights, grads;             /* bytes per rank */
     size_t moments, moments_zero1;     /* bytes per rank: every rank holds all / the largest ZeRO-1 share */
-    size_t plan;                       /* activation plan bytes */
+    size_t plan;                       /* activation plan bytes (with compute.recompute / activation_dtype) */
     int plan_tokens, plan_tiles, plan_seqs;
 } rv_sft_memory;
 

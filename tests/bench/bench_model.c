@@ -5,7 +5,7 @@
  * the utilisation against a measured sgemm peak. Not a test. docs/performance.md has the method.
  *
  * Usage: bench_model [--config tiny|100m] [--threads N] [--trials K] [--gen-new N]
- *                    [--peak GFLOPS] [--only train|gen] [--export DIR]
+ *                    [--peak GFLOPS] [--only train|gen] [--export DIR] [--recompute none|layers|layers-bf16]
  * --export DIR writes DIR/config.json (HF llava_onevision) and DIR/inputs.json (token ids, image
  * size, target start, new-token count) so bench_model_torch.py runs the same configuration and
  * inputs, and exits. Machine-readable lines start with "RESULT ". */
@@ -89,7 +89,7 @@ static void result(const char *cfg, int threads, const char *what, const stats *
 }
 
 int main(int argc, char **argv) {
-    const char *cfgname = "tiny", *only = "", *exp = NULL;
+    const char *cfgname = "tiny", *only = "", *exp = NULL, *recompute = "none";
     int threads = 1, trials = 5, gen_new = 0;
     double peak = 0;
     for (int i = 1; i < argc; i++) {
@@ -105,6 +105,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--peak")) peak = atof(val);
         else if (!strcmp(a, "--only")) only = val;
         else if (!strcmp(a, "--export")) exp = val;
+        else if (!strcmp(a, "--recompute")) recompute = val;
         else {
             fprintf(stderr, "bench_model: unknown option %s\n", a);
             return 2;
@@ -163,7 +164,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }
-    if (rv_vlm_init(&m, k, &c, &w, true, &e)) {
+    rv_vlm_memory mem;
+    int bf = !strcmp(recompute, "layers-bf16");
+    if (rv_vlm_init(&m, k, &c, &w, true, &e) ||
+        rv_vlm_memory_parse(bf ? "layers" : recompute, bf ? "bf16" : "f32", &mem, &e) ||
+        rv_vlm_set_memory(&m, &mem, &e)) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }
