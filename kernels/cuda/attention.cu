@@ -220,7 +220,7 @@ int rvk_cuda_attention_fwd(rv_kctx *k, float *out, float *lse, const float *q, c
     const int Hq = a->Hq, Hkv = a->Hkv, D = a->D, nrep = Hq / Hkv, ldq = Hq * D, ldk = Hkv * D;
     cudaStream_t st = rvk_cu_stream(k);
     if (a->Tq > 0 && rvk_cu(k)->attn == RVK_CU_ATTN_FLASH && use_flash(k, a) && a->Hq <= 65535) {
-        rvk_cuda_flash_fwd(k, out, lse, q, kk, v, a, h.seq);
+        rvk_cuda_flash_fwd(k, out, lse, q, kk, v, a, h.seq, rvk_cu(k)->gemm == RVK_CU_GEMM_BF16);
         free(h.seq);
         return 0;
     }
@@ -231,7 +231,7 @@ int rvk_cuda_attention_fwd(rv_kctx *k, float *out, float *lse, const float *q, c
         return 0;
     }
     if (a->Tq > 0 && use_flash(k, a) && a->Hq <= 65535) { /* auto, once flash is measured faster */
-        rvk_cuda_flash_fwd(k, out, lse, q, kk, v, a, h.seq);
+        rvk_cuda_flash_fwd(k, out, lse, q, kk, v, a, h.seq, rvk_cu(k)->gemm == RVK_CU_GEMM_BF16);
         free(h.seq);
         return 0;
     }
@@ -286,7 +286,8 @@ int rvk_cuda_attention_bwd(rv_kctx *k, float *dq, float *dk, float *dv, const fl
     const int Tq = a->Tq, Tk = a->Tk;
     cudaStream_t st = rvk_cu_stream(k);
     if (use_flash(k, a) && Hq <= 65535) {
-        rvk_cuda_flash_bwd(k, dq, dk, dv, dout, q, kk, v, out, lse, a, h.seq, accum);
+        rvk_cuda_flash_bwd(k, dq, dk, dv, dout, q, kk, v, out, lse, a, h.seq, accum,
+                           rvk_cu(k)->gemm == RVK_CU_GEMM_BF16);
         free(h.seq);
         return 0;
     }

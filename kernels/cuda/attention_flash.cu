@@ -39,6 +39,10 @@
 #include <stdlib.h>
 
 #include "kernels/cuda/cuda_impl.h"
+#ifndef FL_LAUNCH /* tests/gpu/flash_emu.cpp brings its own WMMA and bf16 */
+#include <cuda_bf16.h>
+#include <mma.h>
+#endif
 
 #define FL_THREADS 256
 #define FWD_BR 64 /* query rows per forward CTA */
@@ -401,6 +405,404 @@ __global__ void __launch_bounds__(FL_THREADS)
     }
 }
 
+/* ---- bf16 tensor-core variants (RADVLM_CUDA_GEMM=bf16, the default) ----
+ * The same algorithms, tiles and launch grids; the inner products run as WMMA m16n16k16 on bf16
+ * copies of the tiles with fp32 accumulation: the K/V/Q/dO tiles are converted to bf16 when they
+ * are loaded into shared memory (head dim zero-padded to Dp = D rounded up to 16), score tiles are
+ * stored to shared memory in fp32 for the same scalar softmax code (fp32 m, l, P, dS), and P / dS go
+ * back to bf16 for the second product. The 8 warps share the 16 x 16 fragments of a product
+ * warp-uniformly (fragment f = warp + 8 t). The forward keeps O in shared memory (fp32, rescaled by
+ * the row owners between products); dK, dV and dQ stay in accumulator fragments across the whole
+ * loop and are staged through shared memory at the end. Every shared buffer starts on a 128-byte
+ * boundary and every fragment pointer on a 32-byte one (WMMA's rule): row strides of bf16 tiles
+ * are Dp + 8 or 40 / 72 elements, of fp32 tiles 36 / 68 / Dp + 4, all 16-row steps multiples of
+ * 32 bytes. */
+namespace wm = nvcuda::wmma;
+typedef wm::fragment<wm::matrix_a, 16, 16, 16, __nv_bfloat16, wm::row_major> fl_fa;
+typedef wm::fragment<wm::matrix_b, 16, 16, 16, __nv_bfloat16, wm::row_major> fl_fb_row;
+typedef wm::fragment<wm::matrix_b, 16, 16, 16, __nv_bfloat16, wm::col_major> fl_fb_col;
+typedef wm::fragment<wm::accumulator, 16, 16, 16, float> fl_fc;
+
+#define FL_NT (RVK_CU_FLASH_MAX_D / 16 * 4 / 8) /* accumulator fragments per warp of a [64, Dp] tile */
+
+__host__ __device__ inline size_t fl_al(size_t bytes) { return (bytes + 127) / 128 * 128; }
+__host__ __device__ inline int fl_dp(int D) { return (D + 15) / 16 * 16; }
+
+/* dst[r * ld + d] = bf16(src[r * sld + d]) for r < nvalid, d < D; 0 elsewhere up to rows x Dp. */
+__device__ inline void fl_load_bf(__nv_bfloat16 *dst, int ld, const float *src, size_t sld, int nvalid, int rows,
+                                  int D, int Dp) {
+    for (int e = threadIdx.x; e < rows * Dp; e += FL_THREADS) {
+        int r = e / Dp, d = e - r * Dp;
+        dst[r * ld + d] = __float2bfloat16_rn(r < nvalid && d < D ? src[(size_t)r * sld + d] : 0.0f);
+    }
+}
+
+/* forward shared layout: Qb, Kb, Vb [64][Dp+8] bf16 | S [64][68] f32 | Pb [64][72] bf16 | O [64][Dp+4] f32 */
+struct fl_fwd_lay {
+    size_t k, v, s, p, o, total;
+};
+__host__ __device__ inline fl_fwd_lay fl_fwd_layout(int Dp) {
+    fl_fwd_lay L;
+    const size_t tb = fl_al((size_t)FWD_BR * (Dp + 8) * 2);
+    L.k = tb, L.v = 2 * tb, L.s = 3 * tb;
+    L.p = L.s + fl_al((size_t)FWD_BR * 68 * 4);
+    L.o = L.p + fl_al((size_t)FWD_BR * 72 * 2);
+    L.total = L.o + fl_al((size_t)FWD_BR * (Dp + 4) * 4);
+    return L;
+}
+
+__global__ void __launch_bounds__(FL_THREADS)
+    flash_fwd_bf16_k(float *out, float *lse, const float *q, const float *kk, const float *v, const flash_blk *blks,
+                     int Hq, int Hkv, int D, float scale, int causal) {
+    constexpr int BR = FWD_BR, BC = FWD_BC, MI = BR / 16, NJ = BC / 16, LS = 68, LP = 72;
+    extern __shared__ __align__(128) float sm[];
+    const flash_blk b = blks[blockIdx.x];
+    const int h = blockIdx.y, g = h / (Hq / Hkv), ty = threadIdx.x >> 4, tx = threadIdx.x & 15, w = threadIdx.x >> 5;
+    const int Dp = fl_dp(D), LB = Dp + 8, LO = Dp + 4, nf = 4 * (Dp / 16);
+    const int nr = min(BR, b.lq - b.r0);
+    const size_t ldq = (size_t)Hq * D, ldk = (size_t)Hkv * D;
+    const fl_fwd_lay L = fl_fwd_layout(Dp);
+    char *base = (char *)sm;
+    __nv_bfloat16 *Qb = (__nv_bfloat16 *)base, *Kb = (__nv_bfloat16 *)(base + L.k), *Vb = (__nv_bfloat16 *)(base + L.v);
+    float *Ss = (float *)(base + L.s), *Os = (float *)(base + L.o);
+    __nv_bfloat16 *Pb = (__nv_bfloat16 *)(base + L.p);
+    fl_load_bf(Qb, LB, q + ((size_t)(b.q0 + b.r0) * Hq + h) * D, ldq, nr, BR, D, Dp);
+    for (int e = threadIdx.x; e < BR * LO; e += FL_THREADS) Os[e] = 0.0f;
+    float m[MI], l[MI];
+    int nv[MI];
+#pragma unroll
+    for (int i = 0; i < MI; i++) {
+        int r = ty + 16 * i;
+        nv[i] = r < nr ? rvk_attn_visible(causal, b.lq, b.lk, b.r0 + r) : 0;
+        m[i] = -INFINITY, l[i] = 0.0f;
+    }
+    const int nk = rvk_attn_visible(causal, b.lq, b.lk, b.r0 + nr - 1);
+    const float *kb = kk + ((size_t)b.k0 * Hkv + g) * D, *vb = v + ((size_t)b.k0 * Hkv + g) * D;
+    for (int j0 = 0; j0 < nk; j0 += BC) {
+        const int nc = min(BC, nk - j0), nc16 = (nc + 15) / 16 * 16;
+        __syncthreads(); /* the previous step's products are done with Kb, Vb, Pb, Os */
+        fl_load_bf(Kb, LB, kb + (size_t)j0 * ldk, ldk, nc, BC, D, Dp);
+        fl_load_bf(Vb, LB, vb + (size_t)j0 * ldk, ldk, nc, BC, D, Dp);
+        __syncthreads();
+        { /* S = Q K^T: warp w computes row block w / 2, column blocks 2 (w % 2) and + 1 */
+            const int rb = w >> 1, cb = 2 * (w & 1);
+            fl_fc acc[2];
+            wm::fill_fragment(acc[0], 0.0f);
+            wm::fill_fragment(acc[1], 0.0f);
+            for (int kd = 0; kd < Dp; kd += 16) {
+                fl_fa a;
+                wm::load_matrix_sync(a, Qb + rb * 16 * LB + kd, LB);
+#pragma unroll
+                for (int t = 0; t < 2; t++) {
+                    fl_fb_col bk; /* B(d, key) = K[key][d] */
+                    wm::load_matrix_sync(bk, Kb + (cb + t) * 16 * LB + kd, LB);
+                    wm::mma_sync(acc[t], a, bk, acc[t]);
+                }
+            }
+#pragma unroll
+            for (int t = 0; t < 2; t++) wm::store_matrix_sync(Ss + rb * 16 * LS + (cb + t) * 16, acc[t], LS, wm::mem_row_major);
+        }
+        __syncthreads();
+        float corr[MI];
+#pragma unroll
+        for (int i = 0; i < MI; i++) {
+            const int r = ty + 16 * i;
+            float s[NJ], mx = -INFINITY;
+#pragma unroll
+            for (int j = 0; j < NJ; j++) {
+                s[j] = j0 + tx + 16 * j < nv[i] ? scale * Ss[r * LS + tx + 16 * j] : -INFINITY;
+                mx = fmaxf(mx, s[j]);
+            }
+            const float mn = fmaxf(m[i], fl_row_max(mx)), ms = mn == -INFINITY ? 0.0f : mn;
+            float ps = 0.0f;
+#pragma unroll
+            for (int j = 0; j < NJ; j++) {
+                s[j] = expf(s[j] - ms);
+                ps += s[j];
+                Pb[r * LP + tx + 16 * j] = __float2bfloat16_rn(s[j]);
+            }
+            corr[i] = expf(m[i] - ms);
+            l[i] = l[i] * corr[i] + fl_row_sum(ps);
+            m[i] = mn;
+            for (int d = tx; d < Dp; d += 16) Os[r * LO + d] *= corr[i]; /* this thread's (row, d) of O */
+        }
+        __syncthreads();
+        /* O += P V: fragment f = w + 8 t of the [64, Dp] tile: row block f % 4, column block f / 4 */
+#pragma unroll
+        for (int t = 0; t < FL_NT; t++) {
+            const int f = w + 8 * t;
+            if (f >= nf) break;
+            const int rb = f & 3, cb = f >> 2;
+            fl_fc c;
+            wm::load_matrix_sync(c, Os + rb * 16 * LO + cb * 16, LO, wm::mem_row_major);
+            for (int kc = 0; kc < nc16; kc += 16) {
+                fl_fa a;
+                fl_fb_row bv; /* B(key, d) = V[key][d] */
+                wm::load_matrix_sync(a, Pb + rb * 16 * LP + kc, LP);
+                wm::load_matrix_sync(bv, Vb + kc * LB + cb * 16, LB);
+                wm::mma_sync(c, a, bv, c);
+            }
+            wm::store_matrix_sync(Os + rb * 16 * LO + cb * 16, c, LO, wm::mem_row_major);
+        }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < MI; i++) {
+        const int r = ty + 16 * i;
+        if (r >= nr) continue;
+        const size_t row = (size_t)(b.q0 + b.r0 + r) * Hq + h;
+        const float inv = nv[i] > 0 ? 1.0f / l[i] : 0.0f;
+        for (int d = tx; d < D; d += 16) out[row * D + d] = Os[r * LO + d] * inv;
+        if (tx == 0 && lse) lse[row] = nv[i] > 0 ? m[i] + logf(l[i]) : -INFINITY;
+    }
+}
+
+/* dK/dV shared layout: Kb, Vb [64][Dp+8] bf16 | Qb, dOb [32][Dp+8] bf16 | St, dPt [64][36] f32 |
+ * Pt, dSt [64][40] bf16 | Ls, Ds [32] f32; at the end dK, dV [64][Dp+4] f32 staged from offset 0 */
+struct fl_kv_lay {
+    size_t v, q, o, s, dp, p, ds, ls, total;
+};
+__host__ __device__ inline fl_kv_lay fl_kv_layout(int Dp) {
+    fl_kv_lay L;
+    const size_t kt = fl_al((size_t)KV_BC * (Dp + 8) * 2), qt = fl_al((size_t)KV_BR * (Dp + 8) * 2);
+    const size_t st = fl_al((size_t)KV_BC * 36 * 4), pt = fl_al((size_t)KV_BC * 40 * 2);
+    L.v = kt, L.q = 2 * kt, L.o = L.q + qt, L.s = L.o + qt, L.dp = L.s + st, L.p = L.dp + st, L.ds = L.p + pt;
+    L.ls = L.ds + pt;
+    L.total = L.ls + fl_al(2 * KV_BR * 4);
+    const size_t stage = 2 * fl_al((size_t)KV_BC * (Dp + 4) * 4);
+    L.total = L.total > stage ? L.total : stage;
+    return L;
+}
+
+__global__ void __launch_bounds__(FL_THREADS)
+    flash_bwd_dkdv_bf16_k(float *dk, float *dv, const float *dout, const float *q, const float *kk, const float *v,
+                          const float *lse, const float *dsum, const flash_blk *blks, int Hq, int Hkv, int D,
+                          float scale, int causal) {
+    constexpr int BR = KV_BR, BC = KV_BC, MI = BC / 16, NJ = BR / 16, LS = 36, LP = 40;
+    extern __shared__ __align__(128) float sm[];
+    const flash_blk b = blks[blockIdx.x];
+    const int g = blockIdx.y, nrep = Hq / Hkv, ty = threadIdx.x >> 4, tx = threadIdx.x & 15, w = threadIdx.x >> 5;
+    const int Dp = fl_dp(D), LB = Dp + 8, LO = Dp + 4, nf = 4 * (Dp / 16);
+    const int nc = min(BC, b.lk - b.r0);
+    const size_t ldq = (size_t)Hq * D, ldk = (size_t)Hkv * D, krow0 = (size_t)b.k0 + b.r0;
+    const fl_kv_lay L = fl_kv_layout(Dp);
+    char *base = (char *)sm;
+    __nv_bfloat16 *Kb = (__nv_bfloat16 *)base, *Vb = (__nv_bfloat16 *)(base + L.v);
+    __nv_bfloat16 *Qb = (__nv_bfloat16 *)(base + L.q), *dOb = (__nv_bfloat16 *)(base + L.o);
+    float *St = (float *)(base + L.s), *dPt = (float *)(base + L.dp);
+    __nv_bfloat16 *Pt = (__nv_bfloat16 *)(base + L.p), *dSt = (__nv_bfloat16 *)(base + L.ds);
+    float *Ls = (float *)(base + L.ls), *Ds = Ls + BR;
+    fl_load_bf(Kb, LB, kk + (krow0 * Hkv + g) * D, ldk, nc, BC, D, Dp);
+    fl_load_bf(Vb, LB, v + (krow0 * Hkv + g) * D, ldk, nc, BC, D, Dp);
+    fl_fc ak[FL_NT], av[FL_NT];
+#pragma unroll
+    for (int t = 0; t < FL_NT; t++) wm::fill_fragment(ak[t], 0.0f), wm::fill_fragment(av[t], 0.0f);
+    int ifirst = causal ? b.r0 - (b.lk - b.lq) : 0;
+    ifirst = ifirst < 0 ? 0 : ifirst;
+    for (int rr = 0; rr < nrep; rr++) {
+        const int h = g * nrep + rr;
+        for (int i0 = ifirst; i0 < b.lq; i0 += BR) {
+            const int nr = min(BR, b.lq - i0), nr16 = (nr + 15) / 16 * 16;
+            const size_t qrow0 = (size_t)b.q0 + i0;
+            __syncthreads();
+            fl_load_bf(Qb, LB, q + (qrow0 * Hq + h) * D, ldq, nr, BR, D, Dp);
+            fl_load_bf(dOb, LB, dout + (qrow0 * Hq + h) * D, ldq, nr, BR, D, Dp);
+            for (int r = threadIdx.x; r < BR; r += FL_THREADS) {
+                Ls[r] = r < nr ? lse[(qrow0 + r) * Hq + h] : 0.0f;
+                Ds[r] = r < nr ? dsum[(qrow0 + r) * Hq + h] : 0.0f;
+            }
+            __syncthreads();
+            { /* S^T = K Q^T, dP^T = V dO^T [64 keys, 32 queries]: warp w: key block w / 2, query block w % 2 */
+                const int rb = w >> 1, cb = w & 1;
+                fl_fc s, dp;
+                wm::fill_fragment(s, 0.0f);
+                wm::fill_fragment(dp, 0.0f);
+                for (int kd = 0; kd < Dp; kd += 16) {
+                    fl_fa a;
+                    fl_fb_col bq; /* B(d, query) = Q[query][d] */
+                    wm::load_matrix_sync(a, Kb + rb * 16 * LB + kd, LB);
+                    wm::load_matrix_sync(bq, Qb + cb * 16 * LB + kd, LB);
+                    wm::mma_sync(s, a, bq, s);
+                    wm::load_matrix_sync(a, Vb + rb * 16 * LB + kd, LB);
+                    wm::load_matrix_sync(bq, dOb + cb * 16 * LB + kd, LB);
+                    wm::mma_sync(dp, a, bq, dp);
+                }
+                wm::store_matrix_sync(St + rb * 16 * LS + cb * 16, s, LS, wm::mem_row_major);
+                wm::store_matrix_sync(dPt + rb * 16 * LS + cb * 16, dp, LS, wm::mem_row_major);
+            }
+            __syncthreads();
+#pragma unroll
+            for (int i = 0; i < MI; i++)
+#pragma unroll
+                for (int j = 0; j < NJ; j++) {
+                    const int c = ty + 16 * i, r = tx + 16 * j;
+                    const bool vis = r < nr && c < nc && b.r0 + c < rvk_attn_visible(causal, b.lq, b.lk, i0 + r);
+                    const float p = vis ? expf(scale * St[c * LS + r] - Ls[r]) : 0.0f;
+                    Pt[c * LP + r] = __float2bfloat16_rn(p);
+                    dSt[c * LP + r] = __float2bfloat16_rn(vis ? p * (dPt[c * LS + r] - Ds[r]) : 0.0f);
+                }
+            __syncthreads();
+            /* dV += P^T dO, dK += dS^T Q: fragment f = w + 8 t of [64 keys, Dp] */
+#pragma unroll
+            for (int t = 0; t < FL_NT; t++) {
+                const int f = w + 8 * t;
+                if (f >= nf) break;
+                const int rb = f & 3, cb = f >> 2;
+                for (int kq = 0; kq < nr16; kq += 16) {
+                    fl_fa a;
+                    fl_fb_row bx; /* B(query, d) */
+                    wm::load_matrix_sync(a, Pt + rb * 16 * LP + kq, LP);
+                    wm::load_matrix_sync(bx, dOb + kq * LB + cb * 16, LB);
+                    wm::mma_sync(av[t], a, bx, av[t]);
+                    wm::load_matrix_sync(a, dSt + rb * 16 * LP + kq, LP);
+                    wm::load_matrix_sync(bx, Qb + kq * LB + cb * 16, LB);
+                    wm::mma_sync(ak[t], a, bx, ak[t]);
+                }
+            }
+        }
+    }
+    __syncthreads(); /* everything is read: stage dK, dV over the tiles */
+    float *Sk = (float *)base, *Sv = (float *)(base + fl_al((size_t)BC * LO * 4));
+#pragma unroll
+    for (int t = 0; t < FL_NT; t++) {
+        const int f = w + 8 * t;
+        if (f >= nf) break;
+        const int rb = f & 3, cb = f >> 2;
+        for (int x = 0; x < ak[t].num_elements; x++) ak[t].x[x] *= scale;
+        wm::store_matrix_sync(Sk + rb * 16 * LO + cb * 16, ak[t], LO, wm::mem_row_major);
+        wm::store_matrix_sync(Sv + rb * 16 * LO + cb * 16, av[t], LO, wm::mem_row_major);
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < nc * D; e += FL_THREADS) {
+        const int c = e / D, d = e - c * D;
+        const size_t at = ((krow0 + c) * Hkv + g) * D + d;
+        if (dk) dk[at] += Sk[c * LO + d];
+        if (dv) dv[at] += Sv[c * LO + d];
+    }
+}
+
+/* dQ shared layout: Qb, dOb [64][Dp+8] bf16 | Kb, Vb [32][Dp+8] bf16 | S, dP [64][36] f32 |
+ * dSb [64][40] bf16 | Ls, Ds [64] f32; at the end dQ [64][Dp+4] f32 staged from offset 0 */
+struct fl_dq_lay {
+    size_t o, k, v, s, dp, ds, ls, total;
+};
+__host__ __device__ inline fl_dq_lay fl_dq_layout(int Dp) {
+    fl_dq_lay L;
+    const size_t qt = fl_al((size_t)DQ_BR * (Dp + 8) * 2), kt = fl_al((size_t)DQ_BC * (Dp + 8) * 2);
+    const size_t st = fl_al((size_t)DQ_BR * 36 * 4);
+    L.o = qt, L.k = 2 * qt, L.v = L.k + kt, L.s = L.v + kt, L.dp = L.s + st, L.ds = L.dp + st;
+    L.ls = L.ds + fl_al((size_t)DQ_BR * 40 * 2);
+    L.total = L.ls + fl_al(2 * DQ_BR * 4);
+    const size_t stage = fl_al((size_t)DQ_BR * (Dp + 4) * 4);
+    L.total = L.total > stage ? L.total : stage;
+    return L;
+}
+
+__global__ void __launch_bounds__(FL_THREADS)
+    flash_bwd_dq_bf16_k(float *dq, const float *dout, const float *q, const float *kk, const float *v,
+                        const float *lse, const float *dsum, const flash_blk *blks, int Hq, int Hkv, int D,
+                        float scale, int causal, int accum) {
+    constexpr int BR = DQ_BR, BC = DQ_BC, MI = BR / 16, NJ = BC / 16, LS = 36, LP = 40;
+    extern __shared__ __align__(128) float sm[];
+    const flash_blk b = blks[blockIdx.x];
+    const int h = blockIdx.y, g = h / (Hq / Hkv), ty = threadIdx.x >> 4, tx = threadIdx.x & 15, w = threadIdx.x >> 5;
+    const int Dp = fl_dp(D), LB = Dp + 8, LO = Dp + 4, nf = 4 * (Dp / 16);
+    const int nr = min(BR, b.lq - b.r0);
+    const size_t ldq = (size_t)Hq * D, ldk = (size_t)Hkv * D, qrow0 = (size_t)b.q0 + b.r0;
+    const fl_dq_lay L = fl_dq_layout(Dp);
+    char *base = (char *)sm;
+    __nv_bfloat16 *Qb = (__nv_bfloat16 *)base, *dOb = (__nv_bfloat16 *)(base + L.o);
+    __nv_bfloat16 *Kb = (__nv_bfloat16 *)(base + L.k), *Vb = (__nv_bfloat16 *)(base + L.v);
+    float *Ss = (float *)(base + L.s), *dPs = (float *)(base + L.dp);
+    __nv_bfloat16 *dSb = (__nv_bfloat16 *)(base + L.ds);
+    float *Ls = (float *)(base + L.ls), *Ds = Ls + BR;
+    fl_load_bf(Qb, LB, q + (qrow0 * Hq + h) * D, ldq, nr, BR, D, Dp);
+    fl_load_bf(dOb, LB, dout + (qrow0 * Hq + h) * D, ldq, nr, BR, D, Dp);
+    for (int r = threadIdx.x; r < BR; r += FL_THREADS) {
+        Ls[r] = r < nr ? lse[(qrow0 + r) * Hq + h] : 0.0f;
+        Ds[r] = r < nr ? dsum[(qrow0 + r) * Hq + h] : 0.0f;
+    }
+    int nv[MI];
+#pragma unroll
+    for (int i = 0; i < MI; i++) {
+        const int r = ty + 16 * i;
+        nv[i] = r < nr ? rvk_attn_visible(causal, b.lq, b.lk, b.r0 + r) : 0;
+    }
+    fl_fc acc[FL_NT];
+#pragma unroll
+    for (int t = 0; t < FL_NT; t++) wm::fill_fragment(acc[t], 0.0f);
+    const int nk = rvk_attn_visible(causal, b.lq, b.lk, b.r0 + nr - 1);
+    const float *kb = kk + ((size_t)b.k0 * Hkv + g) * D, *vb = v + ((size_t)b.k0 * Hkv + g) * D;
+    for (int j0 = 0; j0 < nk; j0 += BC) {
+        const int nc = min(BC, nk - j0), nc16 = (nc + 15) / 16 * 16;
+        __syncthreads();
+        fl_load_bf(Kb, LB, kb + (size_t)j0 * ldk, ldk, nc, BC, D, Dp);
+        fl_load_bf(Vb, LB, vb + (size_t)j0 * ldk, ldk, nc, BC, D, Dp);
+        __syncthreads();
+        { /* S = Q K^T, dP = dO V^T [64 queries, 32 keys]: warp w: query block w / 2, key block w % 2 */
+            const int rb = w >> 1, cb = w & 1;
+            fl_fc s, dp;
+            wm::fill_fragment(s, 0.0f);
+            wm::fill_fragment(dp, 0.0f);
+            for (int kd = 0; kd < Dp; kd += 16) {
+                fl_fa a;
+                fl_fb_col bk; /* B(d, key) = K[key][d] */
+                wm::load_matrix_sync(a, Qb + rb * 16 * LB + kd, LB);
+                wm::load_matrix_sync(bk, Kb + cb * 16 * LB + kd, LB);
+                wm::mma_sync(s, a, bk, s);
+                wm::load_matrix_sync(a, dOb + rb * 16 * LB + kd, LB);
+                wm::load_matrix_sync(bk, Vb + cb * 16 * LB + kd, LB);
+                wm::mma_sync(dp, a, bk, dp);
+            }
+            wm::store_matrix_sync(Ss + rb * 16 * LS + cb * 16, s, LS, wm::mem_row_major);
+            wm::store_matrix_sync(dPs + rb * 16 * LS + cb * 16, dp, LS, wm::mem_row_major);
+        }
+        __syncthreads();
+#pragma unroll
+        for (int i = 0; i < MI; i++) {
+            const int r = ty + 16 * i;
+#pragma unroll
+            for (int j = 0; j < NJ; j++) {
+                const int c = tx + 16 * j;
+                const bool vis = j0 + c < nv[i];
+                const float p = vis ? expf(scale * Ss[r * LS + c] - Ls[r]) : 0.0f;
+                dSb[r * LP + c] = __float2bfloat16_rn(vis ? p * (dPs[r * LS + c] - Ds[r]) : 0.0f);
+            }
+        }
+        __syncthreads();
+        /* dQ += dS K: fragment f = w + 8 t of [64 queries, Dp] */
+#pragma unroll
+        for (int t = 0; t < FL_NT; t++) {
+            const int f = w + 8 * t;
+            if (f >= nf) break;
+            const int rb = f & 3, cb = f >> 2;
+            for (int kc = 0; kc < nc16; kc += 16) {
+                fl_fa a;
+                fl_fb_row bk; /* B(key, d) = K[key][d] */
+                wm::load_matrix_sync(a, dSb + rb * 16 * LP + kc, LP);
+                wm::load_matrix_sync(bk, Kb + kc * LB + cb * 16, LB);
+                wm::mma_sync(acc[t], a, bk, acc[t]);
+            }
+        }
+    }
+    __syncthreads();
+    float *Sq = (float *)base;
+#pragma unroll
+    for (int t = 0; t < FL_NT; t++) {
+        const int f = w + 8 * t;
+        if (f >= nf) break;
+        const int rb = f & 3, cb = f >> 2;
+        wm::store_matrix_sync(Sq + rb * 16 * LO + cb * 16, acc[t], LO, wm::mem_row_major);
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < nr * D; e += FL_THREADS) {
+        const int r = e / D, d = e - r * D;
+        float *x = dq + (qrow0 + r) * ldq + (size_t)h * D + d;
+        const float y = scale * Sq[r * LO + d];
+        *x = accum ? *x + y : y;
+    }
+}
+
 /* ---- host side ---- */
 
 static size_t fwd_smem(int D) {
@@ -439,24 +841,24 @@ static int flash_blocks(const rvk_attn_seq *seq, int nseq, int keys, int bs, fla
 #define FL_LAUNCH(fn, grid, shm, st) fn<<<(grid), FL_THREADS, (shm), (st)>>>
 #endif
 
-/* Raises a kernel's dynamic shared-memory limit to what this launch needs. */
-template <typename F> static int flash_smem(rv_kctx *k, F *fn, size_t bytes, const char *what) {
-    return rvk_cu_check(k, cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes), what);
+/* Raises fn's dynamic shared-memory limit to shm and launches it on grid (errors: sticky status). */
+template <typename... P, typename... A>
+static void flash_go(rv_kctx *k, void (*fn)(P...), dim3 grid, size_t shm, const char *what, A... args) {
+    if (rvk_cu_check(k, cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shm), what)) return;
+    FL_LAUNCH(fn, grid, shm, rvk_cu_stream(k))(args...);
+    rvk_cu_launched(k, what);
 }
 
 int rvk_cuda_flash_fwd(rv_kctx *k, float *out, float *lse, const float *q, const float *kk, const float *v,
-                       const rvk_attn *a, const rvk_attn_seq *seq) {
+                       const rvk_attn *a, const rvk_attn_seq *seq, int bf16) {
     flash_blk *hb;
     const int nb = flash_blocks(seq, a->nseq, 0, FWD_BR, &hb);
-    if (nb > 0) {
-        flash_blk *db = (flash_blk *)rvk_cu_scratch(k, (size_t)nb * sizeof *db);
-        const size_t shm = fwd_smem(a->D);
-        if (db && !flash_smem(k, flash_fwd_k, shm, "attention forward (flash): shared memory")) {
-            rvk_cu_put(k, db, hb, (size_t)nb * sizeof *db);
-            FL_LAUNCH(flash_fwd_k, dim3((unsigned)nb, (unsigned)a->Hq), shm, rvk_cu_stream(k))(
-                out, lse, q, kk, v, db, a->Hq, a->Hkv, a->D, a->scale, a->causal);
-            rvk_cu_launched(k, "attention forward (flash)");
-        }
+    flash_blk *db = nb > 0 ? (flash_blk *)rvk_cu_scratch(k, (size_t)nb * sizeof *db) : NULL;
+    if (db) {
+        rvk_cu_put(k, db, hb, (size_t)nb * sizeof *db);
+        flash_go(k, bf16 ? flash_fwd_bf16_k : flash_fwd_k, dim3((unsigned)nb, (unsigned)a->Hq),
+                 bf16 ? fl_fwd_layout(fl_dp(a->D)).total : fwd_smem(a->D), "attention forward (flash)", out, lse, q,
+                 kk, v, (const flash_blk *)db, a->Hq, a->Hkv, a->D, a->scale, a->causal);
     }
     free(hb);
     return 0;
@@ -464,7 +866,7 @@ int rvk_cuda_flash_fwd(rv_kctx *k, float *out, float *lse, const float *q, const
 
 int rvk_cuda_flash_bwd(rv_kctx *k, float *dq, float *dk, float *dv, const float *dout, const float *q,
                        const float *kk, const float *v, const float *out, const float *lse, const rvk_attn *a,
-                       const rvk_attn_seq *seq, int accum) {
+                       const rvk_attn_seq *seq, int accum, int bf16) {
     const int Hq = a->Hq, Hkv = a->Hkv, D = a->D, Tq = a->Tq, Tk = a->Tk;
     cudaStream_t st = rvk_cu_stream(k);
     /* dk, dv are added to block by block: start from zero unless adding was asked for (key rows
@@ -482,25 +884,20 @@ int rvk_cuda_flash_bwd(rv_kctx *k, float *dq, float *dk, float *dv, const float 
     char *ws = (char *)rvk_cu_scratch(k, ndsum * sizeof(float) + bq + bk);
     if (ws) {
         float *dsum = (float *)ws;
-        flash_blk *dqb = (flash_blk *)(ws + ndsum * sizeof(float)), *dkb = (flash_blk *)((char *)dqb + bq);
-        if (nq) rvk_cu_put(k, dqb, hq, bq);
-        if (nk) rvk_cu_put(k, dkb, hk, bk);
-        FL_LAUNCH(flash_dsum_k, dim3((unsigned)((nrow * 32 + FL_THREADS - 1) / FL_THREADS)), 0, st)(dsum, dout, out,
-                                                                                                   nrow, D);
-        rvk_cu_launched(k, "attention backward (flash): Dsum");
-        const size_t skv = dkdv_smem(D), sq = dq_smem(D);
-        if ((dk || dv) && nk > 0 &&
-            !flash_smem(k, flash_bwd_dkdv_k, skv, "attention backward (flash): dK/dV shared memory")) {
-            FL_LAUNCH(flash_bwd_dkdv_k, dim3((unsigned)nk, (unsigned)Hkv), skv, st)(
-                dk, dv, dout, q, kk, v, lse, dsum, dkb, Hq, Hkv, D, a->scale, a->causal);
-            rvk_cu_launched(k, "attention backward (flash): dK/dV");
-        }
-        if (dq && nq > 0 &&
-            !flash_smem(k, flash_bwd_dq_k, sq, "attention backward (flash): dQ shared memory")) {
-            FL_LAUNCH(flash_bwd_dq_k, dim3((unsigned)nq, (unsigned)Hq), sq, st)(
-                dq, dout, q, kk, v, lse, dsum, dqb, Hq, Hkv, D, a->scale, a->causal, accum);
-            rvk_cu_launched(k, "attention backward (flash): dQ");
-        }
+        const flash_blk *dqb = (const flash_blk *)(ws + ndsum * sizeof(float)), *dkb = dqb + nq;
+        if (nq) rvk_cu_put(k, (void *)dqb, hq, bq);
+        if (nk) rvk_cu_put(k, (void *)dkb, hk, bk);
+        flash_go(k, flash_dsum_k, dim3((unsigned)((nrow * 32 + FL_THREADS - 1) / FL_THREADS)), 0,
+                 "attention backward (flash): Dsum", dsum, dout, out, nrow, D);
+        const float *ds = dsum;
+        if ((dk || dv) && nk > 0)
+            flash_go(k, bf16 ? flash_bwd_dkdv_bf16_k : flash_bwd_dkdv_k, dim3((unsigned)nk, (unsigned)Hkv),
+                     bf16 ? fl_kv_layout(fl_dp(D)).total : dkdv_smem(D), "attention backward (flash): dK/dV", dk, dv,
+                     dout, q, kk, v, lse, ds, dkb, Hq, Hkv, D, a->scale, a->causal);
+        if (dq && nq > 0)
+            flash_go(k, bf16 ? flash_bwd_dq_bf16_k : flash_bwd_dq_k, dim3((unsigned)nq, (unsigned)Hq),
+                     bf16 ? fl_dq_layout(fl_dp(D)).total : dq_smem(D), "attention backward (flash): dQ", dq, dout, q,
+                     kk, v, lse, ds, dqb, Hq, Hkv, D, a->scale, a->causal, accum);
     }
     free(hq);
     free(hk);

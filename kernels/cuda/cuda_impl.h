@@ -165,12 +165,13 @@ int rvk_cuda_attention_bwd(rv_kctx *k, float *dq, float *dk, float *dv, const fl
                            int accum, rv_err *err);
 /* The fused kernels (attention_flash.cu) over the sequence table seq [a->nseq] that
  * attention.cu's host validation produced; a->D <= RVK_CU_FLASH_MAX_D. Same contracts as
- * rvk_attention_fwd/bwd; errors go to the sticky status. */
+ * rvk_attention_fwd/bwd; errors go to the sticky status. bf16: inner products on bf16 tensor
+ * cores (WMMA, fp32 accumulation; RADVLM_CUDA_GEMM=bf16), else fp32 FMA throughout. */
 int rvk_cuda_flash_fwd(rv_kctx *k, float *out, float *lse, const float *q, const float *kk, const float *v,
-                       const rvk_attn *a, const rvk_attn_seq *seq);
+                       const rvk_attn *a, const rvk_attn_seq *seq, int bf16);
 int rvk_cuda_flash_bwd(rv_kctx *k, float *dq, float *dk, float *dv, const float *dout, const float *q,
                        const float *kk, const float *v, const float *out, const float *lse, const rvk_attn *a,
-                       const rvk_attn_seq *seq, int accum);
+                       const rvk_attn_seq *seq, int accum, int bf16);
 int rvk_cuda_embedding_fwd(rv_kctx *k, float *out, const float *table, const int32_t *ids, int T, int C, int V,
                            rv_err *err);
 int rvk_cuda_embedding_bwd(rv_kctx *k, float *dtable, const float *dout, const int32_t *ids, int T, int C, int V,

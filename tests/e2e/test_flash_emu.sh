@@ -19,6 +19,6 @@ else
   ./flash_emu >emu.log 2>&1 && ok || { bad "flash_emu reports failures"; cat emu.log >&2; }
   cat emu.log
   n=$(grep -c '^PASS' emu.log)
-  [ "$n" -ge 29 ] && ok || bad "flash_emu ran $n checks, 29 expected"
+  [ "$n" -ge 57 ] && ok || bad "flash_emu ran $n checks, 57 expected"
 fi
 finish test_flash_emu
