@@ -3,8 +3,11 @@
  * read through len_k. The scores never leave shared memory: no [rows, keys] matrix in global
  * memory, one launch per pass instead of a few GEMMs per (sequence, head, chunk).
  *
- * Arithmetic: fp32 FMA on CUDA cores everywhere (inner products, softmax, accumulators), whatever
- * RADVLM_CUDA_GEMM says; bf16 tensor-core tiles (WMMA/mma) are open work (docs/kernels.md).
+ * Arithmetic: two variants of each kernel with the same tiles and grids. RADVLM_CUDA_GEMM=bf16
+ * (the default): the inner products on bf16 tensor cores (WMMA m16n16k16, fp32 accumulation; see
+ * "bf16 tensor-core variants" below); fp32 / tf32: fp32 FMA on CUDA cores throughout (exact fp32,
+ * for the 1e-4 parity check). Softmax statistics, P, dS and every accumulator are fp32 in both.
+ * The description below is of the fp32 variant; the bf16 one differs where its section says.
  *
  * Launch shape (all three kernels): 256 threads as a 16 x 16 grid, ty = tid / 16, tx = tid % 16.
  * A [R, C] tile computed by a CTA gives thread (ty, tx) rows ty + 16 i and columns tx + 16 j: a row
@@ -20,7 +23,7 @@
  *           (fp32), O [64, D] in registers rescaled by exp(m_old - m_new), P through shared memory
  *           (aliasing the K tile) for O += P V. out = O / l, lse = m + log l; a row that sees no key
  *           gets out 0, lse -INFINITY. Shared: (64 (D+1) + max(64 (D+1), 64 * 64) + 64 D) floats,
- *           99 KiB at D = 128 (two CTAs per H100 SM).
+ *           97 KiB at D = 128 (two CTAs per H100 SM).
  * backward  (1) Dsum[t, h] = dO . O, one warp per row;
  *           (2) dK/dV grid (key blocks of BWD_KC = 64 keys, Hkv): K, V tiles stay in shared memory,
  *           dK, dV [64, D] in registers; loop over the query heads of the KV group (in order), then

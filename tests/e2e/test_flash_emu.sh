@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The fused attention kernels of the CUDA backend (kernels/cuda/attention_flash.cu), run without a
-# GPU: tests/gpu/flash_emu.cpp compiles the .cu source as host C++ (every CTA as 256 fibers) and
-# checks out / lse / dq / dk / dv against a double-precision reference, the accum rule and NULL
-# outputs (see its header). Needs only a C++17 compiler with <ucontext.h>; skipped without one.
+# GPU: tests/gpu/flash_emu.cpp compiles the .cu source as host C++ (every CTA as 256 fibers, WMMA
+# emulated) and checks both variants (fp32 FMA, bf16 WMMA) for out / lse / dq / dk / dv against a
+# double-precision reference, the accum rule and NULL outputs (see its header). Needs only a C++17 compiler with <ucontext.h>; skipped without one.
 # usage: test_flash_emu.sh BINARY WORKDIR
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd); SRC=$(cd "$HERE/../.." && pwd)

@@ -11,7 +11,9 @@
  * (kernels/kernels.h): per (sequence, head, query row) the visible keys j <= i + (lk - lq) (causal)
  * or all lk, softmax, lse; backward dP = dO V^T, Dsum = dO . O, dS = P (dP - Dsum), dq = scale dS K,
  * dk = scale dS^T Q, dv = P^T dO summed over the query heads of a KV group.
- * Checks (normwise relative error, fp32 arithmetic against double: 2e-5): out, lse (-inf exactly
+ * Both variants of the kernels run: fp32 FMA (tolerance 2e-5: fp32 rounding against double) and
+ * bf16 WMMA (1e-2: bf16 operands of the products; WMMA emulated as whole-tile products, see below).
+ * Checks (normwise relative error): out, lse (-inf exactly
  * where a row sees no key), dq, dk, dv; backward with accum = 1 adds exactly the accum = 0 result
  * once more (bitwise: the same sums added to the same values); key rows outside every sequence
  * stay exactly 0 with accum = 0; the shared memory a launch asks for stays within an A100's

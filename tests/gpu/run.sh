@@ -6,7 +6,7 @@
 #   (a)    kernel_conformance: every kernel of kernels.h, cpu vs cuda, per-kernel bf16 tolerances,
 #          then again with the backend's GEMMs in fp32 (RADVLM_CUDA_GEMM=fp32) at 1e-4
 #   (a'')  the attention cases again on the fused kernels (RADVLM_CUDA_ATTN=flash), at the same
-#          tolerances: 2e-2, and 1e-4 with RADVLM_CUDA_GEMM=fp32 (the kernels are fp32 either way)
+#          tolerances: the bf16 WMMA variant at 2e-2, the fp32 one (RADVLM_CUDA_GEMM=fp32) at 1e-4
 #   (b,c)  model_parity tiny and 100m: one SFT step and one GRPO mini-batch (loss within 1e-2
 #          relative, gradient cosine >= 0.99), greedy generation agreement
 #   (d0)   bench_gpu --attention: the GEMM path against the fused kernels, forward and forward +
