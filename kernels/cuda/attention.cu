@@ -15,8 +15,10 @@
  * trapezoids cut at their last row).
  * Decoding (every sequence has at most ROW_MAX_LQ query rows) takes a row-wise kernel instead:
  * one block per (query row, head) with an online softmax over the keys, no GEMM launches per
- * sequence. RADVLM_CUDA_ATTN=gemm|rowwise forces either path (to test both on a GPU). A
- * FlashAttention-2-style fused kernel for training is open work. */
+ * sequence. The FlashAttention-2-style fused kernels (attention_flash.cu) are the third path.
+ * RADVLM_CUDA_ATTN=gemm|rowwise|flash forces one (to test each on a GPU; flash needs D <= 128,
+ * else the GEMM path runs); auto (the default) takes the row-wise kernel for decoding and the GEMM
+ * path otherwise, flash instead of the GEMMs once RVK_CU_FLASH_IN_AUTO (cuda_impl.h) is 1. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -32,6 +34,12 @@ typedef struct attn_host {
 /* Forward path choice (RVK_CU_ATTN_AUTO): the row-wise kernel when no sequence has more query
  * rows than this (decoding), the GEMM path otherwise. */
 #define ROW_MAX_LQ 4
+
+/* Whether this call takes the fused kernels (the forward after the row-wise choice). */
+static int use_flash(const rv_kctx *k, const rvk_attn *a) {
+    rvk_cu_attn_mode m = rvk_cu(k)->attn;
+    return a->D <= RVK_CU_FLASH_MAX_D && (m == RVK_CU_ATTN_FLASH || (m == RVK_CU_ATTN_AUTO && RVK_CU_FLASH_IN_AUTO));
+}
 
 /* The host copies of the caller (rvk_attn.host_*) when complete, else downloads (a sync). */
 static int attn_prepare(rv_kctx *k, const rvk_attn *a, attn_host *h, rv_err *err) {
@@ -211,9 +219,19 @@ int rvk_cuda_attention_fwd(rv_kctx *k, float *out, float *lse, const float *q, c
     if (attn_prepare(k, a, &h, err) != 0) return -1;
     const int Hq = a->Hq, Hkv = a->Hkv, D = a->D, nrep = Hq / Hkv, ldq = Hq * D, ldk = Hkv * D;
     cudaStream_t st = rvk_cu_stream(k);
+    if (a->Tq > 0 && rvk_cu(k)->attn == RVK_CU_ATTN_FLASH && use_flash(k, a) && a->Hq <= 65535) {
+        rvk_cuda_flash_fwd(k, out, lse, q, kk, v, a, h.seq, rvk_cu(k)->gemm == RVK_CU_GEMM_BF16);
+        free(h.seq);
+        return 0;
+    }
     if (a->Tq > 0 && D <= ROW_MAX_D && a->Hq <= 65535 &&
         (rvk_cu(k)->attn == RVK_CU_ATTN_ROWWISE || (rvk_cu(k)->attn == RVK_CU_ATTN_AUTO && h.maxlq <= ROW_MAX_LQ))) {
         attention_rowwise(k, out, lse, q, kk, v, a, &h);
+        free(h.seq);
+        return 0;
+    }
+    if (a->Tq > 0 && use_flash(k, a) && a->Hq <= 65535) { /* auto, once flash is measured faster */
+        rvk_cuda_flash_fwd(k, out, lse, q, kk, v, a, h.seq, rvk_cu(k)->gemm == RVK_CU_GEMM_BF16);
         free(h.seq);
         return 0;
     }
@@ -267,6 +285,12 @@ int rvk_cuda_attention_bwd(rv_kctx *k, float *dq, float *dk, float *dv, const fl
     const int Hq = a->Hq, Hkv = a->Hkv, D = a->D, nrep = Hq / Hkv, ldq = Hq * D, ldk = Hkv * D;
     const int Tq = a->Tq, Tk = a->Tk;
     cudaStream_t st = rvk_cu_stream(k);
+    if (use_flash(k, a) && Hq <= 65535) {
+        rvk_cuda_flash_bwd(k, dq, dk, dv, dout, q, kk, v, out, lse, a, h.seq, accum,
+                           rvk_cu(k)->gemm == RVK_CU_GEMM_BF16);
+        free(h.seq);
+        return 0;
+    }
     /* outputs accumulate chunk by chunk: start from zero unless adding was asked for (key rows
      * outside every sequence, e.g. unused KV-cache capacity, stay zero) */
     if (!accum) {

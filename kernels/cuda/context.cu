@@ -217,6 +217,7 @@ static rvk_cu_attn_mode attn_mode(void) {
     const char *v = getenv("RADVLM_CUDA_ATTN");
     if (v && strcmp(v, "gemm") == 0) return RVK_CU_ATTN_GEMM;
     if (v && strcmp(v, "rowwise") == 0) return RVK_CU_ATTN_ROWWISE;
+    if (v && strcmp(v, "flash") == 0) return RVK_CU_ATTN_FLASH;
     return RVK_CU_ATTN_AUTO;
 }
 

@@ -29,10 +29,21 @@ typedef enum rvk_cu_gemm_mode {
 
 /* Attention forward path (env RADVLM_CUDA_ATTN, read once per context). */
 typedef enum rvk_cu_attn_mode {
-    RVK_CU_ATTN_AUTO = 0,    /* row-wise kernel for decoding (few query rows), GEMMs otherwise */
+    RVK_CU_ATTN_AUTO = 0,    /* row-wise kernel for decoding (few query rows), GEMMs otherwise
+                                (flash instead of the GEMMs once RVK_CU_FLASH_IN_AUTO is 1) */
     RVK_CU_ATTN_GEMM = 1,    /* always cuBLASLt QK^T + softmax + PV */
-    RVK_CU_ATTN_ROWWISE = 2  /* always the row-wise online-softmax kernel */
+    RVK_CU_ATTN_ROWWISE = 2, /* always the row-wise online-softmax kernel (forward; backward: GEMMs) */
+    RVK_CU_ATTN_FLASH = 3    /* always the fused FlashAttention-2-style kernels (head dim <= 128,
+                                else the GEMM path) */
 } rvk_cu_attn_mode;
+
+/* Largest head dimension of the fused attention kernels (attention_flash.cu); larger ones take
+ * the GEMM path. */
+#define RVK_CU_FLASH_MAX_D 128
+/* Whether RADVLM_CUDA_ATTN=auto (the default) trains with the fused kernels instead of the GEMM
+ * path. 0 until a GPU run of bench_gpu --attention measures flash faster on the 2x2048 causal
+ * and SigLIP shapes (docs/performance.md, "GPU"): that measurement flips it here. */
+#define RVK_CU_FLASH_IN_AUTO 0
 
 /* cuBLASLt plans cached per call shape (matmul.cu) */
 #define RVK_CU_LT_CACHE 256
@@ -180,6 +191,15 @@ int rvk_cuda_attention_fwd(rv_kctx *k, float *out, float *lse, const float *q, c
 int rvk_cuda_attention_bwd(rv_kctx *k, float *dq, float *dk, float *dv, const float *dout, const float *q,
                            const float *kk, const float *v, const float *out, const float *lse, const rvk_attn *a,
                            int accum, rv_err *err);
+/* The fused kernels (attention_flash.cu) over the sequence table seq [a->nseq] that
+ * attention.cu's host validation produced; a->D <= RVK_CU_FLASH_MAX_D. Same contracts as
+ * rvk_attention_fwd/bwd; errors go to the sticky status. bf16: inner products on bf16 tensor
+ * cores (WMMA, fp32 accumulation; RADVLM_CUDA_GEMM=bf16), else fp32 FMA throughout. */
+int rvk_cuda_flash_fwd(rv_kctx *k, float *out, float *lse, const float *q, const float *kk, const float *v,
+                       const rvk_attn *a, const rvk_attn_seq *seq, int bf16);
+int rvk_cuda_flash_bwd(rv_kctx *k, float *dq, float *dk, float *dv, const float *dout, const float *q,
+                       const float *kk, const float *v, const float *out, const float *lse, const rvk_attn *a,
+                       const rvk_attn_seq *seq, int accum, int bf16);
 int rvk_cuda_embedding_fwd(rv_kctx *k, float *out, const float *table, const int32_t *ids, int T, int C, int V,
                            rv_err *err);
 int rvk_cuda_embedding_bwd(rv_kctx *k, float *dtable, const float *dout, const int32_t *ids, int T, int C, int V,

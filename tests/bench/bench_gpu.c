@@ -4,6 +4,19 @@
  * Usage: bench_gpu [--config 0.5b|7b|100m|tiny] [--backend cuda|cpu] [--layers N | --mem-gib G]
  *                  [--tokens T] [--steps K] [--warmup K] [--peak-tflops P] [--decode-batch B]
  *                  [--decode-new N] [--threads N]
+ *        bench_gpu --attention full|small [--backend cuda|cpu] [--steps K] [--peak-tflops P]
+ *
+ * --attention: the attention micro-benchmark instead (the data that decides when
+ * RADVLM_CUDA_ATTN=auto trains with the fused kernels, cuda_impl.h RVK_CU_FLASH_IN_AUTO): per shape,
+ * a context with RADVLM_CUDA_ATTN=gemm and one with =flash, each timing the forward and forward +
+ * backward (best of K after a warm-up), on random inputs with the host offsets given:
+ *   llm     2 x 2048 tokens packed, causal, Hq 28 / Hkv 4, D 128 (Qwen2-7B's attention)
+ *   siglip  16 x 729-token tiles, bidirectional, Hq = Hkv = 16, D 72 (SigLIP-so400m's)
+ * ("small": the lengths / 16, to check the program itself, e.g. on the CPU backend). FLOPs:
+ * forward 4 D Hq x (visible query-key pairs), forward + backward 3.5x that (2 + 5 matmuls);
+ * TFLOP/s against --peak-tflops when given. Also printed: the normwise difference of out and dq
+ * between the two paths, and whether two flash runs give bitwise the same dq, dk, dv
+ * (determinism). RESULT lines: what=attention shape=... path=gemm|flash fwd_ms bwd_ms ...
  *
  * Model: the preset (model/config.c) with random weights: one N(0, 0.02) block of 16 Mi values
  * tiled over the parameter arena (the timing does not depend on the values; generating 7 B
@@ -26,6 +39,7 @@
  * Decode: rv_vlm_generate, greedy, B text prompts of 128 tokens, N new tokens each, no stop token;
  * decode tokens/s = B (N - 1) / (t(N new) - t(1 new)) (the prefill and first token subtracted).
  * Machine-readable lines start with "RESULT ". */
+#define _POSIX_C_SOURCE 200809L /* setenv: one context per attention path */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,10 +149,141 @@ static int fill_random(rv_weights *w, rv_err *e) {
     return rvk_sync(w->k, e);
 }
 
+/* ---- the attention micro-benchmark (--attention) ---- */
+
+typedef struct attn_shape {
+    const char *name;
+    int nseq, len, Hq, Hkv, D, causal;
+} attn_shape;
+
+/* normwise ||a - b|| / ||b|| */
+static double rel_diff(const float *a, const float *b, size_t n) {
+    double d = 0, r = 0;
+    for (size_t i = 0; i < n; i++) d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), r += (double)b[i] * b[i];
+    return r > 0 ? sqrt(d / r) : sqrt(d);
+}
+
+/* One path (RADVLM_CUDA_ATTN=path) on one shape: best forward and forward + backward times in
+ * seconds; out / dq / dk / dv of the last run into the host buffers (dq2.. of a second identical
+ * backward, for the determinism check). 0 on success. */
+static int attn_time(const char *backend, const char *path, const attn_shape *sh, int steps, const float *hq,
+                     const float *hk, const float *hv, const float *hdo, float *hout, float *hdq, float *hdk,
+                     float *hdv, float *hdq2, float *hdk2, float *hdv2, double *t_fwd, double *t_all) {
+    setenv("RADVLM_CUDA_ATTN", path, 1); /* read once, when the context is created */
+    rv_err e;
+    rv_kctx *k;
+    if (rvk_create(&k, backend, &(rvk_cpu_opts){.nthreads = 0}, &e)) {
+        printf("bench_gpu: SKIP: backend %s cannot run here: %s\n", backend, e.msg);
+        return 77;
+    }
+    const int T = sh->nseq * sh->len;
+    const size_t nq = (size_t)T * sh->Hq * sh->D, nk = (size_t)T * sh->Hkv * sh->D;
+    int32_t *cu = malloc((size_t)(sh->nseq + 1) * sizeof *cu);
+    for (int s = 0; s <= sh->nseq; s++) cu[s] = s * sh->len;
+    int32_t *dcu = rvk_alloc_i32(k, (size_t)sh->nseq + 1);
+    rvk_upload_i32(k, dcu, cu, (size_t)sh->nseq + 1);
+    float *q = rvk_alloc(k, nq), *kk = rvk_alloc(k, nk), *v = rvk_alloc(k, nk), *dout = rvk_alloc(k, nq);
+    float *out = rvk_alloc(k, nq), *lse = rvk_alloc(k, (size_t)T * sh->Hq);
+    float *dq = rvk_alloc(k, nq), *dk = rvk_alloc(k, nk), *dv = rvk_alloc(k, nk);
+    rvk_upload(k, q, hq, nq), rvk_upload(k, kk, hk, nk), rvk_upload(k, v, hv, nk), rvk_upload(k, dout, hdo, nq);
+    rvk_attn a = {.nseq = sh->nseq, .cu_q = dcu, .Tq = T, .Tk = T, .Hq = sh->Hq, .Hkv = sh->Hkv, .D = sh->D,
+                  .scale = 1.0f / sqrtf((float)sh->D), .causal = sh->causal, .host_cu_q = cu};
+    int rc = 0;
+    *t_fwd = *t_all = INFINITY;
+    for (int it = 0; it < steps + 1 && !rc; it++) { /* it 0: warm-up */
+        double t0 = now();
+        rc = rvk_attention_fwd(k, out, lse, q, kk, v, &a, &e) || rvk_sync(k, &e);
+        double t1 = now();
+        rc = rc || rvk_attention_bwd(k, dq, dk, dv, dout, q, kk, v, out, lse, &a, 0, &e) || rvk_sync(k, &e);
+        double t2 = now();
+        if (it > 0) *t_fwd = fmin(*t_fwd, t1 - t0), *t_all = fmin(*t_all, t2 - t0);
+    }
+    if (!rc) {
+        rvk_download(k, hout, out, nq), rvk_download(k, hdq, dq, nq), rvk_download(k, hdk, dk, nk),
+            rvk_download(k, hdv, dv, nk);
+        rc = rvk_sync(k, &e); /* host buffers complete before the second backward overwrites dq */
+        rc = rc || rvk_attention_bwd(k, dq, dk, dv, dout, q, kk, v, out, lse, &a, 0, &e);
+        if (!rc) rvk_download(k, hdq2, dq, nq), rvk_download(k, hdk2, dk, nk), rvk_download(k, hdv2, dv, nk);
+        rc = rc || rvk_sync(k, &e);
+    }
+    if (rc) fprintf(stderr, "bench_gpu: attention (%s, %s): %s\n", sh->name, path, e.msg);
+    rvk_free(k, q), rvk_free(k, kk), rvk_free(k, v), rvk_free(k, dout), rvk_free(k, out), rvk_free(k, lse);
+    rvk_free(k, dq), rvk_free(k, dk), rvk_free(k, dv);
+    rvk_free(k, dcu);
+    free(cu);
+    rvk_destroy(k);
+    return rc ? 1 : 0;
+}
+
+static int bench_attention(const char *backend, int small, int steps, double peak) {
+    const attn_shape shapes[2] = {
+        {"llm", 2, small ? 128 : 2048, 28, 4, 128, 1},
+        {"siglip", 16, small ? 46 : 729, 16, 16, 72, 0},
+    };
+    static const char *paths[2] = {"gemm", "flash"};
+    int rc = 0;
+    for (int si = 0; si < 2 && !rc; si++) {
+        const attn_shape *sh = &shapes[si];
+        const int T = sh->nseq * sh->len;
+        const size_t nq = (size_t)T * sh->Hq * sh->D, nk = (size_t)T * sh->Hkv * sh->D;
+        /* visible (query, key) pairs: L (L + 1) / 2 per causal sequence, L^2 bidirectional */
+        double pairs = sh->nseq * (sh->causal ? 0.5 * sh->len * (sh->len + 1.0) : (double)sh->len * sh->len);
+        double ffwd = 4.0 * sh->D * sh->Hq * pairs, fall = 3.5 * ffwd;
+        uint64_t st = 99 + si;
+        float *h[4], *res[2][7];
+        size_t n4[4] = {nq, nk, nk, nq};
+        for (int i = 0; i < 4; i++) {
+            h[i] = malloc(n4[i] * sizeof(float));
+            for (size_t j = 0; j < n4[i]; j++) h[i][j] = (float)(lcg(&st) % 20001) / 10000.0f - 1.0f;
+        }
+        const size_t nres[7] = {nq, nq, nk, nk, nq, nk, nk}; /* out dq dk dv, dq2 dk2 dv2 */
+        for (int p = 0; p < 2; p++)
+            for (int i = 0; i < 7; i++) res[p][i] = malloc(nres[i] * sizeof(float));
+        printf("attention %s: %d x %d tokens, %s, Hq %d / Hkv %d, D %d; %.3g GFLOP forward, %.3g forward + backward\n",
+               sh->name, sh->nseq, sh->len, sh->causal ? "causal" : "bidirectional", sh->Hq, sh->Hkv, sh->D,
+               ffwd * 1e-9, fall * 1e-9);
+        double tf[2] = {0, 0}, ta[2] = {0, 0};
+        for (int p = 0; p < 2 && !rc; p++) {
+            rc = attn_time(backend, paths[p], sh, steps, h[0], h[1], h[2], h[3], res[p][0], res[p][1], res[p][2],
+                           res[p][3], res[p][4], res[p][5], res[p][6], &tf[p], &ta[p]);
+            if (rc) break;
+            int det = !memcmp(res[p][1], res[p][4], nq * sizeof(float)) &&
+                      !memcmp(res[p][2], res[p][5], nk * sizeof(float)) && !memcmp(res[p][3], res[p][6], nk * sizeof(float));
+            printf("  %-5s forward %8.3f ms (%6.1f TFLOP/s)  forward+backward %8.3f ms (%6.1f TFLOP/s)  backward "
+                   "bitwise repeatable: %s\n",
+                   paths[p], tf[p] * 1e3, ffwd / tf[p] * 1e-12, ta[p] * 1e3, fall / ta[p] * 1e-12, det ? "yes" : "NO");
+            printf("RESULT what=attention shape=%s path=%s fwd_ms=%.6g fwdbwd_ms=%.6g fwd_tflops=%.6g "
+                   "fwdbwd_tflops=%.6g fwdbwd_mfu=%.6g deterministic=%d\n",
+                   sh->name, paths[p], tf[p] * 1e3, ta[p] * 1e3, ffwd / tf[p] * 1e-12, fall / ta[p] * 1e-12,
+                   peak > 0 ? fall / ta[p] / (peak * 1e12) : -1.0, det);
+        }
+        if (!rc) {
+            double dout_ = rel_diff(res[1][0], res[0][0], nq), ddq = rel_diff(res[1][1], res[0][1], nq);
+            double ddk = rel_diff(res[1][2], res[0][2], nk), ddv = rel_diff(res[1][3], res[0][3], nk);
+            printf("  flash vs gemm (normwise): out %.3g dq %.3g dk %.3g dv %.3g; forward+backward speed-up %.2fx\n",
+                   dout_, ddq, ddk, ddv, ta[0] / ta[1]);
+            printf("RESULT what=attention_compare shape=%s diff_out=%.6g diff_dq=%.6g diff_dk=%.6g diff_dv=%.6g "
+                   "speedup_fwd=%.6g speedup_fwdbwd=%.6g\n",
+                   sh->name, dout_, ddq, ddk, ddv, tf[0] / tf[1], ta[0] / ta[1]);
+            /* the paths compute the same function: a large difference is a bug, not noise */
+            if (!(ddq < 5e-2 && dout_ < 5e-2)) {
+                printf("bench_gpu: FAIL: flash and gemm disagree on %s\n", sh->name);
+                rc = 1;
+            }
+        }
+        fflush(stdout);
+        for (int i = 0; i < 4; i++) free(h[i]);
+        for (int p = 0; p < 2; p++)
+            for (int i = 0; i < 7; i++) free(res[p][i]);
+    }
+    return rc;
+}
+
 int main(int argc, char **argv) {
     const char *cfgname = "0.5b", *backend = "cuda";
     int layers = 0, tokens = 4096, steps = 3, warmup = 1, dec_b = 8, dec_n = 64, threads = 0;
     double mem_gib = 0, peak = 0;
+    const char *attention = NULL;
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return fail("usage", "every option takes a value");
@@ -153,9 +298,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--decode-batch")) dec_b = atoi(v);
         else if (!strcmp(a, "--decode-new")) dec_n = atoi(v);
         else if (!strcmp(a, "--threads")) threads = atoi(v);
+        else if (!strcmp(a, "--attention")) attention = v;
         else return fail("usage", a);
     }
     if (tokens < 1 || steps < 1 || warmup < 0 || dec_b < 1 || dec_n < 2) return fail("usage", "bad counts");
+    if (attention) {
+        if (strcmp(attention, "full") && strcmp(attention, "small")) return fail("usage", "--attention full|small");
+        return bench_attention(backend, !strcmp(attention, "small"), steps, peak);
+    }
     (void)make_cfg; /* bench_cfg.h's tiny / 100m shapes: this bench uses the presets directly */
     rv_err e;
     rv_model_cfg c;

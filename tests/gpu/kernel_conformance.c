@@ -3,12 +3,14 @@
  * per-kernel tolerances below (also in docs/kernels.md, "CUDA against CPU"). Public API only.
  * Part (a) of tests/gpu/run.sh; never run by ctest (CI has no GPU).
  *
- * Usage: kernel_conformance [--backend NAME] [--fp32-gemm]
+ * Usage: kernel_conformance [--backend NAME] [--fp32-gemm] [--only CASE]
  * --backend (default cuda; "cpu" compares the CPU backend with
  * another CPU context of other options: 3 threads, OpenBLAS threading, a 1000-column xent chunk, so
  * the reductions round differently: a self-check of this program, small non-zero errors);
  * --fp32-gemm holds the GEMM-fed outputs to the reductions' 1e-4, for a CUDA backend told to run
- * its GEMMs in fp32 (RADVLM_CUDA_GEMM=fp32): an index error cannot hide in bf16 rounding there)
+ * its GEMMs in fp32 (RADVLM_CUDA_GEMM=fp32): an index error cannot hide in bf16 rounding there);
+ * --only CASE runs the cases whose name contains CASE (e.g. "attention": both attention cases,
+ * as run.sh does once more with RADVLM_CUDA_ATTN=flash)
  * Output: one line per compared output, "PASS|FAIL kernel/output err E tol T", machine-readable
  * "RESULT kernel=... output=... err=... tol=... ok=0|1" lines, and a summary. Exit 0 when every
  * output is within its tolerance, 1 otherwise, 77 (skip) when the backend cannot be created here
@@ -284,6 +286,12 @@ static void c_attention(outs *o) {
     attn_case(o, "attn varlen causal GQA 4/2, host offsets", 3, lq1, lq1, NULL, 4, 2, 64, 1, 80, 1);
     const int lq2[2] = {16, 16};
     attn_case(o, "attn bidirectional 2/2", 2, lq2, lq2, NULL, 2, 2, 32, 0, 90, 0);
+    /* several 64-row tiles per sequence and a head dim that is no multiple of 16 (SigLIP's 72):
+     * the tiling of the fused kernels (RADVLM_CUDA_ATTN=flash) */
+    const int lq3[3] = {150, 67, 1};
+    attn_case(o, "attn multi-tile causal GQA 6/2 D72", 3, lq3, lq3, NULL, 6, 2, 72, 1, 95, 1);
+    const int lq4[2] = {130, 65};
+    attn_case(o, "attn multi-tile bidirectional 3/3 D72", 2, lq4, lq4, NULL, 3, 3, 72, 0, 96, 0);
 }
 
 static void c_attention_cache(outs *o) {
@@ -292,6 +300,9 @@ static void c_attention_cache(outs *o) {
     const int lq[3] = {1, 0, 3}, lk[3] = {23, 0, 50}, cap[3] = {64, 64, 64};
     attn_case(o, "attn KV cache GQA 8/2 (len_k)", 3, lq, lk, cap, 8, 2, 128, 1, 100, 0);
     attn_case(o, "attn KV cache GQA 8/2 (len_k), host offsets", 3, lq, lk, cap, 8, 2, 128, 1, 100, 1);
+    /* more queries than keys, causal: the first 6 rows of sequence 0 see no key (out 0, lse -inf) */
+    const int lq2[2] = {10, 70}, lk2[2] = {4, 90}, cap2[2] = {6, 96};
+    attn_case(o, "attn causal Lq > Lk, Lq < Lk 4/2 (len_k)", 2, lq2, lk2, cap2, 4, 2, 64, 1, 101, 1);
 }
 
 static void c_rows(outs *o) {
@@ -532,13 +543,14 @@ static double compare(const float *ref, const float *got, size_t n, double tol, 
 }
 
 int main(int argc, char **argv) {
-    const char *backend = "cuda";
+    const char *backend = "cuda", *only = NULL;
     double tol_gemm = TOL_BF16;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--backend") && i + 1 < argc) backend = argv[++i];
         else if (!strcmp(argv[i], "--fp32-gemm")) tol_gemm = TOL_RED;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else {
-            fprintf(stderr, "usage: kernel_conformance [--backend cuda|cpu] [--fp32-gemm]\n");
+            fprintf(stderr, "usage: kernel_conformance [--backend cuda|cpu] [--fp32-gemm] [--only CASE]\n");
             return 2;
         }
     }
@@ -561,6 +573,7 @@ int main(int argc, char **argv) {
            backend, tol_gemm, tol_gemm == TOL_BF16 ? " (bf16 tensor cores)" : " (--fp32-gemm)", TOL_RED, TOL_F32,
            TOL_ADAMW);
     for (size_t c = 0; c < sizeof CASES / sizeof CASES[0]; c++) {
+        if (only && !strstr(CASES[c].name, only)) continue;
         outs ref = {.k = cpu, .tol_gemm = tol_gemm}, got = {.k = dev, .tol_gemm = tol_gemm};
         CASES[c].fn(&ref);
         int rc_cpu = rvk_sync(cpu, &e);

@@ -6,9 +6,14 @@
 #   (a)    kernel_conformance: every kernel of kernels.h, cpu vs cuda, per-kernel bf16 tolerances
 #          (the GEMMs with weights in the bf16 weight shadow against the CPU's emulation of it),
 #          then again with the backend's GEMMs in fp32 (RADVLM_CUDA_GEMM=fp32, no shadow) at 1e-4
+#   (a'')  the attention cases again on the fused kernels (RADVLM_CUDA_ATTN=flash), at the same
+#          tolerances: the bf16 WMMA variant at 2e-2, the fp32 one (RADVLM_CUDA_GEMM=fp32) at 1e-4
 #   (b,c)  model_parity tiny and 100m: one SFT step and one GRPO mini-batch (loss within 1e-2
 #          relative, gradient cosine >= 0.99) with the bf16 weight shadow bound (the default)
 #          against the CPU's fp32, greedy generation agreement
+#   (d0)   bench_gpu --attention: the GEMM path against the fused kernels, forward and forward +
+#          backward, 2x2048 causal Hq 28/4 D 128 and 16 SigLIP tiles of 729 tokens Hq 16 D 72 (the
+#          data that decides RVK_CU_FLASH_IN_AUTO), with their agreement and determinism
 #   (d)    bench_gpu 0.5b and 7b shapes: SFT tokens/s and MFU against the GPU's dense bf16 peak
 #          (read from the device name), decode tokens/s; the 7b shape with the layers that fit
 #   (e)    comm_device_check: NCCL and the staged transport on device buffers (one rank per GPU)
@@ -113,12 +118,17 @@ else
   step "(a) kernel conformance" 60 "$BUILD/kernel_conformance" --backend $BACKEND
   # the same with the backend's GEMMs in fp32, held to 1e-4: an index error cannot hide in bf16 noise
   [ $SELF -eq 0 ] && step "(a') kernel conformance, fp32 GEMMs" 60 env RADVLM_CUDA_GEMM=fp32 "$BUILD/kernel_conformance" --backend cuda --fp32-gemm
+  # the fused attention kernels, held to the GEMM path's tolerances (attention cases only: seconds)
+  step "(a'') attention, fused kernels" 30 env RADVLM_CUDA_ATTN=flash "$BUILD/kernel_conformance" --backend $BACKEND --only attention
+  [ $SELF -eq 0 ] && step "(a''') attention, fused kernels, fp32 GEMMs" 30 env RADVLM_CUDA_ATTN=flash RADVLM_CUDA_GEMM=fp32 "$BUILD/kernel_conformance" --backend cuda --fp32-gemm --only attention
   step "(b,c) model parity tiny" 60 "$BUILD/model_parity" --config tiny --backend $BACKEND --threads $NPROC
   if [ $SELF -eq 1 ]; then
+    step "(d0) attention bench (small shapes)" 30 "$BUILD/bench_gpu" --attention small --backend cpu --steps 1 --threads $NPROC
     step "(d) bench tiny" 120 "$BUILD/bench_gpu" --config tiny --backend cpu --tokens 300 --steps 1 --decode-batch 2 --decode-new 4 --threads $NPROC
   else
     step "(b,c) model parity 100m" 120 "$BUILD/model_parity" --config 100m --backend cuda --threads $NPROC
     GIB=$(awk -v m="$MEM_MIB" 'BEGIN { printf "%.1f", m / 1024 }')
+    step "(d0) attention: gemm vs flash" 45 "$BUILD/bench_gpu" --attention full --backend cuda --peak-tflops $PEAK
     step "(d) bench 0.5b" 120 "$BUILD/bench_gpu" --config 0.5b --backend cuda --mem-gib "$GIB" --peak-tflops $PEAK
     step "(d) bench 7b" 150 "$BUILD/bench_gpu" --config 7b --backend cuda --mem-gib "$GIB" --peak-tflops $PEAK
     N=$NGPU; [ "$N" -gt 8 ] && N=8
