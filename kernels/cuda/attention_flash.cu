@@ -80,6 +80,33 @@ __device__ inline float fl_row_sum(float x) {
     return x;
 }
 
+/* The fp32 variant's paired register-tile products over d < D (the backward kernels need two
+ * at once): a1[i][j] = X1[r] . Y1[c], a2[i][j] = X2[r] . Y2[c] for tile row r = ty + 16 i and
+ * column c = tx + 16 j (rows of ld floats in shared memory), fmaf in increasing d. */
+template <int MI, int NJ>
+__device__ inline void fl_dots2(float (&a1)[MI][NJ], float (&a2)[MI][NJ], const float *X1, const float *X2,
+                                const float *Y1, const float *Y2, int ld, int D) {
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int j = 0; j < NJ; j++) a1[i][j] = a2[i][j] = 0.0f;
+    for (int d = 0; d < D; d++) {
+        float x1[MI], x2[MI], y1[NJ], y2[NJ];
+#pragma unroll
+        for (int i = 0; i < MI; i++) x1[i] = X1[(ty + 16 * i) * ld + d], x2[i] = X2[(ty + 16 * i) * ld + d];
+#pragma unroll
+        for (int j = 0; j < NJ; j++) y1[j] = Y1[(tx + 16 * j) * ld + d], y2[j] = Y2[(tx + 16 * j) * ld + d];
+#pragma unroll
+        for (int i = 0; i < MI; i++)
+#pragma unroll
+            for (int j = 0; j < NJ; j++) {
+                a1[i][j] = fmaf(x1[i], y1[j], a1[i][j]);
+                a2[i][j] = fmaf(x2[i], y2[j], a2[i][j]);
+            }
+    }
+}
+
 __global__ void __launch_bounds__(FL_THREADS)
     flash_fwd_k(float *out, float *lse, const float *q, const float *kk, const float *v, const flash_blk *blks,
                 int Hq, int Hkv, int D, float scale, int causal) {
@@ -245,24 +272,7 @@ __global__ void __launch_bounds__(FL_THREADS)
             __syncthreads();
             /* S^T [c][r] = K_c . Q_r, dP^T [c][r] = V_c . dO_r: key c = ty + 16 i, query r = tx + 16 j */
             float st[MI][NJ], dpt[MI][NJ];
-#pragma unroll
-            for (int i = 0; i < MI; i++)
-#pragma unroll
-                for (int j = 0; j < NJ; j++) st[i][j] = dpt[i][j] = 0.0f;
-            for (int d = 0; d < D; d++) {
-                float kc[MI], vc[MI], qr[NJ], dr[NJ];
-#pragma unroll
-                for (int i = 0; i < MI; i++) kc[i] = Ks[(ty + 16 * i) * ld + d], vc[i] = Vs[(ty + 16 * i) * ld + d];
-#pragma unroll
-                for (int j = 0; j < NJ; j++) qr[j] = Qs[(tx + 16 * j) * ld + d], dr[j] = dOs[(tx + 16 * j) * ld + d];
-#pragma unroll
-                for (int i = 0; i < MI; i++)
-#pragma unroll
-                    for (int j = 0; j < NJ; j++) {
-                        st[i][j] = fmaf(kc[i], qr[j], st[i][j]);
-                        dpt[i][j] = fmaf(vc[i], dr[j], dpt[i][j]);
-                    }
-            }
+            fl_dots2<MI, NJ>(st, dpt, Ks, Vs, Qs, dOs, ld, D);
 #pragma unroll
             for (int i = 0; i < MI; i++)
 #pragma unroll
@@ -350,24 +360,7 @@ __global__ void __launch_bounds__(FL_THREADS)
         fl_load(Vs, ld, vb + (size_t)j0 * ldk, ldk, nc, BC, D);
         __syncthreads();
         float s[MI][NJ], dp[MI][NJ];
-#pragma unroll
-        for (int i = 0; i < MI; i++)
-#pragma unroll
-            for (int j = 0; j < NJ; j++) s[i][j] = dp[i][j] = 0.0f;
-        for (int d = 0; d < D; d++) {
-            float xq[MI], xo[MI], xk[NJ], xv[NJ];
-#pragma unroll
-            for (int i = 0; i < MI; i++) xq[i] = Qs[(ty + 16 * i) * ld + d], xo[i] = dOs[(ty + 16 * i) * ld + d];
-#pragma unroll
-            for (int j = 0; j < NJ; j++) xk[j] = Ks[(tx + 16 * j) * ld + d], xv[j] = Vs[(tx + 16 * j) * ld + d];
-#pragma unroll
-            for (int i = 0; i < MI; i++)
-#pragma unroll
-                for (int j = 0; j < NJ; j++) {
-                    s[i][j] = fmaf(xq[i], xk[j], s[i][j]);
-                    dp[i][j] = fmaf(xo[i], xv[j], dp[i][j]);
-                }
-        }
+        fl_dots2<MI, NJ>(s, dp, Qs, dOs, Ks, Vs, ld, D);
 #pragma unroll
         for (int i = 0; i < MI; i++) {
             const int r = ty + 16 * i;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "micro_model.h"
 #include "core/rng.h"
 #include "model/generate.h"
 #include "model/vlm.h"
@@ -18,18 +19,7 @@
 #include "alloc_count.h"
 
 static void micro_cfg(rv_model_cfg *c) {
-    rv_err e;
-    rv_model_cfg_preset("tiny", c, &e);
-    rv_vision_cfg *v = &c->vision;
-    v->hidden = 16; v->layers = 3; v->heads = 2; v->intermediate = 24; v->patch = 7; v->image_size = 28;
-    rv_text_cfg *t = &c->text;
-    t->hidden = 24; t->layers = 3; t->heads = 4; t->kv_heads = 2; t->head_dim = 8; t->intermediate = 40;
-    t->vocab = 40; t->tie_embeddings = false; t->rope_theta = 10000.0;
-    c->image_token_id = 39;
-    c->anyres_max = 1;
-    c->n_pinpoints = 3;
-    int pp[3][2] = {{28, 28}, {28, 56}, {28, 84}};
-    memcpy(c->pinpoints, pp, sizeof pp);
+    micro_model_cfg(c);
 }
 
 /* Sample i of a pool: image 14x70 (anyres, capped) for even i, single tile for odd i; text

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "micro_model.h"
 #include "core/rng.h"
 #include "model/generate.h"
 #include "model/plan.h"
@@ -29,19 +30,9 @@
 #include "train/sft_memory.h"
 
 static void micro_cfg(rv_model_cfg *c) {
-    rv_err e;
-    rv_model_cfg_preset("tiny", c, &e);
-    rv_vision_cfg *v = &c->vision;
-    v->hidden = 16; v->layers = 3; v->heads = 2; v->intermediate = 24; v->patch = 7; v->image_size = 28;
-    v->post_ln = true;
-    rv_text_cfg *t = &c->text;
-    t->hidden = 24; t->layers = 4; t->heads = 4; t->kv_heads = 2; t->head_dim = 8; t->intermediate = 40;
-    t->vocab = 40; t->tie_embeddings = false; t->rope_theta = 10000.0;
-    c->image_token_id = 39;
-    c->anyres_max = 1;
-    c->n_pinpoints = 3;
-    int pp[3][2] = {{28, 28}, {28, 56}, {28, 84}};
-    memcpy(c->pinpoints, pp, sizeof pp);
+    micro_model_cfg(c);
+    c->vision.post_ln = true;
+    c->text.layers = 4;
 }
 
 enum { NS = 3 };
