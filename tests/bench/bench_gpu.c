@@ -3,7 +3,7 @@
  *
  * Usage: bench_gpu [--config 0.5b|7b|100m|tiny] [--backend cuda|cpu] [--layers N | --mem-gib G]
  *                  [--tokens T] [--steps K] [--warmup K] [--peak-tflops P] [--decode-batch B]
- *                  [--decode-new N] [--threads N]
+ *                  [--decode-new N] [--threads N] [--recompute none|layers|layers-bf16]
  *        bench_gpu --attention full|small [--backend cuda|cpu] [--steps K] [--peak-tflops P]
  *
  * --attention: the attention micro-benchmark instead (the data that decides when
@@ -18,6 +18,9 @@
  * between the two paths, and whether two flash runs give bitwise the same dq, dk, dv
  * (determinism). RESULT lines: what=attention shape=... path=gemm|flash fwd_ms bwd_ms ...
  *
+ * --recompute: the phases' compute.recompute = layers (with compute.activation_dtype = bf16 for
+ * layers-bf16): only each layer's input is kept and the layer re-run in the backward, which
+ * shrinks the plan so a 7B shape fits with all its layers (docs/model.md "Activation plan").
  * Model: the preset (model/config.c) with random weights: one N(0, 0.02) block of 16 Mi values
  * tiled over the parameter arena (the timing does not depend on the values; generating 7 B
  * normals on the host would take minutes). Decoder layers: --layers N, or the most that fit in
@@ -73,7 +76,8 @@ static int fail(const char *what, const char *msg) {
 
 /* Bytes one rank needs for a training run of c at max_tokens (see the header); params gets the
  * parameter count. -1 (as SIZE_MAX) on failure. */
-static size_t estimate(const rv_model_cfg *c, const rv_vlm_limits *lim, size_t *params, rv_err *e) {
+static size_t estimate(const rv_model_cfg *c, const rv_vlm_limits *lim, const rv_vlm_memory *mem, size_t *params,
+                       rv_err *e) {
     rv_weights w;
     if (rv_weights_layout(&w, c, e)) return (size_t)-1;
     rv_kctx *k;
@@ -82,7 +86,7 @@ static size_t estimate(const rv_model_cfg *c, const rv_vlm_limits *lim, size_t *
     if (!rvk_create(&k, "cpu", &(rvk_cpu_opts){.nthreads = 1}, e)) {
         if (!rv_vlm_init(&m, k, c, &w, false, e)) {
             m.grads = true; /* the training layout, as sft.dry_run measures it */
-            plan = rv_vlm_plan_bytes(&m, lim);
+            if (!rv_vlm_set_memory(&m, mem, e)) plan = rv_vlm_plan_bytes(&m, lim);
             m.grads = false;
             rv_vlm_free(&m);
         }
@@ -283,7 +287,7 @@ int main(int argc, char **argv) {
     const char *cfgname = "0.5b", *backend = "cuda";
     int layers = 0, tokens = 4096, steps = 3, warmup = 1, dec_b = 8, dec_n = 64, threads = 0;
     double mem_gib = 0, peak = 0;
-    const char *attention = NULL;
+    const char *attention = NULL, *recompute = "none";
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return fail("usage", "every option takes a value");
@@ -299,6 +303,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--decode-new")) dec_n = atoi(v);
         else if (!strcmp(a, "--threads")) threads = atoi(v);
         else if (!strcmp(a, "--attention")) attention = v;
+        else if (!strcmp(a, "--recompute")) recompute = v;
         else return fail("usage", a);
     }
     if (tokens < 1 || steps < 1 || warmup < 0 || dec_b < 1 || dec_n < 2) return fail("usage", "bad counts");
@@ -310,6 +315,11 @@ int main(int argc, char **argv) {
     rv_err e;
     rv_model_cfg c;
     if (rv_model_cfg_preset(cfgname, &c, &e)) return fail("config", e.msg);
+    /* activation recomputation (compute.recompute / compute.activation_dtype of the phases) */
+    rv_vlm_memory mem;
+    const int ck_bf16 = !strcmp(recompute, "layers-bf16");
+    if (rv_vlm_memory_parse(ck_bf16 ? "layers" : recompute, ck_bf16 ? "bf16" : "f32", &mem, &e))
+        return fail("--recompute none|layers|layers-bf16", e.msg);
     const int full = c.text.layers;
     work wk;
     make_work(&c, tokens, &wk);
@@ -326,13 +336,13 @@ int main(int argc, char **argv) {
         double budget = 0.85 * mem_gib * 1073741824.0;
         for (int L = full; L >= 1; L--) {
             c.text.layers = L;
-            need = estimate(&c, &lim, &params, &e);
+            need = estimate(&c, &lim, &mem, &params, &e);
             if (need == (size_t)-1) return fail("memory estimate", e.msg);
             if ((double)need <= budget) break;
             if (L == 1) return fail("memory", "not even one decoder layer fits the given device memory");
         }
     }
-    need = estimate(&c, &lim, &params, &e);
+    need = estimate(&c, &lim, &mem, &params, &e);
     if (need == (size_t)-1) return fail("memory estimate", e.msg);
     if (rv_model_cfg_validate(&c, &e)) return fail("config", e.msg);
     printf("bench_gpu: %s shape, %d of %d decoder layers%s, %.3f B parameters; estimated %.1f GiB per rank "
@@ -351,7 +361,8 @@ int main(int argc, char **argv) {
         return 77;
     }
     double t0 = now();
-    if (rv_weights_build(&w, &c, k, &e) || fill_random(&w, &e) || rv_vlm_init(&m, k, &c, &w, true, &e))
+    if (rv_weights_build(&w, &c, k, &e) || fill_random(&w, &e) || rv_vlm_init(&m, k, &c, &w, true, &e) ||
+        rv_vlm_set_memory(&m, &mem, &e))
         return fail("model", e.msg);
     if (rv_vlm_plan(&m, &lim, &e)) return fail("activation plan", e.msg);
     rv_pg_config pgc = {.lr = {2e-6, 1e-5, 1e-5}, .trainable = {true, true, true}, .weight_decay = 0};
@@ -385,9 +396,9 @@ int main(int argc, char **argv) {
            wk.n, max_tokens, wk.tiles, best, sum / steps, tps, achieved * 1e-12);
     if (peak > 0) printf(", MFU %.1f%% of %.0f TFLOP/s", 100 * achieved / (peak * 1e12), peak);
     printf("\n");
-    printf("RESULT what=sft config=%s layers=%d full_layers=%d params=%zu tokens=%d best_s=%.6g tokens_per_s=%.6g "
-           "tflops=%.6g mfu=%.6g peak_tflops=%.6g\n",
-           cfgname, c.text.layers, full, params, max_tokens, best, tps, achieved * 1e-12,
+    printf("RESULT what=sft config=%s layers=%d full_layers=%d recompute=%s params=%zu tokens=%d best_s=%.6g "
+           "tokens_per_s=%.6g tflops=%.6g mfu=%.6g peak_tflops=%.6g\n",
+           cfgname, c.text.layers, full, recompute, params, max_tokens, best, tps, achieved * 1e-12,
            peak > 0 ? achieved / (peak * 1e12) : -1.0, peak);
     fflush(stdout);
     free(wt);

@@ -124,13 +124,14 @@ else
   step "(b,c) model parity tiny" 60 "$BUILD/model_parity" --config tiny --backend $BACKEND --threads $NPROC
   if [ $SELF -eq 1 ]; then
     step "(d0) attention bench (small shapes)" 30 "$BUILD/bench_gpu" --attention small --backend cpu --steps 1 --threads $NPROC
-    step "(d) bench tiny" 120 "$BUILD/bench_gpu" --config tiny --backend cpu --tokens 300 --steps 1 --decode-batch 2 --decode-new 4 --threads $NPROC
+    step "(d) bench tiny" 120 "$BUILD/bench_gpu" --config tiny --backend cpu --tokens 300 --steps 1 --decode-batch 2 --decode-new 4 --threads $NPROC --recompute layers-bf16
   else
     step "(b,c) model parity 100m" 120 "$BUILD/model_parity" --config 100m --backend cuda --threads $NPROC
     GIB=$(awk -v m="$MEM_MIB" 'BEGIN { printf "%.1f", m / 1024 }')
     step "(d0) attention: gemm vs flash" 45 "$BUILD/bench_gpu" --attention full --backend cuda --peak-tflops $PEAK
     step "(d) bench 0.5b" 120 "$BUILD/bench_gpu" --config 0.5b --backend cuda --mem-gib "$GIB" --peak-tflops $PEAK
-    step "(d) bench 7b" 150 "$BUILD/bench_gpu" --config 7b --backend cuda --mem-gib "$GIB" --peak-tflops $PEAK
+    # 7b with recomputation and bf16 checkpoints (compute.recompute = layers), so all 28 layers can fit
+    step "(d) bench 7b" 150 "$BUILD/bench_gpu" --config 7b --backend cuda --mem-gib "$GIB" --peak-tflops $PEAK --recompute layers-bf16
     N=$NGPU; [ "$N" -gt 8 ] && N=8
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     step "(e) NCCL on $N rank(s)" 60 mpirun -n "$N" "$BUILD/comm_device_check"
