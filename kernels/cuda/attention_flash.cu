@@ -107,6 +107,29 @@ __device__ inline void fl_dots2(float (&a1)[MI][NJ], float (&a2)[MI][NJ], const 
     }
 }
 
+/* The fp32 variant's tile-times-rows product: a[i][jd] += sum over c < n of
+ * P[r * ldp + c] * X[c * ldx + d] for tile row r = ty + 16 i and head-dim column d = tx + 16 jd < D
+ * (P = probabilities or dS in shared memory, X = V or K rows), fmaf in increasing c. */
+template <int MI>
+__device__ inline void fl_acc_rows(float (&a)[MI][FL_DJ], const float *P, int ldp, const float *X, int ldx, int n,
+                                   int D) {
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    for (int c = 0; c < n; c++) {
+        float p[MI];
+#pragma unroll
+        for (int i = 0; i < MI; i++) p[i] = P[(ty + 16 * i) * ldp + c];
+#pragma unroll
+        for (int jd = 0; jd < FL_DJ; jd++) {
+            const int d = tx + 16 * jd;
+            if (d < D) {
+                const float x = X[c * ldx + d];
+#pragma unroll
+                for (int i = 0; i < MI; i++) a[i][jd] = fmaf(p[i], x, a[i][jd]);
+            }
+        }
+    }
+}
+
 __global__ void __launch_bounds__(FL_THREADS)
     flash_fwd_k(float *out, float *lse, const float *q, const float *kk, const float *v, const flash_blk *blks,
                 int Hq, int Hkv, int D, float scale, int causal) {
@@ -188,20 +211,7 @@ __global__ void __launch_bounds__(FL_THREADS)
         for (int i = 0; i < MI; i++)
 #pragma unroll
             for (int jd = 0; jd < FL_DJ; jd++) o[i][jd] *= corr[i];
-        for (int c = 0; c < nc; c++) {
-            float p[MI];
-#pragma unroll
-            for (int i = 0; i < MI; i++) p[i] = Ps[(ty + 16 * i) * BC + c];
-#pragma unroll
-            for (int jd = 0; jd < FL_DJ; jd++) {
-                const int d = tx + 16 * jd;
-                if (d < D) {
-                    const float x = Vs[c * D + d];
-#pragma unroll
-                    for (int i = 0; i < MI; i++) o[i][jd] = fmaf(p[i], x, o[i][jd]);
-                }
-            }
-        }
+        fl_acc_rows<MI>(o, Ps, BC, Vs, D, nc, D);
     }
 #pragma unroll
     for (int i = 0; i < MI; i++) {
@@ -373,20 +383,7 @@ __global__ void __launch_bounds__(FL_THREADS)
             }
         }
         __syncthreads();
-        for (int c = 0; c < nc; c++) {
-            float ds[MI];
-#pragma unroll
-            for (int i = 0; i < MI; i++) ds[i] = dSs[(ty + 16 * i) * BC + c];
-#pragma unroll
-            for (int jd = 0; jd < FL_DJ; jd++) {
-                const int d = tx + 16 * jd;
-                if (d < D) {
-                    const float x = Ks[c * ld + d];
-#pragma unroll
-                    for (int i = 0; i < MI; i++) a[i][jd] = fmaf(ds[i], x, a[i][jd]);
-                }
-            }
-        }
+        fl_acc_rows<MI>(a, dSs, BC, Ks, ld, nc, D);
     }
 #pragma unroll
     for (int i = 0; i < MI; i++) {
