@@ -45,6 +45,10 @@ typedef struct rvk_backend_ops {
     void (*matmul_fwd)(rv_kctx *k, float *y, const float *x, const float *w, const float *b, int N, int C, int OC);
     void (*matmul_bwd)(rv_kctx *k, float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                        int N, int C, int OC, int accum);
+    void (*matmul_gelu_fwd)(rv_kctx *k, float *h, float *pre, const float *x, const float *w, const float *b, int N,
+                            int C, int OC, rvk_gelu_kind kind);
+    void (*matmul_bwd_gelu)(rv_kctx *k, float *dpre, float *dw, float *db, const float *dy, const float *h,
+                            const float *pre, const float *w, int N, int C, int OC, rvk_gelu_kind kind);
     void (*layernorm_fwd)(rv_kctx *k, float *y, float *mean, float *rstd, const float *x, const float *w,
                           const float *b, int N, int C, float eps);
     void (*layernorm_bwd)(rv_kctx *k, float *dx, float *dw, float *db, const float *dy, const float *x,

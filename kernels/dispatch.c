@@ -20,6 +20,16 @@ void rvk_matmul_bwd(rv_kctx *k, float *dx, float *dw, float *db, const float *dy
     k->ops->matmul_bwd(k, dx, dw, db, dy, x, w, N, C, OC, accum);
 }
 
+void rvk_matmul_gelu_fwd(rv_kctx *k, float *h, float *pre, const float *x, const float *w, const float *b, int N, int C,
+                         int OC, rvk_gelu_kind kind) {
+    k->ops->matmul_gelu_fwd(k, h, pre, x, w, b, N, C, OC, kind);
+}
+
+void rvk_matmul_bwd_gelu(rv_kctx *k, float *dpre, float *dw, float *db, const float *dy, const float *h,
+                         const float *pre, const float *w, int N, int C, int OC, rvk_gelu_kind kind) {
+    k->ops->matmul_bwd_gelu(k, dpre, dw, db, dy, h, pre, w, N, C, OC, kind);
+}
+
 void rvk_layernorm_fwd(rv_kctx *k, float *y, float *mean, float *rstd, const float *x, const float *w,
                        const float *b, int N, int C, float eps) {
     k->ops->layernorm_fwd(k, y, mean, rstd, x, w, b, N, C, eps);

@@ -182,6 +182,10 @@ void rvk_bf16_to_f32(rv_kctx *k, float *dst, const rvk_bf16 *src, size_t n);
  * (how one weights table lets go of its range). Returns -1 with err when the copy cannot be
  * allocated or 4 ranges are bound already. */
 int rvk_shadow_bind(rv_kctx *k, const float *params, size_t n, rv_err *err);
+/* Bytes per bound fp32 parameter that the named backend's shadow keeps, known without a context
+ * (memory planning, sft.dry_run): cuda 2 (the bf16 copy) in RADVLM_CUDA_GEMM=bf16, the default;
+ * 0 otherwise (cpu: its emulation is a test option, not a second copy the plan must hold). */
+size_t rvk_shadow_bytes_per_param(const char *backend);
 /* Re-rounds the copy of [p, p + n), which must lie inside one bound range (else the context's
  * sticky status gets an error naming both ranges); a no-op when nothing is bound. */
 void rvk_shadow_refresh(rv_kctx *k, const float *p, size_t n);
@@ -196,6 +200,11 @@ void rvk_scale(rv_kctx *k, float *x, float alpha, size_t n);                    
 
 /* ------------------------------------------------------------------------------------------ */
 /* Matmul                                                                                      */
+
+typedef enum rvk_gelu_kind {
+    RVK_GELU_TANH = 0, /* gelu_pytorch_tanh: SigLIP MLP */
+    RVK_GELU_ERF = 1   /* exact erf GELU: the projector */
+} rvk_gelu_kind;
 
 /* General row-major sgemm: C[M,N] = alpha * op(A) op(B) + beta * C, where op(A) is [M,K]
  * (A stored [M,K] with lda, or [K,M] if transA), op(B) is [K,N] (B stored [K,N] with ldb, or
@@ -214,6 +223,22 @@ void rvk_matmul_fwd(rv_kctx *k, float *y, const float *x, const float *w, const 
  * Any of dx, dw, db may be NULL. */
 void rvk_matmul_bwd(rv_kctx *k, float *dx, float *dw, float *db, const float *dy,
                     const float *x, const float *w, int N, int C, int OC, int accum);
+
+/* Linear layer followed by GELU (SigLIP's fc1, the projector's first linear).
+ * x: [N, C], w: [OC, C], b: [OC] or NULL; pre: [N, OC] = x w^T + b (the GELU's input, kept for the
+ * backward; NULL when not needed), h: [N, OC] = gelu(pre). h must not alias x or pre.
+ * Defined as rvk_matmul_fwd then rvk_gelu_fwd (the CPU does exactly that); CUDA fuses the GELU
+ * into the GEMM's epilogue where cuBLASLt has one (tanh GELU, docs/kernels.md). */
+void rvk_matmul_gelu_fwd(rv_kctx *k, float *h, float *pre, const float *x, const float *w, const float *b,
+                         int N, int C, int OC, rvk_gelu_kind kind);
+/* Backward of a linear layer whose input is h = gelu(pre) (SigLIP's fc2 after fc1's GELU).
+ * dy: [N, OC], h, pre: [N, C], w: [OC, C].
+ * dpre: [N, C] = (dy w) * gelu'(pre)   (OVERWRITTEN: the gradient of the GELU's input)
+ * dw: [OC, C] += dy^T h, db: [OC] += sum over rows of dy (either may be NULL).
+ * Defined as rvk_matmul_bwd(dx = dpre, accum 0) then rvk_gelu_bwd(dpre, dpre, pre, accum 0);
+ * CUDA fuses the GELU gradient into the dx GEMM's epilogue where it can (tanh GELU). */
+void rvk_matmul_bwd_gelu(rv_kctx *k, float *dpre, float *dw, float *db, const float *dy, const float *h,
+                         const float *pre, const float *w, int N, int C, int OC, rvk_gelu_kind kind);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Normalization                                                                               */
@@ -240,11 +265,6 @@ void rvk_rmsnorm_bwd(rv_kctx *k, float *dx, float *dw, const float *dy, const fl
 
 /* ------------------------------------------------------------------------------------------ */
 /* Activations (all element-wise over n; forward in place allowed)                             */
-
-typedef enum rvk_gelu_kind {
-    RVK_GELU_TANH = 0, /* gelu_pytorch_tanh: SigLIP MLP */
-    RVK_GELU_ERF = 1   /* exact erf GELU: the projector */
-} rvk_gelu_kind;
 
 /* x, y: [n] */
 void rvk_gelu_fwd(rv_kctx *k, float *y, const float *x, size_t n, rvk_gelu_kind kind);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kernels/backend.h"
+#include "kernels/cuda/plan.h"
 
 typedef struct rvk_backend_entry {
     const char *name;
@@ -71,4 +72,9 @@ void rvk_record_error(rv_kctx *k, const rv_err *err) {
     if (k->failed) return;
     k->failed = 1;
     k->status = *err;
+}
+
+size_t rvk_shadow_bytes_per_param(const char *backend) {
+    if (!backend || strcmp(backend, "cuda") != 0) return 0;
+    return rvk_cuda_gemm_mode_parse(getenv("RADVLM_CUDA_GEMM")) == 0 ? sizeof(rvk_bf16) : 0;
 }

@@ -82,6 +82,10 @@ void rvk_cpu_gemm(rv_kctx *k, int transA, int transB, int M, int N, int K, float
 void rvk_cpu_matmul_fwd(rv_kctx *k, float *y, const float *x, const float *w, const float *b, int N, int C, int OC);
 void rvk_cpu_matmul_bwd(rv_kctx *k, float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                         int N, int C, int OC, int accum);
+void rvk_cpu_matmul_gelu_fwd(rv_kctx *k, float *h, float *pre, const float *x, const float *w, const float *b, int N,
+                             int C, int OC, rvk_gelu_kind kind);
+void rvk_cpu_matmul_bwd_gelu(rv_kctx *k, float *dpre, float *dw, float *db, const float *dy, const float *h,
+                             const float *pre, const float *w, int N, int C, int OC, rvk_gelu_kind kind);
 void rvk_cpu_layernorm_fwd(rv_kctx *k, float *y, float *mean, float *rstd, const float *x, const float *w,
                            const float *b, int N, int C, float eps);
 void rvk_cpu_layernorm_bwd(rv_kctx *k, float *dx, float *dw, float *db, const float *dy, const float *x,

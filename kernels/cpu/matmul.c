@@ -74,3 +74,21 @@ void rvk_cpu_matmul_bwd(rv_kctx *k, float *dx, float *dw, float *db, const float
     if (dw) rvk_cpu_gemm(k, 1, 0, OC, C, N, 1.0f, dy, OC, x, C, 1.0f, dw, C);
     if (db) rvk_cpu_colsum_add(k, db, dy, N, OC, OC);
 }
+
+/* The GELU-fused linear ops are their definitions here (kernels.h): the unfused sequence is the
+ * reference the CUDA epilogues are checked against. Without pre, h holds the GEMM then the GELU
+ * in place. */
+void rvk_cpu_matmul_gelu_fwd(rv_kctx *k, float *h, float *pre, const float *x, const float *w, const float *b, int N,
+                             int C, int OC, rvk_gelu_kind kind) {
+    if (N <= 0 || OC <= 0) return;
+    float *y = pre ? pre : h;
+    rvk_cpu_matmul_fwd(k, y, x, w, b, N, C, OC);
+    rvk_cpu_gelu_fwd(k, h, y, (size_t)N * OC, kind);
+}
+
+void rvk_cpu_matmul_bwd_gelu(rv_kctx *k, float *dpre, float *dw, float *db, const float *dy, const float *h,
+                             const float *pre, const float *w, int N, int C, int OC, rvk_gelu_kind kind) {
+    if (N <= 0) return;
+    rvk_cpu_matmul_bwd(k, dpre, dw, db, dy, h, w, N, C, OC, 0);
+    if (dpre) rvk_cpu_gelu_bwd(k, dpre, dpre, pre, (size_t)N * C, kind, 0);
+}

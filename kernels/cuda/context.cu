@@ -153,6 +153,8 @@ static const rvk_backend_ops cuda_ops = {
     .gemm = rvk_cuda_gemm,
     .matmul_fwd = rvk_cuda_matmul_fwd,
     .matmul_bwd = rvk_cuda_matmul_bwd,
+    .matmul_gelu_fwd = rvk_cuda_matmul_gelu_fwd,
+    .matmul_bwd_gelu = rvk_cuda_matmul_bwd_gelu,
     .layernorm_fwd = rvk_cuda_layernorm_fwd,
     .layernorm_bwd = rvk_cuda_layernorm_bwd,
     .rmsnorm_fwd = rvk_cuda_rmsnorm_fwd,
@@ -206,12 +208,7 @@ static int pick_device(int ndev) {
     return cur;
 }
 
-static rvk_cu_gemm_mode gemm_mode(void) {
-    const char *v = getenv("RADVLM_CUDA_GEMM");
-    if (v && strcmp(v, "fp32") == 0) return RVK_CU_GEMM_FP32;
-    if (v && strcmp(v, "tf32") == 0) return RVK_CU_GEMM_TF32;
-    return RVK_CU_GEMM_BF16;
-}
+static rvk_cu_gemm_mode gemm_mode(void) { return (rvk_cu_gemm_mode)rvk_cuda_gemm_mode_parse(getenv("RADVLM_CUDA_GEMM")); }
 
 static rvk_cu_attn_mode attn_mode(void) {
     const char *v = getenv("RADVLM_CUDA_ATTN");

@@ -21,7 +21,7 @@ extern "C" {
 #define RVK_CU_CHUNK_FLOATS ((size_t)64 << 20) /* 256 MiB per score/logit matrix */
 
 /* GEMM arithmetic on fp32 tensors (env RADVLM_CUDA_GEMM, read once per context). */
-typedef enum rvk_cu_gemm_mode {
+typedef enum rvk_cu_gemm_mode { /* the values of rvk_cuda_gemm_mode_parse (plan.h) */
     RVK_CU_GEMM_BF16 = 0, /* default: tensor cores with bf16 inputs, fp32 accumulate and output */
     RVK_CU_GEMM_TF32 = 1, /* tensor cores with tf32 inputs */
     RVK_CU_GEMM_FP32 = 2  /* exact fp32 (CUDA cores): for parity checks against the CPU backend */
@@ -169,6 +169,10 @@ void rvk_cuda_gemm(rv_kctx *k, int transA, int transB, int M, int N, int K, floa
 void rvk_cuda_matmul_fwd(rv_kctx *k, float *y, const float *x, const float *w, const float *b, int N, int C, int OC);
 void rvk_cuda_matmul_bwd(rv_kctx *k, float *dx, float *dw, float *db, const float *dy, const float *x,
                          const float *w, int N, int C, int OC, int accum);
+void rvk_cuda_matmul_gelu_fwd(rv_kctx *k, float *h, float *pre, const float *x, const float *w, const float *b, int N,
+                              int C, int OC, rvk_gelu_kind kind);
+void rvk_cuda_matmul_bwd_gelu(rv_kctx *k, float *dpre, float *dw, float *db, const float *dy, const float *h,
+                              const float *pre, const float *w, int N, int C, int OC, rvk_gelu_kind kind);
 void rvk_cuda_layernorm_fwd(rv_kctx *k, float *y, float *mean, float *rstd, const float *x, const float *w,
                             const float *b, int N, int C, float eps);
 void rvk_cuda_layernorm_bwd(rv_kctx *k, float *dx, float *dw, float *db, const float *dy, const float *x,

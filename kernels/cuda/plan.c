@@ -105,3 +105,16 @@ unsigned rvk_cuda_blocks(size_t n, unsigned threads, unsigned max_blocks) {
     if (b < 1) b = 1;
     return b > max_blocks ? max_blocks : (unsigned)b;
 }
+
+rvk_cu_gelu_epi rvk_cuda_gelu_epilogue(int backward, int erf, int ldc, uintptr_t aux, uintptr_t bias) {
+    if (erf || ldc <= 0 || ldc % 8 != 0 || aux % 16 != 0 || bias % 16 != 0) return RVK_CU_EPI_UNFUSED;
+    if (backward) return aux && !bias ? RVK_CU_EPI_DGELU : RVK_CU_EPI_UNFUSED;
+    if (aux) return bias ? RVK_CU_EPI_GELU_AUX_BIAS : RVK_CU_EPI_GELU_AUX;
+    return bias ? RVK_CU_EPI_GELU_BIAS : RVK_CU_EPI_GELU;
+}
+
+int rvk_cuda_gemm_mode_parse(const char *v) {
+    if (v && strcmp(v, "tf32") == 0) return 1;
+    if (v && strcmp(v, "fp32") == 0) return 2;
+    return 0;
+}

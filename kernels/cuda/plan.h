@@ -67,6 +67,25 @@ int rvk_cuda_group_rows(const int32_t *ids, int T, int V, const char *what, int3
 int rvk_cuda_check_ids(const int32_t *ids, int T, int V, const char *what, rv_err *err);
 int rvk_cuda_check_idx_range(const int32_t *idx, int n, int R, const char *what, rv_err *err);
 
+/* The cuBLASLt epilogue a GELU-fused linear op asks for (our names: plan.c sees no cuBLAS header).
+ * UNFUSED: the GEMM then the GELU kernel, when cuBLASLt cannot do it: an erf GELU (cuBLASLt's GELU
+ * is the tanh form), a leading dimension ldc (= the aux matrix's) that is not a multiple of 8 (the
+ * AUX_LD rule), an aux or bias address that is not 16-byte aligned. aux: the pre-activation
+ * (forward: written, 0 = not wanted; backward: read, required); bias 0 = none (forward only). */
+typedef enum rvk_cu_gelu_epi {
+    RVK_CU_EPI_UNFUSED = 0,
+    RVK_CU_EPI_GELU,          /* h = gelu(x w^T) */
+    RVK_CU_EPI_GELU_BIAS,     /* h = gelu(x w^T + b) */
+    RVK_CU_EPI_GELU_AUX,      /* and pre = x w^T into aux */
+    RVK_CU_EPI_GELU_AUX_BIAS, /* and pre = x w^T + b into aux */
+    RVK_CU_EPI_DGELU          /* backward: dpre = (dy w) * gelu'(aux) */
+} rvk_cu_gelu_epi;
+rvk_cu_gelu_epi rvk_cuda_gelu_epilogue(int backward, int erf, int ldc, uintptr_t aux, uintptr_t bias);
+
+/* RADVLM_CUDA_GEMM's value (NULL = unset) as rvk_cu_gemm_mode (cuda_impl.h): 1 "tf32", 2 "fp32",
+ * else 0 (bf16, the default). Here so planning code needs no CUDA build (rvk_shadow_bytes_per_param). */
+int rvk_cuda_gemm_mode_parse(const char *v);
+
 /* Blocks for a grid-stride loop over n elements with `threads` per block, capped at max_blocks
  * (>= 1 even for n = 0). */
 unsigned rvk_cuda_blocks(size_t n, unsigned threads, unsigned max_blocks);

@@ -29,18 +29,14 @@ void rv_proj_acts_layout(const rv_projector *p, rv_proj_acts *a, rv_arena *ar, i
 }
 
 void rv_projector_forward(rv_kctx *k, const rv_projector *p, const float *x, int N, rv_proj_acts *a) {
-    const size_t NO = (size_t)N * p->out;
     a->N = N;
     a->x = x;
-    rvk_matmul_fwd(k, a->y1, x, p->w1.p, p->b1.p, N, p->in, p->out);
-    rvk_gelu_fwd(k, a->g, a->y1, NO, p->act);
+    rvk_matmul_gelu_fwd(k, a->g, a->y1, x, p->w1.p, p->b1.p, N, p->in, p->out, p->act);
     rvk_matmul_fwd(k, a->y, a->g, p->w2.p, p->b2.p, N, p->out, p->out);
 }
 
 void rv_projector_backward(rv_kctx *k, const rv_projector *p, rv_proj_acts *a, const float *dy, float *dx) {
-    const size_t NO = (size_t)a->N * p->out;
     float *dg = a->dg;
-    rvk_matmul_bwd(k, dg, p->w2.g, p->b2.g, dy, a->g, p->w2.p, a->N, p->out, p->out, 0);
-    rvk_gelu_bwd(k, dg, dg, a->y1, NO, p->act, 0);
+    rvk_matmul_bwd_gelu(k, dg, p->w2.g, p->b2.g, dy, a->g, a->y1, p->w2.p, a->N, p->out, p->out, p->act);
     rvk_matmul_bwd(k, dx, p->w1.g, p->b1.g, dg, a->x, p->w1.p, a->N, p->in, p->out, 0);
 }

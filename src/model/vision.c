@@ -174,8 +174,7 @@ static int vis_layer_fwd(rv_kctx *k, const rv_vision *v, int l, rv_vis_acts *a, 
     rvk_matmul_fwd(k, a->xm[l], a->o[l], Lw->o_w.p, Lw->o_b.p, N, C, C);
     rvk_axpy(k, a->xm[l], 1.0f, x, NC);
     rvk_layernorm_fwd(k, a->h2[l], a->mean2[l], a->rstd2[l], a->xm[l], Lw->ln2_w.p, Lw->ln2_b.p, N, C, v->c.ln_eps);
-    rvk_matmul_fwd(k, a->f[l], a->h2[l], Lw->fc1_w.p, Lw->fc1_b.p, N, C, I);
-    rvk_gelu_fwd(k, a->g[l], a->f[l], (size_t)N * I, gelu_kind(v->c.act));
+    rvk_matmul_gelu_fwd(k, a->g[l], a->f[l], a->h2[l], Lw->fc1_w.p, Lw->fc1_b.p, N, C, I, gelu_kind(v->c.act));
     if (!out) return 0;
     rvk_matmul_fwd(k, a->x[l + 1], a->g[l], Lw->fc2_w.p, Lw->fc2_b.p, N, I, C);
     rvk_axpy(k, a->x[l + 1], 1.0f, a->xm[l], NC);
@@ -235,8 +234,8 @@ int rv_vision_backward(rv_kctx *k, const rv_vision *v, rv_vis_acts *a, const flo
             }
         }
         /* MLP: x[l+1] = xm + fc2(gelu(fc1(LN2(xm)))) */
-        rvk_matmul_bwd(k, dI, Lw->fc2_w.g, Lw->fc2_b.g, dres, a->g[l], Lw->fc2_w.p, N, I, C, 0);
-        rvk_gelu_bwd(k, dI, dI, a->f[l], (size_t)N * I, gelu_kind(v->c.act), 0);
+        rvk_matmul_bwd_gelu(k, dI, Lw->fc2_w.g, Lw->fc2_b.g, dres, a->g[l], a->f[l], Lw->fc2_w.p, N, I, C,
+                            gelu_kind(v->c.act));
         rvk_matmul_bwd(k, dt, Lw->fc1_w.g, Lw->fc1_b.g, dI, a->h2[l], Lw->fc1_w.p, N, C, I, 0);
         rvk_layernorm_bwd(k, dres, Lw->ln2_w.g, Lw->ln2_b.g, dt, a->xm[l], Lw->ln2_w.p, a->mean2[l], a->rstd2[l], N, C,
                           1);

@@ -91,6 +91,7 @@ int rv_sft_dry_run(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_memory *me
         mem->trainable = rv_pg_trainable_numel(&pg);
         mem->weights = w.total * sizeof(float);
         mem->grads = w.total * sizeof(float);
+        mem->shadow = w.total * rvk_shadow_bytes_per_param(c->backend);
         /* ZeRO-1: the largest share among the ranks (train/optimizer.h's plan figure). */
         size_t worst = 0;
         for (int r = 0; r < R; r++) {
@@ -106,13 +107,17 @@ int rv_sft_dry_run(const rv_sft_cfg *c, const rv_sft_env *env, rv_sft_memory *me
         rc = rv_sft_activation_bytes(&model.cfg, &lim, &c->mem, &mem->plan, err);
     }
     if (!rc) {
-        size_t base = mem->weights + mem->grads + mem->plan;
+        size_t base = mem->weights + mem->grads + mem->shadow + mem->plan;
+        char shadow[160] = "";
+        if (mem->shadow)
+            snprintf(shadow, sizeof shadow, ", bf16 weight copy %.2f GiB (compute.backend=%s; RADVLM_CUDA_GEMM=tf32 or fp32 "
+                     "keeps none)", gib(mem->shadow), c->backend);
         rv_info0("sft dry run: model %s: %zu tensors, %.3f B parameters (%.3f B trainable; sft.tunable_parts=%s)",
                  model.source, w.n, mem->params / 1e9, mem->trainable / 1e9, c->tunable_parts);
         rv_info0("sft dry run: per rank of %d (fp32): weights %.2f GiB, gradients %.2f GiB, AdamW moments %.2f GiB "
-                 "(ZeRO-1: %.2f GiB), activation plan %.2f GiB (%d tokens, %d tiles, %d samples per micro-batch; %s)",
-                 R, gib(mem->weights), gib(mem->grads), gib(mem->moments), gib(mem->moments_zero1), gib(mem->plan),
-                 mem->plan_tokens, mem->plan_tiles, mem->plan_seqs, mem_layout(&c->mem));
+                 "(ZeRO-1: %.2f GiB)%s, activation plan %.2f GiB (%d tokens, %d tiles, %d samples per micro-batch; %s)",
+                 R, gib(mem->weights), gib(mem->grads), gib(mem->moments), gib(mem->moments_zero1), shadow,
+                 gib(mem->plan), mem->plan_tokens, mem->plan_tiles, mem->plan_seqs, mem_layout(&c->mem));
         rv_info0("sft dry run: total per rank %.2f GiB without ZeRO-1, %.2f GiB with ZeRO-1 (train.zero=%d); "
                  "global batch %lld = %lld per rank; nothing allocated",
                  gib(base + mem->moments), gib(base + mem->moments_zero1), c->zero, (long long)c->global_batch,

@@ -29,6 +29,7 @@ void rv_train_memory_report(const char *phase, int rank, rv_kctx *k, const rv_vl
 typedef struct rv_sft_memory {
     size_t params, trainable;          /* elements */
     size_t weights, grads;             /* bytes per rank */
+    size_t shadow;                     /* bytes per rank: the backend's bf16 weight copy (cuda: 2 B/param) */
     size_t moments, moments_zero1;     /* bytes per rank: every rank holds all / the largest ZeRO-1 share */
     size_t plan;                       /* activation plan bytes (with compute.recompute / activation_dtype) */
     int plan_tokens, plan_tiles, plan_seqs;

@@ -103,4 +103,21 @@ has "ZeRO-1:" dry.err
 has "nothing allocated" dry.err
 [ ! -e dry/log.h5 ] && ok || bad "dry run wrote a log"
 
+# compute.backend=cuda plans the CUDA bf16 weight copy (2 B per parameter) without a GPU: half the
+# fp32 weights (29.92 / 2 = 14.96 GiB for the 8.03 B parameters), added to both totals; none with
+# RADVLM_CUDA_GEMM=fp32. Numbers read from the cpu dry run above, so the check is the arithmetic.
+total() { sed -n 's/.*total per rank \([0-9.]*\) GiB without ZeRO-1, \([0-9.]*\) GiB with.*/\1 \2/p' "$1"; }
+for mode in bf16 fp32; do
+  RADVLM_CUDA_GEMM=$mode mpirun -n 4 "$BIN" --phase sft --config "$SRC/jobs/radvlm-7b-sft.json" --set sft.dry_run=true \
+    --set sft.init=random:7b --set sft.global_batch=32 --set compute.backend=cuda --run dry-$mode >/dev/null \
+    2>dry-$mode.err && ok || { bad "dry run, compute.backend=cuda, RADVLM_CUDA_GEMM=$mode"; cat dry-$mode.err >&2; }
+done
+has "bf16 weight copy 14.96 GiB (compute.backend=cuda" dry-bf16.err
+grep -q "bf16 weight copy" dry-fp32.err && bad "RADVLM_CUDA_GEMM=fp32 plans a bf16 copy" || ok
+read -r c0 c1 <<<"$(total dry.err)"; read -r b0 b1 <<<"$(total dry-bf16.err)"; read -r f0 f1 <<<"$(total dry-fp32.err)"
+awk -v c0="$c0" -v c1="$c1" -v b0="$b0" -v b1="$b1" 'BEGIN { d0 = b0 - c0; d1 = b1 - c1;
+  exit !(c0 > 0 && d0 > 14.95 && d0 < 14.97 && d1 > 14.95 && d1 < 14.97) }' && ok \
+  || bad "the bf16 copy is not added to the totals: cpu $c0 / $c1, cuda $b0 / $b1 GiB"
+[ "$f0 $f1" = "$c0 $c1" ] && ok || bad "RADVLM_CUDA_GEMM=fp32 totals $f0 / $f1 differ from the cpu plan $c0 / $c1"
+
 finish test_sft_errors

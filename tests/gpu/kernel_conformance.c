@@ -164,6 +164,58 @@ static void c_matmul(outs *o) {
     free(hx), free(hw), free(hb), free(hdy), free(hdx0), free(hdw0), free(hdb0);
 }
 
+/* The GELU-fused linear ops (SigLIP fc1 / fc2): on CUDA the tanh GELU and its gradient run in the
+ * cuBLASLt epilogue when the pre-activation is 16-byte aligned and the width a multiple of 8
+ * (plan.c); a pre-activation one float off the alignment takes the unfused path; the erf GELU is
+ * never fused. Every variant against the CPU's matmul-then-GELU. */
+static void c_matmul_gelu(outs *o) {
+    const int N = 53, C = 96, I = 80, OC = 48;
+    const size_t NI = (size_t)N * I;
+    float *hx = randn(180, (size_t)N * C, 1), *hw1 = randn(181, (size_t)I * C, 0.1f), *hb1 = randn(182, I, 1),
+          *hw2 = randn(183, (size_t)OC * I, 0.1f), *hdy = randn(184, (size_t)N * OC, 1), *hdb = randn(185, OC, 1);
+    float *x = up(o, hx, (size_t)N * C), *w1 = up(o, hw1, (size_t)I * C), *b1 = up(o, hb1, I);
+    float *w2 = up(o, hw2, (size_t)OC * I), *dy = up(o, hdy, (size_t)N * OC);
+    float *hbuf = malloc(NI * sizeof *hbuf);
+    for (int kind = RVK_GELU_TANH; kind <= RVK_GELU_ERF; kind++) {
+        const char *kn = kind == RVK_GELU_TANH ? "tanh" : "erf";
+        char nm[96];
+        for (int off = 0; off < 2; off++) { /* off 1: pre one float past an aligned address */
+            float *hbase = rvk_alloc(o->k, NI + 4), *pbase = rvk_alloc(o->k, NI + 4), *pre = pbase + off;
+            float *h = hbase + off;
+            rvk_matmul_gelu_fwd(o->k, h, pre, x, w1, b1, N, C, I, (rvk_gelu_kind)kind);
+            float *dpre = rvk_alloc(o->k, NI), *dw = rvk_alloc(o->k, (size_t)OC * I), *db = up(o, hdb, OC);
+            rvk_fill(o->k, dw, 0.5f, (size_t)OC * I);
+            rvk_matmul_bwd_gelu(o->k, dpre, dw, db, dy, h, pre, w2, N, I, OC, (rvk_gelu_kind)kind);
+            rvk_download(o->k, hbuf, h, NI);
+            snprintf(nm, sizeof nm, "%s h%s", kn, off ? " (pre unaligned)" : "");
+            keep_host(o, nm, hbuf, NI, o->tol_gemm);
+            rvk_download(o->k, hbuf, pre, NI);
+            snprintf(nm, sizeof nm, "%s pre%s", kn, off ? " (unaligned)" : "");
+            keep_host(o, nm, hbuf, NI, o->tol_gemm);
+            snprintf(nm, sizeof nm, "%s dpre%s", kn, off ? " (pre unaligned)" : "");
+            keep(o, nm, dpre, NI, o->tol_gemm);
+            if (!off) {
+                snprintf(nm, sizeof nm, "%s dw(+=)", kn);
+                keep(o, nm, dw, (size_t)OC * I, o->tol_gemm);
+                snprintf(nm, sizeof nm, "%s db(+=)", kn);
+                keep(o, nm, db, OC, TOL_RED);
+            } else {
+                rvk_free(o->k, dw), rvk_free(o->k, db);
+            }
+            /* inference: no pre-activation kept */
+            if (!off) {
+                float *h2 = rvk_alloc(o->k, NI);
+                rvk_matmul_gelu_fwd(o->k, h2, NULL, x, w1, b1, N, C, I, (rvk_gelu_kind)kind);
+                snprintf(nm, sizeof nm, "%s h (no pre)", kn);
+                keep(o, nm, h2, NI, o->tol_gemm);
+            }
+            rvk_free(o->k, hbase), rvk_free(o->k, pbase);
+        }
+    }
+    rvk_free(o->k, x), rvk_free(o->k, w1), rvk_free(o->k, b1), rvk_free(o->k, w2), rvk_free(o->k, dy);
+    free(hx), free(hw1), free(hb1), free(hw2), free(hdy), free(hdb), free(hbuf);
+}
+
 static void c_norms(outs *o) {
     const int N = 29, C = 1152;
     const size_t nc = (size_t)N * C;
@@ -478,6 +530,15 @@ static void c_shadow(outs *o) {
     keep(o, "shadow matmul y(bias)", y, (size_t)N * OC, o->tol_gemm);
     keep(o, "shadow matmul dx", dx, (size_t)N * C, o->tol_gemm);
     keep(o, "shadow matmul dw (no weight operand)", dw, (size_t)OC * C, o->tol_gemm);
+    { /* the GELU epilogues on bf16 operands: fc1-like forward, fc2-like backward (w [OC, C] as fc2) */
+        float *h = rvk_alloc(o->k, (size_t)N * OC), *pre = rvk_alloc(o->k, (size_t)N * OC);
+        float *dpre = rvk_alloc(o->k, (size_t)N * C);
+        rvk_matmul_gelu_fwd(o->k, h, pre, x, P + offw, P + offb, N, C, OC, RVK_GELU_TANH);
+        rvk_matmul_bwd_gelu(o->k, dpre, NULL, NULL, dy, x, x, P + offw, N, C, OC, RVK_GELU_TANH);
+        keep(o, "shadow matmul_gelu h", h, (size_t)N * OC, o->tol_gemm);
+        keep(o, "shadow matmul_gelu pre", pre, (size_t)N * OC, o->tol_gemm);
+        keep(o, "shadow matmul_bwd_gelu dpre", dpre, (size_t)N * C, o->tol_gemm);
+    }
     for (int which = 0; which < 2; which++) { /* the head block as op(A) [M, C] (transA) or op(B) [C, Nn] */
         float *Cm = rvk_alloc(o->k, (size_t)M * Nn), *X = up(o, hx, (size_t)N * C);
         if (which == 0) rvk_gemm(o->k, 1, 0, M, Nn, C, 0.7f, P + offh, M, X, Nn, 0.0f, Cm, Nn);
@@ -520,7 +581,7 @@ static const struct {
     const char *name;
     case_fn fn;
 } CASES[] = {
-    {"elementwise", c_elementwise}, {"gemm", c_gemm},     {"matmul", c_matmul},
+    {"elementwise", c_elementwise}, {"gemm", c_gemm},     {"matmul", c_matmul}, {"matmul_gelu", c_matmul_gelu},
     {"norms", c_norms},             {"activations", c_activations}, {"rope", c_rope},
     {"attention", c_attention},     {"attention_cache", c_attention_cache}, {"rows", c_rows},
     {"xent", c_xent},               {"softmax_logp_sample", c_softmax_logp_sample}, {"optimizer", c_optimizer},

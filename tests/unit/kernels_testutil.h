@@ -232,6 +232,22 @@ static inline void kt_matmul_bwd(rv_kctx *k, float *dx, float *dw, float *db, co
                    KT_IN(&m, w, (size_t)OC * C), N, C, OC, accum);
     kt_end(&m);
 }
+static inline void kt_matmul_gelu_fwd(rv_kctx *k, float *h, float *pre, const float *x, const float *w,
+                                      const float *b, int N, int C, int OC, rvk_gelu_kind kind) {
+    kt_map m = kt_begin(k);
+    float *dh = KT_OUT(&m, h, (size_t)N * OC), *dp = KT_OUT(&m, pre, (size_t)N * OC);
+    rvk_matmul_gelu_fwd(k, dh, dp, KT_IN(&m, x, (size_t)N * C), KT_IN(&m, w, (size_t)OC * C), KT_IN(&m, b, OC), N, C,
+                        OC, kind);
+    kt_end(&m);
+}
+static inline void kt_matmul_bwd_gelu(rv_kctx *k, float *dpre, float *dw, float *db, const float *dy, const float *h,
+                                      const float *pre, const float *w, int N, int C, int OC, rvk_gelu_kind kind) {
+    kt_map m = kt_begin(k);
+    float *ddp = KT_OUT(&m, dpre, (size_t)N * C), *ddw = KT_OUT(&m, dw, (size_t)OC * C), *ddb = KT_OUT(&m, db, OC);
+    rvk_matmul_bwd_gelu(k, ddp, ddw, ddb, KT_IN(&m, dy, (size_t)N * OC), KT_IN(&m, h, (size_t)N * C),
+                        KT_IN(&m, pre, (size_t)N * C), KT_IN(&m, w, (size_t)OC * C), N, C, OC, kind);
+    kt_end(&m);
+}
 static inline void kt_layernorm_fwd(rv_kctx *k, float *y, float *mean, float *rstd, const float *x, const float *w,
                                     const float *b, int N, int C, float eps) {
     kt_map m = kt_begin(k);

@@ -108,6 +108,29 @@ static void test_chunks(void) {
     CHECK(rvk_cuda_blocks((size_t)1 << 40, 256, 65535) == 65535);
 }
 
+/* Which GELU epilogue the fused linear ops ask cuBLASLt for (cuBLASLt's rules, cublasLt.h:
+ * EPILOGUE_AUX_LD divisible by 8; its GELU is the tanh form; our 16-byte pointer rule) */
+static void test_gelu_epilogue(void) {
+    const uintptr_t al = 0x1000, odd = 0x1004; /* 16-byte aligned, 4-byte aligned */
+    /* SigLIP so400m fc1: OC = 4304 = 8 x 538, pre and bias aligned: everything fused */
+    CHECK(rvk_cuda_gelu_epilogue(0, 0, 4304, al, al) == RVK_CU_EPI_GELU_AUX_BIAS);
+    CHECK(rvk_cuda_gelu_epilogue(0, 0, 4304, al, 0) == RVK_CU_EPI_GELU_AUX);
+    CHECK(rvk_cuda_gelu_epilogue(0, 0, 4304, 0, al) == RVK_CU_EPI_GELU_BIAS); /* inference: no pre kept */
+    CHECK(rvk_cuda_gelu_epilogue(0, 0, 4304, 0, 0) == RVK_CU_EPI_GELU);
+    CHECK(rvk_cuda_gelu_epilogue(1, 0, 4304, al, 0) == RVK_CU_EPI_DGELU);
+    /* the projector's erf GELU: never (cuBLASLt has only the tanh form) */
+    CHECK(rvk_cuda_gelu_epilogue(0, 1, 4304, al, al) == RVK_CU_EPI_UNFUSED);
+    CHECK(rvk_cuda_gelu_epilogue(1, 1, 4304, al, 0) == RVK_CU_EPI_UNFUSED);
+    /* AUX_LD 4300 is not a multiple of 8; misaligned pre or bias; the backward needs pre */
+    CHECK(rvk_cuda_gelu_epilogue(0, 0, 4300, al, al) == RVK_CU_EPI_UNFUSED);
+    CHECK(rvk_cuda_gelu_epilogue(0, 0, 4300, 0, 0) == RVK_CU_EPI_UNFUSED);
+    CHECK(rvk_cuda_gelu_epilogue(0, 0, 4304, odd, al) == RVK_CU_EPI_UNFUSED);
+    CHECK(rvk_cuda_gelu_epilogue(0, 0, 4304, al, odd) == RVK_CU_EPI_UNFUSED);
+    CHECK(rvk_cuda_gelu_epilogue(1, 0, 4304, 0, 0) == RVK_CU_EPI_UNFUSED);
+    CHECK(rvk_cuda_gelu_epilogue(1, 0, 4304, odd, 0) == RVK_CU_EPI_UNFUSED);
+    CHECK(rvk_cuda_gelu_epilogue(0, 0, 0, al, al) == RVK_CU_EPI_UNFUSED);
+}
+
 static void test_group_rows(void) {
     /* rows 0..6 with ids 5, -1, 2, 5, 7, 2, 5: groups in order of first appearance 5, 2, 7 */
     int32_t ids[7] = {5, -1, 2, 5, 7, 2, 5}, uniq[7], off[8], rows[7];
@@ -144,6 +167,7 @@ static void test_group_rows(void) {
 }
 
 int main(void) {
+    test_gelu_epilogue();
     test_visible();
     test_attn_plan();
     test_chunks();

@@ -1,5 +1,7 @@
 /* Linear layer and sgemm: a hand-computed forward, finite-difference gradients, the accumulate
- * convention, transposed gemm against a naive loop, and thread-count independence. */
+ * convention, transposed gemm against a naive loop, thread-count independence, and the GELU-fused
+ * linear ops (rvk_matmul_gelu_fwd / rvk_matmul_bwd_gelu) against a double reference written here,
+ * finite differences, and (CPU) the unfused sequence they are defined as, bit for bit. */
 #include "kernels_testutil.h"
 
 typedef struct {
@@ -99,6 +101,90 @@ static void test_threads(void) {
     free(x), free(w), free(b), free(dy);
 }
 
+/* GELU written here from its definitions (double): tanh form (gelu_pytorch_tanh) and erf form */
+static double gelu_ref(double x, rvk_gelu_kind kind) {
+    if (kind == RVK_GELU_ERF) return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+    return 0.5 * x * (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (x + 0.044715 * x * x * x)));
+}
+
+typedef struct {
+    rv_kctx *k;
+    float *pre, *h, *w, *b, *y, *r;
+    int N, I, OC;
+    rvk_gelu_kind kind;
+} gl_case;
+
+/* L = sum r . (gelu(pre) w^T + b): its gradient in pre is what rvk_matmul_bwd_gelu returns as dpre */
+static double gl_loss(void *ud) {
+    gl_case *c = ud;
+    kt_gelu_fwd(c->k, c->h, c->pre, (size_t)c->N * c->I, c->kind);
+    kt_matmul_fwd(c->k, c->y, c->h, c->w, c->b, c->N, c->I, c->OC);
+    return kt_dotd(c->y, c->r, (size_t)c->N * c->OC);
+}
+
+static void test_gelu_fused(rv_kctx *k, int exact) {
+    rv_rng r;
+    rv_rng_init(&r, 11, 4, 0);
+    enum { N = 5, C = 7, I = 16, OC = 3 }; /* I a multiple of 8: the CUDA epilogue's AUX_LD rule */
+    float *x = kt_randn(&r, (size_t)N * C, 1), *w1 = kt_randn(&r, (size_t)I * C, 0.6f), *b1 = kt_randn(&r, I, 1);
+    float *w2 = kt_randn(&r, (size_t)OC * I, 1), *b2 = kt_randn(&r, OC, 1), *dy = kt_randn(&r, (size_t)N * OC, 1);
+    for (int kind = RVK_GELU_TANH; kind <= RVK_GELU_ERF; kind++) {
+        float h[N * I], pre[N * I], h2[N * I], pre2[N * I], h3[N * I];
+        kt_matmul_gelu_fwd(k, h, pre, x, w1, b1, N, C, I, (rvk_gelu_kind)kind);
+        kt_matmul_gelu_fwd(k, h3, NULL, x, w1, b1, N, C, I, (rvk_gelu_kind)kind); /* no pre wanted */
+        double werr_pre = 0, werr_h = 0;
+        for (int n = 0; n < N; n++)
+            for (int i = 0; i < I; i++) {
+                double p = b1[i];
+                for (int c = 0; c < C; c++) p += (double)x[n * C + c] * w1[i * C + c];
+                werr_pre = fmax(werr_pre, fabs(p - pre[n * I + i]));
+                werr_h = fmax(werr_h, fabs(gelu_ref(p, (rvk_gelu_kind)kind) - h[n * I + i]));
+            }
+        CHECK(werr_pre < 1e-5);
+        CHECK(werr_h < 1e-5);
+        CHECK(kt_maxdiff(h, h3, (size_t)N * I) < 1e-6);
+        /* the two GELUs really differ here (so the kind is honoured): up to ~1e-3 */
+        double dk = 0;
+        for (int e = 0; e < N * I; e++)
+            dk = fmax(dk, fabs(gelu_ref(pre[e], RVK_GELU_TANH) - gelu_ref(pre[e], RVK_GELU_ERF)));
+        CHECK(dk > 1e-5);
+        if (exact) { /* the definition: rvk_matmul_fwd then rvk_gelu_fwd */
+            kt_matmul_fwd(k, pre2, x, w1, b1, N, C, I);
+            kt_gelu_fwd(k, h2, pre2, (size_t)N * I, (rvk_gelu_kind)kind);
+            CHECK(memcmp(pre, pre2, sizeof pre) == 0 && memcmp(h, h2, sizeof h) == 0 && memcmp(h, h3, sizeof h) == 0);
+        }
+        /* backward through fc2 and the GELU */
+        float dpre[N * I], dw[OC * I], db[OC], dpre2[N * I], dw2[OC * I], db2[OC];
+        for (int e = 0; e < N * I; e++) dpre[e] = 99.0f; /* overwritten, never added to */
+        for (int e = 0; e < OC * I; e++) dw[e] = dw2[e] = 0.25f;
+        for (int e = 0; e < OC; e++) db[e] = db2[e] = -0.5f;
+        kt_matmul_bwd_gelu(k, dpre, dw, db, dy, h, pre, w2, N, I, OC, (rvk_gelu_kind)kind);
+        gl_case g = {k, kt_copy(pre, (size_t)N * I), kt_copy(h, (size_t)N * I), w2, b2, calloc((size_t)N * OC, 4),
+                     dy, N, I, OC, (rvk_gelu_kind)kind};
+        kt_fd_check("matmul_bwd_gelu dpre", g.pre, (size_t)N * I, dpre, gl_loss, &g, 1e-2f, 1e-3, 1e-3, 1000);
+        double werr_dw = 0, werr_db = 0;
+        for (int o = 0; o < OC; o++) {
+            double sb = -0.5;
+            for (int n = 0; n < N; n++) sb += dy[n * OC + o];
+            werr_db = fmax(werr_db, fabs(sb - db[o]));
+            for (int i = 0; i < I; i++) {
+                double sw = 0.25;
+                for (int n = 0; n < N; n++) sw += (double)dy[n * OC + o] * h[n * I + i];
+                werr_dw = fmax(werr_dw, fabs(sw - dw[o * I + i]));
+            }
+        }
+        CHECK(werr_dw < 1e-5 && werr_db < 1e-5); /* parameter gradients accumulate onto 0.25 / -0.5 */
+        if (exact) { /* rvk_matmul_bwd(dx, accum 0) then rvk_gelu_bwd in place */
+            kt_matmul_bwd(k, dpre2, dw2, db2, dy, h, w2, N, I, OC, 0);
+            kt_gelu_bwd(k, dpre2, dpre2, pre, (size_t)N * I, (rvk_gelu_kind)kind, 0);
+            CHECK(memcmp(dpre, dpre2, sizeof dpre) == 0 && memcmp(dw, dw2, sizeof dw) == 0 &&
+                  memcmp(db, db2, sizeof db) == 0);
+        }
+        free(g.pre), free(g.h), free(g.y);
+    }
+    free(x), free(w1), free(b1), free(w2), free(b2), free(dy);
+}
+
 int main(void) {
     for (int bi = -1; kt_backend_next(&bi);) { /* every built backend: the conformance loop */
         rv_kctx *k = kt_ctx(2);
@@ -106,6 +192,7 @@ int main(void) {
         test_fd(k);
         test_gemm_trans(k);
         test_threads();
+        test_gelu_fused(k, strcmp(rvk_backend_name(bi), "cpu") == 0);
         rvk_destroy(k);
     }
     return check_summary("test_kernels_matmul");
