@@ -430,6 +430,40 @@ __device__ inline void fl_load_bf(__nv_bfloat16 *dst, int ld, const float *src, 
     }
 }
 
+/* The backward kernels' paired 16 x 16 products over the head dim, for one warp: o1 = A1 B1^T and
+ * o2 = A2 B2^T (A*, B* point at the first of 16 bf16 rows with stride ld; Dp columns), stored
+ * fp32 row-major with stride lo (S and dP, or their transposes, from the same operands' tiles). */
+__device__ inline void fl_wmma_pair(float *o1, float *o2, int lo, const __nv_bfloat16 *A1, const __nv_bfloat16 *B1,
+                                    const __nv_bfloat16 *A2, const __nv_bfloat16 *B2, int ld, int Dp) {
+    fl_fc c1, c2;
+    wm::fill_fragment(c1, 0.0f);
+    wm::fill_fragment(c2, 0.0f);
+    for (int kd = 0; kd < Dp; kd += 16) {
+        fl_fa a;
+        fl_fb_col b; /* B(d, n) = B*[n][d] */
+        wm::load_matrix_sync(a, A1 + kd, ld);
+        wm::load_matrix_sync(b, B1 + kd, ld);
+        wm::mma_sync(c1, a, b, c1);
+        wm::load_matrix_sync(a, A2 + kd, ld);
+        wm::load_matrix_sync(b, B2 + kd, ld);
+        wm::mma_sync(c2, a, b, c2);
+    }
+    wm::store_matrix_sync(o1, c1, lo, wm::mem_row_major);
+    wm::store_matrix_sync(o2, c2, lo, wm::mem_row_major);
+}
+
+/* c += A B for one warp's 16 x 16 fragment: A's 16 bf16 rows (stride lda) times B's n rows
+ * (stride ldb, 16 columns), n a multiple of 16: O += P V, dV += P^T dO, dK += dS^T Q, dQ += dS K. */
+__device__ inline void fl_wmma_acc(fl_fc &c, const __nv_bfloat16 *A, int lda, const __nv_bfloat16 *B, int ldb, int n) {
+    for (int k = 0; k < n; k += 16) {
+        fl_fa a;
+        fl_fb_row b; /* B(k, col) */
+        wm::load_matrix_sync(a, A + k, lda);
+        wm::load_matrix_sync(b, B + (size_t)k * ldb, ldb);
+        wm::mma_sync(c, a, b, c);
+    }
+}
+
 /* forward shared layout: Qb, Kb, Vb [64][Dp+8] bf16 | S [64][68] f32 | Pb [64][72] bf16 | O [64][Dp+4] f32 */
 struct fl_fwd_lay {
     size_t k, v, s, p, o, total;
@@ -528,13 +562,7 @@ __global__ void __launch_bounds__(FL_THREADS)
             const int rb = f & 3, cb = f >> 2;
             fl_fc c;
             wm::load_matrix_sync(c, Os + rb * 16 * LO + cb * 16, LO, wm::mem_row_major);
-            for (int kc = 0; kc < nc16; kc += 16) {
-                fl_fa a;
-                fl_fb_row bv; /* B(key, d) = V[key][d] */
-                wm::load_matrix_sync(a, Pb + rb * 16 * LP + kc, LP);
-                wm::load_matrix_sync(bv, Vb + kc * LB + cb * 16, LB);
-                wm::mma_sync(c, a, bv, c);
-            }
+            fl_wmma_acc(c, Pb + rb * 16 * LP, LP, Vb + cb * 16, LB, nc16); /* B(key, d) = V[key][d] */
             wm::store_matrix_sync(Os + rb * 16 * LO + cb * 16, c, LO, wm::mem_row_major);
         }
     }
@@ -607,21 +635,8 @@ __global__ void __launch_bounds__(FL_THREADS)
             __syncthreads();
             { /* S^T = K Q^T, dP^T = V dO^T [64 keys, 32 queries]: warp w: key block w / 2, query block w % 2 */
                 const int rb = w >> 1, cb = w & 1;
-                fl_fc s, dp;
-                wm::fill_fragment(s, 0.0f);
-                wm::fill_fragment(dp, 0.0f);
-                for (int kd = 0; kd < Dp; kd += 16) {
-                    fl_fa a;
-                    fl_fb_col bq; /* B(d, query) = Q[query][d] */
-                    wm::load_matrix_sync(a, Kb + rb * 16 * LB + kd, LB);
-                    wm::load_matrix_sync(bq, Qb + cb * 16 * LB + kd, LB);
-                    wm::mma_sync(s, a, bq, s);
-                    wm::load_matrix_sync(a, Vb + rb * 16 * LB + kd, LB);
-                    wm::load_matrix_sync(bq, dOb + cb * 16 * LB + kd, LB);
-                    wm::mma_sync(dp, a, bq, dp);
-                }
-                wm::store_matrix_sync(St + rb * 16 * LS + cb * 16, s, LS, wm::mem_row_major);
-                wm::store_matrix_sync(dPt + rb * 16 * LS + cb * 16, dp, LS, wm::mem_row_major);
+                fl_wmma_pair(St + rb * 16 * LS + cb * 16, dPt + rb * 16 * LS + cb * 16, LS, Kb + rb * 16 * LB,
+                             Qb + cb * 16 * LB, Vb + rb * 16 * LB, dOb + cb * 16 * LB, LB, Dp);
             }
             __syncthreads();
 #pragma unroll
@@ -641,16 +656,8 @@ __global__ void __launch_bounds__(FL_THREADS)
                 const int f = w + 8 * t;
                 if (f >= nf) break;
                 const int rb = f & 3, cb = f >> 2;
-                for (int kq = 0; kq < nr16; kq += 16) {
-                    fl_fa a;
-                    fl_fb_row bx; /* B(query, d) */
-                    wm::load_matrix_sync(a, Pt + rb * 16 * LP + kq, LP);
-                    wm::load_matrix_sync(bx, dOb + kq * LB + cb * 16, LB);
-                    wm::mma_sync(av[t], a, bx, av[t]);
-                    wm::load_matrix_sync(a, dSt + rb * 16 * LP + kq, LP);
-                    wm::load_matrix_sync(bx, Qb + kq * LB + cb * 16, LB);
-                    wm::mma_sync(ak[t], a, bx, ak[t]);
-                }
+                fl_wmma_acc(av[t], Pt + rb * 16 * LP, LP, dOb + cb * 16, LB, nr16); /* B(query, d) */
+                fl_wmma_acc(ak[t], dSt + rb * 16 * LP, LP, Qb + cb * 16, LB, nr16);
             }
         }
     }
@@ -734,21 +741,8 @@ __global__ void __launch_bounds__(FL_THREADS)
         __syncthreads();
         { /* S = Q K^T, dP = dO V^T [64 queries, 32 keys]: warp w: query block w / 2, key block w % 2 */
             const int rb = w >> 1, cb = w & 1;
-            fl_fc s, dp;
-            wm::fill_fragment(s, 0.0f);
-            wm::fill_fragment(dp, 0.0f);
-            for (int kd = 0; kd < Dp; kd += 16) {
-                fl_fa a;
-                fl_fb_col bk; /* B(d, key) = K[key][d] */
-                wm::load_matrix_sync(a, Qb + rb * 16 * LB + kd, LB);
-                wm::load_matrix_sync(bk, Kb + cb * 16 * LB + kd, LB);
-                wm::mma_sync(s, a, bk, s);
-                wm::load_matrix_sync(a, dOb + rb * 16 * LB + kd, LB);
-                wm::load_matrix_sync(bk, Vb + cb * 16 * LB + kd, LB);
-                wm::mma_sync(dp, a, bk, dp);
-            }
-            wm::store_matrix_sync(Ss + rb * 16 * LS + cb * 16, s, LS, wm::mem_row_major);
-            wm::store_matrix_sync(dPs + rb * 16 * LS + cb * 16, dp, LS, wm::mem_row_major);
+            fl_wmma_pair(Ss + rb * 16 * LS + cb * 16, dPs + rb * 16 * LS + cb * 16, LS, Qb + rb * 16 * LB,
+                         Kb + cb * 16 * LB, dOb + rb * 16 * LB, Vb + cb * 16 * LB, LB, Dp);
         }
         __syncthreads();
 #pragma unroll
@@ -769,13 +763,7 @@ __global__ void __launch_bounds__(FL_THREADS)
             const int f = w + 8 * t;
             if (f >= nf) break;
             const int rb = f & 3, cb = f >> 2;
-            for (int kc = 0; kc < nc16; kc += 16) {
-                fl_fa a;
-                fl_fb_row bk; /* B(key, d) = K[key][d] */
-                wm::load_matrix_sync(a, dSb + rb * 16 * LP + kc, LP);
-                wm::load_matrix_sync(bk, Kb + kc * LB + cb * 16, LB);
-                wm::mma_sync(acc[t], a, bk, acc[t]);
-            }
+            fl_wmma_acc(acc[t], dSb + rb * 16 * LP, LP, Kb + cb * 16, LB, nc16); /* B(key, d) = K[key][d] */
         }
     }
     __syncthreads();
