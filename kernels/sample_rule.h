@@ -119,6 +119,23 @@ enum {
 int rvk_sample_walk(const rvk_sample_cand *c, int M, int V, int top_k, float top_p, double r, double total,
                     int32_t *id, int *keep);
 
+/* A device backend's account of its temperature-sampling rows: how many it sampled, and how many
+ * of them it finished with rvk_sample_row on the downloaded row instead of from the small records
+ * (by cause). */
+enum {
+    RVK_SAMPLE_FB_BAD = 0, /* a probability is NaN, inf, negative or >= 2 */
+    RVK_SAMPLE_FB_TOPK,    /* top_k above what the device selects */
+    RVK_SAMPLE_FB_SUM,     /* rvk_sample_total derives no bound */
+    RVK_SAMPLE_FB_BOUNDS,  /* the walks at the two bounds of the total disagree */
+    RVK_SAMPLE_FB_PREFIX,  /* a walk does not stop inside the M candidates */
+    RVK_SAMPLE_FB_LAST,    /* the draw never stops and nothing is cut (the last token is needed) */
+    RVK_SAMPLE_FB_N
+};
+typedef struct rvk_sample_tally {
+    long long rows;
+    long long fallback[RVK_SAMPLE_FB_N];
+} rvk_sample_tally;
+
 /* Sorts c [n] into the sampling order. */
 void rvk_sample_sort(rvk_sample_cand *c, int n);
 
