@@ -114,14 +114,16 @@ __global__ void sample_stats_k(rvk_sample_stats *st, const float *p, int V) {
     }
 }
 
-/* The best M (<= V) candidates of each row by (p desc, id asc) into out [N, M], in index order;
- * rows with a bad element (st[row].bad, from sample_stats_k) are skipped (the host downloads
- * them). One CTA per row. */
-__global__ void sample_select_k(rvk_sample_cand *out, const rvk_sample_stats *st, const float *p, int V, int M) {
+/* The best M (<= V) candidates of row rows[i] (rows NULL: row i), i = blockIdx.x, by
+ * (p desc, id asc) into out [i, M], in index order; rows with a bad element (st[row].bad, from
+ * sample_stats_k) are skipped (the host downloads them). One CTA per row. */
+__global__ void sample_select_k(rvk_sample_cand *out, const rvk_sample_stats *st, const float *p, const int32_t *rows,
+                                int V, int M) {
     __shared__ unsigned int hist[256], sh_prefix, sh_need, wg[32], we[32];
     const int t = threadIdx.x, lane = t & 31, w = t >> 5, nw = blockDim.x >> 5;
-    if (st[blockIdx.x].bad) return; /* the same for the whole CTA */
-    const float *x = p + (size_t)blockIdx.x * V;
+    const int row = rows ? rows[blockIdx.x] : (int)blockIdx.x;
+    if (st[row].bad) return; /* the same for the whole CTA */
+    const float *x = p + (size_t)row * V;
     rvk_sample_cand *o = out + (size_t)blockIdx.x * M;
     if (t == 0) sh_prefix = 0, sh_need = (unsigned)M;
     /* radix select, most significant digit first: after pass d, the candidates share the
@@ -174,8 +176,11 @@ __global__ void sample_select_k(rvk_sample_cand *out, const rvk_sample_stats *st
 
 /* Top-k above this is not selected on the device (the rows are downloaded). */
 #define RVK_CU_SAMPLE_MAX_K 4096
-/* Candidates selected per row without top-k (the walks rarely go deeper on peaked rows). */
+/* Candidates selected per row without top-k: a first round for every row, then rounds of 16x
+ * more for the rows whose walk went past them (a flat row, a wide nucleus); a row still short
+ * after the last is downloaded. */
 #define RVK_CU_SAMPLE_M 256
+#define RVK_CU_SAMPLE_ROUNDS 3 /* 256, 4096, 65536 */
 
 /* One row from its records: the token, or -1 with *cause (RVK_SAMPLE_FB_*). c: [M] candidates
  * in any order (sorted here). */
@@ -201,6 +206,13 @@ static int32_t finish_row(const rvk_sample_stats *st, rvk_sample_cand *c, int M,
     return id;
 }
 
+/* The candidate count of round `round` (0, 1, ...) for V tokens. */
+static int round_m(int round, int V) {
+    long long m = RVK_CU_SAMPLE_M;
+    for (int i = 0; i < round; i++) m *= 16;
+    return m < V ? (int)m : V;
+}
+
 static size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
 
 void rvk_cuda_sample(rv_kctx *k, int32_t *ids, const float *logits, const double *u, int N, int V,
@@ -215,54 +227,87 @@ void rvk_cuda_sample(rv_kctx *k, int32_t *ids, const float *logits, const double
     rvk_sample_tally *tally = &rvk_cu(k)->sample_tally;
     const int topk = top_k > 0 && top_k < V;
     const int on_device = !topk || top_k <= RVK_CU_SAMPLE_MAX_K;
-    const int M = topk ? top_k : (V < RVK_CU_SAMPLE_M ? V : RVK_CU_SAMPLE_M);
-    /* scratch: p [N, V] | stats [N] | candidates [N, M] (the last two: one download) */
+    const int M = topk ? top_k : round_m(0, V);
+    /* scratch: p [N, V] | stats [N] | candidates [N, M] (these two: one download) | the rows of a
+     * later round [N] | their candidates (N rows of round 1, or at least one row of the last) */
     const size_t pb = align256((size_t)N * V * sizeof(float)), sb = (size_t)N * sizeof(rvk_sample_stats);
-    const size_t cb = on_device ? (size_t)N * M * sizeof(rvk_sample_cand) : 0;
-    char *ws = (char *)rvk_cu_scratch(k, pb + sb + cb);
+    const size_t cb = on_device ? align256((size_t)N * M * sizeof(rvk_sample_cand)) : 0;
+    const size_t lb = align256((size_t)N * sizeof(int32_t));
+    size_t xb = 0;
+    if (on_device && !topk && M < V) {
+        const size_t r1 = (size_t)N * round_m(1, V), rl = (size_t)round_m(RVK_CU_SAMPLE_ROUNDS - 1, V);
+        xb = (r1 > rl ? r1 : rl) * sizeof(rvk_sample_cand);
+    }
+    char *ws = (char *)rvk_cu_scratch(k, pb + sb + cb + lb + xb);
     if (!ws) return;
     float *dp = (float *)(void *)ws;
     rvk_sample_stats *dst = (rvk_sample_stats *)(void *)(ws + pb);
     rvk_sample_cand *dc = (rvk_sample_cand *)(void *)(ws + pb + sb);
+    int32_t *dlist = (int32_t *)(void *)(ws + pb + sb + cb);
+    rvk_sample_cand *dx = (rvk_sample_cand *)(void *)(ws + pb + sb + cb + lb);
     rvk_cuda_softmax(k, dp, logits, N, V, temperature);
-    char *rec = (char *)rv_xmalloc(sb + cb);
+    char *rec = (char *)rv_xmalloc(sb + cb + xb);
     rvk_sample_stats *hs = (rvk_sample_stats *)(void *)rec;
-    rvk_sample_cand *hc = (rvk_sample_cand *)(void *)(rec + sb);
+    rvk_sample_cand *hc = (rvk_sample_cand *)(void *)(rec + sb), *hx = (rvk_sample_cand *)(void *)(rec + sb + cb);
     int32_t *hid = (int32_t *)rv_xmalloc((size_t)N * sizeof(int32_t));
+    int32_t *more = (int32_t *)rv_xmalloc((size_t)N * sizeof(int32_t)), nmore = 0;
+    int *cause = (int *)rv_xmalloc((size_t)N * sizeof(int));
     rv_err e;
     int rc = 0, recorded = 0; /* recorded: the failure is in the sticky status already */
+    for (int n = 0; n < N; n++) hid[n] = -1, cause[n] = RVK_SAMPLE_FB_TOPK;
     if (on_device) {
         if (rvk_cu_check(k, cudaMemsetAsync(dst, 0, sb, st), "sample statistics clear")) rc = -1, recorded = 1;
         else {
             const unsigned chunks = (unsigned)((V + RVK_CU_SAMPLE_CHUNK - 1) / RVK_CU_SAMPLE_CHUNK);
             SM_LAUNCH(sample_stats_k, dim3((unsigned)N, chunks), st)(dst, dp, V);
             rvk_cu_launched(k, "sample statistics");
-            SM_LAUNCH(sample_select_k, N, st)(dc, dst, dp, V, M);
+            SM_LAUNCH(sample_select_k, N, st)(dc, dst, dp, (const int32_t *)NULL, V, M);
             rvk_cu_launched(k, "sample candidate selection");
             rc = rvk_cu_fetch(k, rec, dst, sb + cb, &e);
+        }
+        for (int n = 0; rc == 0 && n < N; n++) {
+            hid[n] = finish_row(&hs[n], hc + (size_t)n * M, M, V, top_k, top_p, u[n], &cause[n]);
+            if (hid[n] < 0 && cause[n] == RVK_SAMPLE_FB_PREFIX && M < V) more[nmore++] = n;
+        }
+        /* later rounds: 16x the candidates for the rows that need them, as many rows per launch as
+         * the region holds */
+        for (int round = 1; rc == 0 && round < RVK_CU_SAMPLE_ROUNDS && nmore > 0; round++) {
+            const int Mr = round_m(round, V);
+            const int per = (int)(xb / ((size_t)Mr * sizeof(rvk_sample_cand)));
+            int32_t nnext = 0;
+            for (int i0 = 0; rc == 0 && i0 < nmore; i0 += per) {
+                const int nb = nmore - i0 < per ? nmore - i0 : per;
+                rvk_cu_put(k, dlist, more + i0, (size_t)nb * sizeof(int32_t));
+                SM_LAUNCH(sample_select_k, nb, st)(dx, dst, dp, dlist, V, Mr);
+                rvk_cu_launched(k, "sample candidate selection (more)");
+                rc = rvk_cu_fetch(k, hx, dx, (size_t)nb * Mr * sizeof(rvk_sample_cand), &e);
+                for (int i = 0; rc == 0 && i < nb; i++) {
+                    const int n = more[i0 + i];
+                    hid[n] = finish_row(&hs[n], hx + (size_t)i * Mr, Mr, V, top_k, top_p, u[n], &cause[n]);
+                    if (hid[n] < 0 && cause[n] == RVK_SAMPLE_FB_PREFIX && Mr < V) more[nnext++] = n; /* nnext <= i0 + i */
+                }
+            }
+            nmore = nnext;
         }
     }
     float *row = NULL;           /* [V] a downloaded row */
     rvk_sample_cand *cs = NULL;  /* [V] and [2V] scratch of rvk_sample_row */
     float *tail = NULL;
     for (int n = 0; rc == 0 && n < N; n++) {
-        int cause = RVK_SAMPLE_FB_TOPK;
-        int32_t id = on_device ? finish_row(&hs[n], hc + (size_t)n * M, M, V, top_k, top_p, u[n], &cause) : -1;
         tally->rows++;
-        if (id < 0) { /* rare (see the causes): the rule on the whole row */
-            tally->fallback[cause]++;
-            if (!row) {
-                row = (float *)rv_xmalloc((size_t)V * sizeof(float));
-                cs = (rvk_sample_cand *)rv_xmalloc((size_t)V * sizeof(rvk_sample_cand));
-                tail = (float *)rv_xmalloc(2 * (size_t)V * sizeof(float));
-            }
-            rc = rvk_cu_fetch(k, row, dp + (size_t)n * V, (size_t)V * sizeof(float), &e);
-            if (rc == 0) id = rvk_sample_row(row, V, top_k, top_p, u[n], cs, tail);
+        if (hid[n] >= 0) continue;
+        /* rare (see the causes): the rule on the whole row */
+        tally->fallback[cause[n]]++;
+        if (!row) {
+            row = (float *)rv_xmalloc((size_t)V * sizeof(float));
+            cs = (rvk_sample_cand *)rv_xmalloc((size_t)V * sizeof(rvk_sample_cand));
+            tail = (float *)rv_xmalloc(2 * (size_t)V * sizeof(float));
         }
-        hid[n] = id;
+        rc = rvk_cu_fetch(k, row, dp + (size_t)n * V, (size_t)V * sizeof(float), &e);
+        if (rc == 0) hid[n] = rvk_sample_row(row, V, top_k, top_p, u[n], cs, tail);
     }
     if (rc != 0) {
         if (!recorded) rvk_record_error(k, &e);
     } else rvk_cu_put(k, ids, hid, (size_t)N * sizeof(int32_t));
-    free(row), free(cs), free(tail), free(rec), free(hid);
+    free(row), free(cs), free(tail), free(rec), free(hid), free(more), free(cause);
 }
