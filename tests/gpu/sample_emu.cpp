@@ -178,11 +178,27 @@ static void make_row(float *p, int V, int kind, std::mt19937_64 &g) {
 static void check_kernels(const char *tag, const std::vector<float> &p, int N, int V, int M) {
     std::vector<rvk_sample_stats> st(N);
     memset(st.data(), 0, N * sizeof(rvk_sample_stats));
-    std::vector<rvk_sample_cand> out((size_t)N * M, rvk_sample_cand{NAN, -1});
     const unsigned chunks = (unsigned)((V + RVK_CU_SAMPLE_CHUNK - 1) / RVK_CU_SAMPLE_CHUNK);
     EMU_LAUNCH(sample_stats_k, dim3((unsigned)N, chunks), 0)(st.data(), p.data(), V);
+    /* all rows in one launch, then each row alone (through the row list) into its own buffer with
+     * a guard after it: a write past a row's M slots shows up there (in the shared buffer the next
+     * row's CTA would overwrite it) */
+    std::vector<rvk_sample_cand> out((size_t)N * M, rvk_sample_cand{NAN, -1});
     EMU_LAUNCH(sample_select_k, dim3((unsigned)N), 0)(out.data(), (const rvk_sample_stats *)st.data(), p.data(),
                                                       (const int32_t *)nullptr, V, M);
+    bool alone_ok = true;
+    for (int n = 0; n < N; n++) {
+        const int G = 64;
+        std::vector<rvk_sample_cand> one((size_t)M + G, rvk_sample_cand{NAN, -1});
+        const int32_t list[1] = {n};
+        EMU_LAUNCH(sample_select_k, dim3(1u), 0)(one.data(), (const rvk_sample_stats *)st.data(), p.data(), list, V, M);
+        for (int i = 0; i < G; i++) alone_ok = alone_ok && one[(size_t)M + i].id == -1;
+        if (!st[n].bad)
+            for (int i = 0; i < M; i++) {
+                const rvk_sample_cand &a = one[i], &b = out[(size_t)n * M + i];
+                alone_ok = alone_ok && a.id == b.id && a.p == b.p;
+            }
+    }
     bool stats_ok = true, cand_ok = true;
     std::vector<rvk_sample_cand> c;
     for (int n = 0; n < N; n++) {
@@ -201,6 +217,7 @@ static void check_kernels(const char *tag, const std::vector<float> &p, int N, i
     snprintf(d, sizeof d, " (N %d, V %d, M %d)", N, V, M);
     pass(stats_ok, "kernels", tag, (std::string(": statistics == reference") + d).c_str());
     pass(cand_ok, "kernels", tag, (std::string(": candidates == first M of the full sort") + d).c_str());
+    pass(alone_ok, "kernels", tag, (std::string(": a row alone: the same candidates, nothing past its M slots") + d).c_str());
 }
 
 /* (b) rvk_cuda_sample on rows p [N, V] against the reference */
