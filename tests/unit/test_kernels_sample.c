@@ -239,11 +239,24 @@ static void shared_rule(void) {
     p[0] = 0.5f, p[1] = 0.25f;
     for (int v = 2; v < 1000; v++) p[v] = v % 3 ? 0x3p-54f : 0x5p-55f;
     check_total("exact halves", p, V, 0);
-    /* (2) a binade crossing: head 1 - 2^-24 (ulp 2^-53), a tail bucket of mass ~1.4e-7 > 2^-24 */
+    /* (2) binade crossings. First a bucket whose mass (~1.4e-7) carries the sum far over 1; then
+     * one just over: head s = 1 - 6 ulp (ulp = 2^-53 below 1), three tail terms t = 3.4 ulp
+     * (bucket 22, no halves): in order s -> 1 - 3 ulp -> 1 (1 + 0.4 ulp rounds to 1 on the grid
+     * of 2 ulp above 1) -> 1 + 4 ulp (1 + 3.4 ulp = 1 + 1.7 grid steps); the fast path's per-term
+     * roundings on the grid below 1 do not hold across 1, so the crossing test must refuse it (the
+     * exact condition: floor(W / ulp) + n + 1 = 10 + 4 >= R = 6) and the statistics only bound
+     * the sum. */
     for (int v = 0; v < V; v++) p[v] = 0;
     p[0] = 0.5f, p[1] = 0.5f - 0x1p-25f, p[2] = 0x1p-25f - 0x1p-49f;
     for (int v = 3; v < 103; v++) p[v] = 0x1.8p-30f + (float)v * 0x1p-52f;
-    check_total("binade crossing", p, V, 0);
+    check_total("binade crossing (large)", p, V, 0);
+    for (int v = 0; v < V; v++) p[v] = 0;
+    p[0] = 0.5f, p[1] = 0.5f - 0x1p-25f;
+    for (int v = 2; v < 16; v++) p[v] = 0x1p-29f;
+    p[16] = 0x1p-28f - 0x3p-52f; /* head: 1 - 2^-25 + 2^-25 - 3 2^-52 = 1 - 6 2^-53 */
+    for (int v = 17; v < 20; v++) p[v] = 0x1.b33334p-52f; /* 3.4 2^-53 */
+    CHECK(ref_sorted_sum(p, V) == 1.0 + 0x4p-53);        /* the hand calculation above */
+    check_total("binade crossing (by a few ulps)", p, V, 0);
     /* (3) head below 0.5: only tail terms (not a softmax row): no bound */
     for (int v = 0; v < V; v++) p[v] = 1e-10f * (1 + v % 7);
     check_total("all tail", p, V, -1);
