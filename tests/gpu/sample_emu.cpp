@@ -280,6 +280,11 @@ int main() {
         std::vector<float> p(2000, 1e-4f);
         for (int v = 0; v < 2000; v += 3) p[v] = 2e-4f;
         check_kernels("ties at the threshold", p, 1, 2000, 256);
+        /* ties after every larger value, the (need+1)-th in the chunk of the need-th: a wrong tie
+         * rank writes it one slot past the row */
+        std::vector<float> t(300, 1e-3f);
+        for (int v = 0; v < 10; v++) t[v] = 2e-3f;
+        check_kernels("ties after the larger values", t, 1, 300, 20);
         /* a bad row (NaN) next to a good one: statistics flag it, the selection skips it */
         std::vector<float> q(2 * 1000);
         make_row(q.data(), 1000, PEAKED, g), make_row(q.data() + 1000, 1000, PEAKED, g);
