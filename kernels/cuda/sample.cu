@@ -14,9 +14,10 @@
  *    p > tau and the lowest-id ties.
  * 4. The host downloads [N] statistics and [N, M] candidates (one copy), sorts each row's M
  *    candidates and runs rvk_sample_total + rvk_sample_walk; when the row's total is only bounded,
- *    the walk runs at both bounds and must agree (it is monotone in the total). A row it cannot
- *    finish (sample_rule.h RVK_SAMPLE_FB_*) is downloaded and sampled by rvk_sample_row; the
- *    context's sample_tally counts them. Then the ids are uploaded. */
+ *    the walk runs at both bounds and must agree (it is monotone in the total). Rows whose walk
+ *    passes the M candidates get rounds of 4096 and 65536 (sample_select_k on a row list). A row
+ *    it still cannot finish (sample_rule.h RVK_SAMPLE_FB_*) is downloaded and sampled by
+ *    rvk_sample_row; the context's sample_tally counts them. Then the ids are uploaded. */
 #include <math.h>
 #include <stdlib.h>
 
