@@ -13,6 +13,7 @@ extern "C" {
 }
 #include "kernels/backend.h"
 #include "kernels/cuda/plan.h"
+#include "kernels/sample_rule.h"
 
 /* Threads per block of element-wise and row kernels; grid-stride loops cap the grid. */
 #define RVK_CU_THREADS 256
@@ -71,6 +72,7 @@ typedef struct rvk_cuda {
     int nshadow;
     void *bf16_ws;            /* bf16 copy of a GEMM's activation operand (grown stream-ordered) */
     size_t bf16_ws_bytes;
+    rvk_sample_tally sample_tally; /* temperature-sampling rows and their host fallbacks (sample.cu) */
 } rvk_cuda;
 
 static inline rvk_cuda *rvk_cu(const rv_kctx *k) { return (rvk_cuda *)k->impl; }

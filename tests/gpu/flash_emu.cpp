@@ -1,11 +1,8 @@
 /* Host emulation of the fused attention kernels (kernels/cuda/attention_flash.cu), so their
  * indexing, masking, tiling and accumulation are checked on machines without a GPU (the CI
- * machines). The .cu file is compiled as plain C++ with the CUDA keywords defined away; every CTA
- * runs as 256 fibers (ucontext) on one thread: __syncthreads() hands over to the next live fiber
- * (round robin, so a fiber passes a barrier only after every other fiber reached it) and
- * __shfl_xor_sync exchanges through a slot per thread between two barriers. CTAs run one after the
- * other. Shared memory, device scratch and the overwritten outputs start as NaN, so a read of
- * something never written shows up in the results.
+ * machines), with the emulation runtime of tests/gpu/cuda_emu.h (every CTA as 256 fibers on one
+ * thread; shared memory, device scratch and the overwritten outputs start as NaN, so a read of
+ * something never written shows up in the results). Here: WMMA and bf16.
  *
  * Reference: a naive double-precision attention written here from the rvk_attn contract
  * (kernels/kernels.h): per (sequence, head, query row) the visible keys j <= i + (lk - lq) (causal)
@@ -20,45 +17,11 @@
  * 163 KiB. Exit 0 when all pass, 1 otherwise.
  *
  * Build (tests/e2e/test_flash_emu.sh): c++ -std=c++17 -O2 -I<root> tests/gpu/flash_emu.cpp */
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <cstdint>
-#include <functional>
-#include <type_traits>
-#include <vector>
+#define __shared__ /* the kernels use dynamic shared memory only: the emulator's sm */
+#include "tests/gpu/cuda_emu.h"
 
-#include <ucontext.h>
-
-#include "kernels/cuda/plan.h"
-
-/* ---- what attention_flash.cu takes from CUDA and from cuda_impl.h ---- */
-#define RADVLM_KERNELS_CUDA_IMPL_H /* skip cuda_impl.h: defined below */
 #define RVK_CU_FLASH_MAX_D 128
-#define __global__
-#define __device__
-#define __shared__
-#define __launch_bounds__(x)
-#define __host__
-#define __align__(n) __attribute__((aligned(n)))
-
-struct dim3 {
-    unsigned x, y, z;
-    dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
-};
-typedef int cudaStream_t;
-typedef int cudaError_t;
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize };
-using std::max;
-using std::min;
-
-static dim3 threadIdx, blockIdx, blockDim(256), gridDim;
-
-/* the CTA's dynamic shared memory (the kernels' `extern __shared__ float sm[]`) */
-alignas(128) float sm[1 << 16];
-static int g_fail;
-static int g_cur; /* the running fiber (thread of the CTA) */
 
 /* bf16 (round to nearest even, as __float2bfloat16_rn) and WMMA m16n16k16: every thread of the
  * warp does the whole warp's operation on its own full copy of the 16 x 16 tile (lane 0 alone
@@ -139,108 +102,10 @@ static void mma_sync(fragment<accumulator, 16, 16, 16, float> &d,
 } // namespace wmma
 } // namespace nvcuda
 
-/* ---- fibers ---- */
-#define NFIB 256
-#define FIB_STACK (128 << 10)
-static ucontext_t g_main, g_fib[NFIB];
-static std::vector<char> g_stacks((size_t)NFIB * FIB_STACK);
-static int g_alive[NFIB], g_nalive;
-static std::function<void()> g_body;
-static float g_slot[NFIB];
-
-static int next_alive(int i) {
-    for (int s = 1; s <= NFIB; s++)
-        if (g_alive[(i + s) % NFIB]) return (i + s) % NFIB;
-    return -1;
-}
-
-static void __syncthreads() {
-    const int me = g_cur, nx = next_alive(me);
-    if (nx == me) return;
-    g_cur = nx, threadIdx.x = (unsigned)nx;
-    swapcontext(&g_fib[me], &g_fib[nx]);
-    g_cur = me, threadIdx.x = (unsigned)me;
-}
-
-static float __shfl_xor_sync(unsigned, float v, int o) {
-    const int me = g_cur;
-    g_slot[me] = v;
-    __syncthreads();
-    float r = g_slot[me ^ o];
-    __syncthreads();
-    return r;
-}
-
-static void fiber_entry() {
-    g_body();
-    const int me = g_cur;
-    g_alive[me] = 0;
-    if (--g_nalive == 0) setcontext(&g_main);
-    const int nx = next_alive(me);
-    g_cur = nx, threadIdx.x = (unsigned)nx;
-    setcontext(&g_fib[nx]);
-}
-
-static void run_cta() {
-    for (int i = 0; i < NFIB; i++) {
-        getcontext(&g_fib[i]);
-        g_fib[i].uc_stack.ss_sp = g_stacks.data() + (size_t)i * FIB_STACK;
-        g_fib[i].uc_stack.ss_size = FIB_STACK;
-        g_fib[i].uc_link = &g_main;
-        makecontext(&g_fib[i], fiber_entry, 0);
-        g_alive[i] = 1;
-    }
-    g_nalive = NFIB;
-    g_cur = 0, threadIdx.x = 0;
-    swapcontext(&g_main, &g_fib[0]);
-}
-
 static size_t g_max_shm;
 
-template <typename... P> struct emu_launch {
-    void (*fn)(P...);
-    dim3 grid;
-    size_t shm;
-    template <typename... A> void operator()(A... args) {
-        if (shm > sizeof sm) {
-            printf("FAIL a launch asks for %zu bytes of shared memory, the emulator has %zu\n", shm, sizeof sm);
-            g_fail++;
-            return;
-        }
-        gridDim = grid;
-        for (unsigned y = 0; y < grid.y; y++)
-            for (unsigned x = 0; x < grid.x; x++) {
-                blockIdx = dim3(x, y);
-                for (size_t i = 0; i < sizeof sm / sizeof sm[0]; i++) sm[i] = NAN;
-                g_body = [&]() { fn(args...); };
-                run_cta();
-            }
-    }
-};
-template <typename... P> static emu_launch<P...> emu_make(void (*fn)(P...), dim3 grid, size_t shm) {
-    return emu_launch<P...>{fn, grid, shm};
-}
-#define FL_LAUNCH(fn, grid, shm, st) emu_make(fn, grid, shm)
+#define FL_LAUNCH(fn, grid, shm, st) EMU_LAUNCH(fn, grid, shm)
 
-/* host helpers of cuda_impl.h */
-extern "C" void *rv_xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) abort();
-    return p;
-}
-static int rvk_cu_check(rv_kctx *, cudaError_t e, const char *) { return e; }
-static int rvk_cu_launched(rv_kctx *, const char *) { return 0; }
-static cudaStream_t rvk_cu_stream(rv_kctx *) { return 0; }
-static std::vector<char> g_scratch;
-static void *rvk_cu_scratch(rv_kctx *, size_t n) {
-    g_scratch.assign(n, (char)0xff); /* NaN floats */
-    return g_scratch.data();
-}
-static void rvk_cu_put(rv_kctx *, void *d, const void *h, size_t n) { memcpy(d, h, n); }
-static cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) {
-    memset(p, v, n);
-    return 0;
-}
 template <typename F> static cudaError_t cudaFuncSetAttribute(F *, cudaFuncAttribute, int bytes) {
     g_max_shm = (size_t)bytes > g_max_shm ? (size_t)bytes : g_max_shm;
     return 0;

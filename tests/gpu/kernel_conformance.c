@@ -28,6 +28,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "kernels/kernels.h"
+#include "kernels/sample_rule.h" /* the rule a backend's sample ids must follow */
 
 /* ---- tolerances (normwise relative; docs/kernels.md "CUDA against CPU") ----
  * The CUDA backend keeps fp32 buffers and fp32 accumulation; GEMM inputs go to the tensor cores
@@ -410,6 +411,34 @@ static void c_xent(outs *o) {
     free(hh), free(hw), free(hdl), free(hdh0);
 }
 
+/* How many rows of rvk_sample (temperature > 0) on this context differ from the shared rule
+ * (kernels/sample_rule.c) applied to this context's own softmax probabilities: the rule of
+ * rvk_sample on every backend (the CUDA backend's softmax differs from the CPU's by ulps, so its
+ * ids are not the CPU's ids for the same logits, but the CPU rule on the CUDA probabilities). */
+static float sample_rule_mismatches(outs *o, const float *lg, int N, int V, float T, int top_k, float top_p,
+                                    const double *u) {
+    const size_t nv = (size_t)N * V;
+    float *p = rvk_alloc(o->k, nv), *hp = malloc(nv * sizeof *hp), *tail = malloc(2 * (size_t)V * sizeof *tail);
+    int32_t *ids = rvk_alloc_i32(o->k, N), *hid = malloc((size_t)N * sizeof *hid);
+    rvk_sample_cand *c = malloc((size_t)V * sizeof *c);
+    rvk_softmax(o->k, p, lg, N, V, T);
+    rvk_sample(o->k, ids, lg, u, N, V, T, top_k, top_p);
+    rvk_download(o->k, hp, p, nv);
+    rvk_download_i32(o->k, hid, ids, (size_t)N);
+    int bad = 0;
+    for (int n = 0; n < N; n++) {
+        const int32_t want = rvk_sample_row(hp + (size_t)n * V, V, top_k, top_p, u[n], c, tail);
+        if (hid[n] != want) {
+            printf("note: %s sample row %d (V %d, T %g, top_k %d, top_p %g, u %.17g): id %d, the rule on its "
+                   "softmax gives %d\n", rvk_ctx_backend(o->k), n, V, T, top_k, top_p, u[n], hid[n], want);
+            bad++;
+        }
+    }
+    rvk_free(o->k, p), rvk_free(o->k, ids);
+    free(hp), free(tail), free(hid), free(c);
+    return (float)bad;
+}
+
 static void c_softmax_logp_sample(outs *o) {
     const int N = 9, V = 32003;
     const size_t nv = (size_t)N * V;
@@ -417,18 +446,31 @@ static void c_softmax_logp_sample(outs *o) {
     int32_t hid[9];
     for (int i = 0; i < N; i++) hid[i] = (int32_t)((i * 7919 + 3) % V);
     float *lg = up(o, hl, nv), *p = rvk_alloc(o->k, nv), *lp = rvk_alloc(o->k, N);
-    int32_t *ids = upi(o, hid, (size_t)N), *pick = rvk_alloc_i32(o->k, N), *pick_t = rvk_alloc_i32(o->k, N);
+    int32_t *ids = upi(o, hid, (size_t)N), *pick = rvk_alloc_i32(o->k, N);
     rv_err e;
     rvk_softmax(o->k, p, lg, N, V, 0.7f);
     float rc = (float)rvk_token_logp(o->k, lp, lg, ids, N, V, &e);
     rvk_sample(o->k, pick, lg, NULL, N, V, 0.0f, 0, 0.0f); /* greedy */
     double u[9];
     for (int i = 0; i < N; i++) u[i] = (i + 0.5) / N;
-    rvk_sample(o->k, pick_t, lg, u, N, V, 0.8f, 50, 0.9f); /* temperature, top-k, top-p with fixed draws */
+    /* temperature sampling with fixed draws: 0 rows off the rule on either side */
+    float miss[3];
+    miss[0] = sample_rule_mismatches(o, lg, N, V, 0.8f, 50, 0.9f, u);  /* top-k and top-p */
+    miss[1] = sample_rule_mismatches(o, lg, N, V, 1.0f, 200, 1.0f, u); /* top-k only */
+    {   /* flat rows of a Qwen2-sized vocabulary, neither top-k nor top-p: the draw goes deep */
+        const int Nf = 8, Vf = 151936;
+        float *hf = randn(131, (size_t)Nf * Vf, 1);
+        float *lf = up(o, hf, (size_t)Nf * Vf);
+        double uf[8];
+        for (int i = 0; i < Nf; i++) uf[i] = (i + 0.25) / Nf;
+        miss[2] = sample_rule_mismatches(o, lf, Nf, Vf, 1.0f, 0, 1.0f, uf);
+        rvk_free(o->k, lf);
+        free(hf);
+    }
     keep(o, "softmax p (T 0.7)", p, nv, TOL_RED);
     keep(o, "token_logp", lp, N, TOL_RED);
     keep_i32(o, "sample greedy ids", pick, (size_t)N);
-    keep_i32(o, "sample T0.8 k50 p0.9 ids (fixed u)", pick_t, (size_t)N);
+    keep_host(o, "sample ids off the rule on own softmax: k50 p0.9 | k200 | flat V151936", miss, 3, TOL_EXACT);
     keep_host(o, "token_logp status", &rc, 1, TOL_EXACT);
     rvk_free(o->k, lg), rvk_free(o->k, ids);
     free(hl);
