@@ -120,10 +120,6 @@ static void cu_destroy(rv_kctx *k) {
     }
     rvk_cu_lt_cache_free(k);
     if (c->lt) cublasLtDestroy(c->lt);
-    if (c->host) {
-        c->host->ops->destroy(c->host);
-        free(c->host);
-    }
     free(c);
     k->impl = NULL;
 }
@@ -219,6 +215,7 @@ static rvk_cu_attn_mode attn_mode(void) {
 }
 
 extern "C" int rvk_cuda_create(rv_kctx *k, const rvk_cpu_opts *opts, rv_err *err) {
+    (void)opts; /* CPU-only options */
     int ndev = 0;
     cudaError_t e = cudaGetDeviceCount(&ndev);
     if (e != cudaSuccess) {
@@ -268,16 +265,6 @@ extern "C" int rvk_cuda_create(rv_kctx *k, const rvk_cpu_opts *opts, rv_err *err
     if ((st = cublasLtCreate(&c->lt)) != CUBLAS_STATUS_SUCCESS) {
         rv_fail(err, "kernels: cublasLtCreate on device %d failed: %s", dev, cublasLtGetStatusString(st));
         c->lt = NULL;
-        cu_destroy(k);
-        return -1;
-    }
-    /* host-side algorithms (the sampling walks) reuse the CPU backend's code on a host context */
-    c->host = (rv_kctx *)rv_xcalloc(1, sizeof *c->host);
-    rvk_cpu_opts ho = {};
-    if (opts) ho.nthreads = opts->nthreads;
-    if (rvk_cpu_create(c->host, &ho, err) != 0) {
-        free(c->host);
-        c->host = NULL;
         cu_destroy(k);
         return -1;
     }

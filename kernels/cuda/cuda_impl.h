@@ -66,7 +66,6 @@ typedef struct rvk_cuda {
     float *rope_inv;          /* [D/2] inverse frequencies of the last (theta, D) used */
     int rope_D;
     float rope_theta;
-    rv_kctx *host;            /* a CPU context for host-side algorithms (sampling walks) */
     /* -- the bf16 weight shadow (shadow.cu) -- */
     struct rvk_cu_shadow *shadow; /* [RVK_CU_SHADOW_RANGES] bound ranges, allocated on first bind */
     int nshadow;
