@@ -32,6 +32,7 @@
 #include <string>
 
 #include "kernels/sample_rule.h"
+#include "tests/unit/sample_ref.h"
 
 /* ---- what sample.cu takes from cuda_impl.h beyond cuda_emu.h ---- */
 #define RVK_CU_THREADS 256
@@ -80,30 +81,9 @@ static void full_sort(const float *p, int V, std::vector<rvk_sample_cand> &c) {
     });
 }
 
-/* the contract, on the sorted row */
+/* the contract, on the sorted row (tests/unit/sample_ref.h) */
 static int32_t ref_draw(const std::vector<rvk_sample_cand> &c, int V, int top_k, float top_p, double r) {
-    int keep = V;
-    if (top_k > 0 && top_k < keep) keep = top_k;
-    if (top_p > 0 && top_p < 1) {
-        double tot = 0;
-        for (int i = 0; i < keep; i++) tot += c[i].p;
-        double cum = 0;
-        int n = 0;
-        for (int i = 0; i < keep; i++) {
-            n = i + 1;
-            cum += c[i].p / tot;
-            if (cum >= top_p) break;
-        }
-        keep = n;
-    }
-    double tot = 0;
-    for (int i = 0; i < keep; i++) tot += c[i].p;
-    double u = r * tot, cum = 0;
-    for (int i = 0; i < keep; i++) {
-        cum += c[i].p;
-        if (u < cum) return c[i].id;
-    }
-    return c[keep - 1].id;
+    return sample_ref_walk(c.data(), V, top_k, top_p, r);
 }
 
 /* the statistics with floating-point arithmetic: frexp for the bucket and significand, the

@@ -1,5 +1,5 @@
-/* rvk_sample against the sampling algorithm generate.c used before it (copied below as the
- * reference: softmax on the host, qsort of the whole row by (p desc, id asc), top-k, top-p over
+/* rvk_sample against the sampling algorithm generate.c used before it (the reference, sample_ref.h:
+ * softmax on the host, qsort of the whole row by (p desc, id asc), top-k, top-p over
  * the renormalised top-k, one draw): the same token for the same uniform draw, on random rows
  * (flat, peaked, very peaked, integer logits with many ties, constant rows), small and
  * Qwen2-sized vocabularies, top_k 0/1/5/50/V/V+3, top_p 1/0.95/0.5/0.999999/0, several
@@ -16,11 +16,9 @@
 #include "kernels/kernels.h"
 #include "kernels/sample_rule.h"
 #include "kernels_testutil.h"
+#include "sample_ref.h"
 
-typedef struct cand {
-    float p;
-    int32_t id;
-} cand;
+typedef rvk_sample_cand cand;
 
 static int cand_desc(const void *a, const void *b) {
     const cand *x = a, *y = b;
@@ -28,35 +26,15 @@ static int cand_desc(const void *a, const void *b) {
     return x->id < y->id ? -1 : (x->id > y->id);
 }
 
-/* generate.c's sample_row before rvk_sample (probs = softmax(logits / T) of one row) */
+/* generate.c's sample_row before rvk_sample (probs = softmax(logits / T) of one row): a qsort of
+ * the whole row, then the contract's walk (sample_ref.h) */
 static int32_t ref_sample(const float *probs, int V, int top_k, float top_p, double r, cand *buf) {
     for (int v = 0; v < V; v++) {
         buf[v].p = probs[v];
         buf[v].id = v;
     }
     qsort(buf, (size_t)V, sizeof *buf, cand_desc);
-    int keep = V;
-    if (top_k > 0 && top_k < keep) keep = top_k;
-    if (top_p > 0 && top_p < 1) {
-        double tot = 0;
-        for (int i = 0; i < keep; i++) tot += buf[i].p;
-        double cum = 0;
-        int n = 0;
-        for (int i = 0; i < keep; i++) {
-            n = i + 1;
-            cum += buf[i].p / tot;
-            if (cum >= top_p) break;
-        }
-        keep = n;
-    }
-    double tot = 0;
-    for (int i = 0; i < keep; i++) tot += buf[i].p;
-    double u = r * tot, cum = 0;
-    for (int i = 0; i < keep; i++) {
-        cum += buf[i].p;
-        if (u < cum) return buf[i].id;
-    }
-    return buf[keep - 1].id;
+    return sample_ref_walk(buf, V, top_k, top_p, r);
 }
 
 enum { FLAT, PEAKED, VERY_PEAKED, TIES, CONSTANT, NKINDS };
