@@ -23,6 +23,7 @@
 #include <stdlib.h>
 
 #include "kernels/cuda/cuda_impl.h"
+#include "kernels/cuda/attention_dsum.cuh"
 
 /* Host copies of the offsets and the sequence table of one call. */
 typedef struct attn_host {
@@ -127,17 +128,6 @@ __global__ void attn_dsoftmax_k(float *S, float *dP, const float *lse, const flo
     }
 }
 
-/* Dsum[row] = dout[row, :] . out[row, :] over D, one warp per (token, head) row */
-__global__ void attn_dsum_k(float *dsum, const float *dout, const float *out, size_t rows, int D) {
-    size_t w = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5;
-    int l = threadIdx.x & 31;
-    if (w >= rows) return;
-    const float *a = dout + w * D, *b = out + w * D;
-    float s = 0.0f;
-    for (int d = l; d < D; d += 32) s += a[d] * b[d];
-    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    if (l == 0) dsum[w] = s;
-}
 
 /* Row-wise forward for few query rows per sequence (KV-cache decoding): one block per (query row,
  * query head), ROW_WARPS warps; warp w takes keys j = w, w + ROW_WARPS, ... with an online

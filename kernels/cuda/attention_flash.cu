@@ -42,6 +42,7 @@
 #include <stdlib.h>
 
 #include "kernels/cuda/cuda_impl.h"
+#include "kernels/cuda/attention_dsum.cuh"
 #ifndef FL_LAUNCH /* tests/gpu/flash_emu.cpp brings its own WMMA and bf16 */
 #include <cuda_bf16.h>
 #include <mma.h>
@@ -226,18 +227,6 @@ __global__ void __launch_bounds__(FL_THREADS)
         }
         if (tx == 0 && lse) lse[row] = nv[i] > 0 ? m[i] + logf(l[i]) : -INFINITY;
     }
-}
-
-/* Dsum[row] = dout[row, :] . out[row, :], one warp per (token, head) row */
-__global__ void flash_dsum_k(float *dsum, const float *dout, const float *out, size_t rows, int D) {
-    size_t w = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5;
-    int lane = threadIdx.x & 31;
-    if (w >= rows) return;
-    const float *a = dout + w * D, *c = out + w * D;
-    float s = 0.0f;
-    for (int d = lane; d < D; d += 32) s = fmaf(a[d], c[d], s);
-    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    if (lane == 0) dsum[w] = s;
 }
 
 /* dK, dV of one key block [r0, r0 + BC) of KV head g: see the file header. dk, dv: cleared or
@@ -868,7 +857,7 @@ int rvk_cuda_flash_bwd(rv_kctx *k, float *dq, float *dk, float *dv, const float 
         const flash_blk *dqb = (const flash_blk *)(ws + ndsum * sizeof(float)), *dkb = dqb + nq;
         if (nq) rvk_cu_put(k, (void *)dqb, hq, bq);
         if (nk) rvk_cu_put(k, (void *)dkb, hk, bk);
-        flash_go(k, flash_dsum_k, dim3((unsigned)((nrow * 32 + FL_THREADS - 1) / FL_THREADS)), 0,
+        flash_go(k, attn_dsum_k, dim3((unsigned)((nrow * 32 + FL_THREADS - 1) / FL_THREADS)), 0,
                  "attention backward (flash): Dsum", dsum, dout, out, nrow, D);
         const float *ds = dsum;
         if ((dk || dv) && nk > 0)
